@@ -1,0 +1,2 @@
+"""``twin.dashboards``: the Plotly Dash pages, views of a timeline. Installed from
+``dashboards/``."""

