@@ -98,12 +98,12 @@ def _print_summary(s: dict[str, Any]) -> None:
     c, m, bb = s["counts"], s["mapping"], s["bbox"]
     table = Table(title=f"City {s['name']}", show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
     table.add_row("bundle", s["path"])
     table.add_row("source", s["source"])
     table.add_row(
         "extent",
-        f"{bb['south']:.5f}..{bb['north']:.5f} N, {bb['west']:.5f}..{bb['east']:.5f} E",
+        f"lat {bb['south']:.5f} to {bb['north']:.5f}, lon {bb['west']:.5f} to {bb['east']:.5f}",
     )
     table.add_row(
         "road graph",

@@ -426,13 +426,15 @@ def _versions() -> dict[str, str]:
 
 
 class _Steps:
-    """A rich progress bar over the build's steps, on standard error."""
+    """The build's steps on standard error: a rich progress bar on a terminal, one plain
+    line per step in a log (CI, a pipe)."""
 
     def __init__(self, enabled: bool, total: int) -> None:
         self.enabled = enabled
         self.total = total
         self._progress: Any = None
         self._task: Any = None
+        self._console: Any = None
         self._done = -1
 
     def __enter__(self) -> _Steps:
@@ -441,13 +443,16 @@ class _Steps:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
             from rich.progress import TextColumn, TimeElapsedColumn
 
+            self._console = Console(stderr=True)
+            if not self._console.is_terminal:
+                return self
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=Console(stderr=True),
+                console=self._console,
                 transient=False,
             )
             self._progress.__enter__()
@@ -458,10 +463,14 @@ class _Steps:
         self._done += 1
         if self._progress is not None:
             self._progress.update(self._task, description=description, completed=self._done)
+        elif self._console is not None:
+            self._console.print(f"[{self._done + 1}/{self.total}] {description}", highlight=False)
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             if exc[0] is None:
                 self._progress.update(self._task, description="City bundle built", completed=self.total)
+            else:  # the error message speaks for itself; do not leave a half-full bar above it
+                self._progress.live.transient = True
             self._progress.__exit__(*exc)
 

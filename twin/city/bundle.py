@@ -123,7 +123,8 @@ def read_geojson(path: Path) -> Any:
     doc = json.loads(path.read_text(encoding="utf-8"))
     features = doc["features"]
     index = pd.Index([f["id"] for f in features], name=doc.get("index"))
-    props = pd.DataFrame([f["properties"] for f in features], index=index)
+    columns = [c for c in doc.get("columns", []) if c != "geometry"] or None
+    props = pd.DataFrame([f["properties"] for f in features], index=index, columns=columns)
     geoms = [shape(f["geometry"]) for f in features]
     frame = gpd.GeoDataFrame(props, geometry=gpd.GeoSeries(geoms, index=index), crs="EPSG:4326")
     return frame[doc["columns"]] if "columns" in doc else frame
@@ -234,6 +235,8 @@ class City:
 def _frames_equal(a: Any, b: Any) -> bool:
     if list(a.columns) != list(b.columns) or not a.index.equals(b.index):
         return False
+    if a.empty:
+        return True
     if not a.geometry.geom_equals_exact(b.geometry, tolerance=0).all():
         return False
     return pd.DataFrame(a.drop(columns="geometry")).equals(pd.DataFrame(b.drop(columns="geometry")))

@@ -1,0 +1,153 @@
+"""The ``twin`` command as a user runs it: real processes, real files, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TWIN = [sys.executable, "-m", "twin.cli"]
+
+
+def run(*args: str, cwd: Path, check_code: int | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*TWIN, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    if check_code is not None:
+        assert proc.returncode == check_code, proc.stdout + proc.stderr
+    return proc
+
+
+def test_build_then_info(tmp_path, test_pbf):
+    proc = run("build", "--osm", str(test_pbf), "--out", "cities/t", "-q", cwd=tmp_path, check_code=0)
+    assert "Built city bundle" in proc.stdout
+    assert "© OpenStreetMap contributors" in proc.stdout
+    again = run("build", "--osm", str(test_pbf), "--out", "cities/t", "-q", cwd=tmp_path, check_code=0)
+    assert "up to date" in again.stdout
+    info = run("info", "cities/t", "--json", cwd=tmp_path, check_code=0)
+    summary = json.loads(info.stdout)
+    assert summary["name"] == "test"
+    assert summary["counts"]["nodes"] > 100
+    assert summary["mapping"]["mapped_length_share"] >= 0.95
+    text = run("info", "cities/t", cwd=tmp_path, check_code=0).stdout
+    assert "road graph" in text and "sectors" in text and "H3" in text
+
+
+def _assert_clean_failure(proc, tmp_path, *words):
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error:") and sum("error:" in line for line in lines) == 1
+    for w in words:
+        assert w in proc.stderr, proc.stderr
+    leftovers = [p for p in tmp_path.rglob("*") if ".partial-" in p.name or p.name == "out"]
+    assert not leftovers
+
+
+@pytest.fixture
+def bad_files(tmp_path, test_pbf):
+    files = {
+        "notosm": tmp_path / "notes.osm",
+        "corrupt": tmp_path / "broken.osm.pbf",
+        "noroads": tmp_path / "paths.osm",
+    }
+    files["notosm"].write_text("These are meeting notes, not a map.\n")
+    files["corrupt"].write_bytes(test_pbf.read_bytes()[:4000])
+    files["noroads"].write_text(
+        '<?xml version="1.0"?>\n<osm version="0.6">\n'
+        '<node id="1" lat="-6.2" lon="106.8"/><node id="2" lat="-6.201" lon="106.8"/>\n'
+        '<way id="3"><nd ref="1"/><nd ref="2"/><tag k="highway" v="footway"/></way>\n</osm>\n'
+    )
+    return files
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("missing", ["nowhere.osm.pbf", "file not found"]),
+        ("notosm", ["notes.osm", "not an OpenStreetMap file"]),
+        ("corrupt", ["broken.osm.pbf", "corrupt"]),
+        ("noroads", ["paths.osm", "no drivable roads"]),
+    ],
+)
+def test_bad_input_gives_one_clear_message_and_exit_2(tmp_path, bad_files, case, words):
+    path = bad_files.get(case, tmp_path / "nowhere.osm.pbf")
+    proc = run("build", "--osm", str(path), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    _assert_clean_failure(proc, tmp_path, *words)
+
+
+def test_unwritable_out_is_refused(tmp_path, test_pbf):
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file where a folder should be")
+    proc = run("build", "--osm", str(test_pbf), "--out", str(blocker / "out"), cwd=tmp_path)
+    _assert_clean_failure(proc, tmp_path, "--out", "cannot write", "is a file")
+    # /proc accepts no new folders, even from root.
+    proc = run("build", "--osm", str(test_pbf), "--out", "/proc/twin-test/out", cwd=tmp_path)
+    _assert_clean_failure(proc, tmp_path, "--out /proc/twin-test/out", "cannot write")
+
+
+def test_out_that_is_some_other_folder_is_not_clobbered(tmp_path, test_pbf):
+    other = tmp_path / "documents"
+    other.mkdir()
+    (other / "plan.docx").write_text("precious")
+    proc = run("build", "--osm", str(test_pbf), "--out", str(other), cwd=tmp_path)
+    assert proc.returncode == 2 and "not a city bundle" in proc.stderr
+    assert (other / "plan.docx").read_text() == "precious"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = run("--debug", "build", "--osm", str(tmp_path / "x.osm"), cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_info_on_a_folder_that_is_not_a_bundle(tmp_path):
+    proc = run("info", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2 and "not a city bundle" in proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_build_leaves_nothing(tmp_path, sig):
+    """Stop a real build of the default city while it runs: no bundle, no temporary folder."""
+    proc = subprocess.Popen(
+        [*TWIN, "build", "--out", "cities/helsinki", "-q"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    cities = tmp_path / "cities"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if cities.exists() and any(p.name.startswith(".helsinki.partial-") for p in cities.iterdir()):
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the build ended before it could be interrupted"
+    os.kill(proc.pid, sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in stderr
+    assert not (cities / "helsinki").exists()
+    assert not cities.exists() or not any(cities.iterdir()), list(cities.iterdir())
+
+
+def test_a_killed_build_is_cleaned_up_by_the_next(tmp_path, test_pbf):
+    """SIGKILL cannot be caught: the hidden temporary folder stays, the bundle is never half
+    there, and the next build of the same folder removes the leftovers."""
+    cities = tmp_path / "cities"
+    proc = subprocess.Popen(
+        [*TWIN, "build", "--osm", str(test_pbf), "--out", "cities/t", "-q"], cwd=tmp_path
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if cities.exists() and any(p.name.startswith(".t.partial-") for p in cities.iterdir()):
+            break
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert not (cities / "t").exists()
+    run("build", "--osm", str(test_pbf), "--out", "cities/t", "-q", cwd=tmp_path, check_code=0)
+    assert [p.name for p in cities.iterdir()] == ["t"]
