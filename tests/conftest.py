@@ -38,13 +38,17 @@ def test_build(tmp_path_factory, test_pbf):
 @pytest.fixture(scope="session")
 def jakarta_osm() -> Path:
     if not JAKARTA.exists():
-        pytest.skip(f"the central-Jakarta extract is absent ({JAKARTA}); it lives in ../shared/cities")
+        pytest.skip(
+            f"the central-Jakarta extract is absent ({JAKARTA}); it lives in ../shared/cities"
+        )
     return JAKARTA
 
 
 @pytest.fixture(scope="session")
 def jakarta_build(tmp_path_factory, jakarta_osm):
-    return build_city(jakarta_osm, out=tmp_path_factory.mktemp("cities") / "jakarta", progress=False)
+    return build_city(
+        jakarta_osm, out=tmp_path_factory.mktemp("cities") / "jakarta", progress=False
+    )
 
 
 @pytest.fixture(scope="session")

@@ -23,10 +23,14 @@ def run(*args: str, cwd: Path, check_code: int | None = None) -> subprocess.Comp
 
 
 def test_build_then_info(tmp_path, test_pbf):
-    proc = run("build", "--osm", str(test_pbf), "--out", "cities/t", "-q", cwd=tmp_path, check_code=0)
+    proc = run(
+        "build", "--osm", str(test_pbf), "--out", "cities/t", "-q", cwd=tmp_path, check_code=0
+    )
     assert "Built city bundle" in proc.stdout
     assert "© OpenStreetMap contributors" in proc.stdout
-    again = run("build", "--osm", str(test_pbf), "--out", "cities/t", "-q", cwd=tmp_path, check_code=0)
+    again = run(
+        "build", "--osm", str(test_pbf), "--out", "cities/t", "-q", cwd=tmp_path, check_code=0
+    )
     assert "up to date" in again.stdout
     info = run("info", "cities/t", "--json", cwd=tmp_path, check_code=0)
     summary = json.loads(info.stdout)
@@ -122,7 +126,9 @@ def test_an_interrupted_build_leaves_nothing(tmp_path, sig):
     deadline = time.monotonic() + 120
     cities = tmp_path / "cities"
     while time.monotonic() < deadline and proc.poll() is None:
-        if cities.exists() and any(p.name.startswith(".helsinki.partial-") for p in cities.iterdir()):
+        if cities.exists() and any(
+            p.name.startswith(".helsinki.partial-") for p in cities.iterdir()
+        ):
             break
         time.sleep(0.005)
     assert proc.poll() is None, "the build ended before it could be interrupted"

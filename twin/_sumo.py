@@ -60,7 +60,9 @@ def tool_path(name: str) -> Path:
     return path
 
 
-def run_tool(name: str, args: list[str], *, timeout: float | None = None, log: Path | None = None) -> str:
+def run_tool(
+    name: str, args: list[str], *, timeout: float | None = None, log: Path | None = None
+) -> str:
     """Run a SUMO binary and return what it printed.
 
     Parameters

@@ -119,7 +119,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     by_cat = c["pois_by_category"]
     table.add_row(
         "POIs",
-        f"{c['pois']:,}: " + (", ".join(f"{k.replace('_', ' ')} {v}" for k, v in by_cat.items()) or "none"),
+        f"{c['pois']:,}: "
+        + (", ".join(f"{k.replace('_', ' ')} {v}" for k, v in by_cat.items()) or "none"),
     )
     sec = s["sectors"]
     table.add_row(

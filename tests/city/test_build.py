@@ -35,7 +35,7 @@ def test_counts_match_the_graph_and_the_net(city):
 
 
 def test_edges_carry_typed_attributes_with_units(city):
-    for u, v, k, d in city.graph.edges(keys=True, data=True):
+    for u, v, d in city.graph.edges(data=True):
         assert d["length"] > 0
         assert 5 <= d["speed_kph"] <= 130
         assert d["travel_time"] == pytest.approx(d["length"] / (d["speed_kph"] / 3.6), rel=1e-3)
@@ -104,7 +104,7 @@ def test_sectors_cover_the_graph_extent(city):
     # H3 resolution 8 cells are 0.5-1 km².
     assert sectors["area_km2"].between(0.5, 1.0).all()
     assert list(sectors.index) == [f"S{i + 1:02d}" for i in range(len(sectors))]
-    for sid, row in sectors.iterrows():
+    for _, row in sectors.iterrows():
         assert h3.is_valid_cell(row["h3"])
         assert row["geometry"].contains(shapely.Point(row["centroid_lon"], row["centroid_lat"]))
     assert sectors["road_length_m"].sum() / 1000 == pytest.approx(

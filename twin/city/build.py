@@ -125,8 +125,17 @@ def build_city(
     if not net_in:
         options["netconvert"] = NETCONVERT_OSM_OPTIONS
     versions = _versions()
-    hashes = {"osm": file_sha256(osm_in) if osm_in else None, "net": file_sha256(net_in) if net_in else None}
-    key_doc = {"format": b.FORMAT_VERSION, "name": name, "inputs": hashes, "options": options, "versions": versions}
+    hashes = {
+        "osm": file_sha256(osm_in) if osm_in else None,
+        "net": file_sha256(net_in) if net_in else None,
+    }
+    key_doc = {
+        "format": b.FORMAT_VERSION,
+        "name": name,
+        "inputs": hashes,
+        "options": options,
+        "versions": versions,
+    }
     cache_key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()
 
     _check_out(out_dir)
@@ -242,7 +251,9 @@ def _build_from_net(
     sumo_edges = net_edges_frame(net)
     roads = sumo_edges[~sumo_edges["internal"].to_numpy(dtype=bool)]
     if roads.empty:
-        raise InputError(f"{net_in}: the SUMO net has no edges that cars or emergency vehicles may use")
+        raise InputError(
+            f"{net_in}: the SUMO net has no edges that cars or emergency vehicles may use"
+        )
 
     steps.next("Building the road graph from the net (sumolib)")
     graph = graph_from_net(sumo_edges, geo)
@@ -258,7 +269,9 @@ def _build_from_net(
         "sumo_edges_mapped_share": 1.0,
     }
 
-    steps.next("Reading points of interest" + (f" from {osm_in.name}" if osm_in else " (none given)"))
+    steps.next(
+        "Reading points of interest" + (f" from {osm_in.name}" if osm_in else " (none given)")
+    )
     extract = read_osm(osm_in, roads=False) if osm_in else None
     pois = snap_pois(extract.pois if extract else [], graph, sumo_edges, geo)
 
@@ -273,7 +286,13 @@ def _fill_lanes(graph: nx.MultiDiGraph, mapping: pd.DataFrame, roads: Any) -> No
     on_roads = mapping[mapping["sumo_edge"].isin(roads.index)].copy()
     on_roads["span"] = on_roads["end_m"] - on_roads["start_m"]
     best = on_roads.sort_values("span", kind="stable").groupby(["u", "v", "key"]).tail(1)
-    lanes = dict(zip(zip(best.u, best.v, best.key, strict=True), roads.loc[best.sumo_edge, "lanes"], strict=True))
+    lanes = dict(
+        zip(
+            zip(best.u, best.v, best.key, strict=True),
+            roads.loc[best.sumo_edge, "lanes"],
+            strict=True,
+        )
+    )
     for u, v, k, data in graph.edges(keys=True, data=True):
         if (u, v, k) in lanes:
             data["lanes"] = int(lanes[(u, v, k)])
@@ -315,13 +334,23 @@ def _manifest(
         "main_component_nodes": len(main),
         **parts.net_counts,
         "pois": len(parts.pois),
-        "pois_by_category": {k: int(v) for k, v in parts.pois["category"].value_counts().sort_index().items()},
+        "pois_by_category": {
+            k: int(v) for k, v in parts.pois["category"].value_counts().sort_index().items()
+        },
         "sectors": len(parts.sectors),
     }
     if parts.extract is not None:
         counts["osm"] = parts.extract.counts
-    osm_src = b.SourceFile(path=str(osm_in.resolve()), sha256=hashes["osm"], format=parts.extract.format) if osm_in and parts.extract else None
-    net_src = b.SourceFile(path=str(net_in.resolve()), sha256=hashes["net"], format="sumo-net") if net_in else None
+    osm_src = (
+        b.SourceFile(path=str(osm_in.resolve()), sha256=hashes["osm"], format=parts.extract.format)
+        if osm_in and parts.extract
+        else None
+    )
+    net_src = (
+        b.SourceFile(path=str(net_in.resolve()), sha256=hashes["net"], format="sumo-net")
+        if net_in
+        else None
+    )
     return b.Manifest(
         format_version=b.FORMAT_VERSION,
         name=name,
@@ -373,7 +402,9 @@ def _make_temp(out_dir: Path) -> tuple[Path, list[Path]]:
     parent = out_dir.parent
     for ancestor in (parent, *parent.parents):
         if ancestor.exists() and not ancestor.is_dir():
-            raise BundleError(f"--out {out_dir}: cannot write there ({ancestor} is a file, not a folder)")
+            raise BundleError(
+                f"--out {out_dir}: cannot write there ({ancestor} is a file, not a folder)"
+            )
     made = [p for p in (parent, *parent.parents) if not p.exists()]
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -440,8 +471,14 @@ class _Steps:
     def __enter__(self) -> _Steps:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
-            from rich.progress import TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._console = Console(stderr=True)
             if not self._console.is_terminal:
@@ -469,8 +506,9 @@ class _Steps:
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             if exc[0] is None:
-                self._progress.update(self._task, description="City bundle built", completed=self.total)
+                self._progress.update(
+                    self._task, description="City bundle built", completed=self.total
+                )
             else:  # the error message speaks for itself; do not leave a half-full bar above it
                 self._progress.live.transient = True
             self._progress.__exit__(*exc)
-

@@ -80,12 +80,15 @@ def read_manifest(folder: Path) -> Manifest:
     if not folder.is_dir():
         raise BundleError(f"{folder}: no city bundle here (not a folder)")
     if not path.exists():
-        raise BundleError(f"{folder}: not a city bundle (no {MANIFEST}); build one with 'twin build'")
+        raise BundleError(
+            f"{folder}: not a city bundle (no {MANIFEST}); build one with 'twin build'"
+        )
     try:
         manifest = Manifest.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise BundleError(f"{path}: invalid manifest ({problems})") from exc
     if manifest.format_version != FORMAT_VERSION:
@@ -101,10 +104,14 @@ def write_geojson(frame: Any, path: Path) -> None:
     from shapely.geometry import mapping
 
     features = []
-    for idx, row in zip(frame.index, frame.drop(columns="geometry").to_dict("records"), strict=True):
+    for idx, row in zip(
+        frame.index, frame.drop(columns="geometry").to_dict("records"), strict=True
+    ):
         props = {k: _plain(v) for k, v in row.items()}
         geom = frame.geometry.loc[idx]
-        features.append({"type": "Feature", "id": idx, "properties": props, "geometry": mapping(geom)})
+        features.append(
+            {"type": "Feature", "id": idx, "properties": props, "geometry": mapping(geom)}
+        )
     doc = {
         "type": "FeatureCollection",
         "attribution": ATTRIBUTION,
@@ -161,7 +168,9 @@ class City:
         manifest = read_manifest(folder)
         for key, rel in manifest.files.items():
             if not (folder / rel).exists():
-                raise BundleError(f"{folder}: the bundle is incomplete ({key} file {rel} is missing)")
+                raise BundleError(
+                    f"{folder}: the bundle is incomplete ({key} file {rel} is missing)"
+                )
         try:
             graph = load_graph(folder / "graph", crs=manifest.crs["graph"], name=manifest.name)
             mapping = pd.read_parquet(folder / manifest.files["mapping"])

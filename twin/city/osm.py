@@ -31,7 +31,9 @@ DRIVABLE_HIGHWAY = frozenset(
     "motorway motorway_link trunk trunk_link primary primary_link secondary secondary_link "
     "tertiary tertiary_link unclassified residential living_street road".split()
 )
-EXCLUDED_SERVICE = frozenset("alley driveway emergency_access parking parking_aisle private".split())
+EXCLUDED_SERVICE = frozenset(
+    "alley driveway emergency_access parking parking_aisle private".split()
+)
 
 #: The POI categories of a city bundle, in the order a feature is tested against them; the
 #: first match wins. Each entry is a list of ``(key, values)`` pairs; ``None`` means any value.
@@ -193,8 +195,7 @@ def sniff_format(path: Path) -> str:
     if not text.startswith(b"<osm"):
         shown = head[:40].decode("utf-8", "replace").strip() or "nothing"
         raise InputError(
-            f"{path}: not an OpenStreetMap file (expected OSM XML or PBF, "
-            f"it starts with {shown!r})"
+            f"{path}: not an OpenStreetMap file (expected OSM XML or PBF, it starts with {shown!r})"
         )
     return suffix
 
@@ -246,11 +247,13 @@ def read_osm(path: Path, *, roads: bool = True) -> OsmExtract:
         for obj in processor:
             if obj.is_node():
                 counts["nodes"] += 1
+                if not len(obj.tags):  # most nodes are bare way geometry
+                    continue
                 if roads:
                     wanted = {k: obj.tags[k] for k in _NODE_KEYS if k in obj.tags}
                     if wanted:
                         node_tags[obj.id] = wanted
-                if len(obj.tags) and obj.location.valid():
+                if obj.location.valid():
                     add_poi(f"node/{obj.id}", obj.tags, obj.location.lon, obj.location.lat)
             elif obj.is_way():
                 counts["ways"] += 1

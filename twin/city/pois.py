@@ -80,4 +80,3 @@ def snap_pois(
     frame["sumo_pos_m"] = np.round(along * scale, 2)
     frame["sumo_distance_m"] = np.round(edist, 2)
     return frame[[*POI_COLUMNS, "geometry"]]
-

@@ -165,7 +165,9 @@ def save_graph(graph: nx.MultiDiGraph, folder: Path) -> None:
             values = list(shapely.to_wkb(np.array(values, dtype=object)))
         columns[attr] = values
     pq.write_table(node_table, folder / "nodes.parquet", compression="zstd")
-    pq.write_table(pa.table(columns, schema=EDGE_SCHEMA), folder / "edges.parquet", compression="zstd")
+    pq.write_table(
+        pa.table(columns, schema=EDGE_SCHEMA), folder / "edges.parquet", compression="zstd"
+    )
 
 
 def load_graph(folder: Path, *, crs: str = "epsg:4326", name: str = "") -> nx.MultiDiGraph:

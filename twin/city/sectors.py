@@ -74,7 +74,9 @@ def build_sectors(
     frame["centroid_lat"] = [c[0] for c in centroids]
     frame["centroid_lon"] = [c[1] for c in centroids]
 
-    node_cells = pd.Series([h3.latlng_to_cell(y, x, resolution) for x, y in zip(xs, ys, strict=True)])
+    node_cells = pd.Series(
+        [h3.latlng_to_cell(y, x, resolution) for x, y in zip(xs, ys, strict=True)]
+    )
     frame["node_count"] = frame["h3"].map(node_cells.value_counts()).fillna(0).astype(int)
     frame["road_length_m"] = _road_length_per_cell(graph, frame, metric_crs)
     for category in POI_CATEGORIES:
