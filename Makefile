@@ -19,7 +19,6 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/twin build --out cities/helsinki
-	$(BIN)/twin info cities/helsinki
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

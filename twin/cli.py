@@ -108,7 +108,7 @@ def _print_summary(s: dict[str, Any]) -> None:
     table.add_row(
         "road graph",
         f"{c['nodes']:,} nodes, {c['edges']:,} edges, {c['road_length_km']:.1f} km of road "
-        f"({c['edge_length_km']:.1f} km of lanes by direction)",
+        f"({c['edge_length_km']:.1f} km counting each direction)",
     )
     table.add_row("SUMO net", f"{c['sumo_edges']:,} edges, {c['sumo_junctions']:,} junctions")
     table.add_row(
