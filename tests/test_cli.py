@@ -103,9 +103,12 @@ def test_out_that_is_some_other_folder_is_not_clobbered(tmp_path, test_pbf):
     assert (other / "plan.docx").read_text() == "precious"
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    proc = run("--debug", "build", "--osm", str(tmp_path / "x.osm"), cwd=tmp_path)
-    assert proc.returncode != 0 and "Traceback" in proc.stderr
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback(tmp_path, where):
+    args = ["build", "--osm", str(tmp_path / "x.osm")]
+    args = ["--debug", *args] if where == "before" else [*args, "--debug"]
+    proc = run(*args, cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "InputError" in proc.stderr
 
 
 def test_info_on_a_folder_that_is_not_a_bundle(tmp_path):

@@ -142,8 +142,12 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def main() -> None:
     """Entry point of the ``twin`` console script."""
     signal.signal(signal.SIGTERM, _on_sigterm)  # so an interrupted build cleans up after itself
+    args = sys.argv[1:]
+    if "--debug" in args:  # accepted anywhere on the line, not only before the command
+        _state["debug"] = True
+        args = ["--debug", *(a for a in args if a != "--debug")]
     try:
-        app(prog_name="twin")
+        app(args=args, prog_name="twin")
     except TwinError as exc:
         if _state["debug"]:
             raise
