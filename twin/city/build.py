@@ -31,7 +31,7 @@ from twin._errors import BundleError, InputError
 from twin._sumo import sumo_version
 from twin._version import __version__
 from twin.city import bundle as b
-from twin.city.mapping import coverage, map_edges_geometric
+from twin.city.mapping import MAPPING_COLUMNS, coverage, map_edges_geometric
 from twin.city.osm import OsmExtract, file_sha256, read_osm
 from twin.city.pois import snap_pois
 from twin.city.roads import edges_frame, graph_from_road_file, save_graph
@@ -261,7 +261,7 @@ def _build_from_net(
         (u, v, k, d.pop("sumo_edge"), 0.0, round(d["length"], 3))
         for u, v, k, d in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3])
     ]
-    mapping = pd.DataFrame(rows, columns=["u", "v", "key", "sumo_edge", "start_m", "end_m"])
+    mapping = pd.DataFrame(rows, columns=MAPPING_COLUMNS)
     cov = {
         "mapped_length_share": 1.0,
         "overlaid_length_share": 1.0,
