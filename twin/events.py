@@ -1,0 +1,201 @@
+"""The vocabulary of the twin: every kind of event that can stand on a timeline.
+
+An event is a small frozen dataclass registered under a ``kind`` name. Its fields become
+typed columns of the timeline table (see :mod:`twin.sim.timeline`), so KPIs are plain SQL
+over typed columns. A field name means one thing in every kind that uses it (``edge`` is
+always a SUMO edge id, ``speed_mps`` always metres per second); registering a kind whose
+field clashes in type with another kind's is an error.
+
+Times are not fields: the timeline stamps each event with ``t``, seconds since the
+scenario's start, and a sequence number that orders events at the same time.
+
+>>> RoadEventStarted(event_id="ev1", event_type="accident", edges=["e1"], lanes_closed=2).kind
+'road_event_started'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+#: Field annotation (as written) -> Arrow type of its column.
+FIELD_TYPES: dict[str, pa.DataType] = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "list[str]": pa.list_(pa.string()),
+}
+
+#: kind -> event class
+REGISTRY: dict[str, type[Event]] = {}
+#: column name -> Arrow type, over every registered kind
+COLUMNS: dict[str, pa.DataType] = {}
+
+
+class Event:
+    """Base class of events. Subclasses are frozen dataclasses made with :func:`event`."""
+
+    kind: ClassVar[str]
+
+    def fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+def event(kind: str):  # noqa: ANN201 - a class decorator
+    """Register a frozen dataclass as the event kind ``kind``."""
+
+    def wrap(cls: type) -> type:
+        cls = dataclass(frozen=True, slots=True)(cls)
+        if kind in REGISTRY:
+            raise ValueError(f"event kind {kind!r} is registered twice")
+        for f in dataclasses.fields(cls):
+            annotation = str(f.type).replace(" ", "")
+            if annotation not in FIELD_TYPES:
+                raise TypeError(f"{cls.__name__}.{f.name}: unsupported field type {f.type!r}")
+            arrow = FIELD_TYPES[annotation]
+            if f.name in ("t", "seq", "kind", "source"):
+                raise ValueError(f"{cls.__name__}.{f.name}: reserved column name")
+            if COLUMNS.setdefault(f.name, arrow) != arrow:
+                raise TypeError(
+                    f"{cls.__name__}.{f.name}: {arrow} clashes with {COLUMNS[f.name]} in another kind"
+                )
+        cls.kind = kind
+        REGISTRY[kind] = cls
+        return cls
+
+    return wrap
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+@event("run_started")
+class RunStarted(Event):
+    scenario: str
+    seed: int
+    city: str
+    start_local: str  # ISO date-time with offset of simulated time 0
+
+
+@event("run_ended")
+class RunEnded(Event):
+    status: str  # "complete" or "incomplete"
+    reason: str
+
+
+@event("simulator_crashed")
+class SimulatorCrashed(Event):
+    """The traffic simulator died; the run ends here, incomplete."""
+
+    reason: str
+
+
+# -- traffic --------------------------------------------------------------------------------
+
+
+@event("road_event_started")
+class RoadEventStarted(Event):
+    """An accident, closure, flood or demonstration begins to act on the roads."""
+
+    event_id: str
+    event_type: str
+    edges: list[str]
+    lanes_closed: int  # lanes closed per edge; 0 means every lane
+
+
+@event("road_event_ended")
+class RoadEventEnded(Event):
+    event_id: str
+    event_type: str
+    edges: list[str]
+
+
+@event("vehicles_rerouted")
+class VehiclesRerouted(Event):
+    """Vehicles whose remaining route crossed a newly blocked road, sent on a new route."""
+
+    event_id: str
+    vehicles: int
+
+
+@event("edge_state")
+class EdgeState(Event):
+    """A snapshot of one SUMO edge."""
+
+    edge: str
+    sector: str
+    vehicles: int
+    halting: int
+    speed_mps: float
+    density_veh_km: float  # vehicles per km of lane
+    tti: float  # travel-time index: free-flow speed over mean speed (1 = free flow)
+
+
+@event("sector_state")
+class SectorState(Event):
+    """A snapshot of a sector: its edges aggregated, weighted by lane length."""
+
+    sector: str
+    vehicles: int
+    halting: int
+    speed_mps: float
+    density_veh_km: float
+    tti: float
+
+
+@event("network_state")
+class NetworkState(Event):
+    """A snapshot of the whole network."""
+
+    vehicles: int
+    halting: int
+    speed_mps: float
+    tti: float
+    departed: int  # cumulative since the start
+    arrived: int
+    teleports: int
+    waiting_to_insert: int
+
+
+@event("teleport")
+class Teleport(Event):
+    """SUMO removed a stuck vehicle and placed it further along its route."""
+
+    vehicle: str
+    edge: str
+
+
+@event("trip")
+class Trip(Event):
+    """A vehicle arrived. Stamped at its arrival time."""
+
+    vehicle: str
+    depart_s: float
+    duration_s: float
+    route_length_m: float
+    time_loss_s: float
+    rerouted: int
+
+
+def empty_columns() -> dict[str, list[Any]]:
+    """One empty list per timeline column, in the timeline's column order."""
+    return {name: [] for name in column_names()}
+
+
+def column_names() -> list[str]:
+    return ["t", "seq", "kind", "source", *sorted(COLUMNS)]
+
+
+def schema() -> pa.Schema:
+    """The Arrow schema of a timeline: common columns, then every event field, sorted."""
+    common = [
+        ("t", pa.float64()),
+        ("seq", pa.int64()),
+        ("kind", pa.string()),
+        ("source", pa.string()),
+    ]
+    return pa.schema(common + [(name, COLUMNS[name]) for name in sorted(COLUMNS)])

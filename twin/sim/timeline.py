@@ -1,0 +1,200 @@
+"""The timeline: every event of a run, in order, as one typed table.
+
+Events are appended with their simulated time ``t`` (seconds since the scenario start) and
+a sequence number; ``(t, seq)`` orders them, and ``seq`` alone breaks ties, as SimPy's
+event id does, so the order never depends on comparing events.
+
+The table has one column per event field (see :mod:`twin.events`); a row fills the columns
+of its kind and leaves the rest null, which Parquet stores almost for free. Saved as
+Parquet, it is queried with DuckDB (``twin.kpi``).
+
+While a run goes on, the timeline can stream its batches to an Arrow IPC file. If the
+process dies (SUMO can segfault inside libsumo), every batch written so far can be read
+back with :func:`read_stream`, and the run keeps its partial timeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from twin import events as ev
+
+Subscriber = Callable[[float, ev.Event], None]
+
+
+class Timeline:
+    """An append-only, typed event log.
+
+    Parameters
+    ----------
+    stream_to
+        An Arrow IPC stream file that receives each batch as it is flushed.
+    """
+
+    def __init__(self, *, stream_to: Path | None = None) -> None:
+        self.schema = ev.schema()
+        self._names = self.schema.names
+        self._rows: dict[str, list[Any]] = ev.empty_columns()
+        self._batches: list[pa.RecordBatch] = []
+        self._seq = itertools.count()
+        self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
+        self._count = 0
+        # An unbuffered OS file: each batch is in the kernel's hands once written, so it
+        # survives the process dying right after.
+        self._sink = pa.OSFile(str(stream_to), "wb") if stream_to else None
+        self._writer = ipc.new_stream(self._sink, self.schema) if self._sink else None
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append(self, t: float, event: ev.Event, *, source: str) -> None:
+        """Append one event at simulated time ``t``, then tell the kind's subscribers."""
+        row = self._rows
+        row["t"].append(float(t))
+        row["seq"].append(next(self._seq))
+        row["kind"].append(event.kind)
+        row["source"].append(source)
+        values = event.fields()
+        for name in self._names[4:]:
+            row[name].append(values.get(name))
+        self._count += 1
+        for callback in self._subscribers.get(event.kind, ()):
+            callback(t, event)
+
+    def extend(self, t: float, kind: str, *, source: str, **columns: Sequence[Any]) -> None:
+        """Append many events of one kind at time ``t``, given column-wise.
+
+        The fast path for snapshots (one ``edge_state`` per edge): no event objects are
+        made, and subscribers are not called.
+        """
+        cls = ev.REGISTRY[kind]
+        wanted = {f for f in cls.__dataclass_fields__}  # type: ignore[attr-defined]
+        if set(columns) != wanted:
+            raise ValueError(
+                f"{kind}: columns {sorted(columns)} differ from fields {sorted(wanted)}"
+            )
+        n = len(next(iter(columns.values())))
+        if n == 0:
+            return
+        self._flush_rows()
+        arrays = []
+        for field in self.schema:
+            if field.name == "t":
+                arrays.append(pa.array([float(t)] * n, pa.float64()))
+            elif field.name == "seq":
+                arrays.append(pa.array([next(self._seq) for _ in range(n)], pa.int64()))
+            elif field.name == "kind":
+                arrays.append(pa.array([kind] * n, pa.string()))
+            elif field.name == "source":
+                arrays.append(pa.array([source] * n, pa.string()))
+            elif field.name in columns:
+                arrays.append(pa.array(columns[field.name], field.type))
+            else:
+                arrays.append(pa.nulls(n, field.type))
+        self._add_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self._count += n
+
+    def subscribe(self, kind: str, callback: Subscriber) -> None:
+        """Call ``callback(t, event)`` whenever an event of ``kind`` is appended."""
+        if kind not in ev.REGISTRY:
+            raise ValueError(f"unknown event kind {kind!r}")
+        self._subscribers[kind].append(callback)
+
+    def flush(self) -> None:
+        """Move buffered rows into a batch and write it to the stream, if any."""
+        self._flush_rows()
+
+    def close(self) -> None:
+        """Flush and close the stream."""
+        self._flush_rows()
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._writer = None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._count
+
+    def table(self) -> pa.Table:
+        """Every event so far, in append order."""
+        self._flush_rows()
+        return pa.Table.from_batches(self._batches, schema=self.schema)
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        """The events of one kind as dicts with ``t`` and their fields (for tests and tools)."""
+        return events_of(self.table(), kind)
+
+    def content_hash(self) -> str:
+        """SHA-256 of the timeline's content; equal timelines give equal hashes."""
+        return content_hash(self.table())
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _flush_rows(self) -> None:
+        if not self._rows["t"]:
+            return
+        batch = pa.RecordBatch.from_pydict(self._rows, schema=self.schema)
+        self._rows = ev.empty_columns()
+        self._add_batch(batch)
+
+    def _add_batch(self, batch: pa.RecordBatch) -> None:
+        self._batches.append(batch)
+        if self._writer is not None:
+            self._writer.write_batch(batch)
+
+
+def content_hash(table: pa.Table) -> str:
+    """SHA-256 of a timeline table's values (independent of how it was batched)."""
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema.remove_metadata()) as writer:
+        writer.write_table(table.replace_schema_metadata(None).combine_chunks())
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def read_stream(path: Path) -> pa.Table:
+    """Every complete batch of an Arrow IPC stream, even one whose writer died mid-way."""
+    batches: list[pa.RecordBatch] = []
+    schema = ev.schema()
+    try:
+        with pa.OSFile(str(path), "rb") as source:
+            reader = ipc.open_stream(source)
+            schema = reader.schema
+            while True:
+                try:
+                    batches.append(reader.read_next_batch())
+                except StopIteration:
+                    break
+    except (pa.ArrowInvalid, OSError, EOFError):
+        pass  # a torn last batch: keep what came before it
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def write_parquet(table: pa.Table, path: Path, metadata: dict[str, str]) -> None:
+    """Write a timeline as Parquet, with run metadata (scenario, seed, status) in its schema."""
+    meta = {
+        **(table.schema.metadata or {}),
+        **{k.encode(): v.encode() for k, v in metadata.items()},
+    }
+    pq.write_table(table.replace_schema_metadata(meta), path, compression="zstd")
+
+
+def read_parquet(path: Path) -> pa.Table:
+    return pq.read_table(path)
+
+
+def events_of(table: pa.Table, kind: str) -> list[dict[str, Any]]:
+    """The rows of one kind, with ``t`` and that kind's fields only."""
+    fields = ["t", *ev.REGISTRY[kind].__dataclass_fields__]  # type: ignore[attr-defined]
+    rows = table.filter(pc.equal(table["kind"], kind)).select(fields)
+    return rows.to_pylist()
