@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from twin._errors import TwinError
+from twin._errors import InputError, TwinError
 
 app = typer.Typer(
     name="twin",
@@ -92,6 +92,100 @@ def info(
         out.print_json(json.dumps(summary))
     else:
         _print_summary(summary)
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="A scenario file (YAML).")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder. Default: runs/<scenario name>.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Override the scenario's seed.")
+    ] = None,
+    baseline: Annotated[
+        bool, typer.Option("--baseline", help="Also run without the road events and compare.")
+    ] = False,
+    simulator: Annotated[
+        str | None, typer.Option("--simulator", help="libsumo (default) or traci.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a what-if scenario and print its KPIs; the run folder holds the report."""
+    from twin.plans import RunIncomplete, run_scenario
+
+    if simulator not in (None, "libsumo", "traci"):
+        raise InputError(f"--simulator: 'libsumo' or 'traci', not {simulator!r}")
+    try:
+        result = run_scenario(
+            scenario,
+            out=out_dir,
+            seed=seed,
+            baseline=baseline,
+            simulator=simulator,
+            progress=not quiet,
+        )
+    except RunIncomplete as exc:
+        _print_run(exc.result)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    _print_run(result)
+
+
+@app.command()
+def schema(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file instead of printing.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of scenario files, for editors."""
+    from twin.scenario import json_schema
+
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False)
+    if out_file is None:
+        print(text)
+    else:
+        out_file.write_text(text + "\n", encoding="utf-8")
+        out.print(f"Wrote the scenario JSON Schema to {out_file}")
+
+
+def _print_run(result: Any) -> None:
+    from twin import kpi
+
+    summaries = {"run": result.kpis}
+    if result.baseline is not None:
+        summaries = {"baseline": result.baseline.kpis, "run": result.kpis}
+    table = kpi.compare(summaries, reference="baseline" if result.baseline else "run")
+    info = result.info
+    grid = Table(title=f"KPIs of {info['scenario']} ({info['status']})", title_justify="left")
+    grid.add_column("KPI")
+    for name in summaries:
+        grid.add_column(name, justify="right")
+    if result.baseline is not None:
+        grid.add_column("difference", justify="right")
+    grid.add_column("unit")
+    for row in table.to_dict("records"):
+        cells = [row["label"], *(_fmt(row[n]) for n in summaries)]
+        if result.baseline is not None:
+            cells.append(_fmt(row.get("Δ run"), signed=True))
+        grid.add_row(*cells, row["unit"])
+    out.print(grid)
+    out.print(
+        f"Simulated {info['simulated_s'] / 60:.0f} min in {info['wall_s']} s "
+        f"({info['realtime_factor']}× real time). Report: {result.path / 'report.html'}"
+    )
+
+
+def _fmt(value: Any, *, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "YES" if value else "no"
+    if isinstance(value, float):
+        return f"{value:+,.2f}" if signed else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:+,}" if signed else f"{value:,}"
+    return str(value)
 
 
 def _print_summary(s: dict[str, Any]) -> None:

@@ -45,7 +45,7 @@ class Event:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
 
-def event(kind: str):  # noqa: ANN201 - a class decorator
+def event(kind: str):  # a class decorator
     """Register a frozen dataclass as the event kind ``kind``."""
 
     def wrap(cls: type) -> type:
@@ -61,7 +61,8 @@ def event(kind: str):  # noqa: ANN201 - a class decorator
                 raise ValueError(f"{cls.__name__}.{f.name}: reserved column name")
             if COLUMNS.setdefault(f.name, arrow) != arrow:
                 raise TypeError(
-                    f"{cls.__name__}.{f.name}: {arrow} clashes with {COLUMNS[f.name]} in another kind"
+                    f"{cls.__name__}.{f.name}: {arrow} clashes with {COLUMNS[f.name]} "
+                    "in another kind"
                 )
         cls.kind = kind
         REGISTRY[kind] = cls

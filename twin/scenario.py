@@ -243,6 +243,11 @@ class Traffic(_Model):
     simulator: Literal["libsumo", "traci"] = Field(
         "libsumo", description="how the twin drives SUMO"
     )
+    route_files: list[str] = Field(
+        default_factory=list,
+        description="more SUMO route files (relative to the scenario file): a calibrated "
+        "demand, or special vehicles; they drive besides the demand above",
+    )
 
 
 class Outputs(_Model):
@@ -375,7 +380,7 @@ def scenario_from_dict(data: Any, *, source: str = "scenario") -> Scenario:
 def _problems(err: Any) -> list[tuple[str, str]]:
     """One pydantic error as ``(field path, message)`` pairs (a model check may hold several)."""
     msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "value_error" and _MANY in msg or re.match(r"^[\w.\[\]]+: ", msg):
+    if err["type"] == "value_error" and (_MANY in msg or re.match(r"^[\w.\[\]]+: ", msg)):
         out = []
         for line in msg.split(_MANY):
             path, _, text = line.partition(": ")

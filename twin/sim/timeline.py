@@ -70,8 +70,11 @@ class Timeline:
         for callback in self._subscribers.get(event.kind, ()):
             callback(t, event)
 
-    def extend(self, t: float, kind: str, *, source: str, **columns: Sequence[Any]) -> None:
-        """Append many events of one kind at time ``t``, given column-wise.
+    def extend(
+        self, t: float | Sequence[float], kind: str, *, source: str, **columns: Sequence[Any]
+    ) -> None:
+        """Append many events of one kind, given column-wise, at time ``t`` (one time for
+        all, or one per event).
 
         The fast path for snapshots (one ``edge_state`` per edge): no event objects are
         made, and subscribers are not called.
@@ -89,7 +92,10 @@ class Timeline:
         arrays = []
         for field in self.schema:
             if field.name == "t":
-                arrays.append(pa.array([float(t)] * n, pa.float64()))
+                times = [float(t)] * n if isinstance(t, int | float) else [float(x) for x in t]
+                if len(times) != n:
+                    raise ValueError(f"{kind}: {len(times)} times for {n} events")
+                arrays.append(pa.array(times, pa.float64()))
             elif field.name == "seq":
                 arrays.append(pa.array([next(self._seq) for _ in range(n)], pa.int64()))
             elif field.name == "kind":

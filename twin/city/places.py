@@ -1,0 +1,255 @@
+"""Scenario places on a city: lat/lon, OSM way, POI name or sector, snapped to SUMO edges.
+
+:func:`resolve_events` turns a scenario's road events into :class:`ResolvedEvent` objects
+that name SUMO edges and times in seconds. Every problem is collected before one
+:class:`~twin.scenario.ScenarioError` lists them all, each with its field path::
+
+    events[2].at: point (60.10000, 24.90000) is 3.4 km outside the city
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from twin.scenario import Area, Place, Scenario, ScenarioError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from twin.city.bundle import City
+
+#: A point farther than this from every road is refused.
+MAX_SNAP_M = 250.0
+#: Demonstration traffic heads to roads within this distance outside the closed area.
+APPROACH_M = 400.0
+
+
+@dataclass
+class ResolvedEvent:
+    """A road event in the net's terms."""
+
+    id: str
+    type: str
+    begin_s: float
+    end_s: float
+    edges: list[str]
+    lanes: int = 0  # lanes closed per edge from the kerb; 0 means every lane
+    emergency_access: bool = True
+    extra_veh_per_hour: int = 0
+    approach_edges: list[str] = field(default_factory=list)
+
+
+class CityNet:
+    """The SUMO road edges of a city in a metric frame, for snapping and area queries."""
+
+    def __init__(self, city: City) -> None:
+        from twin.city.sumonet import NetGeometry, net_edges_frame, read_net
+
+        self.city = city
+        net = read_net(city.net_path)
+        self.geo = NetGeometry(
+            proj=city.manifest.crs["net"], offset=tuple(city.manifest.crs["net_offset"])
+        )
+        frame = net_edges_frame(net)
+        self.edges: gpd.GeoDataFrame = frame[~frame["internal"].to_numpy(dtype=bool)]
+
+    @cached_property
+    def _tree(self) -> Any:
+        import shapely
+
+        return shapely.STRtree(self.edges.geometry.values)
+
+    @cached_property
+    def midpoints(self) -> Any:
+        import shapely
+
+        return shapely.line_interpolate_point(self.edges.geometry.values, 0.5, normalized=True)
+
+    @cached_property
+    def extent(self) -> Any:
+        import shapely
+
+        return shapely.box(*shapely.total_bounds(self.edges.geometry.values))
+
+    @cached_property
+    def sector_of_edge(self) -> dict[str, str]:
+        """Each edge's sector: the one holding its midpoint (else the nearest)."""
+        import shapely
+
+        lon, lat = self.geo.to_lonlat(shapely.get_x(self.midpoints), shapely.get_y(self.midpoints))
+        pts = shapely.points(lon, lat)
+        sectors = self.city.sectors
+        tree = shapely.STRtree(sectors.geometry.values)
+        idx = tree.query_nearest(pts, all_matches=False)[1]
+        return dict(zip(self.edges.index, sectors.index.to_numpy()[idx], strict=True))
+
+    def xy(self, lat: float, lon: float) -> Any:
+        import shapely
+
+        x, y = self.geo.to_xy([lon], [lat])
+        return shapely.Point(float(x[0]), float(y[0]))
+
+    def nearest_edge(self, point: Any) -> tuple[str, float]:
+        """The nearest road edge that passenger cars may use, and its distance in metres."""
+        (_, hit), dist = self._tree.query_nearest([point], return_distance=True, all_matches=False)
+        return str(self.edges.index[hit[0]]), float(dist[0])
+
+    def edges_in(self, shape: Any) -> list[str]:
+        """Edges whose midpoint lies inside ``shape`` (metric)."""
+        import shapely
+
+        inside = shapely.contains(shape, self.midpoints)
+        return sorted(self.edges.index[inside])
+
+    def edges_near(self, shape: Any, distance: float, exclude: set[str]) -> list[str]:
+        import shapely
+
+        near = shapely.dwithin(shape, self.midpoints, distance)
+        return sorted(e for e in self.edges.index[near] if e not in exclude)
+
+
+def resolve_events(
+    scenario: Scenario, city: City, *, source: str = "scenario"
+) -> list[ResolvedEvent]:
+    """The scenario's road events on this city's net, or a ScenarioError listing every problem."""
+    net = CityNet(city)
+    problems: list[tuple[str, str]] = []
+    resolved: list[ResolvedEvent] = []
+    for i, (event, event_id) in enumerate(zip(scenario.events, scenario.event_ids(), strict=True)):
+        path = f"events[{i}]"
+        begin = scenario.event_begin(event)
+        end = min(begin + event.duration, scenario.duration)
+        out = ResolvedEvent(event_id, event.type, begin, end, [])
+        if event.type == "accident":
+            edge = _place_edge(net, event.at, f"{path}.at", problems)
+            if edge is not None:
+                out.edges = [edge]
+                lanes = int(net.edges.loc[edge, "lanes"])
+                out.lanes = 0 if event.lanes >= lanes else event.lanes
+        elif event.type == "closure" and event.roads is not None:
+            edges: set[str] = set()
+            for j, place in enumerate(event.roads):
+                edges |= set(_place_edges(net, place, f"{path}.roads[{j}]", problems))
+            out.edges = sorted(edges)
+            out.emergency_access = event.emergency_access
+        else:
+            shape = _area_shape(net, city, event.area, f"{path}.area", problems)
+            if shape is not None:
+                out.edges = net.edges_in(shape)
+                if not out.edges:
+                    problems.append((f"{path}.area", "holds no road of the city"))
+                if event.type == "demonstration":
+                    out.extra_veh_per_hour = event.extra_veh_per_hour
+                    out.approach_edges = net.edges_near(shape, APPROACH_M, set(out.edges))
+            out.emergency_access = event.emergency_access
+        resolved.append(out)
+    if problems:
+        raise ScenarioError(source, problems)
+    return resolved
+
+
+def _place_edge(
+    net: CityNet, place: Place, path: str, problems: list[tuple[str, str]]
+) -> str | None:
+    edges = _place_edges(net, place, path, problems, single=True)
+    return edges[0] if edges else None
+
+
+def _place_edges(
+    net: CityNet, place: Place, path: str, problems: list[tuple[str, str]], *, single: bool = False
+) -> list[str]:
+    city = net.city
+    if place.lat is not None:
+        point = net.xy(place.lat, place.lon)
+        edge, dist = net.nearest_edge(point)
+        if not net.extent.buffer(MAX_SNAP_M).contains(point):
+            problems.append(
+                (
+                    path,
+                    f"{place.describe()} is {net.extent.distance(point) / 1000:.1f} km outside the city",
+                )
+            )
+            return []
+        if dist > MAX_SNAP_M:
+            problems.append((path, f"{place.describe()} is {dist:.0f} m from the nearest road"))
+            return []
+        return [edge]
+    if place.edge is not None:
+        if place.edge not in net.edges.index:
+            problems.append((path, f"{place.describe()} is not a road edge of the city's net"))
+            return []
+        return [place.edge]
+    if place.osm_way is not None:
+        hits = sorted(e for e, ids in net.edges["orig_ids"].items() if place.osm_way in ids)
+        if not hits:
+            problems.append((path, f"{place.describe()} is not a road of the city's net"))
+            return []
+        return hits[:1] if single else hits
+    if place.poi is not None:
+        pois = city.pois[city.pois["name"] == place.poi]
+        if pois.empty:
+            names = sorted(n for n in city.pois["name"] if n)[:8]
+            problems.append(
+                (path, f"no POI named {place.poi!r} (some names: {', '.join(names) or 'none'})")
+            )
+            return []
+        return [str(pois.iloc[0]["sumo_edge"])]
+    if place.sector is not None:
+        if place.sector not in city.sectors.index:
+            problems.append((path, f"no sector {place.sector!r} ({_sector_range(city)})"))
+            return []
+        row = city.sectors.loc[place.sector]
+        edge, _ = net.nearest_edge(net.xy(row["centroid_lat"], row["centroid_lon"]))
+        return [edge]
+    return []
+
+
+def _area_shape(
+    net: CityNet, city: City, area: Area, path: str, problems: list[tuple[str, str]]
+) -> Any:
+    import shapely
+
+    if area.sectors is not None:
+        unknown = [s for s in area.sectors if s not in city.sectors.index]
+        if unknown:
+            problems.append(
+                (
+                    f"{path}.sectors",
+                    f"no sector {', '.join(map(repr, unknown))} ({_sector_range(city)})",
+                )
+            )
+            return None
+        polys = city.sectors.loc[area.sectors].geometry.values
+        return net.geo.line_to_xy(shapely.union_all(polys))
+    if area.center is not None:
+        center = net.xy(area.center.lat, area.center.lon)
+        if not net.extent.buffer(float(area.radius_m)).intersects(
+            center.buffer(float(area.radius_m))
+        ):
+            problems.append(
+                (
+                    f"{path}.center",
+                    f"point ({area.center.lat:.5f}, {area.center.lon:.5f}) is "
+                    f"{net.extent.distance(center) / 1000:.1f} km outside the city",
+                )
+            )
+            return None
+        return center.buffer(float(area.radius_m))
+    assert area.polygon is not None
+    x, y = net.geo.to_xy([p.lon for p in area.polygon], [p.lat for p in area.polygon])
+    poly = shapely.Polygon(np.column_stack([x, y]))
+    if not poly.is_valid:
+        problems.append(
+            (f"{path}.polygon", "the corners do not make a simple polygon (edges cross)")
+        )
+        return None
+    return poly
+
+
+def _sector_range(city: City) -> str:
+    ids = list(city.sectors.index)
+    return f"the city has {ids[0]} to {ids[-1]}" if ids else "the city has no sectors"

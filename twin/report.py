@@ -1,0 +1,240 @@
+"""Reports: Plotly figures of a run, and the self-contained HTML files that hold them.
+
+The figure builders take timelines (via :mod:`twin.kpi`) and a city, and return Plotly
+figures; the dashboards reuse them. Maps are drawn on the city's own network and sectors
+in plain lon/lat axes, with no tile server, so reports open offline. Plotly's script is
+embedded once per file. Everything drawn from OSM data carries "© OpenStreetMap
+contributors".
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from twin import kpi
+from twin.city.bundle import ATTRIBUTION
+
+_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+
+
+def _clock_axis(start: pd.Timestamp | None, seconds: pd.Series) -> Any:
+    return (start + pd.to_timedelta(seconds, unit="s")) if start is not None else seconds / 60
+
+
+def speed_figure(
+    runs: dict[str, Any], *, start: pd.Timestamp | None = None, events: pd.DataFrame | None = None
+) -> go.Figure:
+    """Network speed and travel-time index over time, one line per run; road events shaded."""
+    fig = go.Figure()
+    for i, (name, timeline) in enumerate(runs.items()):
+        net = kpi.network_over_time(timeline)
+        x = _clock_axis(start, net["t"])
+        color = _COLORS[i % len(_COLORS)]
+        fig.add_scatter(
+            x=x, y=net["speed_kmh"], name=f"{name}: speed (km/h)", line={"color": color}
+        )
+        fig.add_scatter(
+            x=x, y=net["tti"], name=f"{name}: TTI", yaxis="y2", line={"color": color, "dash": "dot"}
+        )
+    if events is not None:
+        for row in events.itertuples():
+            x0 = _clock_axis(start, pd.Series([row.start_s]))[0]
+            end = row.end_s if pd.notna(row.end_s) else None
+            x1 = _clock_axis(start, pd.Series([end]))[0] if end is not None else None
+            if x1 is None:
+                fig.add_vline(x=x0, line={"color": "grey", "dash": "dash"})
+            else:
+                fig.add_vrect(x0=x0, x1=x1, fillcolor="orange", opacity=0.15, line_width=0)
+            fig.add_annotation(
+                x=x0,
+                y=1.02,
+                yref="paper",
+                text=f"{row.event_type}: {row.event_id}",
+                showarrow=False,
+                xanchor="left",
+            )
+    fig.update_layout(
+        title="Network speed and travel-time index",
+        xaxis_title="local time" if start is not None else "minutes",
+        yaxis={"title": "speed (km/h)", "rangemode": "tozero"},
+        yaxis2={
+            "title": "travel-time index",
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+        },
+        legend={"orientation": "h", "y": -0.2},
+        margin={"t": 60},
+    )
+    return fig
+
+
+def sector_map(
+    city: Any, values: pd.Series, *, title: str, colorbar: str, diverging: bool = False
+) -> go.Figure:
+    """Sectors coloured by ``values`` (indexed by sector id) over the city's roads."""
+    import plotly.colors as pc
+
+    fig = go.Figure()
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for _, _, data in city.graph.edges(data=True):
+        cx, cy = data["geometry"].xy
+        xs += [*cx, None]
+        ys += [*cy, None]
+    finite = values.dropna()
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    if diverging:
+        span = max(abs(lo), abs(hi), 1e-9)
+        lo, hi = -span, span
+    scale = "RdBu_r" if diverging else "YlOrRd"
+    for sid, row in city.sectors.iterrows():
+        value = values.get(sid)
+        ring = row["geometry"].exterior.coords
+        frac = (
+            0.5 if value is None or pd.isna(value) or hi == lo else (float(value) - lo) / (hi - lo)
+        )
+        color = pc.sample_colorscale(scale, [min(max(frac, 0.0), 1.0)])[0]
+        label = "no data" if value is None or pd.isna(value) else f"{value:.2f}"
+        fig.add_scatter(
+            x=[p[0] for p in ring], y=[p[1] for p in ring], fill="toself", fillcolor=color,
+            line={"color": "white", "width": 1}, opacity=0.75, mode="lines", showlegend=False,
+            hoveron="fills", name=f"{sid}: {label}", text=f"{sid}: {label}",
+        )  # fmt: skip
+        fig.add_annotation(
+            x=row["centroid_lon"],
+            y=row["centroid_lat"],
+            text=f"{sid}<br>{label}",
+            showarrow=False,
+            font={"size": 10},
+        )
+    fig.add_scatter(
+        x=xs,
+        y=ys,
+        mode="lines",
+        line={"color": "#444", "width": 1},
+        hoverinfo="skip",
+        showlegend=False,
+    )
+    fig.add_scatter(
+        x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+        marker={"colorscale": scale, "cmin": lo, "cmax": hi, "color": [lo], "showscale": True,
+                "colorbar": {"title": colorbar}},
+    )  # fmt: skip
+    fig.update_layout(
+        title=title,
+        xaxis={"title": "longitude", "showgrid": False},
+        yaxis={
+            "title": "latitude",
+            "showgrid": False,
+            "scaleanchor": "x",
+            "scaleratio": 1 / _cos_lat(city),
+        },
+        annotations=[
+            *fig.layout.annotations,
+            {
+                "text": ATTRIBUTION,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 1,
+                "y": -0.12,
+                "showarrow": False,
+                "font": {"size": 10},
+            },
+        ],
+        margin={"t": 60},
+    )
+    return fig
+
+
+def delay_histogram(runs: dict[str, Any]) -> go.Figure:
+    """Distribution of each trip's delay (time loss), one trace per run."""
+    fig = go.Figure()
+    for i, (name, timeline) in enumerate(runs.items()):
+        loss = (
+            kpi.connect(timeline)
+            .execute("SELECT time_loss_s / 60 AS m FROM timeline WHERE kind = 'trip'")
+            .df()["m"]
+        )
+        fig.add_histogram(
+            x=loss, name=name, opacity=0.6, marker={"color": _COLORS[i % len(_COLORS)]}, nbinsx=40
+        )
+    fig.add_vline(x=kpi.DELAYED_S / 60, line={"dash": "dash"}, annotation_text="delayed")
+    fig.update_layout(
+        title="Vehicles delayed: time lost per trip",
+        xaxis_title="minutes lost",
+        yaxis_title="trips",
+        barmode="overlay",
+    )
+    return fig
+
+
+def mean_sector_tti(timeline: Any) -> pd.Series:
+    """Each sector's mean travel-time index over the run."""
+    return kpi.sector_over_time(timeline).groupby("sector")["tti"].mean()
+
+
+def kpi_table_html(table: pd.DataFrame) -> str:
+    """An HTML table of :func:`twin.kpi.compare` output (or one run's KPIs)."""
+    runs = [c for c in table.columns if c not in ("kpi", "label", "unit", "better")]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["KPI", *runs, "unit"])
+    body = []
+    for row in table.itertuples(index=False):
+        r = row._asdict()
+        cells = [f"<td>{html.escape(r['label'])}</td>"]
+        for c in runs:
+            cells.append(f"<td>{_fmt(table.loc[table['kpi'] == r['kpi'], c].iloc[0])}</td>")
+        cells.append(f"<td>{html.escape(r['unit'])}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def write_html(path: Path, *, title: str, intro: str, sections: list[tuple[str, Any]]) -> None:
+    """Write a self-contained report: each section is (heading, figure or HTML string)."""
+    parts = []
+    first = True
+    for heading, content in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        if isinstance(content, go.Figure):
+            parts.append(pio.to_html(content, full_html=False, include_plotlyjs=first))
+            first = False
+        else:
+            parts.append(content)
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
+td:first-child, th:first-child {{ text-align: left; }} .warn {{ background: #fde2e1; padding: 1em; border-left: 4px solid #d62728; }}
+footer {{ margin-top: 3em; font-size: 0.85em; color: #666; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+{intro}
+{"".join(parts)}
+<footer>Map data {ATTRIBUTION}. Made by smart-policing-twin.</footer>
+</body></html>
+"""
+    path.write_text(doc, encoding="utf-8")
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "YES" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return html.escape(f"{value:,}" if isinstance(value, int) else str(value))
+
+
+def _cos_lat(city: Any) -> float:
+    import math
+
+    bb = city.manifest.bbox
+    return math.cos(math.radians((bb["south"] + bb["north"]) / 2))

@@ -1,0 +1,80 @@
+"""Traffic demand: seeded routes on a city's net, made by SUMO's own ``randomTrips.py``.
+
+The scenario gives vehicles per hour by hour of day. Each piece of the run between whole
+hours becomes one ``randomTrips.py`` call with that piece's insertion rate and its own
+seed (drawn from the scenario seed), which routes the trips with ``duarouter``
+(``--validate`` drops trips that have no route). A demonstration adds trips whose
+destinations are the roads just outside its closed area (``--weights-prefix``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from twin._errors import SumoError
+from twin._sumo import sumo_env, sumo_home
+
+
+@dataclass(frozen=True)
+class DemandPiece:
+    """Trips departing between ``begin_s`` and ``end_s`` at ``veh_per_hour``."""
+
+    prefix: str
+    begin_s: float
+    end_s: float
+    veh_per_hour: float
+    seed: int
+    destinations: tuple[str, ...] = ()  # weight destinations to these edges only
+
+
+def random_routes(
+    net_file: Path, piece: DemandPiece, folder: Path, *, min_trip_m: float
+) -> Path | None:
+    """Routes for one piece of demand, or ``None`` if it has no vehicle.
+
+    Raises
+    ------
+    SumoError
+        If ``randomTrips.py`` or ``duarouter`` fails; the message quotes them.
+    """
+    if piece.veh_per_hour <= 0 or piece.end_s <= piece.begin_s:
+        return None
+    net_file, folder = net_file.resolve(), folder.resolve()
+    routes = folder / f"{piece.prefix}.rou.xml"
+    args = [
+        sys.executable,
+        str(sumo_home() / "tools" / "randomTrips.py"),
+        "-n", str(net_file),
+        "-o", str(folder / f"{piece.prefix}.trips.xml"),
+        "-r", str(routes),
+        "--seed", str(piece.seed),
+        "--begin", f"{piece.begin_s:g}",
+        "--end", f"{piece.end_s:g}",
+        "--insertion-rate", f"{piece.veh_per_hour:g}",
+        "--random-depart",
+        "--prefix", f"{piece.prefix}_",
+        "--min-distance", f"{min_trip_m:g}",
+        "--fringe-factor", "5",
+        "--validate",
+        "--remove-loops",
+        "--trip-attributes", 'departLane="best" departSpeed="max"',
+        "--vclass", "passenger",
+    ]  # fmt: skip
+    if piece.destinations:
+        prefix = folder / f"{piece.prefix}_weights"
+        lines = "".join(f'    <edge id="{e}" value="1"/>\n' for e in piece.destinations)
+        (folder / f"{piece.prefix}_weights.dst.xml").write_text(
+            f'<edgedata>\n  <interval begin="0" end="{piece.end_s:g}">\n{lines}  </interval>\n</edgedata>\n',
+            encoding="utf-8",
+        )
+        args += ["--weights-prefix", str(prefix)]
+    proc = subprocess.run(
+        args, env=sumo_env(), capture_output=True, text=True, check=False, cwd=folder
+    )
+    if proc.returncode != 0 or not routes.exists():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
+        raise SumoError(f"randomTrips.py failed for demand {piece.prefix}:\n{tail}")
+    return routes
