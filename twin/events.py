@@ -117,10 +117,12 @@ class RoadEventEnded(Event):
 
 @event("vehicles_rerouted")
 class VehiclesRerouted(Event):
-    """Vehicles whose remaining route crossed a newly blocked road, sent on a new route."""
+    """Vehicles whose remaining route crossed a newly closed road: ``vehicles`` took a new
+    route; ``diverted`` could not reach a destination beyond it and stopped short."""
 
     event_id: str
     vehicles: int
+    diverted: int
 
 
 @event("edge_state")

@@ -12,7 +12,8 @@ travel-time index (TTI)    that time over the free-flow time (1 = free flow)
 trips, trip time           vehicles that arrived, and their mean door-to-door time
 delay                      SUMO's time loss: time lost against driving at the desired speed
 vehicles delayed           trips that lost more than :data:`DELAYED_S` seconds
-vehicles rerouted          vehicles sent on a new route when a road event closed a road
+vehicles rerouted          vehicles sent round a road that a road event closed (a new
+                           route, or a stop short of a destination beyond it)
 longest queue              most halting vehicles on one road at one sample
 teleports                  vehicles SUMO removed after being stuck ``teleport_after``
 gridlock                   flagged when, for :data:`GRIDLOCK_SAMPLES` samples in a row,
@@ -102,10 +103,10 @@ def road_events(timeline: pa.Table | Path | str) -> pd.DataFrame:
         WITH s AS (SELECT event_id, event_type, edges, lanes_closed, t AS start_s
                    FROM timeline WHERE kind = 'road_event_started'),
              e AS (SELECT event_id, t AS end_s FROM timeline WHERE kind = 'road_event_ended'),
-             r AS (SELECT event_id, sum(vehicles) AS rerouted FROM timeline
+             r AS (SELECT event_id, sum(vehicles + diverted) AS rerouted FROM timeline
                    WHERE kind = 'vehicles_rerouted' GROUP BY event_id)
         SELECT s.event_id, s.event_type, len(s.edges) AS roads, s.lanes_closed, s.start_s,
-               e.end_s, coalesce(r.rerouted, 0) AS rerouted
+               e.end_s, CAST(coalesce(r.rerouted, 0) AS BIGINT) AS rerouted
         FROM s LEFT JOIN e USING (event_id) LEFT JOIN r USING (event_id)
         ORDER BY s.start_s, s.event_id
         """
@@ -137,7 +138,7 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
             "ORDER BY halting DESC, t, sector LIMIT 1"
         ).fetchone()
     rerouted = con.execute(
-        "SELECT coalesce(sum(vehicles), 0) FROM timeline WHERE kind = 'vehicles_rerouted'"
+        "SELECT coalesce(sum(vehicles + diverted), 0) FROM timeline WHERE kind = 'vehicles_rerouted'"
     ).fetchone()
     ended = con.execute(
         "SELECT status, reason FROM timeline WHERE kind = 'run_ended' ORDER BY seq DESC LIMIT 1"

@@ -127,14 +127,24 @@ def sector_map(
         marker={"colorscale": scale, "cmin": lo, "cmax": hi, "color": [lo], "showscale": True,
                 "colorbar": {"title": colorbar}},
     )  # fmt: skip
+    west, south, east, north = city.sectors.total_bounds
+    pad = 0.05 * max(east - west, north - south)
     fig.update_layout(
         title=title,
-        xaxis={"title": "longitude", "showgrid": False},
+        height=650,
+        xaxis={
+            "title": "longitude",
+            "showgrid": False,
+            "range": [west - pad, east + pad],
+            "constrain": "domain",
+        },
         yaxis={
             "title": "latitude",
             "showgrid": False,
+            "range": [south - pad, north + pad],
             "scaleanchor": "x",
             "scaleratio": 1 / _cos_lat(city),
+            "constrain": "domain",
         },
         annotations=[
             *fig.layout.annotations,

@@ -25,8 +25,9 @@ Closures and permissions:
   ``emergency_access`` is off, as for floods: then nothing may enter);
 - an accident closes its ``lanes`` lanes from the kerb (lane 0 upward), or all lanes;
 - when every lane of a road closes, each vehicle whose remaining route crosses it is
-  rerouted at once (``rerouteTraveltime``); vehicles not yet in the network are rerouted
-  by SUMO's rerouting device when they enter;
+  rerouted at once (``rerouteTraveltime``), and so is each vehicle that enters the network
+  while the road is closed; a vehicle whose destination lies beyond the closure ends its
+  trip on the last open road before it, as a driver parks at a police line;
 - overlapping events on one lane stack; the lane reopens when the last of them ends.
 """
 
@@ -129,6 +130,8 @@ class TrafficComponent:
         self.api: Any = None
         self._departed = self._arrived = self._teleports = 0
         self._lane_rules: dict[str, dict[str, bool]] = defaultdict(dict)
+        self._closed: dict[str, set[str]] = defaultdict(set)  # fully closed edge -> event ids
+        self._diversions: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # event -> counts
         self._original_allowed: dict[str, tuple[str, ...]] = {}
 
     # -- life cycle -------------------------------------------------------------------------
@@ -177,7 +180,7 @@ class TrafficComponent:
             from traci import constants as tc
 
             self._step_vars = (
-                tc.VAR_DEPARTED_VEHICLES_NUMBER,
+                tc.VAR_DEPARTED_VEHICLES_IDS,
                 tc.VAR_ARRIVED_VEHICLES_NUMBER,
                 tc.VAR_TELEPORT_STARTING_VEHICLES_IDS,
             )
@@ -228,13 +231,17 @@ class TrafficComponent:
                 raise
             if self.simulator == "traci":  # one subscription: the values come with the step
                 res = api.simulation.getSubscriptionResults()
-                departed, arrived, teleporting = (res[v] for v in self._step_vars)
+                departed_ids, arrived, teleporting = (res[v] for v in self._step_vars)
+                departed = len(departed_ids)
             else:  # libsumo: plain getters are C++ calls, cheaper than subscriptions
-                departed = api.simulation.getDepartedNumber()
+                departed_ids = api.simulation.getDepartedIDList() if self._closed else ()
+                departed = len(departed_ids) if self._closed else api.simulation.getDepartedNumber()
                 arrived = api.simulation.getArrivedNumber()
                 teleporting = api.simulation.getStartingTeleportIDList()
             self._departed += departed
             self._arrived += arrived
+            if self._closed and departed_ids:  # entered during a closure: route round it now
+                self._divert(departed_ids)
             for vid in teleporting:
                 route = api.vehicle.getRoute(vid)
                 edge = route[api.vehicle.getRouteIndex(vid)] if route else ""
@@ -260,14 +267,20 @@ class TrafficComponent:
             source=self.name,
         )
         if event.lanes == 0:
-            rerouted = self._reroute_around(set(event.edges))
-            sim.emit(VehiclesRerouted(event_id=event.id, vehicles=rerouted), source=self.name)
+            for edge in event.edges:
+                self._closed[edge].add(event.id)
+            self._divert(self.api.vehicle.getIDList())
+            self._report_diversions(sim)
         if event.end_s >= sim.duration:
             return
         yield sim.env.timeout(event.end_s - event.begin_s)
         for lane in lanes:
             self._lane_rules[lane].pop(event.id, None)
             self._apply_lane(lane)
+        for edge in event.edges:
+            self._closed.get(edge, set()).discard(event.id)
+            if not self._closed.get(edge, True):
+                del self._closed[edge]
         sim.emit(
             RoadEventEnded(event_id=event.id, event_type=event.type, edges=list(event.edges)),
             source=self.name,
@@ -278,6 +291,7 @@ class TrafficComponent:
     def sample(self, sim: Any) -> None:
         """Record the state of every edge, sector and the network at the current time."""
         api = self.api
+        self._report_diversions(sim)
         if self.observe == "subscribe":
             results = api.edge.getAllSubscriptionResults()
             n_var, h_var, v_var = self._vars
@@ -365,17 +379,42 @@ class TrafficComponent:
         else:
             api.lane.setDisallowed(lane, ["all"])
 
-    def _reroute_around(self, closed: set[str]) -> int:
-        """Reroute every vehicle whose remaining route crosses a closed road; how many."""
-        api = self.api
-        count = 0
-        for vid in api.vehicle.getIDList():
+    def _divert(self, vehicles: Any) -> None:
+        """Send vehicles whose remaining route crosses a closed road round it.
+
+        A vehicle whose destination lies beyond the closure cannot get there: it ends its
+        trip on the last open road before the closure, as a driver parks at a police line.
+        Any other vehicle is rerouted on current travel times. Each is counted against the
+        road event that closed the first blocked road on its way.
+        """
+        api, closed = self.api, self._closed
+        for vid in vehicles:
             route = api.vehicle.getRoute(vid)
-            ahead = route[api.vehicle.getRouteIndex(vid) + 1 :]
-            if closed.intersection(ahead):
+            here = max(api.vehicle.getRouteIndex(vid), 0)
+            ahead = route[here:]
+            blocked = [i for i, edge in enumerate(ahead) if i > 0 and edge in closed]
+            if not blocked:
+                continue
+            counts = self._diversions[min(closed[ahead[blocked[0]]])]
+            if ahead[-1] not in closed:
                 api.vehicle.rerouteTraveltime(vid)
-                count += 1
-        return count
+                counts[0] += 1
+                continue
+            for stop in range(blocked[0] - 1, -1, -1):  # the nearest open road it can reach
+                try:
+                    api.vehicle.changeTarget(vid, ahead[stop])
+                except api.TraCIException:
+                    continue
+                counts[1] += 1
+                break
+
+    def _report_diversions(self, sim: Any) -> None:
+        """Put the diversions counted since the last report on the timeline, per event."""
+        for event_id in sorted(self._diversions):
+            rerouted, diverted = self._diversions[event_id]
+            if rerouted or diverted:
+                sim.emit(VehiclesRerouted(event_id=event_id, vehicles=rerouted, diverted=diverted), source=self.name)
+        self._diversions.clear()
 
 
 def add_trips(timeline: Any, tripinfo: Path, *, source: str) -> int:
