@@ -97,10 +97,11 @@ def sector_map(
     for sid, row in city.sectors.iterrows():
         value = values.get(sid)
         ring = row["geometry"].exterior.coords
-        frac = (
-            0.5 if value is None or pd.isna(value) or hi == lo else (float(value) - lo) / (hi - lo)
-        )
-        color = pc.sample_colorscale(scale, [min(max(frac, 0.0), 1.0)])[0]
+        if value is None or pd.isna(value):
+            color = "#d9d9d9"  # no roads, no data: grey, never a colour of the scale
+        else:
+            frac = 0.5 if hi == lo else (float(value) - lo) / (hi - lo)
+            color = pc.sample_colorscale(scale, [min(max(frac, 0.0), 1.0)])[0]
         label = "no data" if value is None or pd.isna(value) else f"{value:.2f}"
         fig.add_scatter(
             x=[p[0] for p in ring], y=[p[1] for p in ring], fill="toself", fillcolor=color,
