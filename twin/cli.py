@@ -133,6 +133,36 @@ def run(
 
 
 @app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders.")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Report file. Default: compare-<runs>.html.")
+    ] = None,
+) -> None:
+    """Compare runs: a KPI table with differences against the first, and an HTML report."""
+    from twin.plans.compare import compare_runs
+
+    table, path = compare_runs(runs, out=out_file)
+    names = [c for c in table.columns if c not in ("kpi", "label", "unit", "better") and not c.startswith("Δ ")]
+    grid = Table(title=f"KPIs compared with {names[0]}", title_justify="left")
+    grid.add_column("KPI")
+    for name in names:
+        grid.add_column(name, justify="right")
+    for name in names[1:]:
+        grid.add_column(f"Δ {name}", justify="right")
+    grid.add_column("unit")
+    for row in table.to_dict("records"):
+        cells = [row["label"], *(_fmt(row[n]) for n in names), *(_fmt(row[f"Δ {n}"], signed=True) for n in names[1:])]
+        grid.add_row(*cells, row["unit"])
+    out.print(grid)
+    from twin.plans.compare import read_run, run_warnings
+
+    for warning in run_warnings(names, [read_run(r) for r in runs]):
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    out.print(f"Comparison report: {path}")
+
+
+@app.command()
 def schema(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write to this file instead of printing.")
@@ -177,7 +207,7 @@ def _print_run(result: Any) -> None:
 
 
 def _fmt(value: Any, *, signed: bool = False) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
         return "–"
     if isinstance(value, bool):
         return "YES" if value else "no"

@@ -206,4 +206,4 @@ def compare(summaries: dict[str, dict[str, Any]], *, reference: str | None = Non
             else:
                 row[f"Δ {name}"] = round(b - a, 3)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, dtype=object)  # object columns keep counts as ints
