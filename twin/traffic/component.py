@@ -382,9 +382,9 @@ class TrafficComponent:
     def _divert(self, vehicles: Any) -> None:
         """Send vehicles whose remaining route crosses a closed road round it.
 
-        A vehicle whose destination lies beyond the closure cannot get there: it ends its
-        trip on the last open road before the closure, as a driver parks at a police line.
-        Any other vehicle is rerouted on current travel times. Each is counted against the
+        A vehicle whose destination lies beyond the closure, or that has no way round it,
+        ends its trip on the last open road before the closure, as a driver parks at a
+        police line. Any other vehicle is rerouted on current travel times. Each is counted against the
         road event that closed the first blocked road on its way.
         """
         api, closed = self.api, self._closed
@@ -398,8 +398,12 @@ class TrafficComponent:
             counts = self._diversions[min(closed[ahead[blocked[0]]])]
             if ahead[-1] not in closed:
                 api.vehicle.rerouteTraveltime(vid)
-                counts[0] += 1
-                continue
+                new = api.vehicle.getRoute(vid)[max(api.vehicle.getRouteIndex(vid), 0) + 1 :]
+                if not closed.keys() & set(new):
+                    counts[0] += 1
+                    continue
+                # No way round (SUMO keeps the old route): stop short, like a destination
+                # beyond the closure.
             for stop in range(blocked[0] - 1, -1, -1):  # the nearest open road it can reach
                 try:
                     api.vehicle.changeTarget(vid, ahead[stop])

@@ -1,0 +1,108 @@
+"""The timeline: typed columns, ordering, hashing, streaming that survives a dead writer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pyarrow as pa
+import pytest
+
+from twin import events as ev
+from twin.sim.timeline import Timeline, content_hash, read_stream
+
+
+def test_every_event_field_is_a_typed_column():
+    schema = ev.schema()
+    assert schema.names[:4] == ["t", "seq", "kind", "source"]
+    assert schema.field("speed_mps").type == pa.float64()
+    assert schema.field("edges").type == pa.list_(pa.string())
+    assert schema.field("vehicles").type == pa.int64()
+
+
+def test_a_field_that_clashes_in_type_is_refused():
+    with pytest.raises(TypeError, match="clashes"):
+
+        @ev.event("bad_kind_for_test")
+        class Bad(ev.Event):
+            speed_mps: str  # speed_mps is a float elsewhere
+
+
+def test_append_orders_by_sequence_and_fills_only_its_columns():
+    tl = Timeline()
+    tl.append(5.0, ev.RunEnded(status="x", reason="first"), source="a")
+    tl.append(5.0, ev.RunEnded(status="y", reason="second"), source="a")
+    tl.extend(7.0, "teleport", source="b", vehicle=["v1", "v2"], edge=["e1", "e2"])
+    table = tl.table()
+    assert table["seq"].to_pylist() == [0, 1, 2, 3]
+    assert table["status"].to_pylist() == ["x", "y", None, None]
+    assert table["vehicle"].to_pylist() == [None, None, "v1", "v2"]
+    assert [e["reason"] for e in tl.events("run_ended")] == ["first", "second"]
+
+
+def test_extend_checks_its_columns():
+    tl = Timeline()
+    with pytest.raises(ValueError, match="differ from fields"):
+        tl.extend(1.0, "teleport", source="x", vehicle=["v"])
+    with pytest.raises(ValueError, match="2 times for 1 events"):
+        tl.extend([1.0, 2.0], "teleport", source="x", vehicle=["v"], edge=["e"])
+
+
+def test_subscribers_hear_their_kind():
+    tl = Timeline()
+    heard = []
+    tl.subscribe("road_event_started", lambda t, e: heard.append((t, e.event_id)))
+    tl.append(3.0, ev.RoadEventStarted(event_id="a", event_type="closure", edges=["e"], lanes_closed=0), source="x")
+    tl.append(4.0, ev.RunEnded(status="s", reason=""), source="x")
+    assert heard == [(3.0, "a")]
+    with pytest.raises(ValueError, match="unknown event kind"):
+        tl.subscribe("no_such_kind", print)
+
+
+def test_content_hash_ignores_batching_but_not_content():
+    a, b = Timeline(), Timeline()
+    for i in range(5):
+        a.append(float(i), ev.Teleport(vehicle=f"v{i}", edge="e"), source="s")
+        b.append(float(i), ev.Teleport(vehicle=f"v{i}", edge="e"), source="s")
+        if i == 2:
+            b.flush()  # a different batch boundary
+    assert a.content_hash() == b.content_hash()
+    b.append(9.0, ev.Teleport(vehicle="extra", edge="e"), source="s")
+    assert a.content_hash() != b.content_hash()
+    assert content_hash(a.table()) == a.content_hash()
+
+
+def test_stream_keeps_every_flushed_batch_when_the_writer_dies(tmp_path):
+    """A process killed by SIGKILL (as a segfault would) leaves a readable stream."""
+    stream = tmp_path / "t.arrows"
+    code = textwrap.dedent(
+        f"""
+        import os, signal
+        from twin import events as ev
+        from twin.sim.timeline import Timeline
+        tl = Timeline(stream_to=__import__('pathlib').Path({str(stream)!r}))
+        for i in range(3):
+            tl.append(float(i), ev.Teleport(vehicle=f"v{{i}}", edge="e"), source="s")
+            tl.flush()
+        tl.append(99.0, ev.Teleport(vehicle="lost", edge="e"), source="s")  # never flushed
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert proc.returncode == -9
+    table = read_stream(stream)
+    assert table["vehicle"].to_pylist() == ["v0", "v1", "v2"]
+
+
+def test_read_stream_of_a_torn_file(tmp_path):
+    tl = Timeline(stream_to=tmp_path / "s.arrows")
+    for i in range(4):
+        tl.append(float(i), ev.Teleport(vehicle=f"v{i}", edge="e"), source="s")
+        tl.flush()
+    tl.close()
+    data = (tmp_path / "s.arrows").read_bytes()
+    (tmp_path / "torn.arrows").write_bytes(data[: len(data) - 40])
+    assert 1 <= read_stream(tmp_path / "torn.arrows").num_rows < 4
+    assert os.path.getsize(tmp_path / "s.arrows") == len(data)
