@@ -166,10 +166,12 @@ class NetworkState(Event):
 
 @event("teleport")
 class Teleport(Event):
-    """SUMO removed a stuck vehicle and placed it further along its route."""
+    """SUMO removed a stuck vehicle and placed it further along its route (read from
+    SUMO's log, stamped when it happened)."""
 
     vehicle: str
     edge: str
+    reason: str  # SUMO's words: "waited too long (jam)", "(wrong lane)", "(yield)"
 
 
 @event("trip")

@@ -34,7 +34,7 @@ def test_append_orders_by_sequence_and_fills_only_its_columns():
     tl = Timeline()
     tl.append(5.0, ev.RunEnded(status="x", reason="first"), source="a")
     tl.append(5.0, ev.RunEnded(status="y", reason="second"), source="a")
-    tl.extend(7.0, "teleport", source="b", vehicle=["v1", "v2"], edge=["e1", "e2"])
+    tl.extend(7.0, "teleport", source="b", vehicle=["v1", "v2"], edge=["e1", "e2"], reason=["jam", "yield"])
     table = tl.table()
     assert table["seq"].to_pylist() == [0, 1, 2, 3]
     assert table["status"].to_pylist() == ["x", "y", None, None]
@@ -47,7 +47,7 @@ def test_extend_checks_its_columns():
     with pytest.raises(ValueError, match="differ from fields"):
         tl.extend(1.0, "teleport", source="x", vehicle=["v"])
     with pytest.raises(ValueError, match="2 times for 1 events"):
-        tl.extend([1.0, 2.0], "teleport", source="x", vehicle=["v"], edge=["e"])
+        tl.extend([1.0, 2.0], "teleport", source="x", vehicle=["v"], edge=["e"], reason=["jam"])
 
 
 def test_subscribers_hear_their_kind():
@@ -64,12 +64,12 @@ def test_subscribers_hear_their_kind():
 def test_content_hash_ignores_batching_but_not_content():
     a, b = Timeline(), Timeline()
     for i in range(5):
-        a.append(float(i), ev.Teleport(vehicle=f"v{i}", edge="e"), source="s")
-        b.append(float(i), ev.Teleport(vehicle=f"v{i}", edge="e"), source="s")
+        a.append(float(i), ev.Teleport(vehicle=f"v{i}", edge="e", reason="jam"), source="s")
+        b.append(float(i), ev.Teleport(vehicle=f"v{i}", edge="e", reason="jam"), source="s")
         if i == 2:
             b.flush()  # a different batch boundary
     assert a.content_hash() == b.content_hash()
-    b.append(9.0, ev.Teleport(vehicle="extra", edge="e"), source="s")
+    b.append(9.0, ev.Teleport(vehicle="extra", edge="e", reason="jam"), source="s")
     assert a.content_hash() != b.content_hash()
     assert content_hash(a.table()) == a.content_hash()
 
@@ -84,9 +84,9 @@ def test_stream_keeps_every_flushed_batch_when_the_writer_dies(tmp_path):
         from twin.sim.timeline import Timeline
         tl = Timeline(stream_to=__import__('pathlib').Path({str(stream)!r}))
         for i in range(3):
-            tl.append(float(i), ev.Teleport(vehicle=f"v{{i}}", edge="e"), source="s")
+            tl.append(float(i), ev.Teleport(vehicle=f"v{{i}}", edge="e", reason="jam"), source="s")
             tl.flush()
-        tl.append(99.0, ev.Teleport(vehicle="lost", edge="e"), source="s")  # never flushed
+        tl.append(99.0, ev.Teleport(vehicle="lost", edge="e", reason="jam"), source="s")  # never flushed
         os.kill(os.getpid(), signal.SIGKILL)
         """
     )
@@ -99,7 +99,7 @@ def test_stream_keeps_every_flushed_batch_when_the_writer_dies(tmp_path):
 def test_read_stream_of_a_torn_file(tmp_path):
     tl = Timeline(stream_to=tmp_path / "s.arrows")
     for i in range(4):
-        tl.append(float(i), ev.Teleport(vehicle=f"v{i}", edge="e"), source="s")
+        tl.append(float(i), ev.Teleport(vehicle=f"v{i}", edge="e", reason="jam"), source="s")
         tl.flush()
     tl.close()
     data = (tmp_path / "s.arrows").read_bytes()

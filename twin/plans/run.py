@@ -207,6 +207,8 @@ def _run_once(
         started = time.perf_counter()
         outcome = _supervise(spec, scenario, progress=progress, label=label)
         wall = time.perf_counter() - started
+        if not outcome["ok"] and not outcome.get("failed") and outcome["until"] > outcome["t"] + scenario.traffic.step_length:
+            outcome = _pinpoint(spec, scenario, outcome, tmp)
         if outcome.get("failed") and outcome["t"] == 0:  # refused at start: bad input, keep nothing
             raise InputError(
                 f"{scenario.name}: SUMO refused the scenario's input: {outcome['detail']}"
@@ -311,6 +313,8 @@ class _WorkerSpec:
     edge_sector: dict[str, str]
     workdir: str
     stream: str
+    step_by_step: bool = False
+    until: float | None = None  # stop here (a replay up to a crash)
 
 
 def _worker(spec: _WorkerSpec, conn: Any, clock: Any) -> None:
@@ -320,6 +324,8 @@ def _worker(spec: _WorkerSpec, conn: Any, clock: Any) -> None:
     from twin.traffic import SimulatorCrash, TrafficComponent
 
     scenario = Scenario.model_validate_json(spec.scenario_json)
+    if spec.until is not None:
+        scenario = scenario.model_copy(update={"duration": spec.until})
     timeline = Timeline(stream_to=Path(spec.stream))
     sim = Simulation(
         duration=scenario.duration, seed=scenario.seed, start=scenario.start, timeline=timeline
@@ -339,15 +345,11 @@ def _worker(spec: _WorkerSpec, conn: Any, clock: Any) -> None:
             mode=traffic.mode,
             simulator=traffic.simulator,
             record_edges=scenario.outputs.edge_states,
+            on_advance=_tell(clock),
+            step_by_step=spec.step_by_step,
         )
     )
 
-    def tick() -> Any:  # keeps the supervisor told of the simulated time, step by step
-        while True:
-            clock.value = sim.env.now
-            yield sim.env.timeout(traffic.step_length)
-
-    sim.env.process(tick())
     sim.emit(
         RunStarted(
             scenario=scenario.name,
@@ -365,7 +367,7 @@ def _worker(spec: _WorkerSpec, conn: Any, clock: Any) -> None:
             crash.t, RunEnded(status="incomplete", reason=crash.reason), source="run"
         )
         timeline.close()
-        conn.send(("crashed", crash.t, crash.reason))
+        conn.send(("crashed", crash.t, crash.reason, crash.until))
         conn.close()
         os._exit(_CRASH_EXIT)
     except Exception as exc:  # SUMO refused its input, or a bug: say so in the run's words
@@ -379,13 +381,44 @@ def _worker(spec: _WorkerSpec, conn: Any, clock: Any) -> None:
     conn.close()
 
 
+def _pinpoint(spec: _WorkerSpec, scenario: Scenario, outcome: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """SUMO died somewhere in a multi-step advance. SUMO is deterministic, so replay the
+    run step by step up to the end of that window: the replay dies at the exact step."""
+    replay_dir = tmp / "replay"
+    (replay_dir / "sumo").mkdir(parents=True, exist_ok=True)
+    replay = _WorkerSpec(
+        **{**spec.__dict__, "workdir": str(replay_dir / "sumo"), "stream": str(replay_dir / "timeline.arrows"),
+           "step_by_step": True, "until": outcome["until"] + scenario.traffic.step_length}
+    )  # fmt: skip
+    again = _supervise(replay, scenario, progress=False, label="replay to find the crash")
+    shutil.rmtree(replay_dir, ignore_errors=True)
+    if again["ok"] or again.get("failed"):  # it did not crash again: keep the window
+        return outcome
+    exact = dict(outcome)
+    exact["t"], exact["until"] = again["t"], again["until"]
+    exact["error"] = again["error"].replace(
+        " The run folder", " The twin found that time by replaying the run step by step. The run folder"
+    )
+    return exact
+
+
+def _tell(clock: Any) -> Any:
+    """A hook that keeps the supervisor told where SUMO is going: (from, to) in seconds."""
+
+    def on_advance(now: float, target: float) -> None:
+        clock[0] = now
+        clock[1] = target
+
+    return on_advance
+
+
 def _supervise(
     spec: _WorkerSpec, scenario: Scenario, *, progress: bool, label: str
 ) -> dict[str, Any]:
     """Start the worker, show its progress, and say how it ended."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    clock = ctx.Value("d", 0.0, lock=False)
+    clock = ctx.Array("d", [0.0, 0.0], lock=False)  # SUMO advancing from clock[0] to clock[1]
     proc = ctx.Process(
         target=_worker, args=(spec, child, clock), name=f"twin-run-{label}", daemon=True
     )
@@ -406,7 +439,7 @@ def _supervise(
                 elif msg[0] == "done":
                     outcome = {"ok": True, "t": msg[1]}
                 elif msg[0] == "crashed":
-                    outcome = {"ok": False, "t": msg[1], "error": msg[2].rstrip(".")}
+                    outcome = {"ok": False, "t": msg[1], "error": msg[2].rstrip("."), "until": msg[3]}
                 elif msg[0] == "failed":
                     outcome = {
                         "ok": False,
@@ -420,8 +453,10 @@ def _supervise(
         proc.join()
     if outcome["ok"] and proc.exitcode == 0:
         return outcome
-    t = float(outcome.get("t", clock.value))
-    when = scenario.start + timedelta(seconds=t)
+    t = float(outcome.get("t", clock[0]))
+    until = float(outcome.get("until", clock[1] if "t" not in outcome else t))
+    outcome["until"] = until
+    when = _when(scenario, t, until)
     code = proc.exitcode
     how = outcome.get("error") or (
         f"the simulator process died ({_signal_name(code)})"
@@ -436,11 +471,23 @@ def _supervise(
     outcome.update(
         ok=False,
         t=t,
-        error=f"{what} at simulated time {when:%Y-%m-%d %H:%M:%S} ({t:.0f} s into the run): {how}."
+        error=f"{what} {when}: {how}."
         + (f" SUMO said: {sumo_errors}." if sumo_errors else "")
         + " The run folder keeps the timeline up to then, marked incomplete.",
     )
     return outcome
+
+
+def _when(scenario: Scenario, t: float, until: float) -> str:
+    """'at simulated time ...' or, when SUMO was advancing several steps, 'between ...'."""
+    a = scenario.start + timedelta(seconds=t)
+    b = scenario.start + timedelta(seconds=until)
+    if until <= t + scenario.traffic.step_length:
+        return f"at simulated time {b:%Y-%m-%d %H:%M:%S} ({until:.0f} s into the run)"
+    return (
+        f"between simulated times {a:%Y-%m-%d %H:%M:%S} and {b:%H:%M:%S} ({t:.0f} to "
+        f"{until:.0f} s into the run, which SUMO was simulating in one go)"
+    )
 
 
 def _sumo_errors(log: Path) -> str:
@@ -456,12 +503,13 @@ def _close_crashed_timeline(
 ) -> pa.Table:
     """Finish a dead worker's timeline: its trips so far, the crash, and the end."""
     from twin.events import RunEnded, SimulatorCrashed
-    from twin.traffic.component import add_trips
+    from twin.traffic.component import add_teleports, add_trips
 
     tail = Timeline()
     done_kinds = set(table["kind"].to_pylist()) if table.num_rows else set()
-    if "trip" not in done_kinds:
+    if "trip" not in done_kinds:  # the worker died before it could read SUMO's records
         add_trips(tail, sumo_dir / "tripinfo.xml", source="traffic")
+        add_teleports(tail, sumo_dir / "sumo.log", source="traffic")
     if "simulator_crashed" not in done_kinds:
         tail.append(outcome["t"], SimulatorCrashed(reason=outcome["error"]), source="run")
         tail.append(

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
@@ -49,6 +50,7 @@ class Timeline:
         self._seq = itertools.count()
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
         self._count = 0
+        self._cache: dict[tuple[str, int], pa.Array] = {}  # constant and all-null columns
         # An unbuffered OS file: each batch is in the kernel's hands once written, so it
         # survives the process dying right after.
         self._sink = pa.OSFile(str(stream_to), "wb") if stream_to else None
@@ -89,25 +91,40 @@ class Timeline:
         if n == 0:
             return
         self._flush_rows()
-        arrays = []
-        for field in self.schema:
-            if field.name == "t":
-                times = [float(t)] * n if isinstance(t, int | float) else [float(x) for x in t]
-                if len(times) != n:
-                    raise ValueError(f"{kind}: {len(times)} times for {n} events")
-                arrays.append(pa.array(times, pa.float64()))
-            elif field.name == "seq":
-                arrays.append(pa.array([next(self._seq) for _ in range(n)], pa.int64()))
-            elif field.name == "kind":
-                arrays.append(pa.array([kind] * n, pa.string()))
-            elif field.name == "source":
-                arrays.append(pa.array([source] * n, pa.string()))
-            elif field.name in columns:
-                arrays.append(pa.array(columns[field.name], field.type))
+        if isinstance(t, int | float):
+            times = pa.array(np.full(n, float(t)))
+        else:
+            times = pa.array(np.asarray(t, dtype=float))
+            if len(times) != n:
+                raise ValueError(f"{kind}: {len(times)} times for {n} events")
+        first = next(self._seq)
+        self._seq = itertools.count(first + n)
+        arrays = [
+            times,
+            pa.array(np.arange(first, first + n, dtype=np.int64)),
+            self._constant(kind, n),
+            self._constant(source, n),
+        ]
+        for field in list(self.schema)[4:]:
+            if field.name in columns:
+                values = columns[field.name]
+                arrays.append(values if isinstance(values, pa.Array) else pa.array(values, field.type))
             else:
-                arrays.append(pa.nulls(n, field.type))
+                arrays.append(self._nulls(n, field.type))
         self._add_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
         self._count += n
+
+    def _constant(self, value: str, n: int) -> pa.Array:
+        key = (value, n)
+        if key not in self._cache:
+            self._cache[key] = pa.array([value] * n, pa.string())
+        return self._cache[key]
+
+    def _nulls(self, n: int, type_: pa.DataType) -> pa.Array:
+        key = (str(type_), n)
+        if key not in self._cache:
+            self._cache[key] = pa.nulls(n, type_)
+        return self._cache[key]
 
     def subscribe(self, kind: str, callback: Subscriber) -> None:
         """Call ``callback(t, event)`` whenever an event of ``kind`` is appended."""

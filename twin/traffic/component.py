@@ -6,17 +6,18 @@ of every edge, every sector and the whole network on the timeline. Each road eve
 scenario is its own SimPy process that changes lane permissions at its start and restores
 them at its end.
 
+Stepping: SUMO runs in C++ until the next moment anything in the twin happens (the next
+sample, or any other process's next event), in one ``simulationStep(t)`` call, then the
+twin acts at t. Only while a road is closed does the loop take SUMO steps one at a time,
+to route each entering vehicle round the closure. Counters (vehicles inserted, running,
+waiting, teleports) come from SUMO's own statistics at each sample; teleports and trips
+are read from SUMO's log and trip records when it stops.
+
 Observing costs little, chosen by measurement (20 simulated minutes of central Helsinki
-at 1,500 veh/h, edges sampled every 60 s; wall seconds, one run each on 2 cores):
-
-- libsumo: 0.58 s reading edges at sample times, 1.14 s subscribing them every step;
-- traci: 4.39 s reading at sample times (3.71 s once the per-step counters below come by
-  subscription), 5.26 s subscribing the edges every step.
-
-So edges are read only at sample times (``observe="get"``, the default). What is needed
-every step (vehicles departed and arrived, teleports) comes through one ``simulation``
-subscription under traci, with the step's reply, and through plain getters under
-libsumo, where a getter is a C++ call.
+at 1,500 veh/h, edges sampled every 60 s, stepping every second; wall seconds, one run
+each on 2 cores): libsumo took 0.58 s reading the edges at sample times and 1.14 s
+subscribing them every step; traci took 4.39 s and 5.26 s. So edges are read only at
+sample times (``observe="get"``, the default).
 
 Closures and permissions:
 
@@ -33,13 +34,16 @@ Closures and permissions:
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import simpy
+import pyarrow as pa
 
 from twin._errors import TwinError
 from twin._sumo import sumo_env, tool_path
@@ -48,24 +52,43 @@ from twin.events import (
     NetworkState,
     RoadEventEnded,
     RoadEventStarted,
-    Teleport,
     VehiclesRerouted,
 )
+
+#: SUMO's cumulative counters, read at each sample (``simulation.getParameter``).
+_STATS = ("vehicles.inserted", "vehicles.running", "vehicles.waiting", "teleports.total")
 
 #: vClasses that may pass a closure with emergency access.
 EMERGENCY_CLASSES = ["emergency", "authority"]
 
 
 class SimulatorCrash(TwinError, RuntimeError):
-    """SUMO died under the twin. ``t`` is the simulated time of the last completed step."""
+    """SUMO died under the twin while advancing from simulated time ``t`` to ``until``."""
 
-    def __init__(self, t: float, reason: str) -> None:
+    def __init__(self, t: float, reason: str, until: float | None = None) -> None:
         self.t = t
+        self.until = t if until is None else until
         self.reason = reason
-        super().__init__(t, reason)  # SimPy rebuilds a process's exception from its args
+        super().__init__(t, reason, until)  # SimPy rebuilds a process's exception from its args
 
     def __str__(self) -> str:
         return self.reason
+
+
+class _Wake(simpy.events.Event):
+    """A timeout that fires before the ordinary events at its time (SimPy's URGENT)."""
+
+    def __init__(self, env: simpy.Environment, delay: float) -> None:
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        env.schedule(self, simpy.core.URGENT, delay)
+
+
+def _on_grid(t: float, step: float) -> float:
+    """The first multiple of ``step`` at or after ``t`` (SUMO stops only on its grid)."""
+    k = math.ceil(t / step - 1e-9)
+    return round(k * step, 9)
 
 
 class TrafficComponent:
@@ -86,6 +109,12 @@ class TrafficComponent:
     observe
         ``"get"`` (read the edges at sample times) or ``"subscribe"`` (SUMO sends the
         edges' values with every step); see the module docstring.
+    on_advance
+        Called with ``(now, target)`` before SUMO advances, so a supervisor knows the
+        simulated time if SUMO dies on the way.
+    step_by_step
+        Advance one SUMO step per call, always (slower; used to replay a crash and find
+        its exact time).
     """
 
     name = "traffic"
@@ -106,18 +135,26 @@ class TrafficComponent:
         simulator: str = "libsumo",
         record_edges: bool = True,
         observe: str | None = None,
+        on_advance: Callable[[float, float], None] | None = None,
+        step_by_step: bool = False,
     ) -> None:
         if simulator not in ("libsumo", "traci"):
             raise ValueError(f"simulator must be 'libsumo' or 'traci', got {simulator!r}")
         if observe not in (None, "get", "subscribe"):
             raise ValueError(f"observe must be 'get' or 'subscribe', got {observe!r}")
         self.observe = observe or "get"
+        self.on_advance = on_advance
+        self.step_by_step = step_by_step
         self.net_file = net_file
         self.route_files = route_files
         self.edges = sorted(edge_sector)
         sectors = sorted(set(edge_sector.values()))
         self.sectors = sectors
-        self._sector_index = np.array([sectors.index(edge_sector[e]) for e in self.edges])
+        self._sector_index = np.array([sectors.index(edge_sector[e]) for e in self.edges], dtype=int)
+        # Columns that are the same at every sample, made once.
+        self._edge_ids = pa.array(self.edges, pa.string())
+        self._edge_sectors = pa.array([sectors[i] for i in self._sector_index], pa.string())
+        self._sector_ids = pa.array(sectors, pa.string())
         self.events = events
         self.workdir = workdir
         self.seed = seed
@@ -128,7 +165,6 @@ class TrafficComponent:
         self.simulator = simulator
         self.record_edges = record_edges
         self.api: Any = None
-        self._departed = self._arrived = self._teleports = 0
         self._lane_rules: dict[str, dict[str, bool]] = defaultdict(dict)
         self._closed: dict[str, set[str]] = defaultdict(set)  # fully closed edge -> event ids
         self._diversions: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # event -> counts
@@ -176,15 +212,6 @@ class TrafficComponent:
         self._lanes = np.array(lanes, dtype=float)
         self._length_m = np.array([api.lane.getLength(f"{e}_0") for e in self.edges])
         self._free_mps = np.array([api.lane.getMaxSpeed(f"{e}_0") for e in self.edges])
-        if self.simulator == "traci":
-            from traci import constants as tc
-
-            self._step_vars = (
-                tc.VAR_DEPARTED_VEHICLES_IDS,
-                tc.VAR_ARRIVED_VEHICLES_NUMBER,
-                tc.VAR_TELEPORT_STARTING_VEHICLES_IDS,
-            )
-            api.simulation.subscribe(list(self._step_vars))
         if self.observe == "subscribe":
             from traci import constants as tc
 
@@ -209,45 +236,41 @@ class TrafficComponent:
             pass
         self.api = None
         add_trips(sim.timeline, self.workdir / "tripinfo.xml", source=self.name)
+        add_teleports(sim.timeline, self.workdir / "sumo.log", source=self.name)
 
     # -- processes --------------------------------------------------------------------------
 
     def _drive(self, sim: Any) -> Generator[Any, Any, None]:
-        api = self.api
+        """Advance SUMO to the next moment anything in the twin happens, in one call.
+
+        That moment is the next sample, or the next event any other process has scheduled
+        (``env.peek()``), rounded up to SUMO's step grid. The wake-up is urgent, so SUMO has
+        caught up to time t before orders and events at t act. While a road is closed the
+        loop steps one SUMO step at a time, to route each vehicle entering round the
+        closure.
+        """
+        api, env, step = self.api, sim.env, self.step_length
         next_sample = self.sample_every
-        half_step = self.step_length / 2
         while True:
-            yield sim.env.timeout(self.step_length)
+            now = env.now
+            target = _on_grid(now + step, step)
+            if not self._closed and not self.step_by_step:
+                upcoming = env.peek()
+                target = _on_grid(max(min(next_sample, upcoming), now + step), step)
+            yield _Wake(env, target - now)
+            if self.on_advance is not None:
+                self.on_advance(now, target)
             try:
-                api.simulationStep()
+                api.simulationStep(target)
             except Exception as exc:  # traci: the connection dies with SUMO
-                if self.simulator == "traci" and type(exc).__name__ in (
-                    "FatalTraCIError",
-                    "TraCIException",
-                ):
-                    raise SimulatorCrash(
-                        sim.env.now - self.step_length, f"SUMO stopped: {exc}"
-                    ) from exc
+                if self.simulator == "traci" and type(exc).__name__ in ("FatalTraCIError", "TraCIException"):
+                    raise SimulatorCrash(now, f"SUMO stopped: {exc}", until=target) from exc
                 raise
-            if self.simulator == "traci":  # one subscription: the values come with the step
-                res = api.simulation.getSubscriptionResults()
-                departed_ids, arrived, teleporting = (res[v] for v in self._step_vars)
-                departed = len(departed_ids)
-            else:  # libsumo: plain getters are C++ calls, cheaper than subscriptions
-                departed_ids = api.simulation.getDepartedIDList() if self._closed else ()
-                departed = len(departed_ids) if self._closed else api.simulation.getDepartedNumber()
-                arrived = api.simulation.getArrivedNumber()
-                teleporting = api.simulation.getStartingTeleportIDList()
-            self._departed += departed
-            self._arrived += arrived
-            if self._closed and departed_ids:  # entered during a closure: route round it now
-                self._divert(departed_ids)
-            for vid in teleporting:
-                route = api.vehicle.getRoute(vid)
-                edge = route[api.vehicle.getRouteIndex(vid)] if route else ""
-                sim.emit(Teleport(vehicle=vid, edge=edge), source=self.name)
-            self._teleports += len(teleporting)
-            if sim.env.now >= next_sample - half_step:
+            if self._closed:  # entered during a closure: route round it now
+                departed = api.simulation.getDepartedIDList()
+                if departed:
+                    self._divert(departed)
+            if target >= next_sample - step / 2:
                 self.sample(sim)
                 next_sample += self.sample_every
 
@@ -314,8 +337,8 @@ class TrafficComponent:
                 t,
                 "edge_state",
                 source=self.name,
-                edge=self.edges,
-                sector=[self.sectors[i] for i in self._sector_index],
+                edge=self._edge_ids,
+                sector=self._edge_sectors,
                 vehicles=n.astype(int).tolist(),
                 halting=h.astype(int).tolist(),
                 speed_mps=np.round(speed, 3).tolist(),
@@ -332,23 +355,24 @@ class TrafficComponent:
             t,
             "sector_state",
             source=self.name,
-            sector=self.sectors,
+            sector=self._sector_ids,
             vehicles=per_sector(n).astype(int).tolist(),
             halting=per_sector(h).astype(int).tolist(),
             speed_mps=np.round(s_len / s_now, 3).tolist(),
             density_veh_km=np.round(per_sector(n) / per_sector(lane_km), 3).tolist(),
             tti=np.round(s_now / s_free, 4).tolist(),
         )
+        stats = {k: int(float(api.simulation.getParameter("", f"stats.{k}"))) for k in _STATS}
         sim.emit(
             NetworkState(
-                vehicles=int(api.vehicle.getIDCount()),
+                vehicles=stats["vehicles.running"],
                 halting=int(h.sum()),
                 speed_mps=round(float(length.sum() / tt_now.sum()), 3),
                 tti=round(float(tt_now.sum() / tt_free.sum()), 4),
-                departed=self._departed,
-                arrived=self._arrived,
-                teleports=self._teleports,
-                waiting_to_insert=len(api.simulation.getPendingVehicles()),
+                departed=stats["vehicles.inserted"],
+                arrived=stats["vehicles.inserted"] - stats["vehicles.running"],
+                teleports=stats["teleports.total"],
+                waiting_to_insert=stats["vehicles.waiting"],
             ),
             source=self.name,
         )
@@ -428,6 +452,29 @@ def add_trips(timeline: Any, tripinfo: Path, *, source: str) -> int:
     if times:
         timeline.extend(times, "trip", source=source, **cols)
     return len(times)
+
+
+_TELEPORT = re.compile(
+    r"Teleporting vehicle '(?P<vehicle>[^']+)'; (?P<reason>[^,]+), lane='(?P<lane>[^']*)', time=(?P<t>\d+(?:\.\d+)?)"
+)
+
+
+def add_teleports(timeline: Any, log: Path, *, source: str) -> int:
+    """Append SUMO's teleports (from its log) as ``teleport`` events; how many."""
+    rows = []
+    if log.exists():
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            m = _TELEPORT.search(line)
+            if m:
+                lane = m["lane"]
+                edge = lane.rsplit("_", 1)[0] if "_" in lane else lane
+                rows.append((float(m["t"]), m["vehicle"], edge, m["reason"].strip()))
+    if rows:
+        timeline.extend(
+            [r[0] for r in rows], "teleport", source=source,
+            vehicle=[r[1] for r in rows], edge=[r[2] for r in rows], reason=[r[3] for r in rows],
+        )  # fmt: skip
+    return len(rows)
 
 
 _TRIP = re.compile(r"<tripinfo\s([^>]*)/?>")
