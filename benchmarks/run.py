@@ -48,7 +48,9 @@ def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return min(times), statistics.median(times)
 
 
-def interleaved(named: dict[str, Callable[[], object]], repeat: int) -> list[tuple[str, float, float]]:
+def interleaved(
+    named: dict[str, Callable[[], object]], repeat: int
+) -> list[tuple[str, float, float]]:
     """Best and median of each function, timed round by round (A B C, A B C, ...), so that
     the machine's drift falls on all of them alike."""
     times: dict[str, list[float]] = {name: [] for name in named}
@@ -68,7 +70,7 @@ def report(title: str, rows: list[tuple[str, float, float]], baseline: str) -> N
     for name, best, median in rows:
         mark = " (baseline)" if name == baseline else ""
         print(
-            f"| {name}{mark} | {best * 1000:.1f} ms | {median * 1000:.1f} ms | {best / base:.3f}× |"  # noqa: RUF001
+            f"| {name}{mark} | {best * 1000:.1f} ms | {median * 1000:.1f} ms | {best / base:.3f}× |"
         )
 
 
@@ -187,7 +189,9 @@ def bench_rush_hour(repeat: int) -> None:
         },
         repeat,
     )
-    report(f"rush-hour: {scenario.name}, {scenario.duration / 60:.0f} simulated min", rows, rows[0][0])
+    report(
+        f"rush-hour: {scenario.name}, {scenario.duration / 60:.0f} simulated min", rows, rows[0][0]
+    )
     for name, best, _ in rows:
         print(f"- {name}: real-time factor {scenario.duration / best:,.0f}×")
     ratio = rows[1][1] / rows[0][1]
@@ -195,7 +199,11 @@ def bench_rush_hour(repeat: int) -> None:
     print(f"\nTwin with libsumo at {ratio:.2f}× plain sumo: {verdict} the 1.2× target.")
 
 
-BENCHMARKS = {"city-load": bench_city_load, "city-build": bench_city_build, "rush-hour": bench_rush_hour}
+BENCHMARKS = {
+    "city-load": bench_city_load,
+    "city-build": bench_city_build,
+    "rush-hour": bench_rush_hour,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 import twin.scenario as scenario_module
-from twin.scenario import ScenarioError, json_schema, load_scenario, parse_duration, scenario_from_dict
+from twin.scenario import (
+    ScenarioError,
+    json_schema,
+    load_scenario,
+    parse_duration,
+    scenario_from_dict,
+)
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -21,7 +27,15 @@ def good(**changes):
         "duration": "1h30min",
         "seed": 4,
         "traffic": {"demand": {"veh_per_hour": {"7": 1000, "08": 1200}}},
-        "events": [{"type": "accident", "at": {"lat": -6.2, "lon": 106.83}, "start": "07:40", "duration": "45min", "lanes": 2}],
+        "events": [
+            {
+                "type": "accident",
+                "at": {"lat": -6.2, "lon": 106.83},
+                "start": "07:40",
+                "duration": "45min",
+                "lanes": 2,
+            }
+        ],
     }
     data.update(changes)
     return data
@@ -47,7 +61,15 @@ def test_demand_pieces_cut_at_whole_hours():
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(90, 90.0), ("90s", 90.0), ("45min", 2700.0), ("1h", 3600.0), ("1h30min", 5400.0), ("01:30:00", 5400.0), ("0:45", 2700.0)],
+    [
+        (90, 90.0),
+        ("90s", 90.0),
+        ("45min", 2700.0),
+        ("1h", 3600.0),
+        ("1h30min", 5400.0),
+        ("01:30:00", 5400.0),
+        ("0:45", 2700.0),
+    ],
 )
 def test_durations(value, seconds):
     assert parse_duration(value) == seconds
@@ -64,9 +86,19 @@ def test_every_problem_is_listed_with_its_path_and_value():
         name="Bad Name",
         start="2026-12-01T07:00:00",
         colour="red",
-        traffic={"demand": {"veh_per_hour": {"7": 1000, "25": 5}}, "mode": "fast", "step_length": 0},
+        traffic={
+            "demand": {"veh_per_hour": {"7": 1000, "25": 5}},
+            "mode": "fast",
+            "step_length": 0,
+        },
         events=[
-            {"type": "accident", "at": {"lat": 60.17}, "start": "07:40", "duration": "45min", "lanes": 0},
+            {
+                "type": "accident",
+                "at": {"lat": 60.17},
+                "start": "07:40",
+                "duration": "45min",
+                "lanes": 0,
+            },
             {"type": "closure", "start": "soon", "duration": -5},
             {"type": "riot", "start": "08:00", "duration": "1h"},
         ],
@@ -94,8 +126,20 @@ def test_model_level_problems_are_listed_separately():
     data = good(
         traffic={"demand": {"veh_per_hour": {"07": 1000}}},
         events=[
-            {"type": "accident", "id": "x", "at": {"lat": -6.2, "lon": 106.83}, "start": "09:40", "duration": "10min"},
-            {"type": "accident", "id": "x", "at": {"lat": -6.2, "lon": 106.83}, "start": "07:10", "duration": "10min"},
+            {
+                "type": "accident",
+                "id": "x",
+                "at": {"lat": -6.2, "lon": 106.83},
+                "start": "09:40",
+                "duration": "10min",
+            },
+            {
+                "type": "accident",
+                "id": "x",
+                "at": {"lat": -6.2, "lon": 106.83},
+                "start": "07:10",
+                "duration": "10min",
+            },
         ],
     )
     with pytest.raises(ScenarioError) as info:
@@ -107,7 +151,16 @@ def test_model_level_problems_are_listed_separately():
 
 
 def test_a_place_needs_exactly_one_kind():
-    data = good(events=[{"type": "accident", "at": {"poi": "x", "sector": "S01"}, "start": "07:10", "duration": "5min"}])
+    data = good(
+        events=[
+            {
+                "type": "accident",
+                "at": {"poi": "x", "sector": "S01"},
+                "start": "07:10",
+                "duration": "5min",
+            }
+        ]
+    )
     with pytest.raises(ScenarioError, match="exactly one of"):
         scenario_from_dict(data)
 
@@ -115,7 +168,9 @@ def test_a_place_needs_exactly_one_kind():
 def test_yaml_errors_name_the_line(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("name: x\nstart: [unclosed\n")
-    with pytest.raises(ScenarioError, match=r"broken.yaml: 1 problem\n  line 3, column 1: not valid YAML"):
+    with pytest.raises(
+        ScenarioError, match=r"broken.yaml: 1 problem\n  line 3, column 1: not valid YAML"
+    ):
         load_scenario(path)
     with pytest.raises(ValueError, match="scenario file not found"):
         load_scenario(tmp_path / "missing.yaml")

@@ -143,7 +143,11 @@ def compare(
     from twin.plans.compare import compare_runs
 
     table, path = compare_runs(runs, out=out_file)
-    names = [c for c in table.columns if c not in ("kpi", "label", "unit", "better") and not c.startswith("Δ ")]
+    names = [
+        c
+        for c in table.columns
+        if c not in ("kpi", "label", "unit", "better") and not c.startswith("Δ ")
+    ]
     grid = Table(title=f"KPIs compared with {names[0]}", title_justify="left")
     grid.add_column("KPI")
     for name in names:
@@ -152,7 +156,11 @@ def compare(
         grid.add_column(f"Δ {name}", justify="right")
     grid.add_column("unit")
     for row in table.to_dict("records"):
-        cells = [row["label"], *(_fmt(row[n]) for n in names), *(_fmt(row[f"Δ {n}"], signed=True) for n in names[1:])]
+        cells = [
+            row["label"],
+            *(_fmt(row[n]) for n in names),
+            *(_fmt(row[f"Δ {n}"], signed=True) for n in names[1:]),
+        ]
         grid.add_row(*cells, row["unit"])
     out.print(grid)
     from twin.plans.compare import read_run, run_warnings

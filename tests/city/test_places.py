@@ -57,8 +57,18 @@ def test_accident_lanes_are_capped_at_the_road(helsinki):
 
 
 def test_areas_close_the_roads_inside(helsinki):
-    circle = {"type": "flood", "area": {"center": {"lat": 60.1665, "lon": 24.9515}, "radius_m": 250}, "start": "07:15", "duration": "1h"}
-    sectors = {"type": "closure", "area": {"sectors": ["S07"]}, "start": "07:15", "duration": "20min"}
+    circle = {
+        "type": "flood",
+        "area": {"center": {"lat": 60.1665, "lon": 24.9515}, "radius_m": 250},
+        "start": "07:15",
+        "duration": "1h",
+    }
+    sectors = {
+        "type": "closure",
+        "area": {"sectors": ["S07"]},
+        "start": "07:15",
+        "duration": "20min",
+    }
     demo = {"type": "demonstration", "area": {"center": {"lat": 60.1705, "lon": 24.9430}, "radius_m": 300},
             "start": "07:30", "duration": "20min", "extra_veh_per_hour": 300}  # fmt: skip
     flood, closure, rally = resolve_events(scenario(circle, sectors, demo), helsinki)
@@ -76,7 +86,12 @@ def test_every_bad_place_is_listed(helsinki):
         accident({"poi": "No Such Station"}),
         accident({"sector": "S99"}),
         accident({"osm_way": 1}),
-        {"type": "closure", "area": {"center": {"lat": 60.30, "lon": 25.30}, "radius_m": 100}, "start": "07:15", "duration": "5min"},
+        {
+            "type": "closure",
+            "area": {"center": {"lat": 60.30, "lon": 25.30}, "radius_m": 100},
+            "start": "07:15",
+            "duration": "5min",
+        },
     ]
     with pytest.raises(ScenarioError) as info:
         resolve_events(scenario(*events), helsinki, source="plan.yaml")

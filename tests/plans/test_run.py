@@ -30,7 +30,14 @@ def short(city_path: Path, **changes):
         "duration": "15min",
         "seed": 11,
         "traffic": {"demand": {"veh_per_hour": {"07": 1500}}},
-        "events": [{"type": "closure", "roads": [{"lat": 60.16914, "lon": 24.93987}], "start": "07:05", "duration": "5min"}],
+        "events": [
+            {
+                "type": "closure",
+                "roads": [{"lat": 60.16914, "lon": 24.93987}],
+                "start": "07:05",
+                "duration": "5min",
+            }
+        ],
     }
     data.update(changes)
     return scenario_from_dict(data)
@@ -38,12 +45,22 @@ def short(city_path: Path, **changes):
 
 @pytest.fixture(scope="module")
 def first_run(helsinki_city, tmp_path_factory):
-    return run_scenario(short(helsinki_city.path), out=tmp_path_factory.mktemp("runs") / "a", progress=False)
+    return run_scenario(
+        short(helsinki_city.path), out=tmp_path_factory.mktemp("runs") / "a", progress=False
+    )
 
 
 def test_the_run_folder_holds_what_a_planner_needs(first_run):
     folder = first_run.path
-    for name in ("scenario.yaml", "run.json", "timeline.parquet", "kpis.json", "network.parquet", "sectors.parquet", "report.html"):
+    for name in (
+        "scenario.yaml",
+        "run.json",
+        "timeline.parquet",
+        "kpis.json",
+        "network.parquet",
+        "sectors.parquet",
+        "report.html",
+    ):
         assert (folder / name).exists(), name
     assert not list(folder.parent.glob(".a.partial-*"))
     info = json.loads((folder / "run.json").read_text())
@@ -55,7 +72,11 @@ def test_the_run_folder_holds_what_a_planner_needs(first_run):
     # The timeline is Parquet that DuckDB queries, with the run's metadata.
     meta = pq.read_schema(folder / "timeline.parquet").metadata
     assert meta[b"status"] == b"complete" and meta[b"seed"] == b"11"
-    kinds = dict(duckdb.sql(f"SELECT kind, count(*) FROM '{folder / 'timeline.parquet'}' GROUP BY kind").fetchall())
+    kinds = dict(
+        duckdb.sql(
+            f"SELECT kind, count(*) FROM '{folder / 'timeline.parquet'}' GROUP BY kind"
+        ).fetchall()
+    )
     assert kinds["network_state"] == 15 and kinds["run_started"] == 1 and kinds["trip"] > 100
     assert kinds["road_event_started"] == 1 and kinds["road_event_ended"] == 1
     html = (folder / "report.html").read_text()
@@ -72,10 +93,14 @@ def test_same_scenario_and_seed_give_the_same_timeline_and_kpis(first_run, helsi
 
 
 def test_baseline_runs_without_the_events_and_reports_the_difference(helsinki_city, tmp_path):
-    result = run_scenario(short(helsinki_city.path), out=tmp_path / "r", baseline=True, progress=False)
+    result = run_scenario(
+        short(helsinki_city.path), out=tmp_path / "r", baseline=True, progress=False
+    )
     base = result.baseline
     assert base is not None and (tmp_path / "r" / "baseline" / "timeline.parquet").exists()
-    kinds = duckdb.sql(f"SELECT DISTINCT kind FROM '{tmp_path / 'r' / 'baseline' / 'timeline.parquet'}'").fetchall()
+    kinds = duckdb.sql(
+        f"SELECT DISTINCT kind FROM '{tmp_path / 'r' / 'baseline' / 'timeline.parquet'}'"
+    ).fetchall()
     assert ("road_event_started",) not in kinds
     assert result.delta["trips"] == result.kpis["trips"] - base.kpis["trips"]
     doc = json.loads((tmp_path / "r" / "kpis.json").read_text())
@@ -95,7 +120,10 @@ def crash_scenario(city_path: Path, simulator: str):
             "traffic": {
                 "demand": {"veh_per_hour": {"07": 0}},
                 "simulator": simulator,
-                "route_files": [str(CRASH_DATA / "background.rou.xml"), str(CRASH_DATA / "bluelight.rou.xml")],
+                "route_files": [
+                    str(CRASH_DATA / "background.rou.xml"),
+                    str(CRASH_DATA / "bluelight.rou.xml"),
+                ],
             },
         }
     )
@@ -107,7 +135,9 @@ def test_a_real_sumo_crash_is_survived_and_recorded(helsinki_city, tmp_path, sim
     that kills the process running SUMO; the twin must survive, keep the partial timeline,
     mark it incomplete and name the simulated time."""
     try:
-        result = run_scenario(crash_scenario(helsinki_city.path, simulator), out=tmp_path / "crash", progress=False)
+        result = run_scenario(
+            crash_scenario(helsinki_city.path, simulator), out=tmp_path / "crash", progress=False
+        )
     except RunIncomplete as exc:
         message, result = str(exc), exc.result
     else:
@@ -135,7 +165,13 @@ def test_bad_scenarios_exit_2_and_write_nothing(tmp_path, helsinki_city):
         "events:\n  - type: accident\n    at: {lat: 60.10, lon: 24.90}\n    start: '07:10'\n    duration: 5min\n"
         "  - type: closure\n    roads: [{poi: Nowhere}]\n    start: '07:20'\n    duration: 5min\n"
     )
-    proc = subprocess.run([*TWIN, "run", str(bad), "--out", "runs/bad"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*TWIN, "run", str(bad), "--out", "runs/bad"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "events[0].at: point (60.10000, 24.90000) is 7.4 km outside the city" in proc.stderr
     assert "events[1].roads[0]: no POI named 'Nowhere'" in proc.stderr
@@ -145,15 +181,22 @@ def test_bad_scenarios_exit_2_and_write_nothing(tmp_path, helsinki_city):
 
 def test_input_sumo_refuses_exits_2_and_writes_nothing(tmp_path, helsinki_city):
     routes = tmp_path / "broken.rou.xml"
-    routes.write_text('<routes>\n<vehicle id="x" depart="0"><route edges="no_such_edge"/></vehicle>\n</routes>\n')
-    sc = short(helsinki_city.path, traffic={"demand": {"veh_per_hour": {"07": 100}}, "route_files": [str(routes)]})
-    with pytest.raises(ValueError, match="SUMO refused the scenario's input: .*no_such_edge"):
+    routes.write_text(
+        '<routes>\n<vehicle id="x" depart="0"><route edges="no_such_edge"/></vehicle>\n</routes>\n'
+    )
+    sc = short(
+        helsinki_city.path,
+        traffic={"demand": {"veh_per_hour": {"07": 100}}, "route_files": [str(routes)]},
+    )
+    with pytest.raises(ValueError, match=r"SUMO refused the scenario's input: .*no_such_edge"):
         run_scenario(sc, out=tmp_path / "runs" / "x", progress=False)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_compare_and_schema_commands(first_run, helsinki_city, tmp_path):
-    other = run_scenario(short(helsinki_city.path, events=[]), out=tmp_path / "none", progress=False)
+    other = run_scenario(
+        short(helsinki_city.path, events=[]), out=tmp_path / "none", progress=False
+    )
     table, report = compare_runs([first_run.path, other.path], out=tmp_path / "cmp.html")
     assert report.exists() and "by sector" in report.read_text()
     trips = table.set_index("kpi").loc["trips"]
@@ -161,10 +204,17 @@ def test_compare_and_schema_commands(first_run, helsinki_city, tmp_path):
     proc = subprocess.run([*TWIN, "compare", str(first_run.path), str(other.path), "--out", str(tmp_path / "c2.html")],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0 and "Trips completed" in proc.stdout
-    proc = subprocess.run([*TWIN, "compare", str(first_run.path), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*TWIN, "compare", str(first_run.path), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "not a run folder" in proc.stderr
     proc = subprocess.run([*TWIN, "schema"], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and json.loads(proc.stdout)["title"] == "smart-policing-twin scenario"
+    assert (
+        proc.returncode == 0 and json.loads(proc.stdout)["title"] == "smart-policing-twin scenario"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,12 @@ class Emitter:
         def proc():
             while True:
                 yield sim.env.timeout(self.every)
-                sim.emit(Teleport(vehicle=f"{self.name}-{sim.rng.integers(1000)}", edge="e", reason="jam"), source=self.name)
+                sim.emit(
+                    Teleport(
+                        vehicle=f"{self.name}-{sim.rng.integers(1000)}", edge="e", reason="jam"
+                    ),
+                    source=self.name,
+                )
 
         sim.env.process(proc())
 

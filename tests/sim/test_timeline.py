@@ -34,7 +34,14 @@ def test_append_orders_by_sequence_and_fills_only_its_columns():
     tl = Timeline()
     tl.append(5.0, ev.RunEnded(status="x", reason="first"), source="a")
     tl.append(5.0, ev.RunEnded(status="y", reason="second"), source="a")
-    tl.extend(7.0, "teleport", source="b", vehicle=["v1", "v2"], edge=["e1", "e2"], reason=["jam", "yield"])
+    tl.extend(
+        7.0,
+        "teleport",
+        source="b",
+        vehicle=["v1", "v2"],
+        edge=["e1", "e2"],
+        reason=["jam", "yield"],
+    )
     table = tl.table()
     assert table["seq"].to_pylist() == [0, 1, 2, 3]
     assert table["status"].to_pylist() == ["x", "y", None, None]
@@ -54,7 +61,11 @@ def test_subscribers_hear_their_kind():
     tl = Timeline()
     heard = []
     tl.subscribe("road_event_started", lambda t, e: heard.append((t, e.event_id)))
-    tl.append(3.0, ev.RoadEventStarted(event_id="a", event_type="closure", edges=["e"], lanes_closed=0), source="x")
+    tl.append(
+        3.0,
+        ev.RoadEventStarted(event_id="a", event_type="closure", edges=["e"], lanes_closed=0),
+        source="x",
+    )
     tl.append(4.0, ev.RunEnded(status="s", reason=""), source="x")
     assert heard == [(3.0, "a")]
     with pytest.raises(ValueError, match="unknown event kind"):

@@ -20,7 +20,9 @@ MANNERHEIMINTIE = {"lat": 60.16914, "lon": 24.93987}
 @pytest.fixture(scope="module")
 def routes(helsinki_city, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("demand")
-    return random_routes(helsinki_city.net_path, DemandPiece("d", 0, 1500, 2400, 5), folder, min_trip_m=300)
+    return random_routes(
+        helsinki_city.net_path, DemandPiece("d", 0, 1500, 2400, 5), folder, min_trip_m=300
+    )
 
 
 class Probe:
@@ -44,7 +46,9 @@ class Probe:
         pass
 
 
-def simulate(city, routes, tmp_path, events, *, duration=1200, simulator="libsumo", check=None, mode="micro"):
+def simulate(
+    city, routes, tmp_path, events, *, duration=1200, simulator="libsumo", check=None, mode="micro"
+):
     sc = scenario_from_dict(
         {"name": "t", "start": START.isoformat(), "duration": duration, "seed": 5,
          "traffic": {"demand": {"veh_per_hour": {"07": 1}}}, "events": events}
@@ -82,8 +86,12 @@ def test_a_closed_road_carries_no_passenger_vehicle_while_closed(helsinki_city, 
             seen["after"] |= on_edge
 
     sim, _ = simulate(helsinki_city, routes, tmp_path, [closure], check=check)
-    assert seen["before"], "the road carried traffic before it closed (else the test proves nothing)"
-    assert seen["during"] == set(), f"vehicles entered the closed road: {sorted(seen['during'])[:5]}"
+    assert seen["before"], (
+        "the road carried traffic before it closed (else the test proves nothing)"
+    )
+    assert seen["during"] == set(), (
+        f"vehicles entered the closed road: {sorted(seen['during'])[:5]}"
+    )
     assert seen["after"], "the road carries traffic again once it reopens"
     started = sim.timeline.events("road_event_started")
     ended = sim.timeline.events("road_event_ended")
@@ -117,8 +125,16 @@ def test_rerouted_vehicles_avoid_the_closure(helsinki_city, routes, tmp_path):
 
 def test_an_accident_blocks_its_lanes_and_leaves_the_others(helsinki_city, routes, tmp_path):
     net = CityNet(helsinki_city)
-    two_lane = net.edges[(net.edges["lanes"] == 2) & net.edges["name"].str.contains("Mannerheimintie")].index[0]
-    accident = {"type": "accident", "at": {"edge": two_lane}, "start": "+5min", "duration": "10min", "lanes": 1}
+    two_lane = net.edges[
+        (net.edges["lanes"] == 2) & net.edges["name"].str.contains("Mannerheimintie")
+    ].index[0]
+    accident = {
+        "type": "accident",
+        "at": {"edge": two_lane},
+        "start": "+5min",
+        "duration": "10min",
+        "lanes": 1,
+    }
     lane0, lane1 = f"{two_lane}_0", f"{two_lane}_1"
     seen = {"at_start": set(), "lane0_during": set(), "lane1_during": set()}
 
@@ -128,7 +144,9 @@ def test_an_accident_blocks_its_lanes_and_leaves_the_others(helsinki_city, route
         elif t < 900:
             seen["lane0_during"] |= set(api.lane.getLastStepVehicleIDs(lane0)) - seen["at_start"]
             seen["lane1_during"] |= set(api.lane.getLastStepVehicleIDs(lane1))
-            assert api.lane.getAllowed(lane0) == ("emergency", "authority") or set(api.lane.getAllowed(lane0)) == {"emergency", "authority"}
+            assert api.lane.getAllowed(lane0) == ("emergency", "authority") or set(
+                api.lane.getAllowed(lane0)
+            ) == {"emergency", "authority"}
 
     sim, resolved = simulate(helsinki_city, routes, tmp_path, [accident], check=check)
     assert resolved[0].lanes == 1
@@ -136,7 +154,9 @@ def test_an_accident_blocks_its_lanes_and_leaves_the_others(helsinki_city, route
     assert seen["lane1_during"], "traffic still used the open lane"
     (started,) = sim.timeline.events("road_event_started")
     assert started["lanes_closed"] == 1
-    assert not sim.timeline.events("vehicles_rerouted"), "a road with an open lane needs no rerouting"
+    assert not sim.timeline.events("vehicles_rerouted"), (
+        "a road with an open lane needs no rerouting"
+    )
 
 
 def test_a_flood_closes_to_everyone_and_reopens_as_it_was(helsinki_city, routes, tmp_path):

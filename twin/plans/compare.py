@@ -19,7 +19,9 @@ def read_run(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise InputError(f"{folder}: no run folder here")
     if not info_file.exists() or not (folder / "timeline.parquet").exists():
-        raise InputError(f"{folder}: not a run folder (no run.json and timeline.parquet); make one with 'twin run'")
+        raise InputError(
+            f"{folder}: not a run folder (no run.json and timeline.parquet); make one with 'twin run'"
+        )
     return json.loads(info_file.read_text(encoding="utf-8"))
 
 
@@ -29,13 +31,22 @@ def compare_runs(folders: list[Path], *, out: Path | None = None) -> tuple[pd.Da
         raise InputError("compare needs two or more run folders")
     infos = [read_run(f) for f in folders]
     names = _unique_names(folders, infos)
-    summaries = {n: kpi.summary(f / "timeline.parquet") for n, f in zip(names, folders, strict=True)}
+    summaries = {
+        n: kpi.summary(f / "timeline.parquet") for n, f in zip(names, folders, strict=True)
+    }
     table = kpi.compare(summaries, reference=names[0])
     out = out or Path(f"compare-{names[0]}-vs-{'-'.join(names[1:])}.html")
     runs = {n: f / "timeline.parquet" for n, f in zip(names, folders, strict=True)}
     sections: list[tuple[str, Any]] = [
         ("Key figures", report.kpi_table_html(table)),
-        ("Speed and congestion over time", report.speed_figure(runs, start=pd.Timestamp(infos[0]["simulated_until"]) - pd.Timedelta(seconds=infos[0]["simulated_s"]))),
+        (
+            "Speed and congestion over time",
+            report.speed_figure(
+                runs,
+                start=pd.Timestamp(infos[0]["simulated_until"])
+                - pd.Timedelta(seconds=infos[0]["simulated_s"]),
+            ),
+        ),
     ]
     cities = {i["city"]["cache_key"] for i in infos}
     if len(cities) == 1:
@@ -48,17 +59,26 @@ def compare_runs(folders: list[Path], *, out: Path | None = None) -> tuple[pd.Da
                  report.sector_map(city, diff, title=f"Travel-time index: {name} minus {names[0]}", colorbar="ΔTTI", diverging=True))
             )  # fmt: skip
     else:
-        sections.append(("Maps", "<p>The runs are on different city bundles, so no difference map is drawn.</p>"))
+        sections.append(
+            (
+                "Maps",
+                "<p>The runs are on different city bundles, so no difference map is drawn.</p>",
+            )
+        )
     sections.append(("Vehicles delayed", report.delay_histogram(runs)))
     incomplete = [n for n, i in zip(names, infos, strict=True) if i["status"] != "complete"]
     intro = f"<p>Runs compared: {', '.join(names)}; differences are against {names[0]}.</p>"
     for warning in run_warnings(names, infos):
         intro += f"<p class='warn'>{warning}</p>"
     if incomplete:
-        intro += f"<p class='warn'>Incomplete runs (the simulator crashed): {', '.join(incomplete)}.</p>"
+        intro += (
+            f"<p class='warn'>Incomplete runs (the simulator crashed): {', '.join(incomplete)}.</p>"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
-    report.write_html(tmp, title=f"Comparison: {' vs '.join(names)}", intro=intro, sections=sections)
+    report.write_html(
+        tmp, title=f"Comparison: {' vs '.join(names)}", intro=intro, sections=sections
+    )
     tmp.replace(out)
     return table, out
 
@@ -68,8 +88,12 @@ def run_warnings(names: list[str], infos: list[dict[str, Any]]) -> list[str]:
     out = []
     durations = {i["duration_s"] for i in infos}
     if len(durations) > 1:
-        lengths = ", ".join(f"{n} {i['duration_s'] / 60:.0f} min" for n, i in zip(names, infos, strict=True))
-        out.append(f"The runs last different times ({lengths}): totals such as trips and delay are not comparable.")
+        lengths = ", ".join(
+            f"{n} {i['duration_s'] / 60:.0f} min" for n, i in zip(names, infos, strict=True)
+        )
+        out.append(
+            f"The runs last different times ({lengths}): totals such as trips and delay are not comparable."
+        )
     if len({i["city"]["cache_key"] for i in infos}) > 1:
         out.append("The runs are on different city bundles.")
     return out

@@ -207,7 +207,11 @@ def _run_once(
         started = time.perf_counter()
         outcome = _supervise(spec, scenario, progress=progress, label=label)
         wall = time.perf_counter() - started
-        if not outcome["ok"] and not outcome.get("failed") and outcome["until"] > outcome["t"] + scenario.traffic.step_length:
+        if (
+            not outcome["ok"]
+            and not outcome.get("failed")
+            and outcome["until"] > outcome["t"] + scenario.traffic.step_length
+        ):
             outcome = _pinpoint(spec, scenario, outcome, tmp)
         if outcome.get("failed") and outcome["t"] == 0:  # refused at start: bad input, keep nothing
             raise InputError(
@@ -381,7 +385,9 @@ def _worker(spec: _WorkerSpec, conn: Any, clock: Any) -> None:
     conn.close()
 
 
-def _pinpoint(spec: _WorkerSpec, scenario: Scenario, outcome: dict[str, Any], tmp: Path) -> dict[str, Any]:
+def _pinpoint(
+    spec: _WorkerSpec, scenario: Scenario, outcome: dict[str, Any], tmp: Path
+) -> dict[str, Any]:
     """SUMO died somewhere in a multi-step advance. SUMO is deterministic, so replay the
     run step by step up to the end of that window: the replay dies at the exact step."""
     replay_dir = tmp / "replay"
@@ -397,7 +403,8 @@ def _pinpoint(spec: _WorkerSpec, scenario: Scenario, outcome: dict[str, Any], tm
     exact = dict(outcome)
     exact["t"], exact["until"] = again["t"], again["until"]
     exact["error"] = again["error"].replace(
-        " The run folder", " The twin found that time by replaying the run step by step. The run folder"
+        " The run folder",
+        " The twin found that time by replaying the run step by step. The run folder",
     )
     return exact
 
@@ -439,7 +446,12 @@ def _supervise(
                 elif msg[0] == "done":
                     outcome = {"ok": True, "t": msg[1]}
                 elif msg[0] == "crashed":
-                    outcome = {"ok": False, "t": msg[1], "error": msg[2].rstrip("."), "until": msg[3]}
+                    outcome = {
+                        "ok": False,
+                        "t": msg[1],
+                        "error": msg[2].rstrip("."),
+                        "until": msg[3],
+                    }
                 elif msg[0] == "failed":
                     outcome = {
                         "ok": False,

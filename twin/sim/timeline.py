@@ -108,7 +108,9 @@ class Timeline:
         for field in list(self.schema)[4:]:
             if field.name in columns:
                 values = columns[field.name]
-                arrays.append(values if isinstance(values, pa.Array) else pa.array(values, field.type))
+                arrays.append(
+                    values if isinstance(values, pa.Array) else pa.array(values, field.type)
+                )
             else:
                 arrays.append(self._nulls(n, field.type))
         self._add_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))

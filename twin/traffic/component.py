@@ -13,11 +13,16 @@ to route each entering vehicle round the closure. Counters (vehicles inserted, r
 waiting, teleports) come from SUMO's own statistics at each sample; teleports and trips
 are read from SUMO's log and trip records when it stops.
 
-Observing costs little, chosen by measurement (20 simulated minutes of central Helsinki
-at 1,500 veh/h, edges sampled every 60 s, stepping every second; wall seconds, one run
-each on 2 cores): libsumo took 0.58 s reading the edges at sample times and 1.14 s
-subscribing them every step; traci took 4.39 s and 5.26 s. So edges are read only at
-sample times (``observe="get"``, the default).
+Observing costs little, chosen by measurement (the 90-minute Helsinki rush hour, edges
+sampled every 60 s, wall seconds on 2 cores, same timeline hash in every case):
+
+- libsumo: 2.13 s reading the edges with getters at sample times, 2.04 s subscribing them;
+- traci: 12.0 s with getters, 6.6 s subscribed, because each getter is a socket round trip
+  while subscribed values come back with each advance's reply.
+
+Since SUMO advances in one call per sample, a subscription costs one reply per sample, not
+one per step (when the twin stepped every second, subscribing was the slower choice for
+both). So edges are subscribed by default (``observe="subscribe"``).
 
 Closures and permissions:
 
@@ -42,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import simpy
 import pyarrow as pa
+import simpy
 
 from twin._errors import TwinError
 from twin._sumo import sumo_env, tool_path
@@ -107,8 +112,8 @@ class TrafficComponent:
     simulator
         ``"libsumo"`` (in-process, fast) or ``"traci"`` (SUMO in its own process).
     observe
-        ``"get"`` (read the edges at sample times) or ``"subscribe"`` (SUMO sends the
-        edges' values with every step); see the module docstring.
+        ``"subscribe"`` (SUMO sends the edges' values with each advance's reply; the
+        default) or ``"get"`` (read them at sample times); see the module docstring.
     on_advance
         Called with ``(now, target)`` before SUMO advances, so a supervisor knows the
         simulated time if SUMO dies on the way.
@@ -142,7 +147,7 @@ class TrafficComponent:
             raise ValueError(f"simulator must be 'libsumo' or 'traci', got {simulator!r}")
         if observe not in (None, "get", "subscribe"):
             raise ValueError(f"observe must be 'get' or 'subscribe', got {observe!r}")
-        self.observe = observe or "get"
+        self.observe = observe or "subscribe"
         self.on_advance = on_advance
         self.step_by_step = step_by_step
         self.net_file = net_file
@@ -150,7 +155,9 @@ class TrafficComponent:
         self.edges = sorted(edge_sector)
         sectors = sorted(set(edge_sector.values()))
         self.sectors = sectors
-        self._sector_index = np.array([sectors.index(edge_sector[e]) for e in self.edges], dtype=int)
+        self._sector_index = np.array(
+            [sectors.index(edge_sector[e]) for e in self.edges], dtype=int
+        )
         # Columns that are the same at every sample, made once.
         self._edge_ids = pa.array(self.edges, pa.string())
         self._edge_sectors = pa.array([sectors[i] for i in self._sector_index], pa.string())
@@ -263,7 +270,10 @@ class TrafficComponent:
             try:
                 api.simulationStep(target)
             except Exception as exc:  # traci: the connection dies with SUMO
-                if self.simulator == "traci" and type(exc).__name__ in ("FatalTraCIError", "TraCIException"):
+                if self.simulator == "traci" and type(exc).__name__ in (
+                    "FatalTraCIError",
+                    "TraCIException",
+                ):
                     raise SimulatorCrash(now, f"SUMO stopped: {exc}", until=target) from exc
                 raise
             if self._closed:  # entered during a closure: route round it now
@@ -339,11 +349,11 @@ class TrafficComponent:
                 source=self.name,
                 edge=self._edge_ids,
                 sector=self._edge_sectors,
-                vehicles=n.astype(int).tolist(),
-                halting=h.astype(int).tolist(),
-                speed_mps=np.round(speed, 3).tolist(),
-                density_veh_km=np.round(n / lane_km, 3).tolist(),
-                tti=np.round(tt_now / tt_free, 4).tolist(),
+                vehicles=n.astype(np.int64),
+                halting=h.astype(np.int64),
+                speed_mps=np.round(speed, 3),
+                density_veh_km=np.round(n / lane_km, 3),
+                tti=np.round(tt_now / tt_free, 4),
             )
         idx, k = self._sector_index, len(self.sectors)
 
@@ -356,11 +366,11 @@ class TrafficComponent:
             "sector_state",
             source=self.name,
             sector=self._sector_ids,
-            vehicles=per_sector(n).astype(int).tolist(),
-            halting=per_sector(h).astype(int).tolist(),
-            speed_mps=np.round(s_len / s_now, 3).tolist(),
-            density_veh_km=np.round(per_sector(n) / per_sector(lane_km), 3).tolist(),
-            tti=np.round(s_now / s_free, 4).tolist(),
+            vehicles=per_sector(n).astype(np.int64),
+            halting=per_sector(h).astype(np.int64),
+            speed_mps=np.round(s_len / s_now, 3),
+            density_veh_km=np.round(per_sector(n) / per_sector(lane_km), 3),
+            tti=np.round(s_now / s_free, 4),
         )
         stats = {k: int(float(api.simulation.getParameter("", f"stats.{k}"))) for k in _STATS}
         sim.emit(
@@ -441,7 +451,10 @@ class TrafficComponent:
         for event_id in sorted(self._diversions):
             rerouted, diverted = self._diversions[event_id]
             if rerouted or diverted:
-                sim.emit(VehiclesRerouted(event_id=event_id, vehicles=rerouted, diverted=diverted), source=self.name)
+                sim.emit(
+                    VehiclesRerouted(event_id=event_id, vehicles=rerouted, diverted=diverted),
+                    source=self.name,
+                )
         self._diversions.clear()
 
 
