@@ -22,14 +22,15 @@ demo: $(STAMP)
 	$(BIN)/twin run scenarios/helsinki_morning_rush.yaml
 
 test: $(STAMP)
+	$(BIN)/ruff check twin agents dashboards ext tests benchmarks setup.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check twin agents dashboards ext tests benchmarks
+	$(BIN)/ruff check twin agents dashboards ext tests benchmarks setup.py
+	$(BIN)/ruff format --check twin agents dashboards ext tests benchmarks setup.py
 
 clean:
 	rm -rf build *.egg-info cities/.*.partial-*
