@@ -231,3 +231,23 @@ def test_every_shipped_scenario_runs(path, workdir, monkeypatch):
     assert result.status == "complete"
     assert result.kpis["trips"] > 500
     assert (workdir / "runs" / load_scenario(path).name / "report.html").exists()
+
+
+def test_twin_run_command_prints_kpis_and_the_report(tmp_path, helsinki_city):
+    path = tmp_path / "short.yaml"
+    path.write_text(
+        f"name: short-cli\ncity: {helsinki_city.path}\nstart: 2026-12-01T07:00:00+02:00\nduration: 10min\n"
+        "seed: 3\ntraffic:\n  demand:\n    veh_per_hour: {'07': 1200}\n"
+    )
+    proc = subprocess.run(
+        [*TWIN, "run", str(path), "--out", "runs/s"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "KPIs of short-cli (complete)" in proc.stdout and "Trips completed" in proc.stdout
+    assert "Report: runs/s/report.html" in proc.stdout.replace("\n", "")
+    assert "07:10 simulated" in proc.stderr  # progress in the log, simulated clock and speed
+    assert (tmp_path / "runs" / "s" / "report.html").exists()

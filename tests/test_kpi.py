@@ -1,0 +1,101 @@
+"""KPIs are pure queries: check them on timelines whose answers are known."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from twin import events as ev
+from twin import kpi
+from twin.sim.timeline import Timeline
+
+
+def network(tl: Timeline, t: float, *, vehicles: int, halting: int, speed: float = 8.0, tti: float = 1.2,
+            departed: int = 100, teleports: int = 0) -> None:  # fmt: skip
+    tl.append(
+        t,
+        ev.NetworkState(vehicles=vehicles, halting=halting, speed_mps=speed, tti=tti, departed=departed,
+                        arrived=departed - vehicles, teleports=teleports, waiting_to_insert=0),
+        source="traffic",
+    )  # fmt: skip
+
+
+def timeline() -> Timeline:
+    tl = Timeline()
+    for i, speed in enumerate([10.0, 5.0, 7.5]):
+        network(tl, 60.0 * (i + 1), vehicles=50, halting=5, speed=speed, tti=1.0 + i)
+    tl.extend(60.0, "edge_state", source="traffic", edge=["a", "b"], sector=["S01", "S01"], vehicles=[3, 9],
+              halting=[1, 7], speed_mps=[5.0, 1.0], density_veh_km=[10.0, 30.0], tti=[1.5, 6.0])  # fmt: skip
+    tl.extend(
+        [100.0, 200.0, 300.0], "trip", source="traffic", vehicle=["x", "y", "z"], depart_s=[0.0, 50.0, 100.0],
+        duration_s=[100.0, 150.0, 200.0], route_length_m=[1000.0] * 3, time_loss_s=[30.0, 130.0, 300.0],
+        rerouted=[0, 1, 0],
+    )  # fmt: skip
+    tl.append(
+        90.0,
+        ev.RoadEventStarted(event_id="acc", event_type="accident", edges=["a"], lanes_closed=0),
+        source="traffic",
+    )
+    tl.append(90.0, ev.VehiclesRerouted(event_id="acc", vehicles=4, diverted=2), source="traffic")
+    tl.append(150.0, ev.VehiclesRerouted(event_id="acc", vehicles=1, diverted=0), source="traffic")
+    tl.append(
+        180.0,
+        ev.RoadEventEnded(event_id="acc", event_type="accident", edges=["a"]),
+        source="traffic",
+    )
+    tl.append(180.0, ev.RunEnded(status="complete", reason=""), source="run")
+    return tl
+
+
+def test_summary_answers_known_values():
+    s = kpi.summary(timeline().table())
+    assert s["network_speed_kmh"] == pytest.approx((10 + 5 + 7.5) / 3 * 3.6, abs=0.01)
+    assert s["mean_tti"] == pytest.approx(2.0) and s["peak_tti"] == pytest.approx(3.0)
+    assert s["trips"] == 3 and s["mean_trip_min"] == pytest.approx(2.5)
+    assert s["delay_veh_h"] == pytest.approx(460 / 3600, abs=0.01)
+    assert s["vehicles_delayed"] == 2  # 130 s and 300 s lost, over the 120 s threshold
+    assert s["vehicles_rerouted"] == 7
+    assert s["longest_queue_veh"] == 7 and s["longest_queue_at"]["where"] == "b"
+    assert s["status"] == "complete" and s["gridlock"] is False
+
+
+def test_road_events_table():
+    table = kpi.road_events(timeline().table())
+    row = table.iloc[0]
+    assert (row.event_id, row.start_s, row.end_s, row.rerouted) == ("acc", 90.0, 180.0, 7)
+
+
+def test_summary_reads_parquet_too(tmp_path):
+    from twin.sim.timeline import write_parquet
+
+    write_parquet(timeline().table(), tmp_path / "t.parquet", {"status": "complete"})
+    assert kpi.summary(tmp_path / "t.parquet") == kpi.summary(timeline().table())
+
+
+def frame(shares: list[float], teleports: int = 0) -> pd.DataFrame:
+    return pd.DataFrame({"vehicles": [100] * len(shares), "halting": [int(s * 100) for s in shares],
+                         "teleports": [teleports] * len(shares), "departed": [1000] * len(shares)})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shares", "teleports", "expected"),
+    [
+        ([0.6] * 5, 0, True),  # five samples in a row over half halting
+        ([0.6] * 4 + [0.2] + [0.6] * 4, 0, False),  # never five in a row
+        ([0.1] * 10, 0, False),
+        ([0.1] * 10, 11, True),  # teleports over 1 % of departures
+    ],
+)
+def test_gridlock(shares, teleports, expected):
+    assert kpi.gridlock(frame(shares, teleports)) is expected
+
+
+def test_compare_keeps_counts_as_integers_and_differences_against_the_reference():
+    a = kpi.summary(timeline().table())
+    b = dict(a, trips=5, network_speed_kmh=10.0, gridlock=True)
+    table = kpi.compare({"a": a, "b": b}).set_index("kpi")
+    assert table.loc["trips", "Δ b"] == 2 and isinstance(table.loc["trips", "b"], int)
+    assert table.loc["network_speed_kmh", "Δ b"] == pytest.approx(
+        10.0 - a["network_speed_kmh"], abs=1e-3
+    )
+    assert table.loc["gridlock", "Δ b"] is None
