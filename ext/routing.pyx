@@ -1,0 +1,308 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Shortest travel times on a CSR graph: Dijkstra with a binary heap, in C.
+
+These kernels trust their arguments (``twin.routing`` checks them) and hold no Python
+object in their loops, so they release the GIL. Conventions:
+
+- the graph is CSR: the edges leaving node ``u`` are ``indptr[u]:indptr[u + 1]``, heading
+  to ``indices[e]`` at ``cost[e]`` seconds; an edge with an infinite cost is closed;
+- ties on the heap are broken by insertion order (a counter, as SimPy does), so results
+  and paths never depend on comparing anything but numbers;
+- ``dist`` arrays hold ``inf`` for nodes not reached.
+"""
+
+import numpy as np
+
+cimport numpy as cnp
+from libc.math cimport INFINITY
+from libc.stdlib cimport free, malloc, realloc
+
+cnp.import_array()
+
+ctypedef cnp.int64_t i64
+
+
+cdef struct Item:
+    double key
+    i64 tie
+    i64 node
+
+
+cdef struct Heap:
+    Item* items
+    Py_ssize_t size
+    Py_ssize_t capacity
+    i64 counter
+
+
+cdef inline bint _before(Item a, Item b) noexcept nogil:
+    return a.key < b.key or (a.key == b.key and a.tie < b.tie)
+
+
+cdef int _heap_init(Heap* h, Py_ssize_t capacity) noexcept nogil:
+    h.items = <Item*> malloc(capacity * sizeof(Item))
+    h.size = 0
+    h.capacity = capacity
+    h.counter = 0
+    return 0 if h.items != NULL else -1
+
+
+cdef int _push(Heap* h, double key, i64 node) noexcept nogil:
+    cdef Py_ssize_t i, parent
+    cdef Item item, tmp
+    cdef Item* grown
+    if h.size == h.capacity:
+        grown = <Item*> realloc(h.items, 2 * h.capacity * sizeof(Item))
+        if grown == NULL:
+            return -1
+        h.items = grown
+        h.capacity *= 2
+    item.key = key
+    item.tie = h.counter
+    item.node = node
+    h.counter += 1
+    i = h.size
+    h.size += 1
+    h.items[i] = item
+    while i > 0:  # sift up
+        parent = (i - 1) >> 1
+        if _before(h.items[i], h.items[parent]):
+            tmp = h.items[i]
+            h.items[i] = h.items[parent]
+            h.items[parent] = tmp
+            i = parent
+        else:
+            break
+    return 0
+
+
+cdef Item _pop(Heap* h) noexcept nogil:
+    cdef Item top = h.items[0]
+    cdef Py_ssize_t i = 0, child, n
+    cdef Item tmp
+    h.size -= 1
+    n = h.size
+    if n > 0:
+        h.items[0] = h.items[n]
+        while True:  # sift down
+            child = 2 * i + 1
+            if child >= n:
+                break
+            if child + 1 < n and _before(h.items[child + 1], h.items[child]):
+                child += 1
+            if _before(h.items[child], h.items[i]):
+                tmp = h.items[i]
+                h.items[i] = h.items[child]
+                h.items[child] = tmp
+                i = child
+            else:
+                break
+    return top
+
+
+cdef Py_ssize_t _search(
+    const i64[::1] indptr,
+    const i64[::1] indices,
+    const double[::1] cost,
+    const i64[::1] sources,
+    const double[::1] offsets,
+    double limit,
+    double[::1] dist,
+    i64[::1] pred,
+    unsigned char[::1] done,
+    i64[::1] touched,
+    const i64[::1] weight,
+    i64 stop_after,
+    i64[::1] found,
+    double[::1] found_dist,
+    Heap* heap,
+) noexcept nogil:
+    """Dijkstra from ``sources`` (each starting at its offset). Settles nodes up to
+    ``limit`` seconds. If ``stop_after`` > 0, stops once the settled nodes' ``weight``
+    sums to it, recording them in ``found``/``found_dist`` (returns how many).
+    Otherwise returns the number of touched nodes (written to ``touched``; the caller
+    resets them). ``dist``, ``pred`` and ``done`` must start as inf, -1 and 0."""
+    cdef Py_ssize_t n_touched = 0, n_found = 0, s, e
+    cdef i64 u, v, total = 0
+    cdef double d, nd
+    cdef Item item
+    heap.size = 0
+    heap.counter = 0
+    for s in range(sources.shape[0]):
+        u = sources[s]
+        d = offsets[s]
+        if d < dist[u] and d <= limit:
+            if dist[u] == INFINITY:
+                touched[n_touched] = u
+                n_touched += 1
+            dist[u] = d
+            pred[u] = -1
+            if _push(heap, d, u) != 0:
+                return -1
+    while heap.size > 0:
+        item = _pop(heap)
+        u = item.node
+        if done[u] or item.key > dist[u]:
+            continue  # a stale entry (lazy deletion)
+        done[u] = 1
+        if stop_after > 0 and weight[u] > 0:
+            found[n_found] = u
+            found_dist[n_found] = dist[u]
+            n_found += 1
+            total += weight[u]
+            if total >= stop_after:
+                break  # the answer is certain: every node left is at least as far
+        for e in range(indptr[u], indptr[u + 1]):
+            nd = dist[u] + cost[e]
+            if nd > limit:
+                continue  # covers closed edges too: inf > limit
+            v = indices[e]
+            if nd < dist[v]:
+                if dist[v] == INFINITY:
+                    touched[n_touched] = v
+                    n_touched += 1
+                dist[v] = nd
+                pred[v] = e
+                if _push(heap, nd, v) != 0:
+                    return -1
+    if stop_after > 0:
+        # reset here: the caller only sees found nodes
+        for s in range(n_touched):
+            v = touched[s]
+            dist[v] = INFINITY
+            pred[v] = -1
+            done[v] = 0
+        return n_found
+    return n_touched
+
+
+def _check_heap(int status):
+    if status != 0:
+        raise MemoryError("the routing heap could not grow")
+
+
+def one_to_all(
+    const i64[::1] indptr,
+    const i64[::1] indices,
+    const double[::1] cost,
+    const i64[::1] sources,
+    const double[::1] offsets,
+    double limit,
+):
+    """Travel times from the nearest of ``sources`` to every node, and each node's last
+    edge (``pred``, -1 at a source or where not reached)."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1
+    dist_arr = np.full(n, np.inf)
+    pred_arr = np.full(n, -1, dtype=np.int64)
+    done_arr = np.zeros(n, dtype=np.uint8)
+    touched_arr = np.empty(n, dtype=np.int64)
+    cdef double[::1] dist = dist_arr
+    cdef i64[::1] pred = pred_arr
+    cdef unsigned char[::1] done = done_arr
+    cdef i64[::1] touched = touched_arr
+    cdef i64[::1] none = np.zeros(1, dtype=np.int64)
+    cdef double[::1] none_d = np.zeros(1)
+    cdef Heap heap
+    cdef Py_ssize_t status
+    _check_heap(_heap_init(&heap, max(16, n)))
+    with nogil:
+        status = _search(indptr, indices, cost, sources, offsets, limit, dist, pred, done,
+                         touched, none, 0, none, none_d, &heap)
+    free(heap.items)
+    _check_heap(0 if status >= 0 else -1)
+    return dist_arr, pred_arr
+
+
+def many_to_all(
+    const i64[::1] indptr,
+    const i64[::1] indices,
+    const double[::1] cost,
+    const i64[::1] sources,
+    double limit,
+):
+    """A ``(len(sources), n)`` matrix: row i holds the travel times from ``sources[i]``."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, k = sources.shape[0], i, j, t
+    out_arr = np.full((k, n), np.inf)
+    cdef double[:, ::1] out = out_arr
+    dist_arr = np.full(n, np.inf)
+    cdef double[::1] dist = dist_arr
+    cdef i64[::1] pred = np.full(n, -1, dtype=np.int64)
+    cdef unsigned char[::1] done = np.zeros(n, dtype=np.uint8)
+    cdef i64[::1] touched = np.empty(n, dtype=np.int64)
+    cdef i64[::1] one = np.zeros(1, dtype=np.int64)
+    cdef double[::1] zero = np.zeros(1)
+    cdef i64[::1] none = np.zeros(1, dtype=np.int64)
+    cdef Heap heap
+    cdef Py_ssize_t status = 0
+    _check_heap(_heap_init(&heap, max(16, n)))
+    with nogil:
+        for i in range(k):
+            one[0] = sources[i]
+            t = _search(indptr, indices, cost, one, zero, limit, dist, pred, done, touched,
+                        none, 0, none, zero, &heap)
+            if t < 0:
+                status = -1
+                break
+            for j in range(t):  # copy the reached nodes, then reset only them
+                out[i, touched[j]] = dist[touched[j]]
+                dist[touched[j]] = INFINITY
+                pred[touched[j]] = -1
+                done[touched[j]] = 0
+    free(heap.items)
+    _check_heap(status)
+    return out_arr
+
+
+def nearest_many(
+    const i64[::1] indptr,
+    const i64[::1] indices,
+    const double[::1] cost,
+    const i64[::1] targets,
+    const i64[::1] weight,
+    i64 k,
+    double limit,
+):
+    """For each target, search backwards (``indptr``/``indices``/``cost`` are the reversed
+    graph) until nodes holding ``k`` candidates (``weight[node]`` of them) are settled.
+
+    Returns ``(nodes, times)``, each ``(len(targets), max_found)`` with -1 / inf padding,
+    in order of travel time, then of discovery."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, m = targets.shape[0], i, j, f
+    cdef Py_ssize_t width = 0
+    cdef i64 total = 0
+    for j in range(n):
+        if weight[j] > 0:
+            width += 1
+            total += weight[j]
+    width = min(width, k) if k < total else width
+    nodes_arr = np.full((m, max(width, 1)), -1, dtype=np.int64)
+    times_arr = np.full((m, max(width, 1)), np.inf)
+    cdef i64[:, ::1] nodes = nodes_arr
+    cdef double[:, ::1] times = times_arr
+    cdef double[::1] dist = np.full(n, np.inf)
+    cdef i64[::1] pred = np.full(n, -1, dtype=np.int64)
+    cdef unsigned char[::1] done = np.zeros(n, dtype=np.uint8)
+    cdef i64[::1] touched = np.empty(n, dtype=np.int64)
+    cdef i64[::1] found = np.empty(max(width, 1) + 1, dtype=np.int64)
+    cdef double[::1] found_dist = np.empty(max(width, 1) + 1)
+    cdef i64[::1] one = np.zeros(1, dtype=np.int64)
+    cdef double[::1] zero = np.zeros(1)
+    cdef Heap heap
+    cdef Py_ssize_t status = 0
+    if width == 0:
+        return nodes_arr[:, :0], times_arr[:, :0]
+    _check_heap(_heap_init(&heap, max(16, n)))
+    with nogil:
+        for i in range(m):
+            one[0] = targets[i]
+            f = _search(indptr, indices, cost, one, zero, limit, dist, pred, done, touched,
+                        weight, k, found, found_dist, &heap)
+            if f < 0:
+                status = -1
+                break
+            for j in range(min(f, width)):
+                nodes[i, j] = found[j]
+                times[i, j] = found_dist[j]
+    free(heap.items)
+    _check_heap(status)
+    return nodes_arr, times_arr
