@@ -7,6 +7,7 @@ stays the only top-level import name.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -40,12 +41,16 @@ def _extensions() -> list[Extension]:
     import numpy
     from Cython.Build import cythonize
 
+    # OpenMP runs independent searches (one per source or target) on every core.
+    openmp = ["-fopenmp"] if sys.platform.startswith("linux") else []
     exts = [
         Extension(
             f"twin.ext.{src.stem}",
             [str(src.relative_to(HERE))],
             include_dirs=[numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            extra_compile_args=["-O3", *openmp],
+            extra_link_args=openmp,
         )
         for src in sources
     ]

@@ -216,11 +216,18 @@ class TravelTimeEngine:
         weight = np.bincount(np.array(cand_nodes, dtype=np.int64), minlength=len(self.nodes)).astype(np.int64)
         _, rcost = self.cost(emergency=emergency)
         nodes, times = self._kernel.nearest_many(self.rev_indptr, self.rev_indices, rcost, tgt, weight, int(k), _limit(within))
+        which = np.full((len(tgt), k), -1, dtype=np.int64)
+        out = np.full((len(tgt), k), np.inf)
+        if len(set(cand_nodes)) == len(cand_nodes):  # one candidate per node: map at once
+            cand_of_node = np.full(len(self.nodes) + 1, -1, dtype=np.int64)  # [-1] stays -1
+            cand_of_node[cand_nodes] = np.arange(len(cand_nodes))
+            width = min(k, nodes.shape[1])
+            which[:, :width] = cand_of_node[nodes[:, :width]]
+            out[:, :width] = times[:, :width]
+            return which, out
         by_node: dict[int, list[int]] = {}
         for i, node in enumerate(cand_nodes):
             by_node.setdefault(node, []).append(i)
-        which = np.full((len(tgt), k), -1, dtype=np.int64)
-        out = np.full((len(tgt), k), np.inf)
         for row in range(len(tgt)):
             col = 0
             for node, t in zip(nodes[row], times[row], strict=True):
