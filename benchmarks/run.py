@@ -315,6 +315,16 @@ def _bench_routing_graph(name: str, g: Any, repeat: int) -> None:
             "scipy": best_of(lambda: dijkstra(csr, indices=src_i), repeat)[0],
             "networkx": best_of(nx_many, 1 if big else repeat)[0],
         },
+        "nearest 3 of 50 units, 1 incident (dispatch)": {
+            "twin": best_of(lambda: engine.nearest(incidents[:1], units, k=3), repeat)[0],
+            "scipy": best_of(
+                lambda: np.partition(dijkstra(csr_t, indices=inc_i[:1])[:, unit_i], 2, axis=1),
+                repeat,
+            )[0],
+            "scipy, from the units": best_of(
+                lambda: np.partition(dijkstra(csr, indices=unit_i)[:, inc_i[:1]], 2, axis=0), repeat
+            )[0],
+        },
         "nearest 3 of 50 units, 1,000 incidents": {
             "twin": best_of(lambda: engine.nearest(incidents, units, k=3), repeat)[0],
             "scipy": best_of(scipy_nearest_per_incident, 1 if big else repeat)[0],

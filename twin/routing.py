@@ -47,6 +47,12 @@ if TYPE_CHECKING:
 Place = Any  # a node id, a (lat, lon) pair, or a SUMO edge id
 
 
+#: ``nearest`` searches forward from the candidates when there are more than this many
+#: targets per candidate node (each forward search serves every target), and backward from
+#: each target otherwise (each stops as soon as its k nearest are certain).
+FORWARD_RATIO = 4
+
+
 class NoRouteError(TwinError, LookupError):
     """No open road leads from one place to the other."""
 
@@ -77,7 +83,10 @@ class TravelTimeEngine:
         self._kernel = kernel
         self.nodes = np.array(sorted(graph.nodes), dtype=np.int64)
         self._index = {int(n): i for i, n in enumerate(self.nodes)}
-        edges = sorted(graph.edges(keys=True, data=True), key=lambda e: (self._index[e[0]], self._index[e[1]], e[2]))
+        edges = sorted(
+            graph.edges(keys=True, data=True),
+            key=lambda e: (self._index[e[0]], self._index[e[1]], e[2]),
+        )
         n = len(self.nodes)
         u = np.array([self._index[e[0]] for e in edges], dtype=np.int64)
         v = np.array([self._index[e[1]] for e in edges], dtype=np.int64)
@@ -85,7 +94,9 @@ class TravelTimeEngine:
         bad = ~np.isfinite(base) | (base < 0)
         if bad.any():
             first = edges[int(np.flatnonzero(bad)[0])]
-            raise InputError(f"edge {first[:3]}: {weight} must be a finite number of seconds >= 0, got {first[3].get(weight)!r}")
+            raise InputError(
+                f"edge {first[:3]}: {weight} must be a finite number of seconds >= 0, got {first[3].get(weight)!r}"
+            )
         self._edge_ids = [e[:3] for e in edges]
         self._edge_pos = {e: i for i, e in enumerate(self._edge_ids)}
         self._u, self._v, self._base = u, v, base
@@ -93,7 +104,9 @@ class TravelTimeEngine:
         self.indices = v
         order = np.lexsort((u, v))  # the reversed graph: edges grouped by their head
         self._rev_order = order
-        self.rev_indptr = np.concatenate([[0], np.cumsum(np.bincount(v, minlength=n))]).astype(np.int64)
+        self.rev_indptr = np.concatenate([[0], np.cumsum(np.bincount(v, minlength=n))]).astype(
+            np.int64
+        )
         self.rev_indices = u[order]
         self._closed = np.zeros(len(edges), dtype=np.uint8)  # 0 open, 1 passenger, 2 all
         self._factor = np.ones(len(edges))
@@ -111,7 +124,9 @@ class TravelTimeEngine:
 
     # -- live state -------------------------------------------------------------------------
 
-    def close(self, edges: Iterable[tuple[int, int, int]], *, emergency_access: bool = True) -> None:
+    def close(
+        self, edges: Iterable[tuple[int, int, int]], *, emergency_access: bool = True
+    ) -> None:
         """Close graph edges ``(u, v, key)``; emergency queries pass if ``emergency_access``."""
         code = 1 if emergency_access else 2
         for pos in self._positions(edges):
@@ -135,7 +150,9 @@ class TravelTimeEngine:
             bad = ~np.isfinite(values) | (values <= 0)
             if bad.any():
                 key = list(factors)[int(np.flatnonzero(bad)[0])]
-                raise InputError(f"speed factor of edge {key} must be a positive number, got {factors[key]!r}")
+                raise InputError(
+                    f"speed factor of edge {key} must be a positive number, got {factors[key]!r}"
+                )
             self._factor[pos] = values
         self._costs.clear()
 
@@ -176,24 +193,32 @@ class TravelTimeEngine:
         dist, _ = self._search([self.node_of(origin)], emergency=emergency)
         return float(dist[self._index[self.node_of(target)]])
 
-    def path(self, origin: Place, target: Place, *, emergency: bool = False) -> tuple[list[int], float]:
+    def path(
+        self, origin: Place, target: Place, *, emergency: bool = False
+    ) -> tuple[list[int], float]:
         """The fastest route as graph nodes, and its time. Raises NoRouteError."""
         a, b = self.node_of(origin), self.node_of(target)
         dist, pred = self._search([a], emergency=emergency)
         t = dist[self._index[b]]
         if not np.isfinite(t):
-            raise NoRouteError(f"no open road leads from {_describe(origin)} to {_describe(target)}")
+            raise NoRouteError(
+                f"no open road leads from {_describe(origin)} to {_describe(target)}"
+            )
         path = [self._index[b]]
         while pred[path[-1]] >= 0:
             path.append(int(self._u[pred[path[-1]]]))
         return [int(self.nodes[i]) for i in reversed(path)], float(t)
 
-    def one_to_all(self, sources: Place | Sequence[Place], *, within: float = np.inf, emergency: bool = False) -> np.ndarray:
+    def one_to_all(
+        self, sources: Place | Sequence[Place], *, within: float = np.inf, emergency: bool = False
+    ) -> np.ndarray:
         """Seconds from the nearest source to every node (in ``self.nodes`` order)."""
         srcs = self._places(sources)
         return self._search(srcs, within=within, emergency=emergency)[0]
 
-    def many_to_all(self, sources: Sequence[Place], *, within: float = np.inf, emergency: bool = False) -> np.ndarray:
+    def many_to_all(
+        self, sources: Sequence[Place], *, within: float = np.inf, emergency: bool = False
+    ) -> np.ndarray:
         """A ``(len(sources), n_nodes)`` matrix of seconds, one row per source."""
         idx = np.array([self._index[s] for s in self._places(sources)], dtype=np.int64)
         cost, _ = self.cost(emergency=emergency)
@@ -207,15 +232,23 @@ class TravelTimeEngine:
 
         Returns ``(which, times)``, each ``(len(targets), k)``: indices into
         ``candidates`` (-1 where fewer than k can reach it) and seconds, fastest first.
-        Ties are broken the same way every time (search order, then the order of
-        ``candidates`` at one node). The search stops as soon as the answer is certain."""
+        Ties are broken the same way every time. With few targets each search runs
+        backward from its target and stops as soon as the answer is certain; with many
+        targets per candidate (see :data:`FORWARD_RATIO`), one forward search from each
+        candidate serves them all."""
         if int(k) != k or k < 1:
             raise InputError(f"k must be a whole number of at least 1, got {k!r}")
         cand_nodes = [self._index[c] for c in self._places(candidates)]
         tgt = np.array([self._index[t] for t in self._places(targets)], dtype=np.int64)
-        weight = np.bincount(np.array(cand_nodes, dtype=np.int64), minlength=len(self.nodes)).astype(np.int64)
+        if len(tgt) > FORWARD_RATIO * len(set(cand_nodes)):
+            return self._nearest_forward(tgt, cand_nodes, k, _limit(within), emergency)
+        weight = np.bincount(
+            np.array(cand_nodes, dtype=np.int64), minlength=len(self.nodes)
+        ).astype(np.int64)
         _, rcost = self.cost(emergency=emergency)
-        nodes, times = self._kernel.nearest_many(self.rev_indptr, self.rev_indices, rcost, tgt, weight, int(k), _limit(within))
+        nodes, times = self._kernel.nearest_many(
+            self.rev_indptr, self.rev_indices, rcost, tgt, weight, int(k), _limit(within)
+        )
         which = np.full((len(tgt), k), -1, dtype=np.int64)
         out = np.full((len(tgt), k), np.inf)
         if len(set(cand_nodes)) == len(cand_nodes):  # one candidate per node: map at once
@@ -240,7 +273,30 @@ class TravelTimeEngine:
                     col += 1
         return which, out
 
-    def isochrone(self, sources: Place | Sequence[Place], within: float, *, emergency: bool = False) -> Isochrone:
+    def _nearest_forward(
+        self, tgt: np.ndarray, cand_nodes: list[int], k: int, within: float, emergency: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Many targets, few candidates: search forward once from each candidate, then
+        take each target's k smallest times (ties: the order of ``candidates``)."""
+        cost, _ = self.cost(emergency=emergency)
+        unique = sorted(set(cand_nodes))
+        rows = self._kernel.many_to_all(
+            self.indptr, self.indices, cost, np.array(unique, dtype=np.int64), within
+        )
+        to_target = rows[[unique.index(c) for c in cand_nodes]][:, tgt].T  # (targets, candidates)
+        width = min(k, len(cand_nodes))
+        order = np.argsort(to_target, axis=1, kind="stable")[:, :width]
+        times = np.take_along_axis(to_target, order, axis=1)
+        which = np.full((len(tgt), k), -1, dtype=np.int64)
+        out = np.full((len(tgt), k), np.inf)
+        reached = np.isfinite(times)
+        which[:, :width] = np.where(reached, order, -1)
+        out[:, :width] = times
+        return which, out
+
+    def isochrone(
+        self, sources: Place | Sequence[Place], within: float, *, emergency: bool = False
+    ) -> Isochrone:
         """The nodes reachable from any source within ``within`` seconds, and, for a city's
         engine, the share of each sector's nodes they make up."""
         dist = self.one_to_all(sources, within=within, emergency=emergency)
@@ -253,7 +309,9 @@ class TravelTimeEngine:
             share = {s: round(float(hit.get(s, 0) / totals[s]), 6) for s in sorted(totals.index)}
         return Isochrone(self.nodes[reached], dist[reached], share)
 
-    def matrix(self, origins: Sequence[Place], destinations: Sequence[Place], *, emergency: bool = False) -> np.ndarray:
+    def matrix(
+        self, origins: Sequence[Place], destinations: Sequence[Place], *, emergency: bool = False
+    ) -> np.ndarray:
         """A ``(len(origins), len(destinations))`` matrix of seconds. Each search stops
         once every destination is settled."""
         dest = [self._index[d] for d in self._places(destinations)]
@@ -261,7 +319,9 @@ class TravelTimeEngine:
         weight = np.zeros(len(self.nodes), dtype=np.int64)
         weight[dest] = 1
         cost, _ = self.cost(emergency=emergency)
-        nodes, times = self._kernel.nearest_many(self.indptr, self.indices, cost, org, weight, int(weight.sum()), np.inf)
+        nodes, times = self._kernel.nearest_many(
+            self.indptr, self.indices, cost, org, weight, int(weight.sum()), np.inf
+        )
         out = np.full((len(org), len(dest)), np.inf)
         col = {}
         for j, d in enumerate(dest):
@@ -275,14 +335,20 @@ class TravelTimeEngine:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _search(self, sources: Sequence[int], *, within: float = np.inf, emergency: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def _search(
+        self, sources: Sequence[int], *, within: float = np.inf, emergency: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         idx = np.array([self._index[s] for s in sources], dtype=np.int64)
         cost, _ = self.cost(emergency=emergency)
-        return self._kernel.one_to_all(self.indptr, self.indices, cost, idx, np.zeros(len(idx)), _limit(within))
+        return self._kernel.one_to_all(
+            self.indptr, self.indices, cost, idx, np.zeros(len(idx)), _limit(within)
+        )
 
     def _places(self, places: Place | Sequence[Place]) -> list[int]:
         if isinstance(places, int | np.integer | str) or (
-            isinstance(places, tuple) and len(places) == 2 and all(isinstance(x, float) for x in places)
+            isinstance(places, tuple)
+            and len(places) == 2
+            and all(isinstance(x, float) for x in places)
         ):
             places = [places]
         nodes = [self.node_of(p) for p in places]
@@ -320,7 +386,10 @@ class TravelTimeEngine:
             by_h3 = dict(zip(self._city.sectors["h3"], self._city.sectors.index, strict=True))
             g = self._graph
             self._sectors_cache = pd.Series(
-                [by_h3.get(h3.latlng_to_cell(g.nodes[n]["y"], g.nodes[n]["x"], res), "") for n in self.nodes]
+                [
+                    by_h3.get(h3.latlng_to_cell(g.nodes[n]["y"], g.nodes[n]["x"], res), "")
+                    for n in self.nodes
+                ]
             )
         return self._sectors_cache
 

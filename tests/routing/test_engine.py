@@ -246,3 +246,33 @@ def test_places_on_a_city(helsinki_city):
         helsinki_city.sectors.index[helsinki_city.sectors["node_count"] > 0]
     )
     assert all(0 <= s <= 1 for s in iso.sector_share.values())
+
+
+@settings(max_examples=80, deadline=None)
+@given(road_graphs(), st.data())
+def test_forward_and_backward_nearest_agree(case, data):
+    """Many targets use forward searches from the candidates, few use backward early-exit
+    searches; both must give the same times (and candidates at those times)."""
+    g, closed, factors = case
+    engine = engine_for(g, closed, factors)
+    nodes = sorted(g.nodes)
+    candidates = data.draw(st.lists(st.sampled_from(nodes), min_size=1, max_size=6, unique=True))
+    targets = data.draw(st.lists(st.sampled_from(nodes), min_size=1, max_size=12))
+    k = data.draw(st.integers(1, 4))
+    saved = routing_module.FORWARD_RATIO
+    try:
+        routing_module.FORWARD_RATIO = 10**9  # always backward
+        back_which, back_times = engine.nearest(targets, candidates, k=k)
+        routing_module.FORWARD_RATIO = -1  # always forward
+        fwd_which, fwd_times = engine.nearest(targets, candidates, k=k)
+    finally:
+        routing_module.FORWARD_RATIO = saved
+    np.testing.assert_allclose(fwd_times, back_times, rtol=0, atol=1e-9)
+    full = engine.many_to_all(candidates)
+    for which, times in ((fwd_which, fwd_times), (back_which, back_times)):
+        for row, target in enumerate(targets):
+            for cand, t in zip(which[row], times[row], strict=True):
+                if cand >= 0:
+                    assert full[cand, engine._index[target]] == pytest.approx(t, abs=1e-9)
+                else:
+                    assert t == np.inf
