@@ -171,6 +171,69 @@ def compare(
 
 
 @app.command()
+def coverage(
+    bundle: Annotated[
+        Path | None,
+        typer.Argument(help="A city bundle. Default: the default city (built if missing)."),
+    ] = None,
+    within: Annotated[
+        str, typer.Option("--within", help="Time limit: 10min, 8min, 90s ...")
+    ] = "10min",
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from", help="police, hospital, fire, or a facilities FILE (GeoJSON or CSV)."
+        ),
+    ] = "police",
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="HTML map. Default: coverage-<city>-<from>-<within>.html."),
+    ] = None,
+) -> None:
+    """Share of roads, junctions and sectors an emergency vehicle reaches from its posts in time."""
+    from twin.city import City, build_city
+    from twin.plans.coverage import coverage as compute
+    from twin.plans.coverage import coverage_map, load_facilities
+    from twin.scenario import parse_duration
+
+    try:
+        within_s = parse_duration(within)
+    except ValueError as exc:
+        raise InputError(f"--within: {exc}") from exc
+    city = (
+        City.load(bundle)
+        if bundle is not None
+        else build_city(out=Path("cities/helsinki"), progress=False).city
+    )
+    facilities, said = load_facilities(city, source)
+    result = compute(city, facilities, within_s)
+    result.source = said
+    label = Path(source).stem if source not in ("police", "hospital", "fire") else source
+    path = out_file or Path(f"coverage-{city.name}-{label}-{within_s / 60:g}min.html")
+    coverage_map(
+        city, result, path, title=f"{city.name}: reached within {within_s / 60:g} min from {label}"
+    )
+    out.print(f"Facilities: {said}")
+    out.print(
+        f"Within {within_s / 60:g} min an emergency vehicle reaches [bold]{result.road_share:.1%}[/] of the "
+        f"road length and {result.node_share:.1%} of the junctions."
+    )
+    grid = Table(title="By sector", title_justify="left")
+    for col in ("sector", "junctions reached", "road km", "covered km", "share"):
+        grid.add_column(col, justify="left" if col == "sector" else "right")
+    for row in result.sectors.itertuples():  # itertuples keeps each column's type
+        grid.add_row(
+            row.Index,
+            f"{row.nodes_reached}/{row.nodes}",
+            f"{row.road_km:.2f}",
+            f"{row.road_covered_km:.2f}",
+            f"{row.share:.0%}",
+        )
+    out.print(grid)
+    out.print(f"Map: {path}")
+
+
+@app.command()
 def schema(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write to this file instead of printing.")
