@@ -233,6 +233,90 @@ def coverage(
     out.print(f"Map: {path}")
 
 
+@app.command("place-posts")
+def place_posts_command(
+    bundle: Annotated[
+        Path | None,
+        typer.Argument(help="A city bundle. Default: the default city (built if missing)."),
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="How many posts to place.")] = 12,
+    within: Annotated[str, typer.Option("--within", help="Time limit: 8min, 90s ...")] = "8min",
+    candidates: Annotated[
+        Path | None,
+        typer.Option(
+            "--candidates", help="Candidate places (GeoJSON or CSV). Default: every junction."
+        ),
+    ] = None,
+    today: Annotated[
+        str,
+        typer.Option(
+            "--today",
+            help="Today's posts to compare with: police, hospital, fire, a FILE, or none.",
+        ),
+    ] = "police",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="GeoJSON of the chosen posts.")
+    ] = None,
+) -> None:
+    """Choose N posts that cover the most road within a time (maximal covering location)."""
+    import json as _json
+
+    from twin.city import City, build_city
+    from twin.plans.coverage import load_facilities, read_facilities
+    from twin.plans.posts import place_posts
+    from twin.routing import TravelTimeEngine
+    from twin.scenario import parse_duration
+
+    try:
+        within_s = parse_duration(within)
+    except ValueError as exc:
+        raise InputError(f"--within: {exc}") from exc
+    city = (
+        City.load(bundle)
+        if bundle is not None
+        else build_city(out=Path("cities/helsinki"), progress=False).city
+    )
+    engine = TravelTimeEngine.from_city(city)
+    cands = (
+        None
+        if candidates is None
+        else [engine.node_of((f.lat, f.lon)) for f in read_facilities(candidates)]
+    )
+    today_nodes, said = None, "no comparison"
+    if today != "none":
+        found, said = load_facilities(city, today)
+        today_nodes = [engine.node_of((f.lat, f.lon)) for f in found]
+    result = place_posts(city, n, within_s, candidates=cands, today=today_nodes, engine=engine)
+    grid = Table(
+        title=f"{len(result.chosen)} posts chosen among {result.candidates} places",
+        title_justify="left",
+    )
+    for col in ("post", "lat", "lon", "streets"):
+        grid.add_column(col)
+    for i, d in enumerate(result.details, start=1):
+        grid.add_row(f"P{i:02d}", f"{d['lat']:.5f}", f"{d['lon']:.5f}", d["streets"])
+    out.print(grid)
+    out.print(
+        f"Within {within_s / 60:g} min they cover [bold]{result.covered_share:.1%}[/] of the road (demand)."
+    )
+    if result.today_share is not None:
+        out.print(
+            f"Today's posts ({said}) cover {result.today_share:.1%}: a gain of {result.gain:+.1%}."
+        )
+    path = out_file or Path(f"posts-{city.name}-{n}-{within_s / 60:g}min.geojson")
+    features = [
+        {"type": "Feature", "properties": {"name": f"P{i:02d} {d['streets']}".strip(), "kind": "police"},
+         "geometry": {"type": "Point", "coordinates": [d["lon"], d["lat"]]}}
+        for i, d in enumerate(result.details, start=1)
+    ]  # fmt: skip
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(
+        _json.dumps({"type": "FeatureCollection", "features": features}, indent=1), encoding="utf-8"
+    )
+    tmp.replace(path)
+    out.print(f"Posts: {path} (use it with: twin coverage --from {path})")
+
+
 @app.command()
 def schema(
     out_file: Annotated[
