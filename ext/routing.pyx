@@ -106,20 +106,21 @@ cdef Item _pop(Heap* h) noexcept nogil:
 
 
 cdef Py_ssize_t _search(
-    const i64[::1] indptr,
-    const i64[::1] indices,
-    const double[::1] cost,
-    const i64[::1] sources,
-    const double[::1] offsets,
+    const i64* indptr,
+    const i64* indices,
+    const double* cost,
+    const i64* sources,
+    const double* offsets,
+    Py_ssize_t n_sources,
     double limit,
-    double[::1] dist,
-    i64[::1] pred,
-    unsigned char[::1] done,
-    i64[::1] touched,
-    const i64[::1] weight,
+    double* dist,
+    i64* pred,
+    unsigned char* done,
+    i64* touched,
+    const i64* weight,
     i64 stop_after,
-    i64[::1] found,
-    double[::1] found_dist,
+    i64* found,
+    double* found_dist,
     Heap* heap,
 ) noexcept nogil:
     """Dijkstra from ``sources`` (each starting at its offset). Settles nodes up to
@@ -133,7 +134,7 @@ cdef Py_ssize_t _search(
     cdef Item item
     heap.size = 0
     heap.counter = 0
-    for s in range(sources.shape[0]):
+    for s in range(n_sources):
         u = sources[s]
         d = offsets[s]
         if d < dist[u] and d <= limit:
@@ -211,17 +212,60 @@ def one_to_all(
     cdef Py_ssize_t status
     _check_heap(_heap_init(&heap, max(16, n)))
     with nogil:
-        status = _search(indptr, indices, cost, sources, offsets, limit, dist, pred, done,
-                         touched, none, 0, none, none_d, &heap)
+        status = _search(&indptr[0], &indices[0], &cost[0], &sources[0], &offsets[0],
+                         sources.shape[0], limit, &dist[0], &pred[0], &done[0], &touched[0],
+                         &none[0], 0, &none[0], &none_d[0], &heap)
     free(heap.items)
     _check_heap(0 if status >= 0 else -1)
     return dist_arr, pred_arr
 
 
+cdef int _row_to_all(const i64* indptr, const i64* indices, const double* cost, i64 source,
+                     double limit, double* out, double* dist, i64* pred, unsigned char* done,
+                     i64* touched, Heap* heap) noexcept nogil:
+    """One row of many-to-all: search from ``source``, copy the reached nodes into ``out``,
+    and reset only them. Returns 1 if the heap could not grow."""
+    cdef i64 src = source
+    cdef double zero = 0.0
+    cdef i64 none = 0
+    cdef double none_d = 0.0
+    cdef Py_ssize_t t, j
+    cdef i64 v
+    t = _search(indptr, indices, cost, &src, &zero, 1, limit, dist, pred, done, touched,
+                &none, 0, &none, &none_d, heap)
+    if t < 0:
+        return 1
+    for j in range(t):
+        v = touched[j]
+        out[v] = dist[v]
+        dist[v] = INFINITY
+        pred[v] = -1
+        done[v] = 0
+    return 0
+
+
+cdef int _row_nearest(const i64* indptr, const i64* indices, const double* cost, i64 target,
+                      const i64* weight, i64 k, double limit, Py_ssize_t width, i64* nodes,
+                      double* times, double* dist, i64* pred, unsigned char* done, i64* touched,
+                      i64* found, double* found_dist, Heap* heap) noexcept nogil:
+    """One target of nearest-k: search until k candidates are settled; write them."""
+    cdef i64 tgt = target
+    cdef double zero = 0.0
+    cdef Py_ssize_t f, j
+    f = _search(indptr, indices, cost, &tgt, &zero, 1, limit, dist, pred, done, touched,
+                weight, k, found, found_dist, heap)
+    if f < 0:
+        return 1
+    for j in range(min(f, width)):
+        nodes[j] = found[j]
+        times[j] = found_dist[j]
+    return 0
+
+
 cdef class _Buffers:
     """Per-thread search buffers: each thread searches with its own arrays and heap."""
 
-    cdef public object dist, pred, done, touched, found, found_dist, one, zero
+    cdef public object dist, pred, done, touched, found, found_dist
     cdef Heap* heaps
     cdef int threads
 
@@ -233,8 +277,6 @@ cdef class _Buffers:
         self.touched = np.empty((threads, n), dtype=np.int64)
         self.found = np.empty((threads, found_size + 1), dtype=np.int64)
         self.found_dist = np.empty((threads, found_size + 1))
-        self.one = np.zeros((threads, 1), dtype=np.int64)
-        self.zero = np.zeros((threads, 1))
         self.heaps = <Heap*> malloc(threads * sizeof(Heap))
         if self.heaps == NULL:
             raise MemoryError("no memory for the routing heaps")
@@ -273,7 +315,7 @@ def many_to_all(
 ):
     """A ``(len(sources), n)`` matrix: row i holds the travel times from ``sources[i]``.
     The searches are independent and run on every core."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, k = sources.shape[0], i, j, t
+    cdef Py_ssize_t n = indptr.shape[0] - 1, k = sources.shape[0], i
     cdef int tid, threads = _threads(n, k)
     out_arr = np.full((k, n), np.inf)
     cdef double[:, ::1] out = out_arr
@@ -282,25 +324,20 @@ def many_to_all(
     cdef i64[:, ::1] pred = buf.pred
     cdef unsigned char[:, ::1] done = buf.done
     cdef i64[:, ::1] touched = buf.touched
-    cdef i64[:, ::1] one = buf.one
-    cdef double[:, ::1] zero = buf.zero
-    cdef i64[::1] none = np.zeros(1, dtype=np.int64)
-    cdef double[::1] none_d = np.zeros(1)
     cdef Heap* heaps = (<_Buffers> buf).heaps
     cdef int failed = 0
-    for i in prange(k, nogil=True, num_threads=threads, schedule="dynamic"):
-        tid = threadid()
-        one[tid, 0] = sources[i]
-        t = _search(indptr, indices, cost, one[tid], zero[tid], limit, dist[tid], pred[tid],
-                    done[tid], touched[tid], none, 0, none, none_d, &heaps[tid])
-        if t < 0:
-            failed = 1
-        else:
-            for j in range(t):  # copy the reached nodes, then reset only them
-                out[i, touched[tid, j]] = dist[tid, touched[tid, j]]
-                dist[tid, touched[tid, j]] = INFINITY
-                pred[tid, touched[tid, j]] = -1
-                done[tid, touched[tid, j]] = 0
+    if threads == 1:  # no parallel region for small jobs: entering one costs microseconds
+        with nogil:
+            for i in range(k):
+                failed |= _row_to_all(&indptr[0], &indices[0], &cost[0], sources[i], limit,
+                                      &out[i, 0], &dist[0, 0], &pred[0, 0], &done[0, 0],
+                                      &touched[0, 0], &heaps[0])
+    else:
+        for i in prange(k, nogil=True, num_threads=threads, schedule="dynamic"):
+            tid = threadid()
+            failed |= _row_to_all(&indptr[0], &indices[0], &cost[0], sources[i], limit,
+                                  &out[i, 0], &dist[tid, 0], &pred[tid, 0], &done[tid, 0],
+                                  &touched[tid, 0], &heaps[tid])
     _check_heap(-1 if failed else 0)
     return out_arr
 
@@ -320,7 +357,7 @@ def nearest_many(
 
     Returns ``(nodes, times)``, each ``(len(targets), width)`` with -1 / inf padding,
     in order of travel time, then of discovery."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, m = targets.shape[0], i, j, f
+    cdef Py_ssize_t n = indptr.shape[0] - 1, m = targets.shape[0], i, j
     cdef Py_ssize_t width = 0
     cdef i64 total = 0
     for j in range(n):
@@ -342,20 +379,21 @@ def nearest_many(
     cdef i64[:, ::1] touched = buf.touched
     cdef i64[:, ::1] found = buf.found
     cdef double[:, ::1] found_dist = buf.found_dist
-    cdef i64[:, ::1] one = buf.one
-    cdef double[:, ::1] zero = buf.zero
     cdef Heap* heaps = (<_Buffers> buf).heaps
     cdef int failed = 0
-    for i in prange(m, nogil=True, num_threads=threads, schedule="dynamic"):
-        tid = threadid()
-        one[tid, 0] = targets[i]
-        f = _search(indptr, indices, cost, one[tid], zero[tid], limit, dist[tid], pred[tid],
-                    done[tid], touched[tid], weight, k, found[tid], found_dist[tid], &heaps[tid])
-        if f < 0:
-            failed = 1
-        else:
-            for j in range(min(f, width)):
-                nodes[i, j] = found[tid, j]
-                times[i, j] = found_dist[tid, j]
+    if threads == 1:
+        with nogil:
+            for i in range(m):
+                failed |= _row_nearest(&indptr[0], &indices[0], &cost[0], targets[i], &weight[0],
+                                       k, limit, width, &nodes[i, 0], &times[i, 0], &dist[0, 0],
+                                       &pred[0, 0], &done[0, 0], &touched[0, 0], &found[0, 0],
+                                       &found_dist[0, 0], &heaps[0])
+    else:
+        for i in prange(m, nogil=True, num_threads=threads, schedule="dynamic"):
+            tid = threadid()
+            failed |= _row_nearest(&indptr[0], &indices[0], &cost[0], targets[i], &weight[0],
+                                   k, limit, width, &nodes[i, 0], &times[i, 0], &dist[tid, 0],
+                                   &pred[tid, 0], &done[tid, 0], &touched[tid, 0], &found[tid, 0],
+                                   &found_dist[tid, 0], &heaps[tid])
     _check_heap(-1 if failed else 0)
     return nodes_arr, times_arr
