@@ -7,7 +7,8 @@ object in their loops, so they release the GIL. Conventions:
 - the graph is CSR: the edges leaving node ``u`` are ``indptr[u]:indptr[u + 1]``, heading
   to ``indices[e]`` at ``cost[e]`` seconds; an edge with an infinite cost is closed;
 - ties on the heap are broken by insertion order (a counter, as SimPy does), so results
-  and paths never depend on comparing anything but numbers;
+  and paths never depend on comparing anything but numbers; the heap is indexed (one
+  entry per node, decrease-key), so it never holds more than n entries;
 - ``dist`` arrays hold ``inf`` for nodes not reached.
 """
 
@@ -17,7 +18,7 @@ cimport numpy as cnp
 cimport openmp
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc
 
 cnp.import_array()
 
@@ -27,81 +28,91 @@ ctypedef cnp.int64_t i64
 ctypedef cnp.int32_t i32
 
 
-cdef struct Item:  # 16 bytes: four fit a cache line
-    double key
-    i32 tie  # insertion order within one search (a search pushes at most edges + sources)
-    i32 node
-
-
+# An indexed binary heap of nodes, keyed by ``dist`` with ties broken by ``tie``. A node is
+# in the heap at most once (``pos`` is its place, -1 if absent); a shorter distance moves
+# it up in place (decrease-key) and gives it a new tie number, exactly as pushing a fresh
+# entry would. So the heap never holds more than n entries.
 cdef struct Heap:
-    Item* items
+    i32* items  # node ids
+    i32* pos  # per node: its index in items, or -1
+    i32* tie  # per node: insertion order of its current key
     Py_ssize_t size
-    Py_ssize_t capacity
     i32 counter
 
 
-cdef inline bint _before(Item a, Item b) noexcept nogil:
-    return a.key < b.key or (a.key == b.key and a.tie < b.tie)
-
-
-cdef int _heap_init(Heap* h, Py_ssize_t capacity) noexcept nogil:
-    h.items = <Item*> malloc(capacity * sizeof(Item))
+cdef int _heap_init(Heap* h, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    h.items = <i32*> malloc(max(n, 1) * sizeof(i32))
+    h.pos = <i32*> malloc(max(n, 1) * sizeof(i32))
+    h.tie = <i32*> malloc(max(n, 1) * sizeof(i32))
     h.size = 0
-    h.capacity = capacity
     h.counter = 0
-    return 0 if h.items != NULL else -1
-
-
-cdef int _push(Heap* h, double key, i64 node) noexcept nogil:
-    cdef Py_ssize_t i, parent
-    cdef Item item, tmp
-    cdef Item* grown
-    if h.size == h.capacity:
-        grown = <Item*> realloc(h.items, 2 * h.capacity * sizeof(Item))
-        if grown == NULL:
-            return -1
-        h.items = grown
-        h.capacity *= 2
-    item.key = key
-    item.tie = h.counter
-    item.node = <i32> node
-    h.counter += 1
-    i = h.size
-    h.size += 1
-    h.items[i] = item
-    while i > 0:  # sift up
-        parent = (i - 1) >> 1
-        if _before(h.items[i], h.items[parent]):
-            tmp = h.items[i]
-            h.items[i] = h.items[parent]
-            h.items[parent] = tmp
-            i = parent
-        else:
-            break
+    if h.items == NULL or h.pos == NULL or h.tie == NULL:
+        return -1
+    for i in range(n):
+        h.pos[i] = -1
     return 0
 
 
-cdef Item _pop(Heap* h) noexcept nogil:
-    cdef Item top = h.items[0]
+cdef void _heap_free(Heap* h) noexcept nogil:
+    free(h.items)
+    free(h.pos)
+    free(h.tie)
+
+
+cdef inline bint _before(Heap* h, const double* dist, i32 a, i32 b) noexcept nogil:
+    return dist[a] < dist[b] or (dist[a] == dist[b] and h.tie[a] < h.tie[b])
+
+
+cdef inline void _sift_up(Heap* h, const double* dist, Py_ssize_t i) noexcept nogil:
+    cdef i32 node = h.items[i]
+    cdef Py_ssize_t parent
+    while i > 0:
+        parent = (i - 1) >> 1
+        if _before(h, dist, node, h.items[parent]):
+            h.items[i] = h.items[parent]
+            h.pos[h.items[i]] = <i32> i
+            i = parent
+        else:
+            break
+    h.items[i] = node
+    h.pos[node] = <i32> i
+
+
+cdef inline void _update(Heap* h, const double* dist, i64 node) noexcept nogil:
+    """``dist[node]`` just dropped: insert the node, or move it up."""
+    h.tie[node] = h.counter
+    h.counter += 1
+    if h.pos[node] < 0:
+        h.items[h.size] = <i32> node
+        h.size += 1
+        _sift_up(h, dist, h.size - 1)
+    else:
+        _sift_up(h, dist, h.pos[node])
+
+
+cdef inline i32 _pop(Heap* h, const double* dist) noexcept nogil:
+    cdef i32 top = h.items[0], node
     cdef Py_ssize_t i = 0, child, n
-    cdef Item tmp
     h.size -= 1
     n = h.size
+    h.pos[top] = -1
     if n > 0:
-        h.items[0] = h.items[n]
-        while True:  # sift down
+        node = h.items[n]
+        while True:  # sift the last item down from the root
             child = 2 * i + 1
             if child >= n:
                 break
-            if child + 1 < n and _before(h.items[child + 1], h.items[child]):
+            if child + 1 < n and _before(h, dist, h.items[child + 1], h.items[child]):
                 child += 1
-            if _before(h.items[child], h.items[i]):
-                tmp = h.items[i]
+            if _before(h, dist, h.items[child], node):
                 h.items[i] = h.items[child]
-                h.items[child] = tmp
+                h.pos[h.items[i]] = <i32> i
                 i = child
             else:
                 break
+        h.items[i] = node
+        h.pos[node] = <i32> i
     return top
 
 
@@ -131,7 +142,6 @@ cdef Py_ssize_t _search(
     cdef Py_ssize_t n_touched = 0, n_found = 0, s, e
     cdef i64 u, v, total = 0
     cdef double d, nd
-    cdef Item item
     heap.size = 0
     heap.counter = 0
     for s in range(n_sources):
@@ -143,13 +153,9 @@ cdef Py_ssize_t _search(
                 n_touched += 1
             dist[u] = d
             pred[u] = -1
-            if _push(heap, d, u) != 0:
-                return -1
+            _update(heap, dist, u)
     while heap.size > 0:
-        item = _pop(heap)
-        u = item.node
-        if done[u] or item.key > dist[u]:
-            continue  # a stale entry (lazy deletion)
+        u = _pop(heap, dist)
         done[u] = 1
         if stop_after > 0 and weight[u] > 0:
             found[n_found] = u
@@ -163,14 +169,16 @@ cdef Py_ssize_t _search(
             if nd > limit:
                 continue  # covers closed edges too: inf > limit
             v = indices[e]
-            if nd < dist[v]:
+            if nd < dist[v] and not done[v]:
                 if dist[v] == INFINITY:
                     touched[n_touched] = v
                     n_touched += 1
                 dist[v] = nd
                 pred[v] = e
-                if _push(heap, nd, v) != 0:
-                    return -1
+                _update(heap, dist, v)
+    for s in range(heap.size):  # an early stop leaves nodes in the heap
+        heap.pos[heap.items[s]] = -1
+    heap.size = 0
     if stop_after > 0:
         # reset here: the caller only sees found nodes
         for s in range(n_touched):
@@ -210,12 +218,12 @@ def one_to_all(
     cdef double[::1] none_d = np.zeros(1)
     cdef Heap heap
     cdef Py_ssize_t status
-    _check_heap(_heap_init(&heap, max(16, n)))
+    _check_heap(_heap_init(&heap, n))
     with nogil:
         status = _search(&indptr[0], &indices[0], &cost[0], &sources[0], &offsets[0],
                          sources.shape[0], limit, &dist[0], &pred[0], &done[0], &touched[0],
                          &none[0], 0, &none[0], &none_d[0], &heap)
-    free(heap.items)
+    _heap_free(&heap)
     _check_heap(0 if status >= 0 else -1)
     return dist_arr, pred_arr
 
@@ -282,14 +290,16 @@ cdef class _Buffers:
             raise MemoryError("no memory for the routing heaps")
         for t in range(threads):
             self.heaps[t].items = NULL
+            self.heaps[t].pos = NULL
+            self.heaps[t].tie = NULL
         for t in range(threads):
-            if _heap_init(&self.heaps[t], max(16, n)) != 0:
+            if _heap_init(&self.heaps[t], n) != 0:
                 raise MemoryError("no memory for the routing heaps")
 
     def __dealloc__(self):
         if self.heaps != NULL:
             for t in range(self.threads):
-                free(self.heaps[t].items)
+                _heap_free(&self.heaps[t])
             free(self.heaps)
 
 
