@@ -220,7 +220,7 @@ class TravelTimeEngine:
         self, sources: Sequence[Place], *, within: float = np.inf, emergency: bool = False
     ) -> np.ndarray:
         """A ``(len(sources), n_nodes)`` matrix of seconds, one row per source."""
-        idx = np.array([self._index[s] for s in self._places(sources)], dtype=np.int64)
+        idx = self._indices(sources)
         cost, _ = self.cost(emergency=emergency)
         return self._kernel.many_to_all(self.indptr, self.indices, cost, idx, _limit(within))
 
@@ -338,11 +338,24 @@ class TravelTimeEngine:
     def _search(
         self, sources: Sequence[int], *, within: float = np.inf, emergency: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.array([self._index[s] for s in sources], dtype=np.int64)
+        idx = self._indices(list(sources))
         cost, _ = self.cost(emergency=emergency)
         return self._kernel.one_to_all(
             self.indptr, self.indices, cost, idx, np.zeros(len(idx)), _limit(within)
         )
+
+    def _indices(self, places: Place | Sequence[Place]) -> np.ndarray:
+        """CSR indices of places; plain node ids take a fast path."""
+        if (
+            isinstance(places, list | tuple | np.ndarray)
+            and len(places)
+            and all(type(p) is int for p in places)
+        ):
+            try:
+                return np.array([self._index[p] for p in places], dtype=np.int64)
+            except KeyError:
+                pass  # let node_of name the missing node
+        return np.array([self._index[p] for p in self._places(places)], dtype=np.int64)
 
     def _places(self, places: Place | Sequence[Place]) -> list[int]:
         if isinstance(places, int | np.integer | str) or (
