@@ -28,26 +28,30 @@ ctypedef cnp.int64_t i64
 ctypedef cnp.int32_t i32
 
 
-# An indexed binary heap of nodes, keyed by ``dist`` with ties broken by ``tie``. A node is
-# in the heap at most once (``pos`` is its place, -1 if absent); a shorter distance moves
-# it up in place (decrease-key) and gives it a new tie number, exactly as pushing a fresh
-# entry would. So the heap never holds more than n entries.
+# An indexed binary heap: each item holds a node with its key and tie number, so sifting
+# compares contiguous memory. A node is in the heap at most once (``pos`` is its place, -1
+# if absent); a shorter distance moves it up in place (decrease-key) with a new tie number,
+# exactly as pushing a fresh entry would. So the heap never holds more than n entries.
+cdef struct Item:  # 16 bytes
+    double key
+    i32 tie
+    i32 node
+
+
 cdef struct Heap:
-    i32* items  # node ids
+    Item* items
     i32* pos  # per node: its index in items, or -1
-    i32* tie  # per node: insertion order of its current key
     Py_ssize_t size
     i32 counter
 
 
 cdef int _heap_init(Heap* h, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    h.items = <i32*> malloc(max(n, 1) * sizeof(i32))
+    h.items = <Item*> malloc(max(n, 1) * sizeof(Item))
     h.pos = <i32*> malloc(max(n, 1) * sizeof(i32))
-    h.tie = <i32*> malloc(max(n, 1) * sizeof(i32))
     h.size = 0
     h.counter = 0
-    if h.items == NULL or h.pos == NULL or h.tie == NULL:
+    if h.items == NULL or h.pos == NULL:
         return -1
     for i in range(n):
         h.pos[i] = -1
@@ -57,62 +61,63 @@ cdef int _heap_init(Heap* h, Py_ssize_t n) noexcept nogil:
 cdef void _heap_free(Heap* h) noexcept nogil:
     free(h.items)
     free(h.pos)
-    free(h.tie)
 
 
-cdef inline bint _before(Heap* h, const double* dist, i32 a, i32 b) noexcept nogil:
-    return dist[a] < dist[b] or (dist[a] == dist[b] and h.tie[a] < h.tie[b])
+cdef inline bint _before(Item a, Item b) noexcept nogil:
+    return a.key < b.key or (a.key == b.key and a.tie < b.tie)
 
 
-cdef inline void _sift_up(Heap* h, const double* dist, Py_ssize_t i) noexcept nogil:
-    cdef i32 node = h.items[i]
+cdef inline void _sift_up(Heap* h, Py_ssize_t i) noexcept nogil:
+    cdef Item item = h.items[i]
     cdef Py_ssize_t parent
     while i > 0:
         parent = (i - 1) >> 1
-        if _before(h, dist, node, h.items[parent]):
+        if _before(item, h.items[parent]):
             h.items[i] = h.items[parent]
-            h.pos[h.items[i]] = <i32> i
+            h.pos[h.items[i].node] = <i32> i
             i = parent
         else:
             break
-    h.items[i] = node
-    h.pos[node] = <i32> i
+    h.items[i] = item
+    h.pos[item.node] = <i32> i
 
 
-cdef inline void _update(Heap* h, const double* dist, i64 node) noexcept nogil:
-    """``dist[node]`` just dropped: insert the node, or move it up."""
-    h.tie[node] = h.counter
-    h.counter += 1
-    if h.pos[node] < 0:
-        h.items[h.size] = <i32> node
+cdef inline void _update(Heap* h, double key, i64 node) noexcept nogil:
+    """``node``'s distance just dropped to ``key``: insert it, or move it up."""
+    cdef Py_ssize_t i = h.pos[node]
+    if i < 0:
+        i = h.size
         h.size += 1
-        _sift_up(h, dist, h.size - 1)
-    else:
-        _sift_up(h, dist, h.pos[node])
+    h.items[i].key = key
+    h.items[i].tie = h.counter
+    h.items[i].node = <i32> node
+    h.counter += 1
+    _sift_up(h, i)
 
 
-cdef inline i32 _pop(Heap* h, const double* dist) noexcept nogil:
-    cdef i32 top = h.items[0], node
+cdef inline i32 _pop(Heap* h) noexcept nogil:
+    cdef i32 top = h.items[0].node
     cdef Py_ssize_t i = 0, child, n
+    cdef Item item
     h.size -= 1
     n = h.size
     h.pos[top] = -1
     if n > 0:
-        node = h.items[n]
+        item = h.items[n]
         while True:  # sift the last item down from the root
             child = 2 * i + 1
             if child >= n:
                 break
-            if child + 1 < n and _before(h, dist, h.items[child + 1], h.items[child]):
+            if child + 1 < n and _before(h.items[child + 1], h.items[child]):
                 child += 1
-            if _before(h, dist, h.items[child], node):
+            if _before(h.items[child], item):
                 h.items[i] = h.items[child]
-                h.pos[h.items[i]] = <i32> i
+                h.pos[h.items[i].node] = <i32> i
                 i = child
             else:
                 break
-        h.items[i] = node
-        h.pos[node] = <i32> i
+        h.items[i] = item
+        h.pos[item.node] = <i32> i
     return top
 
 
@@ -153,9 +158,9 @@ cdef Py_ssize_t _search(
                 n_touched += 1
             dist[u] = d
             pred[u] = -1
-            _update(heap, dist, u)
+            _update(heap, d, u)
     while heap.size > 0:
-        u = _pop(heap, dist)
+        u = _pop(heap)
         done[u] = 1
         if stop_after > 0 and weight[u] > 0:
             found[n_found] = u
@@ -175,9 +180,9 @@ cdef Py_ssize_t _search(
                     n_touched += 1
                 dist[v] = nd
                 pred[v] = e
-                _update(heap, dist, v)
+                _update(heap, nd, v)
     for s in range(heap.size):  # an early stop leaves nodes in the heap
-        heap.pos[heap.items[s]] = -1
+        heap.pos[heap.items[s].node] = -1
     heap.size = 0
     if stop_after > 0:
         # reset here: the caller only sees found nodes
@@ -291,7 +296,6 @@ cdef class _Buffers:
         for t in range(threads):
             self.heaps[t].items = NULL
             self.heaps[t].pos = NULL
-            self.heaps[t].tie = NULL
         for t in range(threads):
             if _heap_init(&self.heaps[t], n) != 0:
                 raise MemoryError("no memory for the routing heaps")
