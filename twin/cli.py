@@ -191,20 +191,11 @@ def coverage(
     ] = None,
 ) -> None:
     """Share of roads, junctions and sectors an emergency vehicle reaches from its posts in time."""
-    from twin.city import City, build_city
     from twin.plans.coverage import coverage as compute
     from twin.plans.coverage import coverage_map, load_facilities
-    from twin.scenario import parse_duration
 
-    try:
-        within_s = parse_duration(within)
-    except ValueError as exc:
-        raise InputError(f"--within: {exc}") from exc
-    city = (
-        City.load(bundle)
-        if bundle is not None
-        else build_city(out=Path("cities/helsinki"), progress=False).city
-    )
+    within_s = _within(within)
+    city = _city(bundle)
     facilities, said = load_facilities(city, source)
     result = compute(city, facilities, within_s)
     result.source = said
@@ -261,21 +252,12 @@ def place_posts_command(
     """Choose N posts that cover the most road within a time (maximal covering location)."""
     import json as _json
 
-    from twin.city import City, build_city
     from twin.plans.coverage import load_facilities, read_facilities
     from twin.plans.posts import place_posts
     from twin.routing import TravelTimeEngine
-    from twin.scenario import parse_duration
 
-    try:
-        within_s = parse_duration(within)
-    except ValueError as exc:
-        raise InputError(f"--within: {exc}") from exc
-    city = (
-        City.load(bundle)
-        if bundle is not None
-        else build_city(out=Path("cities/helsinki"), progress=False).city
-    )
+    within_s = _within(within)
+    city = _city(bundle)
     engine = TravelTimeEngine.from_city(city)
     cands = (
         None
@@ -332,6 +314,25 @@ def schema(
     else:
         out_file.write_text(text + "\n", encoding="utf-8")
         out.print(f"Wrote the scenario JSON Schema to {out_file}")
+
+
+def _within(text: str) -> float:
+    """Seconds from a --within option ("10min", "90s" ...), or an InputError naming it."""
+    from twin.scenario import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise InputError(f"--within: {exc}") from exc
+
+
+def _city(bundle: Path | None) -> Any:
+    """The given city bundle, or the default city (built on first use)."""
+    from twin.city import City, build_city
+
+    if bundle is not None:
+        return City.load(bundle)
+    return build_city(out=Path("cities/helsinki"), progress=False).city
 
 
 def _print_run(result: Any) -> None:
