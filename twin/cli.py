@@ -252,7 +252,7 @@ def place_posts_command(
     """Choose N posts that cover the most road within a time (maximal covering location)."""
     import json as _json
 
-    from twin.plans.coverage import load_facilities, read_facilities
+    from twin.plans.coverage import load_facilities, read_facilities, snap_facilities
     from twin.plans.posts import place_posts
     from twin.routing import TravelTimeEngine
 
@@ -262,12 +262,12 @@ def place_posts_command(
     cands = (
         None
         if candidates is None
-        else [engine.node_of((f.lat, f.lon)) for f in read_facilities(candidates)]
+        else snap_facilities(engine, read_facilities(candidates), city.name)
     )
     today_nodes, said = None, "no comparison"
     if today != "none":
         found, said = load_facilities(city, today)
-        today_nodes = [engine.node_of((f.lat, f.lon)) for f in found]
+        today_nodes = snap_facilities(engine, found, city.name)
     result = place_posts(city, n, within_s, candidates=cands, today=today_nodes, engine=engine)
     grid = Table(
         title=f"{len(result.chosen)} posts chosen among {result.candidates} places",

@@ -378,6 +378,12 @@ class TravelTimeEngine:
             pos.append(self._edge_pos[key])
         return np.array(pos, dtype=np.int64)
 
+    def snap(self, lat: float, lon: float) -> tuple[int, float]:
+        """The node nearest a point, and how far it is in metres (great circle)."""
+        node = self._nearest_node(lat, lon)
+        data = self._graph.nodes[node]
+        return node, _haversine_m(lat, lon, data["y"], data["x"])
+
     def _nearest_node(self, lat: float, lon: float) -> int:
         from scipy.spatial import cKDTree
 
@@ -405,6 +411,13 @@ class TravelTimeEngine:
                 ]
             )
         return self._sectors_cache
+
+
+def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(lon2 - lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return float(2 * 6_371_008.8 * np.arcsin(np.sqrt(a)))
 
 
 def _limit(within: float) -> float:

@@ -94,3 +94,16 @@ def test_coverage_command(tmp_path, helsinki_city):
     )
     assert proc.returncode == 2 and "--within" in proc.stderr
     assert Facility("x", "police", 1.0, 2.0).kind == "police"
+
+
+def test_a_facility_far_from_every_road_is_refused(tmp_path, helsinki_city):
+    posts = tmp_path / "far.csv"
+    posts.write_text("name,lat,lon,kind\nFar away,-6.2,106.8,police\nNear,60.1700,24.9410,police\n")
+    with pytest.raises(
+        InputError,
+        match=r"Far away \(-6\.20000, 106\.80000\) is [\d,.]+ km from the nearest road of helsinki",
+    ):
+        coverage(helsinki_city, read_facilities(posts), 120)
+    proc = subprocess.run([*TWIN, "place-posts", str(helsinki_city.path), "--n", "1", "--within", "1min",
+                           "--today", str(posts)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 2 and "Far away" in proc.stderr and "Traceback" not in proc.stderr

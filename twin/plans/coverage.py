@@ -22,6 +22,8 @@ import pandas as pd
 from twin._errors import InputError
 
 KINDS = {"police": "police", "hospital": "hospital", "fire": "fire_station"}
+#: A facility farther than this from every junction of the city is refused as misplaced.
+MAX_SNAP_M = 500.0
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
@@ -137,7 +139,7 @@ def coverage(
     if within_s <= 0:
         raise InputError(f"--within must be positive, got {within_s} s")
     engine = engine or TravelTimeEngine.from_city(city)
-    starts = [engine.node_of((f.lat, f.lon)) for f in facilities]
+    starts = snap_facilities(engine, facilities, city.name)
     dist = engine.one_to_all(starts, within=within_s, emergency=True)
     reached = np.isfinite(dist)
     lengths = np.array([city.graph.edges[e]["length"] for e in engine._edge_ids])  # CSR order
@@ -176,6 +178,22 @@ def coverage(
         sectors=table,
         node_times=dist,
     )
+
+
+def snap_facilities(engine: Any, facilities: list[Facility], city_name: str) -> list[int]:
+    """Each facility's junction; a facility far from every road is refused by name."""
+    nodes, problems = [], []
+    for f in facilities:
+        node, dist = engine.snap(f.lat, f.lon)
+        if dist > MAX_SNAP_M:
+            far = f"{dist / 1000:,.1f} km" if dist >= 1000 else f"{dist:.0f} m"
+            problems.append(
+                f"{f.name} ({f.lat:.5f}, {f.lon:.5f}) is {far} from the nearest road of {city_name}"
+            )
+        nodes.append(node)
+    if problems:
+        raise InputError("; ".join(problems))
+    return nodes
 
 
 def coverage_map(city: Any, result: Coverage, path: Path, *, title: str) -> None:
