@@ -39,6 +39,8 @@ Closures and permissions:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import re
 from collections import defaultdict
@@ -210,7 +212,11 @@ class TrafficComponent:
             {k: v for k, v in sumo_env().items() if k in ("SUMO_HOME", "PROJ_LIB", "PROJ_DATA")}
         )
         if self.simulator == "libsumo":
-            import libsumo as api
+            # libsumo prints a warning when pyarrow's version differs from the libarrow it
+            # was built with. That concerns SUMO's own Parquet output, which the twin does not
+            # use; pyarrow and libsumo were checked to work together in one process.
+            with contextlib.redirect_stdout(io.StringIO()):
+                import libsumo as api
         else:
             import traci as api
         self.api = api
