@@ -251,3 +251,6 @@ def test_twin_run_command_prints_kpis_and_the_report(tmp_path, helsinki_city):
     assert "Report: runs/s/report.html" in proc.stdout.replace("\n", "")
     assert "07:10 simulated" in proc.stderr  # progress in the log, simulated clock and speed
     assert (tmp_path / "runs" / "s" / "report.html").exists()
+    # SUMO's console chatter goes to the run folder, not the planner's terminal
+    assert "tlLogic" not in proc.stdout + proc.stderr
+    assert "tlLogic" in (tmp_path / "runs" / "s" / "sumo" / "console.log").read_text()

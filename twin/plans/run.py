@@ -14,7 +14,7 @@ A run folder (``runs/<name>/``) holds:
 ``network.parquet``,   KPI tables over time
 ``sectors.parquet``
 ``report.html``        the report, self-contained and offline
-``sumo/``              routes, SUMO's log and trip records
+``sumo/``              routes, SUMO's log, console and trip records
 ``baseline/``          with ``--baseline``: the same run without the road events
 =====================  ============================================================
 

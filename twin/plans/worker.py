@@ -53,6 +53,15 @@ def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
     from twin.sim import Simulation
     from twin.traffic import SimulatorCrash, TrafficComponent
 
+    # SUMO writes its warnings to the console as well as to its log: keep the planner's
+    # terminal for progress and errors, and SUMO's console in the run folder.
+    console = os.open(
+        str(Path(spec.workdir) / "console.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+    )
+    os.dup2(console, 1)
+    os.dup2(console, 2)
+    os.close(console)
+
     scenario = Scenario.model_validate_json(spec.scenario_json)
     if spec.until is not None:
         scenario = scenario.model_copy(update={"duration": spec.until})
