@@ -254,3 +254,20 @@ def test_twin_run_command_prints_kpis_and_the_report(tmp_path, helsinki_city):
     # SUMO's console chatter goes to the run folder, not the planner's terminal
     assert "tlLogic" not in proc.stdout + proc.stderr
     assert "tlLogic" in (tmp_path / "runs" / "s" / "sumo" / "console.log").read_text()
+
+
+def test_a_run_from_another_version_is_refused_clearly(first_run, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    old = tmp_path / "old"
+    shutil.copytree(first_run.path, old)
+    table = pq.read_table(old / "timeline.parquet")
+    table = table.drop_columns(["diverted"]).replace_schema_metadata({b"timeline_format": b"0"})
+    pq.write_table(table, old / "timeline.parquet")
+    with pytest.raises(
+        ValueError,
+        match=r"another version of the twin \(format 0, this twin reads 1; it lacks diverted\); run the scenario again",
+    ):
+        compare_runs([first_run.path, old], out=tmp_path / "c.html")

@@ -11,6 +11,7 @@ import pandas as pd
 from twin import kpi, report
 from twin._errors import InputError
 from twin.city import City
+from twin.sim.timeline import format_problem
 
 
 def read_run(folder: Path) -> dict[str, Any]:
@@ -22,6 +23,9 @@ def read_run(folder: Path) -> dict[str, Any]:
         raise InputError(
             f"{folder}: not a run folder (no run.json and timeline.parquet); make one with 'twin run'"
         )
+    problem = format_problem(folder / "timeline.parquet")
+    if problem:
+        raise InputError(f"{folder}: {problem}")
     return json.loads(info_file.read_text(encoding="utf-8"))
 
 

@@ -205,17 +205,37 @@ def read_stream(path: Path) -> pa.Table:
     return pa.Table.from_batches(batches, schema=schema)
 
 
+#: The timeline table's format, written into every timeline file. Bump it when a column
+#: changes meaning or type, so that old runs are recognised instead of misread.
+FORMAT = "1"
+
+
 def write_parquet(table: pa.Table, path: Path, metadata: dict[str, str]) -> None:
     """Write a timeline as Parquet, with run metadata (scenario, seed, status) in its schema."""
     meta = {
         **(table.schema.metadata or {}),
         **{k.encode(): v.encode() for k, v in metadata.items()},
+        b"timeline_format": FORMAT.encode(),
     }
     pq.write_table(table.replace_schema_metadata(meta), path, compression="zstd")
 
 
-def read_parquet(path: Path) -> pa.Table:
-    return pq.read_table(path)
+def format_problem(path: Path) -> str | None:
+    """Why this twin cannot read a timeline file, or ``None`` if it can."""
+    schema = pq.read_schema(path)
+    written = (schema.metadata or {}).get(b"timeline_format", b"none").decode()
+    missing = [
+        f.name
+        for f in ev.schema()
+        if f.name not in schema.names or schema.field(f.name).type != f.type
+    ]
+    if written != FORMAT or missing:
+        detail = f"; it lacks {', '.join(missing[:4])}" if missing else ""
+        return (
+            f"the timeline was written by another version of the twin (format {written}, this twin "
+            f"reads {FORMAT}{detail}); run the scenario again"
+        )
+    return None
 
 
 def events_of(table: pa.Table, kind: str) -> list[dict[str, Any]]:
