@@ -54,7 +54,7 @@ def test_summary_answers_known_values():
     assert s["trips"] == 3 and s["mean_trip_min"] == pytest.approx(2.5)
     assert s["delay_veh_h"] == pytest.approx(460 / 3600, abs=0.01)
     assert s["vehicles_delayed"] == 2  # 130 s and 300 s lost, over the 120 s threshold
-    assert s["vehicles_rerouted"] == 7
+    assert s["vehicles_rerouted"] == 5 and s["trips_cut_short"] == 2
     assert s["longest_queue_veh"] == 7 and s["longest_queue_at"]["where"] == "b"
     assert s["status"] == "complete" and s["gridlock"] is False
 
@@ -62,7 +62,13 @@ def test_summary_answers_known_values():
 def test_road_events_table():
     table = kpi.road_events(timeline().table())
     row = table.iloc[0]
-    assert (row.event_id, row.start_s, row.end_s, row.rerouted) == ("acc", 90.0, 180.0, 7)
+    assert (row.event_id, row.start_s, row.end_s, row.rerouted, row.cut_short) == (
+        "acc",
+        90.0,
+        180.0,
+        5,
+        2,
+    )
 
 
 def test_summary_reads_parquet_too(tmp_path):

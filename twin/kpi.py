@@ -12,8 +12,11 @@ travel-time index (TTI)    that time over the free-flow time (1 = free flow)
 trips, trip time           vehicles that arrived, and their mean door-to-door time
 delay                      SUMO's time loss: time lost against driving at the desired speed
 vehicles delayed           trips that lost more than :data:`DELAYED_S` seconds
-vehicles rerouted          vehicles sent round a road that a road event closed (a new
-                           route, or a stop short of a destination beyond it)
+vehicles rerouted          vehicles sent on a new route round a road that a road event
+                           closed
+trips cut short            vehicles that could not get round a closure and ended their
+                           trip at the last open road before it (their trips are shorter,
+                           so they lower the delay: read the two together)
 longest queue              most halting vehicles on one road at one sample
 teleports                  vehicles SUMO removed after being stuck ``teleport_after``
 gridlock                   flagged when, for :data:`GRIDLOCK_SAMPLES` samples in a row,
@@ -46,7 +49,8 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "delay_veh_h": ("Total delay", "vehicle-hours", "lower"),
     "mean_delay_s": ("Mean delay per trip", "s", "lower"),
     "vehicles_delayed": (f"Vehicles delayed over {DELAYED_S / 60:.0f} min", "vehicles", "lower"),
-    "vehicles_rerouted": ("Vehicles rerouted by road events", "vehicles", "lower"),
+    "vehicles_rerouted": ("Vehicles rerouted round closed roads", "vehicles", "lower"),
+    "trips_cut_short": ("Trips cut short at a closure", "trips", "lower"),
     "longest_queue_veh": ("Longest queue", "vehicles", "lower"),
     "teleports": ("Teleports (stuck vehicles removed)", "vehicles", "lower"),
     "gridlock": ("Gridlock", "", "lower"),
@@ -103,10 +107,11 @@ def road_events(timeline: pa.Table | Path | str) -> pd.DataFrame:
         WITH s AS (SELECT event_id, event_type, edges, lanes_closed, t AS start_s
                    FROM timeline WHERE kind = 'road_event_started'),
              e AS (SELECT event_id, t AS end_s FROM timeline WHERE kind = 'road_event_ended'),
-             r AS (SELECT event_id, sum(vehicles + diverted) AS rerouted FROM timeline
+             r AS (SELECT event_id, sum(vehicles) AS rerouted, sum(diverted) AS cut_short FROM timeline
                    WHERE kind = 'vehicles_rerouted' GROUP BY event_id)
         SELECT s.event_id, s.event_type, len(s.edges) AS roads, s.lanes_closed, s.start_s,
-               e.end_s, CAST(coalesce(r.rerouted, 0) AS BIGINT) AS rerouted
+               e.end_s, CAST(coalesce(r.rerouted, 0) AS BIGINT) AS rerouted,
+               CAST(coalesce(r.cut_short, 0) AS BIGINT) AS cut_short
         FROM s LEFT JOIN e USING (event_id) LEFT JOIN r USING (event_id)
         ORDER BY s.start_s, s.event_id
         """
@@ -138,7 +143,8 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
             "ORDER BY halting DESC, t, sector LIMIT 1"
         ).fetchone()
     rerouted = con.execute(
-        "SELECT coalesce(sum(vehicles + diverted), 0) FROM timeline WHERE kind = 'vehicles_rerouted'"
+        "SELECT coalesce(sum(vehicles), 0), coalesce(sum(diverted), 0) FROM timeline "
+        "WHERE kind = 'vehicles_rerouted'"
     ).fetchone()
     ended = con.execute(
         "SELECT status, reason FROM timeline WHERE kind = 'run_ended' ORDER BY seq DESC LIMIT 1"
@@ -157,6 +163,7 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
         "mean_delay_s": round(float(trips[3]), 1) if n_trips else None,
         "vehicles_delayed": int(trips[4]) if n_trips else 0,
         "vehicles_rerouted": int(rerouted[0]) if rerouted else 0,
+        "trips_cut_short": int(rerouted[1]) if rerouted else 0,
         "longest_queue_veh": int(queue[2]) if queue else 0,
         "longest_queue_at": {
             "where": queue[0],

@@ -387,7 +387,18 @@ def _write_run_report(
                 else (start + pd.Timedelta(seconds=s)).strftime("%H:%M")
                 for s in d.end_s
             ],
-        )[["event_id", "event_type", "roads", "lanes_closed", "start", "end", "rerouted"]]
+        )[
+            [
+                "event_id",
+                "event_type",
+                "roads",
+                "lanes_closed",
+                "start",
+                "end",
+                "rerouted",
+                "cut_short",
+            ]
+        ]
         table["lanes_closed"] = table["lanes_closed"].map(lambda n: "all" if n == 0 else n)
         sections.append(("Incident impact", table.to_html(index=False, border=0)))
     sections.append(("Vehicles delayed", report.delay_histogram(runs)))
