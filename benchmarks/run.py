@@ -260,10 +260,15 @@ def grid_graph(side: int) -> Any:
 
 def bench_routing(repeat: int) -> None:
     """The travel-time engine against networkx and scipy (see the module docstring)."""
+    from twin.ext.routing import threads_available
+
     from twin.city import build_city
     from twin.plans.coverage import load_facilities
     from twin.routing import TravelTimeEngine
 
+    print(
+        f"\n(routing: parallel queries use up to {threads_available()} threads; set OMP_NUM_THREADS to change)"
+    )
     city = build_city(out=CACHE / "helsinki", progress=False).city
     engine = TravelTimeEngine.from_city(city)
     city_posts = [engine.node_of((f.lat, f.lon)) for f in load_facilities(city, "police")[0]]
