@@ -252,6 +252,7 @@ def place_posts_command(
     """Choose N posts that cover the most road within a time (maximal covering location)."""
     import json as _json
 
+    from twin._files import write_text_atomic
     from twin.plans.coverage import load_facilities, read_facilities, snap_facilities
     from twin.plans.posts import place_posts
     from twin.routing import TravelTimeEngine
@@ -291,11 +292,9 @@ def place_posts_command(
          "geometry": {"type": "Point", "coordinates": [d["lon"], d["lat"]]}}
         for i, d in enumerate(result.details, start=1)
     ]  # fmt: skip
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(
-        _json.dumps({"type": "FeatureCollection", "features": features}, indent=1), encoding="utf-8"
+    write_text_atomic(
+        path, _json.dumps({"type": "FeatureCollection", "features": features}, indent=1)
     )
-    tmp.replace(path)
     out.print(f"Posts: {path} (use it with: twin coverage --from {path})")
 
 

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from twin import kpi
+from twin._files import write_text_atomic
 from twin.city.bundle import ATTRIBUTION
 
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
@@ -207,7 +208,8 @@ def kpi_table_html(table: pd.DataFrame) -> str:
 
 
 def write_html(path: Path, *, title: str, intro: str, sections: list[tuple[str, Any]]) -> None:
-    """Write a self-contained report: each section is (heading, figure or HTML string)."""
+    """Write a self-contained report, all or nothing: each section is (heading, figure or
+    HTML string)."""
     parts = []
     first = True
     for heading, content in sections:
@@ -231,7 +233,7 @@ footer {{ margin-top: 3em; font-size: 0.85em; color: #666; }}
 <footer>Map data {ATTRIBUTION}. Made by smart-policing-twin.</footer>
 </body></html>
 """
-    path.write_text(doc, encoding="utf-8")
+    write_text_atomic(path, doc)
 
 
 def _fmt(value: Any) -> str:

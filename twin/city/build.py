@@ -13,10 +13,8 @@ import gzip
 import hashlib
 import importlib.util
 import json
-import os
 import platform
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +25,8 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from twin._errors import BundleError, InputError
+from twin._errors import InputError
+from twin._files import check_folder, replacing_folder
 from twin._sumo import sumo_version
 from twin._version import __version__
 from twin.city import bundle as b
@@ -138,42 +137,36 @@ def build_city(
     }
     cache_key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()
 
-    _check_out(out_dir)
+    check_folder(out_dir, marker=b.MANIFEST, what="a city bundle")
     if not force and (out_dir / b.MANIFEST).exists():
         with contextlib.suppress(b.BundleError):
             if b.read_manifest(out_dir).cache_key == cache_key:
                 return BuildResult(b.City.load(out_dir), built=False)
 
-    tmp, made = _make_temp(out_dir)
-    ok = False
-    try:
-        with _Steps(progress, total=5 if net_in else 7) as steps:
-            if net_in:
-                parts = _build_from_net(tmp, net_in, osm_in, steps, sector_resolution)
-            else:
-                assert osm_in is not None
-                parts = _build_from_osm(tmp, osm_in, steps, sector_resolution)
-            steps.next("Writing the bundle")
-            manifest = _manifest(
-                parts,
-                name=name,
-                osm_in=osm_in,
-                net_in=net_in,
-                hashes=hashes,
-                options=options,
-                versions=versions,
-                cache_key=cache_key,
-                seconds=time.perf_counter() - started,
-            )
-            city = _write(tmp, parts, manifest)
-        _swap_into_place(tmp, out_dir)
-        ok = True
-        city.path = out_dir
-        return BuildResult(city, built=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not ok:
-            _remove_empty(made)
+    with (
+        replacing_folder(out_dir, marker=b.MANIFEST, what="a city bundle") as tmp,
+        _Steps(progress, total=5 if net_in else 7) as steps,
+    ):
+        if net_in:
+            parts = _build_from_net(tmp, net_in, osm_in, steps, sector_resolution)
+        else:
+            assert osm_in is not None
+            parts = _build_from_osm(tmp, osm_in, steps, sector_resolution)
+        steps.next("Writing the bundle")
+        manifest = _manifest(
+            parts,
+            name=name,
+            osm_in=osm_in,
+            net_in=net_in,
+            hashes=hashes,
+            options=options,
+            versions=versions,
+            cache_key=cache_key,
+            seconds=time.perf_counter() - started,
+        )
+        city = _write(tmp, parts, manifest)
+    city.path = out_dir
+    return BuildResult(city, built=True)
 
 
 # -- the two pipelines --------------------------------------------------------------------
@@ -385,62 +378,6 @@ def _write(tmp: Path, parts: _Parts, manifest: b.Manifest) -> b.City:
     # The manifest goes last: a folder with a manifest is a complete bundle.
     (tmp / b.MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return b.City(tmp, manifest, parts.graph, parts.pois, parts.sectors, parts.mapping)
-
-
-def _check_out(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BundleError(f"--out {out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / b.MANIFEST).exists():
-        raise BundleError(
-            f"--out {out_dir}: the folder exists and is not a city bundle; "
-            "choose another folder or empty it"
-        )
-
-
-def _make_temp(out_dir: Path) -> tuple[Path, list[Path]]:
-    """A temporary folder beside ``out_dir``, and the parent folders made for it."""
-    parent = out_dir.parent
-    for ancestor in (parent, *parent.parents):
-        if ancestor.exists() and not ancestor.is_dir():
-            raise BundleError(
-                f"--out {out_dir}: cannot write there ({ancestor} is a file, not a folder)"
-            )
-    made = [p for p in (parent, *parent.parents) if not p.exists()]
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        for stale in parent.glob(f".{out_dir.name}.partial-*"):  # left by a killed build
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=parent))
-    except OSError as exc:
-        _remove_empty(made)
-        raise BundleError(f"--out {out_dir}: cannot write there ({exc.strerror or exc})") from exc
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is as shareable as any folder
-    return tmp, made
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove the folders a failed build made for its output, innermost first, if empty."""
-    for folder in folders:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-
-
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(out_dir, old)
-    try:
-        os.rename(tmp, out_dir)
-    except OSError:
-        if old is not None:
-            os.rename(old, out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _versions() -> dict[str, str]:

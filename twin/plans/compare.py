@@ -79,11 +79,9 @@ def compare_runs(folders: list[Path], *, out: Path | None = None) -> tuple[pd.Da
             f"<p class='warn'>Incomplete runs (the simulator crashed): {', '.join(incomplete)}.</p>"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
     report.write_html(
-        tmp, title=f"Comparison: {' vs '.join(names)}", intro=intro, sections=sections
+        out, title=f"Comparison: {' vs '.join(names)}", intro=intro, sections=sections
     )
-    tmp.replace(out)
     return table, out
 
 

@@ -216,11 +216,9 @@ def coverage_map(city: Any, result: Coverage, path: Path, *, title: str) -> None
     table = result.sectors.assign(share=lambda d: (d["share"] * 100).round(1)).rename(
         columns={"share": "share %"}
     )
-    tmp = path.with_name(f".{path.name}.partial")
     report.write_html(
-        tmp,
+        path,
         title=title,
         intro=intro,
         sections=[("Map", fig), ("By sector", table.to_html(border=0))],
     )
-    tmp.replace(path)

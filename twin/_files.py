@@ -1,0 +1,111 @@
+"""Writing results so that nothing half-written is ever left behind.
+
+A bundle or a run folder is written into a hidden temporary folder beside its place and
+renamed into place only when complete (:func:`replacing_folder`); a single file is written
+beside its place and renamed (:func:`write_text_atomic`). An error or an interrupt removes
+the temporary folder, and the parent folders made for it; a build killed outright leaves
+only a hidden ``.<name>.partial-*`` folder, which the next write to the same place removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from twin._errors import BundleError
+
+
+def check_folder(out: Path, *, marker: str, what: str) -> None:
+    """Refuse ``out`` if it is a file, or a folder with content that is not ``what`` (one
+    holding ``marker``), so that writing there never clobbers someone else's folder."""
+    if out.exists() and not out.is_dir():
+        raise BundleError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
+        raise BundleError(
+            f"--out {out}: the folder exists and is not {what}; choose another folder or empty it"
+        )
+
+
+@contextlib.contextmanager
+def replacing_folder(out: Path, *, marker: str, what: str) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that replaces ``out`` when the block succeeds.
+
+    Parameters
+    ----------
+    out
+        Where the result goes.
+    marker
+        A file that every folder of this kind holds (``manifest.json``, ``run.json``).
+    what
+        The kind of folder, for messages ("a city bundle").
+
+    Raises
+    ------
+    BundleError
+        ``out`` cannot be written, or is a folder of another kind.
+    """
+    check_folder(out, marker=marker, what=what)
+    parent = out.parent
+    for ancestor in (parent, *parent.parents):
+        if ancestor.exists() and not ancestor.is_dir():
+            raise BundleError(
+                f"--out {out}: cannot write there ({ancestor} is a file, not a folder)"
+            )
+    made = [p for p in (parent, *parent.parents) if not p.exists()]
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for stale in parent.glob(f".{out.name}.partial-*"):  # left by a killed writer
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    except OSError as exc:
+        _remove_empty(made)
+        raise BundleError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a result is as shareable as any folder
+    done = False
+    try:
+        yield tmp
+        _swap_into_place(tmp, out)
+        done = True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not done:
+            _remove_empty(made)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file beside its place, then rename it there."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if old is not None:
+            os.rename(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders made for a failed write, innermost first, if empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
