@@ -113,10 +113,12 @@ class CityNet:
 
 
 def resolve_events(
-    scenario: Scenario, city: City, *, source: str = "scenario"
+    scenario: Scenario, city: City, *, source: str = "scenario", net: CityNet | None = None
 ) -> list[ResolvedEvent]:
-    """The scenario's road events on this city's net, or a ScenarioError listing every problem."""
-    net = CityNet(city)
+    """The scenario's road events on this city's net, or a ScenarioError listing every problem.
+
+    ``net`` is the city's :class:`CityNet` if the caller has already read it."""
+    net = net or CityNet(city)
     problems: list[tuple[str, str]] = []
     resolved: list[ResolvedEvent] = []
     for i, (event, event_id) in enumerate(zip(scenario.events, scenario.event_ids(), strict=True)):

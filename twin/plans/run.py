@@ -24,11 +24,8 @@ a run folder is either whole or, after a simulator crash, whole and marked incom
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +37,7 @@ import numpy as np
 import yaml
 
 from twin._errors import BundleError, InputError, TwinError
+from twin._files import replacing_folder
 from twin._sumo import sumo_version
 from twin._version import __version__
 from twin.city import City, build_city
@@ -130,7 +128,10 @@ def run_scenario(
         updates["traffic"] = scenario.traffic.model_copy(update={"simulator": simulator})
     scenario = scenario.model_copy(update=updates)
     city = load_city(scenario, scenario_dir=scenario_dir)
-    events = resolve_events(scenario, city, source=source)  # a ScenarioError writes nothing
+    net = CityNet(city)  # read once: places and sectors both come from it
+    events = resolve_events(
+        scenario, city, source=source, net=net
+    )  # a ScenarioError writes nothing
     extra_routes = _extra_routes(scenario, scenario_dir, source)
     out = out or Path("runs") / scenario.name
     result = _run_once(
@@ -141,15 +142,14 @@ def run_scenario(
         progress=progress,
         label=scenario.name,
         extra_routes=extra_routes,
+        edge_sector=net.sector_of_edge,
     )
     if baseline and result.status == "complete":
         base_scenario = scenario.model_copy(update={"events": []})
-        with _replace_folder(out / "baseline") as tmp:
-            base = _run_once(
-                base_scenario, city, [], out=tmp, progress=progress, label="baseline", in_place=True,
-                extra_routes=extra_routes,
-            )  # fmt: skip
-        base.path = out / "baseline"
+        base = _run_once(
+            base_scenario, city, [], out=out / "baseline", progress=progress, label="baseline",
+            extra_routes=extra_routes, edge_sector=net.sector_of_edge,
+        )  # fmt: skip
         result.baseline = base
         result.delta = _delta(result.kpis, base.kpis)
         kpis_doc = {"kpis": result.kpis, "baseline": base.kpis, "delta_vs_baseline": result.delta}
@@ -173,14 +173,12 @@ def _run_once(
     out: Path,
     progress: bool,
     label: str,
-    in_place: bool = False,
+    edge_sector: dict[str, str],
     extra_routes: list[Path] | None = None,
 ) -> RunResult:
-    with contextlib.ExitStack() as stack:
-        tmp = out if in_place else stack.enter_context(_replace_folder(out))
+    with replacing_folder(out, marker="run.json", what="a run folder") as tmp:
         sumo_dir = tmp / "sumo"
         sumo_dir.mkdir(parents=True, exist_ok=True)
-        net = CityNet(city)
         routes = _make_demand(scenario, city, events, sumo_dir)
         for i, extra in enumerate(extra_routes or []):  # copied: the run folder stands alone
             routes.append(Path(shutil.copy(extra, sumo_dir / f"extra{i:02d}_{extra.name}")))
@@ -190,7 +188,7 @@ def _run_once(
             net_file=str(city.net_path.resolve()),
             routes=[str(p) for p in routes],
             events=events,
-            edge_sector=net.sector_of_edge,
+            edge_sector=edge_sector,
             workdir=str(sumo_dir),
             stream=str(tmp / "timeline.arrows"),
         )
@@ -421,28 +419,6 @@ def _delta(kpis: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         ):
             out[key] = round(value - b, 3)
     return out
-
-
-@contextlib.contextmanager
-def _replace_folder(out: Path) -> Any:
-    """A temporary folder beside ``out`` that replaces it on success, and vanishes on error."""
-    if out.exists() and not (out / "run.json").exists() and any(out.iterdir()):
-        raise BundleError(f"--out {out}: the folder exists and is not a run folder; choose another")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    except OSError as exc:
-        raise BundleError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
-    try:
-        yield tmp
-        if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
-        umask = os.umask(0)
-        os.umask(umask)
-        out.chmod(0o777 & ~umask)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _safe(text: str) -> str:
