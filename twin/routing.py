@@ -238,8 +238,8 @@ class TravelTimeEngine:
         candidate serves them all."""
         if int(k) != k or k < 1:
             raise InputError(f"k must be a whole number of at least 1, got {k!r}")
-        cand_nodes = [self._index[c] for c in self._places(candidates)]
-        tgt = np.array([self._index[t] for t in self._places(targets)], dtype=np.int64)
+        cand_nodes = self._indices(candidates).tolist()
+        tgt = self._indices(targets)
         if len(tgt) > FORWARD_RATIO * len(set(cand_nodes)):
             return self._nearest_forward(tgt, cand_nodes, k, _limit(within), emergency)
         weight = np.bincount(
@@ -314,8 +314,8 @@ class TravelTimeEngine:
     ) -> np.ndarray:
         """A ``(len(origins), len(destinations))`` matrix of seconds. Each search stops
         once every destination is settled."""
-        dest = [self._index[d] for d in self._places(destinations)]
-        org = np.array([self._index[o] for o in self._places(origins)], dtype=np.int64)
+        dest = self._indices(destinations).tolist()
+        org = self._indices(origins)
         weight = np.zeros(len(self.nodes), dtype=np.int64)
         weight[dest] = 1
         cost, _ = self.cost(emergency=emergency)
