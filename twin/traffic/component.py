@@ -22,7 +22,7 @@ sampled every 60 s, wall seconds on 2 cores, same timeline hash in every case):
 
 Since SUMO advances in one call per sample, a subscription costs one reply per sample, not
 one per step (when the twin stepped every second, subscribing was the slower choice for
-both). So edges are subscribed by default (``observe="subscribe"``).
+both). So the component subscribes to the edges.
 
 Closures and permissions:
 
@@ -113,9 +113,6 @@ class TrafficComponent:
         Where SUMO writes its log and trip records.
     simulator
         ``"libsumo"`` (in-process, fast) or ``"traci"`` (SUMO in its own process).
-    observe
-        ``"subscribe"`` (SUMO sends the edges' values with each advance's reply; the
-        default) or ``"get"`` (read them at sample times); see the module docstring.
     on_advance
         Called with ``(now, target)`` before SUMO advances, so a supervisor knows the
         simulated time if SUMO dies on the way.
@@ -141,15 +138,11 @@ class TrafficComponent:
         mode: str = "micro",
         simulator: str = "libsumo",
         record_edges: bool = True,
-        observe: str | None = None,
         on_advance: Callable[[float, float], None] | None = None,
         step_by_step: bool = False,
     ) -> None:
         if simulator not in ("libsumo", "traci"):
             raise ValueError(f"simulator must be 'libsumo' or 'traci', got {simulator!r}")
-        if observe not in (None, "get", "subscribe"):
-            raise ValueError(f"observe must be 'get' or 'subscribe', got {observe!r}")
-        self.observe = observe or "subscribe"
         self.on_advance = on_advance
         self.step_by_step = step_by_step
         self.net_file = net_file
@@ -225,16 +218,15 @@ class TrafficComponent:
         self._lanes = np.array(lanes, dtype=float)
         self._length_m = np.array([api.lane.getLength(f"{e}_0") for e in self.edges])
         self._free_mps = np.array([api.lane.getMaxSpeed(f"{e}_0") for e in self.edges])
-        if self.observe == "subscribe":
-            from traci import constants as tc
+        from traci import constants as tc  # the same numbers serve libsumo
 
-            self._vars = (
-                tc.LAST_STEP_VEHICLE_NUMBER,
-                tc.LAST_STEP_VEHICLE_HALTING_NUMBER,
-                tc.LAST_STEP_MEAN_SPEED,
-            )
-            for e in self.edges:
-                api.edge.subscribe(e, list(self._vars))
+        self._vars = (
+            tc.LAST_STEP_VEHICLE_NUMBER,
+            tc.LAST_STEP_VEHICLE_HALTING_NUMBER,
+            tc.LAST_STEP_MEAN_SPEED,
+        )
+        for e in self.edges:  # the values then come back with each advance (module docstring)
+            api.edge.subscribe(e, list(self._vars))
         sim.env.process(self._drive(sim))
         for event in self.events:
             sim.env.process(self._road_event(sim, event))
@@ -331,17 +323,11 @@ class TrafficComponent:
         """Record the state of every edge, sector and the network at the current time."""
         api = self.api
         self._report_diversions(sim)
-        if self.observe == "subscribe":
-            results = api.edge.getAllSubscriptionResults()
-            n_var, h_var, v_var = self._vars
-            n = np.array([results[e][n_var] for e in self.edges], dtype=float)
-            h = np.array([results[e][h_var] for e in self.edges], dtype=float)
-            v = np.array([results[e][v_var] for e in self.edges], dtype=float)
-        else:
-            edge = api.edge
-            n = np.array([edge.getLastStepVehicleNumber(e) for e in self.edges], dtype=float)
-            h = np.array([edge.getLastStepHaltingNumber(e) for e in self.edges], dtype=float)
-            v = np.array([edge.getLastStepMeanSpeed(e) for e in self.edges], dtype=float)
+        results = api.edge.getAllSubscriptionResults()
+        n_var, h_var, v_var = self._vars
+        n = np.array([results[e][n_var] for e in self.edges], dtype=float)
+        h = np.array([results[e][h_var] for e in self.edges], dtype=float)
+        v = np.array([results[e][v_var] for e in self.edges], dtype=float)
         free = self._free_mps
         speed = np.where(n > 0, np.clip(v, 0.1, None), free)
         length = self._length_m
