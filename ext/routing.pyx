@@ -131,7 +131,6 @@ cdef Py_ssize_t _search(
     double limit,
     double* dist,
     i64* pred,
-    unsigned char* done,
     i64* touched,
     const i64* weight,
     i64 stop_after,
@@ -143,7 +142,11 @@ cdef Py_ssize_t _search(
     ``limit`` seconds. If ``stop_after`` > 0, stops once the settled nodes' ``weight``
     sums to it, recording them in ``found``/``found_dist`` (returns how many).
     Otherwise returns the number of touched nodes (written to ``touched``; the caller
-    resets them). ``dist``, ``pred`` and ``done`` must start as inf, -1 and 0."""
+    resets them). ``dist`` and ``pred`` must start as inf and -1; ``pred`` may be NULL
+    when no path is wanted.
+
+    No "settled" flags are needed: costs are never negative, so a settled node's time is
+    at most the current one and a relaxation can never lower it."""
     cdef Py_ssize_t n_touched = 0, n_found = 0, s, e
     cdef i64 u, v, total = 0
     cdef double d, nd
@@ -157,11 +160,11 @@ cdef Py_ssize_t _search(
                 touched[n_touched] = u
                 n_touched += 1
             dist[u] = d
-            pred[u] = -1
+            if pred != NULL:
+                pred[u] = -1
             _update(heap, d, u)
     while heap.size > 0:
         u = _pop(heap)
-        done[u] = 1
         if stop_after > 0 and weight[u] > 0:
             found[n_found] = u
             found_dist[n_found] = dist[u]
@@ -174,12 +177,13 @@ cdef Py_ssize_t _search(
             if nd > limit:
                 continue  # covers closed edges too: inf > limit
             v = indices[e]
-            if nd < dist[v] and not done[v]:
+            if nd < dist[v]:
                 if dist[v] == INFINITY:
                     touched[n_touched] = v
                     n_touched += 1
                 dist[v] = nd
-                pred[v] = e
+                if pred != NULL:
+                    pred[v] = e
                 _update(heap, nd, v)
     for s in range(heap.size):  # an early stop leaves nodes in the heap
         heap.pos[heap.items[s].node] = -1
@@ -189,8 +193,8 @@ cdef Py_ssize_t _search(
         for s in range(n_touched):
             v = touched[s]
             dist[v] = INFINITY
-            pred[v] = -1
-            done[v] = 0
+            if pred != NULL:
+                pred[v] = -1
         return n_found
     return n_touched
 
@@ -213,11 +217,9 @@ def one_to_all(
     cdef Py_ssize_t n = indptr.shape[0] - 1
     dist_arr = np.full(n, np.inf)
     pred_arr = np.full(n, -1, dtype=np.int64)
-    done_arr = np.zeros(n, dtype=np.uint8)
     touched_arr = np.empty(n, dtype=np.int64)
     cdef double[::1] dist = dist_arr
     cdef i64[::1] pred = pred_arr
-    cdef unsigned char[::1] done = done_arr
     cdef i64[::1] touched = touched_arr
     cdef i64[::1] none = np.zeros(1, dtype=np.int64)
     cdef double[::1] none_d = np.zeros(1)
@@ -226,7 +228,7 @@ def one_to_all(
     _check_heap(_heap_init(&heap, n))
     with nogil:
         status = _search(&indptr[0], &indices[0], &cost[0], &sources[0], &offsets[0],
-                         sources.shape[0], limit, &dist[0], &pred[0], &done[0], &touched[0],
+                         sources.shape[0], limit, &dist[0], &pred[0], &touched[0],
                          &none[0], 0, &none[0], &none_d[0], &heap)
     _heap_free(&heap)
     _check_heap(0 if status >= 0 else -1)
@@ -234,38 +236,28 @@ def one_to_all(
 
 
 cdef int _row_to_all(const i64* indptr, const i64* indices, const double* cost, i64 source,
-                     double limit, double* out, double* dist, i64* pred, unsigned char* done,
-                     i64* touched, Heap* heap) noexcept nogil:
-    """One row of many-to-all: search from ``source``, copy the reached nodes into ``out``,
-    and reset only them. Returns 1 if the heap could not grow."""
+                     double limit, double* out, i64* touched, Heap* heap) noexcept nogil:
+    """One row of many-to-all: search from ``source`` straight into ``out`` (all inf).
+    Returns 1 if the heap could not grow."""
     cdef i64 src = source
     cdef double zero = 0.0
     cdef i64 none = 0
     cdef double none_d = 0.0
-    cdef Py_ssize_t t, j
-    cdef i64 v
-    t = _search(indptr, indices, cost, &src, &zero, 1, limit, dist, pred, done, touched,
+    cdef Py_ssize_t t
+    t = _search(indptr, indices, cost, &src, &zero, 1, limit, out, NULL, touched,
                 &none, 0, &none, &none_d, heap)
-    if t < 0:
-        return 1
-    for j in range(t):
-        v = touched[j]
-        out[v] = dist[v]
-        dist[v] = INFINITY
-        pred[v] = -1
-        done[v] = 0
-    return 0
+    return 1 if t < 0 else 0
 
 
 cdef int _row_nearest(const i64* indptr, const i64* indices, const double* cost, i64 target,
                       const i64* weight, i64 k, double limit, Py_ssize_t width, i64* nodes,
-                      double* times, double* dist, i64* pred, unsigned char* done, i64* touched,
-                      i64* found, double* found_dist, Heap* heap) noexcept nogil:
+                      double* times, double* dist, i64* touched, i64* found, double* found_dist,
+                      Heap* heap) noexcept nogil:
     """One target of nearest-k: search until k candidates are settled; write them."""
     cdef i64 tgt = target
     cdef double zero = 0.0
     cdef Py_ssize_t f, j
-    f = _search(indptr, indices, cost, &tgt, &zero, 1, limit, dist, pred, done, touched,
+    f = _search(indptr, indices, cost, &tgt, &zero, 1, limit, dist, NULL, touched,
                 weight, k, found, found_dist, heap)
     if f < 0:
         return 1
@@ -278,15 +270,13 @@ cdef int _row_nearest(const i64* indptr, const i64* indices, const double* cost,
 cdef class _Buffers:
     """Per-thread search buffers: each thread searches with its own arrays and heap."""
 
-    cdef public object dist, pred, done, touched, found, found_dist
+    cdef public object dist, touched, found, found_dist
     cdef Heap* heaps
     cdef int threads
 
-    def __cinit__(self, Py_ssize_t n, int threads, Py_ssize_t found_size):
+    def __cinit__(self, Py_ssize_t n, int threads, Py_ssize_t found_size, bint with_dist):
         self.threads = threads
-        self.dist = np.full((threads, n), np.inf)
-        self.pred = np.full((threads, n), -1, dtype=np.int64)
-        self.done = np.zeros((threads, n), dtype=np.uint8)
+        self.dist = np.full((threads, n if with_dist else 1), np.inf)
         self.touched = np.empty((threads, n), dtype=np.int64)
         self.found = np.empty((threads, found_size + 1), dtype=np.int64)
         self.found_dist = np.empty((threads, found_size + 1))
@@ -333,10 +323,7 @@ def many_to_all(
     cdef int tid, threads = _threads(n, k)
     out_arr = np.full((k, n), np.inf)
     cdef double[:, ::1] out = out_arr
-    buf = _Buffers(n, threads, 0)
-    cdef double[:, ::1] dist = buf.dist
-    cdef i64[:, ::1] pred = buf.pred
-    cdef unsigned char[:, ::1] done = buf.done
+    buf = _Buffers(n, threads, 0, False)
     cdef i64[:, ::1] touched = buf.touched
     cdef Heap* heaps = (<_Buffers> buf).heaps
     cdef int failed = 0
@@ -344,14 +331,12 @@ def many_to_all(
         with nogil:
             for i in range(k):
                 failed |= _row_to_all(&indptr[0], &indices[0], &cost[0], sources[i], limit,
-                                      &out[i, 0], &dist[0, 0], &pred[0, 0], &done[0, 0],
-                                      &touched[0, 0], &heaps[0])
+                                      &out[i, 0], &touched[0, 0], &heaps[0])
     else:
         for i in prange(k, nogil=True, num_threads=threads, schedule="dynamic"):
             tid = threadid()
             failed |= _row_to_all(&indptr[0], &indices[0], &cost[0], sources[i], limit,
-                                  &out[i, 0], &dist[tid, 0], &pred[tid, 0], &done[tid, 0],
-                                  &touched[tid, 0], &heaps[tid])
+                                  &out[i, 0], &touched[tid, 0], &heaps[tid])
     _check_heap(-1 if failed else 0)
     return out_arr
 
@@ -386,10 +371,8 @@ def nearest_many(
     cdef i64[:, ::1] nodes = nodes_arr
     cdef double[:, ::1] times = times_arr
     cdef int tid, threads = _threads(n, m)
-    buf = _Buffers(n, threads, width)
+    buf = _Buffers(n, threads, width, True)
     cdef double[:, ::1] dist = buf.dist
-    cdef i64[:, ::1] pred = buf.pred
-    cdef unsigned char[:, ::1] done = buf.done
     cdef i64[:, ::1] touched = buf.touched
     cdef i64[:, ::1] found = buf.found
     cdef double[:, ::1] found_dist = buf.found_dist
@@ -400,14 +383,14 @@ def nearest_many(
             for i in range(m):
                 failed |= _row_nearest(&indptr[0], &indices[0], &cost[0], targets[i], &weight[0],
                                        k, limit, width, &nodes[i, 0], &times[i, 0], &dist[0, 0],
-                                       &pred[0, 0], &done[0, 0], &touched[0, 0], &found[0, 0],
-                                       &found_dist[0, 0], &heaps[0])
+                                       &touched[0, 0], &found[0, 0], &found_dist[0, 0],
+                                       &heaps[0])
     else:
         for i in prange(m, nogil=True, num_threads=threads, schedule="dynamic"):
             tid = threadid()
             failed |= _row_nearest(&indptr[0], &indices[0], &cost[0], targets[i], &weight[0],
                                    k, limit, width, &nodes[i, 0], &times[i, 0], &dist[tid, 0],
-                                   &pred[tid, 0], &done[tid, 0], &touched[tid, 0], &found[tid, 0],
-                                   &found_dist[tid, 0], &heaps[tid])
+                                   &touched[tid, 0], &found[tid, 0], &found_dist[tid, 0],
+                                   &heaps[tid])
     _check_heap(-1 if failed else 0)
     return nodes_arr, times_arr
