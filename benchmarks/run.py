@@ -263,7 +263,7 @@ def bench_routing(repeat: int) -> None:
     from twin.ext.routing import threads_available
 
     from twin.city import build_city
-    from twin.plans.coverage import load_facilities
+    from twin.city.facilities import load_facilities
     from twin.routing import TravelTimeEngine
 
     print(

@@ -191,8 +191,9 @@ def coverage(
     ] = None,
 ) -> None:
     """Share of roads, junctions and sectors an emergency vehicle reaches from its posts in time."""
+    from twin.city.facilities import load_facilities
     from twin.plans.coverage import coverage as compute
-    from twin.plans.coverage import coverage_map, load_facilities
+    from twin.plans.coverage import coverage_map
 
     within_s = _within(within)
     city = _city(bundle)
@@ -253,7 +254,7 @@ def place_posts_command(
     import json as _json
 
     from twin._files import write_text_atomic
-    from twin.plans.coverage import load_facilities, read_facilities, snap_facilities
+    from twin.city.facilities import load_facilities, read_facilities, snap_facilities
     from twin.plans.posts import place_posts
     from twin.routing import TravelTimeEngine
 

@@ -303,7 +303,7 @@ class TravelTimeEngine:
         reached = np.flatnonzero(np.isfinite(dist))
         share: dict[str, float] = {}
         if self._city is not None:
-            sectors = self._node_sectors()
+            sectors = self.node_sectors()
             totals = sectors.value_counts()
             hit = sectors.iloc[reached].value_counts()
             share = {s: round(float(hit.get(s, 0) / totals[s]), 6) for s in sorted(totals.index)}
@@ -395,7 +395,8 @@ class TravelTimeEngine:
         _, i = self._tree.query([lon * self._scale, lat])
         return int(self.nodes[int(i)])
 
-    def _node_sectors(self) -> Any:
+    def node_sectors(self) -> Any:
+        """Each node's sector id (in ``self.nodes`` order; "" outside every sector)."""
         import h3
         import pandas as pd
 

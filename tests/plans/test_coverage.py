@@ -9,7 +9,8 @@ import networkx as nx
 import pytest
 
 from twin import InputError
-from twin.plans.coverage import Facility, coverage, load_facilities, read_facilities
+from twin.city.facilities import Facility, load_facilities, read_facilities
+from twin.plans.coverage import coverage
 
 TWIN = [sys.executable, "-m", "twin.cli"]
 
@@ -35,13 +36,23 @@ def test_coverage_equals_a_networkx_count(helsinki_city):
     assert coverage(helsinki_city, facilities, 600).road_share >= result.road_share
 
 
-def test_facilities_from_the_bundle(helsinki_city):
+def test_facilities_from_the_bundle(helsinki_city, tmp_path):
     found, said = load_facilities(helsinki_city, "fire")
     assert len(found) == 1 and "city bundle (OpenStreetMap)" in said
+    found, said = load_facilities(helsinki_city, "hospital")  # none in OSM: the posts file's
+    assert found and "helsinki_posts.geojson" in said
+    with pytest.raises(
+        InputError, match=r"no hospital facility in OpenStreetMap and there is no posts file"
+    ):
+        load_facilities(helsinki_city, "hospital", scenarios=tmp_path)
+    (tmp_path / "helsinki_posts.geojson").write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": '
+        '{"type": "Point", "coordinates": [24.94, 60.17]}, "properties": {"kind": "police"}}]}'
+    )
     with pytest.raises(
         InputError, match=r"no hospital facility in OpenStreetMap and its posts file .* has none"
     ):
-        load_facilities(helsinki_city, "hospital")
+        load_facilities(helsinki_city, "hospital", scenarios=tmp_path)
 
 
 @pytest.mark.parametrize(
