@@ -186,6 +186,150 @@ class Trip(Event):
     rerouted: int
 
 
+# -- emergency response ---------------------------------------------------------------------
+
+
+@event("response_configured")
+class ResponseConfigured(Event):
+    """The response model's set-up and targets, at the start of a run (so KPIs read their
+    targets from the timeline itself)."""
+
+    answer_target_s: float
+    on_scene_target_s: float
+    units: int
+    call_takers: int
+    policy: str
+
+
+@event("incident_occurred")
+class IncidentOccurred(Event):
+    """Something happened that calls for the emergency services."""
+
+    incident: str
+    incident_type: str  # crime, traffic_accident, medical, fire, public_order
+    priority: int  # 1 most urgent .. 3
+    sector: str
+    lat: float
+    lon: float
+    origin: str  # "generated", "scripted" or "road_event"
+    needs: list[str]  # one entry per unit needed: police, ambulance, fire
+
+
+@event("call_placed")
+class CallPlaced(Event):
+    """A caller dials an emergency number; ``attempt`` counts redials from 1."""
+
+    call: str
+    incident: str
+    number: str  # 110, 112, 119 or 113
+    pool: str  # the call-takers who answer this number
+    priority: int
+    attempt: int
+
+
+@event("call_answered")
+class CallAnswered(Event):
+    call: str
+    incident: str
+    number: str
+    pool: str
+    wait_s: float
+
+
+@event("call_abandoned")
+class CallAbandoned(Event):
+    """The caller hung up before a call-taker answered; ``redial`` if they will call again."""
+
+    call: str
+    incident: str
+    number: str
+    pool: str
+    wait_s: float
+    redial: bool
+
+
+@event("call_ended")
+class CallEnded(Event):
+    """A call-taker finished a call; the first one of an incident opens it in the CAD."""
+
+    call: str
+    incident: str
+    number: str
+    pool: str
+    handling_s: float
+    duplicate: bool  # the incident was already known to the CAD
+
+
+@event("unit_state")
+class UnitState(Event):
+    """A unit changed state: available, dispatched, en_route, on_scene, transporting,
+    at_hospital, returning, off_duty."""
+
+    unit: str
+    unit_type: str
+    agency: str  # police, ambulance or fire
+    state: str
+    incident: str  # "" when the state concerns no incident
+    sector: str  # the incident's sector, or the unit's base sector
+
+
+@event("incident_pending")
+class IncidentPending(Event):
+    """The pending queue changed: an incident's need waits for a unit (``queued``), got
+    one (``assigned``), or was dropped at the end of the run. ``pending`` is the queue's
+    length after the change."""
+
+    incident: str
+    need: str
+    action: str
+    pending: int
+
+
+@event("incident_closed")
+class IncidentClosed(Event):
+    """Every unit sent to the incident has cleared the scene."""
+
+    incident: str
+    incident_type: str
+    priority: int
+    sector: str
+
+
+@event("drive_ordered")
+class DriveOrdered(Event):
+    """The response model asks the traffic simulator to drive a unit (a SUMO emergency
+    vehicle) from one place to another; ``trip`` names this drive. Each place is given as
+    the SUMO edges that leave it (``from_edges``) or lead to it (``to_edges``), best first:
+    the simulator takes the first pair it finds a route between (SUMO's turn rules can cut
+    off a road the road graph joins)."""
+
+    unit: str
+    trip: str
+    from_edges: list[str]
+    to_edges: list[str]
+    speed_factor: float
+
+
+@event("drive_cancelled")
+class DriveCancelled(Event):
+    """The unit turned back (another unit took over): its vehicle leaves the road."""
+
+    unit: str
+    trip: str
+
+
+@event("drive_ended")
+class DriveEnded(Event):
+    """The traffic simulator reports a unit's drive: it ``reached`` its road, or not (no
+    route, or removed from the road); ``route_length_m`` as driven."""
+
+    unit: str
+    trip: str
+    reached: bool
+    reason: str
+    route_length_m: float
+
+
 def empty_columns() -> dict[str, list[Any]]:
     """One empty list per timeline column, in the timeline's column order."""
     return {name: [] for name in column_names()}

@@ -187,6 +187,30 @@ def delay_histogram(runs: dict[str, Any]) -> go.Figure:
     return fig
 
 
+def utilisation_figure(timeline: Any) -> go.Figure:
+    """Each unit's share of time on duty committed to incidents, against the rule of 60."""
+    util = kpi.utilisation(timeline)
+    fig = go.Figure()
+    for i, (agency, part) in enumerate(util.groupby("agency", sort=True)):
+        fig.add_bar(x=part["unit"], y=part["utilisation"], name=agency,
+                    marker={"color": _COLORS[i % len(_COLORS)]},
+                    text=[f"{u:.0%}" for u in part["utilisation"].fillna(0)], textposition="outside")  # fmt: skip
+    fig.add_hline(y=kpi.RULE_OF_60, line={"dash": "dash"}, annotation_text="rule of 60")
+    fig.update_layout(title="Unit utilisation: share of time on duty committed",
+                      yaxis={"title": "share", "tickformat": ".0%", "range": [0, 1.1]})  # fmt: skip
+    return fig
+
+
+def pending_figure(timeline: Any, *, start: pd.Timestamp | None = None) -> go.Figure:
+    """The pending queue (incident needs waiting for a free unit) over time."""
+    pending = kpi.pending_over_time(timeline)
+    fig = go.Figure()
+    fig.add_scatter(x=_clock_axis(start, pending["t"]), y=pending["pending"], mode="lines",
+                    line={"shape": "hv"}, name="pending")  # fmt: skip
+    fig.update_layout(title="Pending queue: needs waiting for a unit", yaxis_title="needs")
+    return fig
+
+
 def mean_sector_tti(timeline: Any) -> pd.Series:
     """Each sector's mean travel-time index over the run."""
     return kpi.sector_over_time(timeline).groupby("sector")["tti"].mean()

@@ -255,3 +255,154 @@ def _area_shape(
 def _sector_range(city: City) -> str:
     ids = list(city.sectors.index)
     return f"the city has {ids[0]} to {ids[-1]}" if ids else "the city has no sectors"
+
+
+# -- emergency response ---------------------------------------------------------------------
+
+
+@dataclass
+class ResolvedUnit:
+    id: str
+    type: str
+    base: int  # road-graph node
+    base_name: str
+    shift: tuple[float, float] | None  # local seconds after midnight: on duty from, to
+
+
+@dataclass
+class ResolvedIncident:
+    """A scripted incident, or an accident among the road events, on the road graph."""
+
+    id: str
+    type: str
+    node: int
+    begin_s: float
+    priority: int | None
+    extra_calls: int | None
+    origin: str  # "scripted" or "road_event"
+
+
+@dataclass
+class ResolvedResponse:
+    """The scenario's response section in the city's terms (graph nodes, seconds)."""
+
+    units: list[ResolvedUnit]
+    incidents: list[ResolvedIncident]
+    hospitals: list[int]
+    said: list[str]  # where bases and hospitals came from, for people
+
+
+def resolve_response(
+    scenario: Scenario,
+    city: City,
+    *,
+    source: str = "scenario",
+    net: CityNet | None = None,
+    engine: Any = None,
+    events: list[ResolvedEvent] | None = None,
+) -> ResolvedResponse | None:
+    """Unit bases, scripted incidents, hospitals and beats on this city, or a ScenarioError
+    listing every problem. ``events`` are the resolved road events (their accidents become
+    incidents)."""
+    from twin.city.facilities import MAX_SNAP_M as FACILITY_SNAP_M
+    from twin.city.facilities import load_facilities
+    from twin.routing import TravelTimeEngine
+
+    response = scenario.response
+    if response is None:
+        return None
+    net = net or CityNet(city)
+    engine = engine or TravelTimeEngine.from_city(city)
+    problems: list[tuple[str, str]] = []
+    said: list[str] = []
+
+    def facility_nodes(kind: str, path: str) -> list[tuple[str, int]]:
+        try:
+            found, where = load_facilities(city, kind)
+        except Exception as exc:  # InputError: no such facility, or a bad file
+            problems.append((path, str(exc)))
+            return []
+        said.append(where)
+        out = []
+        for f in sorted(found, key=lambda f: f.name):
+            node, dist = engine.snap(f.lat, f.lon)
+            if dist > FACILITY_SNAP_M:
+                problems.append(
+                    (path, f"{f.name} is {dist:.0f} m from the nearest road of {city.name}")
+                )
+            out.append((f.name, node))
+        return out
+
+    def place_node(place: Place, path: str) -> int | None:
+        edge = _place_edge(net, place, path, problems)
+        return None if edge is None else _edge_node(city, edge, path, problems)
+
+    units: list[ResolvedUnit] = []
+    for i, group in enumerate(response.units):
+        path = f"response.units[{i}].base"
+        if isinstance(group.base, Place):
+            node = place_node(group.base, path)
+            bases = [] if node is None else [(group.base.describe(), node)]
+        else:
+            bases = facility_nodes(group.base, path)
+        shift = None
+        if group.shift:
+            begin, end = (_clock_s(x) for x in group.shift.split("-"))
+            shift = (begin, end)
+            if begin == end:
+                problems.append((f"response.units[{i}].shift", f"{group.shift!r} lasts no time"))
+        for k in range(group.count if bases else 0):
+            name, node = bases[k % len(bases)]
+            units.append(ResolvedUnit(f"{group.name}-{k + 1}", group.type, node, name, shift))
+    hospitals = [n for _, n in facility_nodes(response.dispatch.hospitals, "response.dispatch.hospitals")] if any(
+        u.type == "ambulance" for u in response.units
+    ) else []  # fmt: skip
+    sectors = set(city.sectors.index)
+    for sector in response.dispatch.beats:
+        if sector not in sectors:
+            problems.append(
+                (
+                    f"response.dispatch.beats.{sector}",
+                    f"no sector {sector!r} ({_sector_range(city)})",
+                )
+            )
+    for sector in response.incidents.sector_weights:
+        if sector not in sectors:
+            problems.append(
+                (
+                    f"response.incidents.sector_weights.{sector}",
+                    f"no sector {sector!r} ({_sector_range(city)})",
+                )
+            )
+    incidents: list[ResolvedIncident] = []
+    for i, inc in enumerate(response.incidents.scripted):
+        node = place_node(inc.at, f"response.incidents.scripted[{i}].at")
+        if node is not None:
+            incidents.append(ResolvedIncident(inc.id or f"{inc.type}-{i + 1}", inc.type, node,
+                                              scenario.event_begin(inc), inc.priority,
+                                              inc.extra_calls, "scripted"))  # fmt: skip
+    if response.incidents.from_road_events:
+        for event in events or []:
+            if event.type == "accident" and event.edges:
+                node = _edge_node(city, event.edges[0], f"events: {event.id}", problems)
+                if node is not None:
+                    incidents.append(ResolvedIncident(event.id, "traffic_accident", node,
+                                                      event.begin_s, None, None, "road_event"))  # fmt: skip
+    if problems:
+        raise ScenarioError(source, problems)
+    incidents.sort(key=lambda x: (x.begin_s, x.id))
+    return ResolvedResponse(units, incidents, hospitals, said)
+
+
+def _edge_node(city: City, edge: str, path: str, problems: list[tuple[str, str]]) -> int | None:
+    """The graph node a SUMO edge leads to."""
+    graph_edges = city.graph_edges_of(edge)
+    if not graph_edges:
+        problems.append((path, f"road {edge!r} is not on the city's road graph"))
+        return None
+    return int(graph_edges[-1][1])
+
+
+def _clock_s(value: str) -> float:
+    h, m = (int(x) for x in value.strip().split(":"))
+    return float((h % 24) * 3600 + m * 60)

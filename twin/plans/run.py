@@ -41,7 +41,13 @@ from twin._files import replacing_folder
 from twin._sumo import sumo_version
 from twin._version import __version__
 from twin.city import City, build_city
-from twin.city.places import CityNet, ResolvedEvent, resolve_events
+from twin.city.places import (
+    CityNet,
+    ResolvedEvent,
+    ResolvedResponse,
+    resolve_events,
+    resolve_response,
+)
 from twin.plans.worker import WorkerSpec, close_crashed_timeline, pinpoint, supervise
 from twin.scenario import Scenario, load_scenario
 from twin.sim.timeline import content_hash, read_stream, write_parquet
@@ -124,7 +130,7 @@ def run_scenario(
     updates: dict[str, Any] = {}
     if seed is not None:
         updates["seed"] = seed
-    if simulator is not None:
+    if simulator is not None and scenario.traffic is not None:
         updates["traffic"] = scenario.traffic.model_copy(update={"simulator": simulator})
     scenario = scenario.model_copy(update=updates)
     city = load_city(scenario, scenario_dir=scenario_dir)
@@ -132,6 +138,7 @@ def run_scenario(
     events = resolve_events(
         scenario, city, source=source, net=net
     )  # a ScenarioError writes nothing
+    response = resolve_response(scenario, city, source=source, net=net, events=events)
     extra_routes = _extra_routes(scenario, scenario_dir, source)
     out = out or Path("runs") / scenario.name
     result = _run_once(
@@ -143,12 +150,14 @@ def run_scenario(
         label=scenario.name,
         extra_routes=extra_routes,
         edge_sector=net.sector_of_edge,
+        response=response,
     )
     if baseline and result.status == "complete":
         base_scenario = scenario.model_copy(update={"events": []})
+        base_response = resolve_response(base_scenario, city, source=source, net=net, events=[])
         base = _run_once(
             base_scenario, city, [], out=out / "baseline", progress=progress, label="baseline",
-            extra_routes=extra_routes, edge_sector=net.sector_of_edge,
+            extra_routes=extra_routes, edge_sector=net.sector_of_edge, response=base_response,
         )  # fmt: skip
         result.baseline = base
         result.delta = _delta(result.kpis, base.kpis)
@@ -175,11 +184,12 @@ def _run_once(
     label: str,
     edge_sector: dict[str, str],
     extra_routes: list[Path] | None = None,
+    response: ResolvedResponse | None = None,
 ) -> RunResult:
     with replacing_folder(out, marker="run.json", what="a run folder") as tmp:
         sumo_dir = tmp / "sumo"
         sumo_dir.mkdir(parents=True, exist_ok=True)
-        routes = _make_demand(scenario, city, events, sumo_dir)
+        routes = _make_demand(scenario, city, events, sumo_dir) if scenario.traffic else []
         for i, extra in enumerate(extra_routes or []):  # copied: the run folder stands alone
             routes.append(Path(shutil.copy(extra, sumo_dir / f"extra{i:02d}_{extra.name}")))
         spec = WorkerSpec(
@@ -191,6 +201,7 @@ def _run_once(
             edge_sector=edge_sector,
             workdir=str(sumo_dir),
             stream=str(tmp / "timeline.arrows"),
+            response=response,
         )
         started = time.perf_counter()
         outcome = supervise(spec, scenario, progress=progress, label=label)
@@ -198,18 +209,22 @@ def _run_once(
         if (
             not outcome["ok"]
             and not outcome.get("failed")
+            and scenario.traffic is not None
             and outcome["until"] > outcome["t"] + scenario.traffic.step_length
         ):
             outcome = pinpoint(spec, scenario, outcome, tmp)
         if outcome.get("failed") and outcome["t"] == 0:  # refused at start: bad input, keep nothing
-            raise InputError(
-                f"{scenario.name}: SUMO refused the scenario's input: {outcome['detail']}"
+            what = (
+                "SUMO refused the scenario's input"
+                if scenario.traffic
+                else "the run could not start"
             )
+            raise InputError(f"{scenario.name}: {what}: {outcome['detail']}")
         table = read_stream(tmp / "timeline.arrows")
         status = "complete" if outcome["ok"] else "incomplete"
         if not outcome["ok"]:
             table = close_crashed_timeline(
-                table, outcome, sumo_dir, traci=scenario.traffic.simulator == "traci"
+                table, outcome, sumo_dir, traci=_simulator(scenario) == "traci"
             )
         reached = float(outcome.get("t", 0.0))
         info = {
@@ -224,7 +239,7 @@ def _run_once(
             "events": table.num_rows,
             "timeline_sha256": content_hash(table),
             "seed": scenario.seed,
-            "simulator": scenario.traffic.simulator,
+            "simulator": _simulator(scenario),
             "city": {
                 "name": city.name,
                 "path": str(city.path),
@@ -250,11 +265,15 @@ def _run_once(
         return RunResult(path=out, status=status, kpis=kpis, info=info)
 
 
+def _simulator(scenario: Scenario) -> str:
+    return scenario.traffic.simulator if scenario.traffic is not None else "none"
+
+
 def _extra_routes(scenario: Scenario, scenario_dir: Path, source: str) -> list[Path]:
     from twin.scenario import ScenarioError
 
     found, problems = [], []
-    for i, name in enumerate(scenario.traffic.route_files):
+    for i, name in enumerate(scenario.traffic.route_files if scenario.traffic else []):
         path = Path(name) if Path(name).is_absolute() else scenario_dir / name
         if not path.is_file():
             problems.append((f"traffic.route_files[{i}]", f"file not found: {path}"))
@@ -334,8 +353,13 @@ def _write_run_report(
     intro = (
         f"<p>{_html.escape(scenario.description.strip())}</p>"
         f"<p>City <b>{_html.escape(city.name)}</b>, {scenario.start:%A %d %B %Y, %H:%M} (UTC{scenario.start:%z}) for "
-        f"{scenario.duration / 60:.0f} minutes, seed {scenario.seed}, SUMO {scenario.traffic.mode} via "
-        f"{scenario.traffic.simulator}. Simulated {info['simulated_s'] / 60:.0f} min in {info['wall_s']} s "
+        f"{scenario.duration / 60:.0f} minutes, seed {scenario.seed}, "
+        + (
+            f"SUMO {scenario.traffic.mode} via {scenario.traffic.simulator}"
+            if scenario.traffic
+            else "no traffic simulation"
+        )
+        + f". Simulated {info['simulated_s'] / 60:.0f} min in {info['wall_s']} s "
         f"({info['realtime_factor']}× real time).</p>"
     )
     if info["status"] != "complete":
@@ -347,18 +371,38 @@ def _write_run_report(
                 kpi.compare(summaries, reference="baseline" if baseline_dir else None)
             ),
         ),
-        ("Speed and congestion over time", report.speed_figure(runs, start=start, events=events)),
-        (
-            "Congestion by sector",
-            report.sector_map(
-                city,
-                report.mean_sector_tti(timeline),
-                title="Mean travel-time index per sector",
-                colorbar="TTI",
-            ),
-        ),
     ]
-    if baseline_dir is not None:
+    if scenario.traffic is not None:
+        sections += [
+            (
+                "Speed and congestion over time",
+                report.speed_figure(runs, start=start, events=events),
+            ),
+            (
+                "Congestion by sector",
+                report.sector_map(
+                    city,
+                    report.mean_sector_tti(timeline),
+                    title="Mean travel-time index per sector",
+                    colorbar="TTI",
+                ),
+            ),
+        ]
+    if scenario.response is not None:
+        answers = kpi.answers_by_number(timeline)
+        sections += [
+            ("Calls by number", _table(answers, shares=["answered_in_target", "abandoned"])),
+            ("Response time by agency and priority", _table(kpi.response_times(timeline), shares=["within_target"])),
+            (
+                "Response time by sector",
+                report.sector_map(city, kpi.response_by_sector(timeline) / 60,
+                                  title="Median response time per sector (call to first unit on scene)",
+                                  colorbar="minutes"),
+            ),
+            ("Unit utilisation", report.utilisation_figure(timeline)),
+            ("Pending queue", report.pending_figure(timeline, start=start)),
+        ]  # fmt: skip
+    if baseline_dir is not None and scenario.traffic is not None:
         diff = report.mean_sector_tti(timeline).sub(
             report.mean_sector_tti(runs["baseline"]), fill_value=0
         )
@@ -399,13 +443,26 @@ def _write_run_report(
         ]
         table["lanes_closed"] = table["lanes_closed"].map(lambda n: "all" if n == 0 else n)
         sections.append(("Incident impact", table.to_html(index=False, border=0)))
-    sections.append(("Vehicles delayed", report.delay_histogram(runs)))
+    if scenario.traffic is not None:
+        sections.append(("Vehicles delayed", report.delay_histogram(runs)))
     report.write_html(
         folder / "report.html",
         title=f"What-if run: {scenario.name}",
         intro=intro,
         sections=sections,
     )
+
+
+def _table(frame: Any, *, shares: list[str]) -> str:
+    """A small HTML table: shares as percentages, seconds rounded."""
+    out = frame.copy()
+    for col in out.columns:
+        if col in shares:
+            out[col] = out[col].map(lambda x: "–" if x is None or x != x else f"{x:.0%}")
+        elif col.endswith("_s"):
+            out[col] = out[col].map(lambda x: "–" if x is None or x != x else f"{x:,.0f}")
+    out.columns = [c.replace("_s", " (s)").replace("_", " ") for c in out.columns]
+    return out.to_html(index=False, border=0)
 
 
 def _delta(kpis: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from twin.city.places import ResolvedEvent
+from twin.city.places import ResolvedEvent, ResolvedResponse
 from twin.scenario import Scenario
 from twin.sim.timeline import Timeline
 
@@ -43,6 +43,7 @@ class WorkerSpec:
     edge_sector: dict[str, str]
     workdir: str
     stream: str
+    response: ResolvedResponse | None = None
     step_by_step: bool = False
     until: float | None = None  # stop here (a replay up to a crash)
 
@@ -70,24 +71,35 @@ def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
         duration=scenario.duration, seed=scenario.seed, start=scenario.start, timeline=timeline
     )
     traffic = scenario.traffic
-    sim.add(
-        TrafficComponent(
-            net_file=Path(spec.net_file),
-            route_files=[Path(p) for p in spec.routes],
-            edge_sector=spec.edge_sector,
-            events=spec.events,
-            workdir=Path(spec.workdir),
-            seed=scenario.seed,
-            step_length=traffic.step_length,
-            sample_every=traffic.sample_every,
-            teleport_after=traffic.teleport_after,
-            mode=traffic.mode,
-            simulator=traffic.simulator,
-            record_edges=scenario.outputs.edge_states,
-            on_advance=_tell(clock),
-            step_by_step=spec.step_by_step,
+    if traffic is not None:
+        sim.add(
+            TrafficComponent(
+                net_file=Path(spec.net_file),
+                route_files=[Path(p) for p in spec.routes],
+                edge_sector=spec.edge_sector,
+                events=spec.events,
+                workdir=Path(spec.workdir),
+                seed=scenario.seed,
+                step_length=traffic.step_length,
+                sample_every=traffic.sample_every,
+                teleport_after=traffic.teleport_after,
+                mode=traffic.mode,
+                simulator=traffic.simulator,
+                record_edges=scenario.outputs.edge_states,
+                on_advance=_tell(clock),
+                step_by_step=spec.step_by_step,
+            )
         )
-    )
+    if scenario.response is not None and spec.response is not None:
+        from twin.city import City
+        from twin.response import ResponseComponent
+
+        sim.add(
+            ResponseComponent(
+                scenario.response, spec.response, City.load(spec.city_path),
+                start=scenario.start, road_events=spec.events, traffic=traffic is not None,
+            )
+        )  # fmt: skip
 
     sim.emit(
         RunStarted(
@@ -129,7 +141,7 @@ def pinpoint(
     (replay_dir / "sumo").mkdir(parents=True, exist_ok=True)
     replay = WorkerSpec(
         **{**spec.__dict__, "workdir": str(replay_dir / "sumo"), "stream": str(replay_dir / "timeline.arrows"),
-           "step_by_step": True, "until": outcome["until"] + scenario.traffic.step_length}
+           "step_by_step": True, "until": outcome["until"] + _step(scenario)}
     )  # fmt: skip
     again = supervise(replay, scenario, progress=False, label="replay to find the crash")
     shutil.rmtree(replay_dir, ignore_errors=True)
@@ -229,12 +241,16 @@ def _when(scenario: Scenario, t: float, until: float) -> str:
     """'at simulated time ...' or, when SUMO was advancing several steps, 'between ...'."""
     a = scenario.start + timedelta(seconds=t)
     b = scenario.start + timedelta(seconds=until)
-    if until <= t + scenario.traffic.step_length:
+    if until <= t + _step(scenario):
         return f"at simulated time {b:%Y-%m-%d %H:%M:%S} ({until:.0f} s into the run)"
     return (
         f"between simulated times {a:%Y-%m-%d %H:%M:%S} and {b:%H:%M:%S} ({t:.0f} to "
         f"{until:.0f} s into the run, which SUMO was simulating in one go)"
     )
+
+
+def _step(scenario: Scenario) -> float:
+    return scenario.traffic.step_length if scenario.traffic is not None else 1.0
 
 
 def _sumo_errors(log: Path) -> str:

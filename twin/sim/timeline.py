@@ -79,7 +79,7 @@ class Timeline:
         all, or one per event).
 
         The fast path for snapshots (one ``edge_state`` per edge): no event objects are
-        made, and subscribers are not called.
+        made unless the kind has subscribers, who are then told of each event in order.
         """
         cls = ev.REGISTRY[kind]
         wanted = {f for f in cls.__dataclass_fields__}  # type: ignore[attr-defined]
@@ -115,6 +115,15 @@ class Timeline:
                 arrays.append(self._nulls(n, field.type))
         self._add_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
         self._count += n
+        subscribers = self._subscribers.get(kind, ())
+        if subscribers:
+            names = list(columns)
+            cols = [c.to_pylist() if isinstance(c, pa.Array) else list(c) for c in columns.values()]
+            ts = times.to_pylist()
+            for i in range(n):
+                event = cls(**{name: col[i] for name, col in zip(names, cols, strict=True)})
+                for callback in subscribers:
+                    callback(ts[i], event)
 
     def _constant(self, value: str, n: int) -> pa.Array:
         key = (value, n)

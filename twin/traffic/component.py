@@ -35,6 +35,20 @@ Closures and permissions:
   while the road is closed; a vehicle whose destination lies beyond the closure ends its
   trip on the last open road before it, as a driver parks at a police line;
 - overlapping events on one lane stack; the lane reopens when the last of them ends.
+
+Emergency units: the response component orders each drive of a unit with a
+``drive_ordered`` event. The component routes it (``simulation.findRoute`` for the unit's
+vehicle type, which honours closures; the first pair of the order's candidate roads that
+SUMO can join), inserts a vehicle ``unit:<trip>`` and, while any
+unit drives, steps SUMO one step at a time to report its arrival (``drive_ended``) to the
+second. A drive with no route ends at once, not reached. The vehicle type emulates
+emergency driving without SUMO's bluelight device, which segfaults SUMO on some routes
+(``../shared/MEASURED.md``; reproduced in ``tests/data/sumo_crash``): vClass
+``emergency`` (it passes closures that let emergency vehicles through), the drive's speed
+factor over the limit, and speed mode 7, which keeps safe gaps to the vehicle ahead but
+drives through red lights and ignores right of way, as a car under blue lights may. What
+it lacks is the rescue lane other drivers form for a bluelight vehicle; the
+``emergency-driving`` benchmark measures the result against a normal car.
 """
 
 from __future__ import annotations
@@ -56,6 +70,7 @@ from twin._errors import TwinError
 from twin._sumo import sumo_env, tool_path
 from twin.city.places import ResolvedEvent
 from twin.events import (
+    DriveEnded,
     NetworkState,
     RoadEventEnded,
     RoadEventStarted,
@@ -67,6 +82,9 @@ _STATS = ("vehicles.inserted", "vehicles.running", "vehicles.waiting", "teleport
 
 #: vClasses that may pass a closure with emergency access.
 EMERGENCY_CLASSES = ["emergency", "authority"]
+#: The SUMO vehicle type of emergency units, and its speed mode (see the module docstring).
+UNIT_TYPE = "twin_emergency"
+UNIT_SPEED_MODE = 7
 
 
 class SimulatorCrash(TwinError, RuntimeError):
@@ -171,6 +189,7 @@ class TrafficComponent:
         self._closed: dict[str, set[str]] = defaultdict(set)  # fully closed edge -> event ids
         self._diversions: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # event -> counts
         self._original_allowed: dict[str, tuple[str, ...]] = {}
+        self._units: dict[str, tuple[str, str, float]] = {}  # vehicle -> unit, trip, length
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -227,6 +246,11 @@ class TrafficComponent:
         )
         for e in self.edges:  # the values then come back with each advance (module docstring)
             api.edge.subscribe(e, list(self._vars))
+        api.vehicletype.copy("DEFAULT_VEHTYPE", UNIT_TYPE)
+        api.vehicletype.setVehicleClass(UNIT_TYPE, "emergency")
+        api.vehicletype.setColor(UNIT_TYPE, (30, 60, 200, 255))
+        sim.timeline.subscribe("drive_ordered", lambda t, e: self._order_drive(sim, e))
+        sim.timeline.subscribe("drive_cancelled", lambda t, e: self._cancel_drive(e))
         sim.env.process(self._drive(sim))
         for event in self.events:
             sim.env.process(self._road_event(sim, event))
@@ -259,7 +283,7 @@ class TrafficComponent:
         while True:
             now = env.now
             target = _on_grid(now + step, step)
-            if not self._closed and not self.step_by_step:
+            if not self._closed and not self._units and not self.step_by_step:
                 upcoming = env.peek()
                 target = _on_grid(max(min(next_sample, upcoming), now + step), step)
             yield _Wake(env, target - now)
@@ -278,6 +302,8 @@ class TrafficComponent:
                 departed = api.simulation.getDepartedIDList()
                 if departed:
                     self._divert(departed)
+            if self._units:
+                self._report_arrivals(sim)
             if target >= next_sample - step / 2:
                 self.sample(sim)
                 next_sample += self.sample_every
@@ -415,6 +441,8 @@ class TrafficComponent:
         """
         api, closed = self.api, self._closed
         for vid in vehicles:
+            if vid in self._units:
+                continue  # routed for its own vehicle class, which may pass
             route = api.vehicle.getRoute(vid)
             here = max(api.vehicle.getRouteIndex(vid), 0)
             ahead = route[here:]
@@ -437,6 +465,47 @@ class TrafficComponent:
                     continue
                 counts[1] += 1
                 break
+
+    # -- emergency units --------------------------------------------------------------------
+
+    def _order_drive(self, sim: Any, order: Any) -> None:
+        """Insert a unit's vehicle now, on the fastest route for its vehicle type."""
+        api = self.api
+        route = None
+        for a in order.from_edges:
+            for b in order.to_edges:
+                found = api.simulation.findRoute(a, b, vType=UNIT_TYPE)
+                if found.edges:
+                    route = found
+                    break
+            if route is not None:
+                break
+        if route is None:
+            sim.emit(DriveEnded(unit=order.unit, trip=order.trip, reached=False,
+                                reason=f"no open road from {', '.join(order.from_edges)} to "
+                                f"{', '.join(order.to_edges)}", route_length_m=0.0), source=self.name)  # fmt: skip
+            return
+        vid = f"unit:{order.trip}"
+        api.route.add(vid, list(route.edges))
+        api.vehicle.add(vid, vid, typeID=UNIT_TYPE, depart="now", departLane="best",
+                        departSpeed="max")  # fmt: skip
+        api.vehicle.setSpeedFactor(vid, order.speed_factor)
+        api.vehicle.setSpeedMode(vid, UNIT_SPEED_MODE)
+        self._units[vid] = (order.unit, order.trip, float(route.length))
+
+    def _cancel_drive(self, order: Any) -> None:
+        vid = f"unit:{order.trip}"
+        if self._units.pop(vid, None) is not None:
+            with contextlib.suppress(Exception):  # it may still wait to enter the road
+                self.api.vehicle.remove(vid)
+
+    def _report_arrivals(self, sim: Any) -> None:
+        for vid in self.api.simulation.getArrivedIDList():
+            done = self._units.pop(vid, None)
+            if done is not None:
+                unit, trip, length = done
+                sim.emit(DriveEnded(unit=unit, trip=trip, reached=True, reason="",
+                                    route_length_m=length), source=self.name)  # fmt: skip
 
     def _report_diversions(self, sim: Any) -> None:
         """Put the diversions counted since the last report on the timeline, per event."""

@@ -1,0 +1,352 @@
+"""The response component: incidents, their calls, the CAD and the units, on the run's clock.
+
+Incidents of each type arrive as a Poisson process whose rate changes by the hour (the
+scenario's ``response.incidents.rates``, incidents per hour over the city). Each lands on a
+road-graph node drawn by road length, times its sector's weight. Scripted incidents and the
+scenario's accidents join them at their times. An incident's callers dial its number (or
+112), the call-takers answer, and the first call to end opens the incident in the CAD,
+which sends a unit for each of its needs.
+
+Units travel in one of two ways:
+
+- **traffic on**: each drive is a SUMO emergency vehicle. The component puts a
+  ``drive_ordered`` event on the timeline; the traffic component inserts the vehicle and
+  reports ``drive_ended`` when it arrives, and the unit's process resumes. The CAD's
+  travel-time estimates follow the traffic: the engine takes each ``edge_state`` sample's
+  speeds as live speed factors.
+- **traffic off**: the travel-time engine gives each drive's time, at the dispatch
+  ``speed_factor`` over free-flow speed.
+
+Either way the scenario's closures cut the engine's roads while they last (emergency
+vehicles pass where the closure lets them).
+
+Random numbers come from four generators spawned from the run's seed (incidents, calls,
+units, scripted), so a change in one part of the model leaves the others' draws alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Generator
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import simpy
+
+from twin import events as ev
+from twin.city.places import ResolvedEvent, ResolvedResponse
+from twin.response.model import (
+    CallCentre,
+    Dispatcher,
+    EngineTravel,
+    Incident,
+    Travel,
+    Unit,
+)
+from twin.scenario import INCIDENT_TYPES, Response, TimeDist, incident_type
+
+#: Talk time by number when the scenario does not say (lognormal, cv 0.5).
+DEFAULT_HANDLING = {"110": 90.0, "112": 100.0, "119": 120.0, "113": 90.0}
+#: Mean delay of a duplicate call after the first (exponential), seconds.
+DUPLICATE_DELAY_S = 120.0
+
+
+class ResponseComponent:
+    """Calls, call-takers, CAD dispatch and units as a component of a Simulation.
+
+    Parameters
+    ----------
+    config
+        The scenario's ``response`` section.
+    resolved
+        Its units, scripted incidents and hospitals on the city (see
+        :func:`twin.city.places.resolve_response`).
+    city
+        The city bundle (road graph, sectors, graph-to-SUMO mapping).
+    start
+        Local date and time of simulated time 0.
+    road_events
+        The scenario's road events: full closures cut the engine's roads while they last.
+    traffic
+        Drive units as SUMO vehicles through the traffic component (it must be attached).
+    """
+
+    name = "response"
+
+    def __init__(
+        self,
+        config: Response,
+        resolved: ResolvedResponse,
+        city: Any,
+        *,
+        start: datetime,
+        road_events: list[ResolvedEvent] | None = None,
+        traffic: bool = False,
+    ) -> None:
+        from twin.routing import TravelTimeEngine
+
+        self.config, self.resolved, self.city, self.start_local = config, resolved, city, start
+        self.road_events = road_events or []
+        self.traffic = traffic
+        self.engine = TravelTimeEngine.from_city(city)
+        self._node_sector = dict(
+            zip(self.engine.nodes.tolist(), self.engine.node_sectors(), strict=True)
+        )
+        self.incidents: list[Incident] = []
+        self._ids = itertools.count(1)
+        self.dispatcher: Dispatcher | None = None
+        self.call_centre: CallCentre | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self, sim: Any) -> None:
+        env, cfg = sim.env, self.config
+        rng_incidents, rng_calls, rng_units, rng_scripted = sim.rng.spawn(4)
+        self._rng_incidents, self._rng_scripted = rng_incidents, rng_scripted
+        self._sim = sim
+
+        def emit(event: ev.Event) -> None:
+            sim.emit(event, source=self.name)
+
+        self.emit = emit
+        travel: Travel
+        speed = cfg.dispatch.speed_factor
+        if self.traffic:
+            travel = SumoTravel(sim, self.engine, self.city, speed_factor=speed, emit=emit)
+        else:
+            travel = EngineTravel(env, self.engine, speed_factor=speed)
+        self.travel = travel
+        start_local = self.start_local
+        day_offset = float(
+            (
+                start_local - start_local.replace(hour=0, minute=0, second=0, microsecond=0)
+            ).total_seconds()
+        )
+        units = [
+            Unit(
+                u.id,
+                u.type,
+                u.base,
+                self._node_sector.get(u.base, ""),
+                shift=u.shift,
+                day_offset=day_offset,
+            )
+            for u in self.resolved.units
+        ]
+        self.dispatcher = Dispatcher(
+            env, units, travel=travel, rng=rng_units, emit=emit, policy=cfg.dispatch.policy,
+            beats=cfg.dispatch.beats, turnout=cfg.dispatch.turnout, handover=cfg.dispatch.handover,
+            hospitals=self.resolved.hospitals, reassign=cfg.dispatch.reassign,
+            reassign_margin=cfg.dispatch.reassign_margin,
+        )  # fmt: skip
+        centre = cfg.call_centre
+        handling = {
+            n: centre.handling.get(n, TimeDist(mean=DEFAULT_HANDLING[n])) for n in DEFAULT_HANDLING
+        }  # type: ignore[call-overload]
+        self.call_centre = CallCentre(
+            env, pools=[(p.name, list(p.numbers), p.call_takers) for p in centre.pools],
+            handling=handling, patience=centre.patience, redial=centre.redial,
+            redial_after=centre.redial_after, rng=rng_calls, emit=emit,
+            on_known=self.dispatcher.open,
+        )  # fmt: skip
+        emit(ev.ResponseConfigured(
+            answer_target_s=cfg.targets.answer_s, on_scene_target_s=cfg.targets.on_scene_s,
+            units=len(units), call_takers=sum(p.call_takers for p in centre.pools),
+            policy=cfg.dispatch.policy,
+        ))  # fmt: skip
+        self._specs = {k: incident_type(k, cfg.incidents.types.get(k)) for k in INCIDENT_TYPES}  # type: ignore[arg-type]
+        self._prepare_locations()
+        for kind in INCIDENT_TYPES:
+            if any(cfg.incidents.rate(kind, h) > 0 for h in range(24)):
+                env.process(self._arrivals(kind))
+        for inc in self.resolved.incidents:
+            env.process(self._scripted(inc))
+        for event in self.road_events:
+            if event.lanes == 0 and event.edges:
+                env.process(self._closure(event))
+
+    def close(self, sim: Any) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.finish()
+
+    # -- incidents --------------------------------------------------------------------------
+
+    def _prepare_locations(self) -> None:
+        """Where generated incidents land: each node weighs half the length of the roads
+        that touch it, times its sector's weight."""
+        weights = self.config.incidents.sector_weights
+        length: dict[int, float] = {}
+        for u, v, data in self.city.graph.edges(data=True):
+            half = float(data.get("length", 0.0)) / 2
+            length[u] = length.get(u, 0.0) + half
+            length[v] = length.get(v, 0.0) + half
+        nodes = self.engine.nodes.tolist()
+        w = np.array([length.get(n, 0.0) * weights.get(self._node_sector[n], 1.0) for n in nodes])
+        if not w.sum() > 0:
+            w = np.ones(len(nodes))
+        self._nodes = np.array(nodes, dtype=np.int64)
+        self._node_p = w / w.sum()
+
+    def _arrivals(self, kind: str) -> Generator[Any, Any, None]:
+        """A Poisson process whose rate is constant within each local hour."""
+        env, rng, cfg = self._sim.env, self._rng_incidents, self.config.incidents
+        while True:
+            now = self.start_local + timedelta(seconds=env.now)
+            to_next_hour = 3600.0 - (now.minute * 60 + now.second + now.microsecond / 1e6)
+            rate = cfg.rate(kind, now.hour) / 3600.0
+            gap = rng.exponential(1 / rate) if rate > 0 else math.inf
+            if gap >= to_next_hour:  # memoryless: start afresh at the hour's rate
+                yield env.timeout(to_next_hour)
+                continue
+            yield env.timeout(gap)
+            node = int(self._nodes[rng.choice(len(self._nodes), p=self._node_p)])
+            self._occur(kind, node, rng, origin="generated")
+
+    def _scripted(self, inc: Any) -> Generator[Any, Any, None]:
+        yield self._sim.env.timeout(inc.begin_s)
+        self._occur(inc.type, inc.node, self._rng_scripted, origin=inc.origin,
+                    priority=inc.priority, extra_calls=inc.extra_calls, name=inc.id)  # fmt: skip
+
+    def _occur(
+        self, kind: str, node: int, rng: np.random.Generator, *, origin: str,
+        priority: int | None = None, extra_calls: int | None = None, name: str | None = None,
+    ) -> Incident:  # fmt: skip
+        spec = self._specs[kind]
+        if priority is None:
+            levels = sorted(spec.priority)
+            priority = int(levels[rng.choice(len(levels), p=[spec.priority[p] for p in levels])])
+        needs = [need for need, n in sorted(spec.needs.items()) for _ in range(n)]
+        needs += [need for need, p in sorted(spec.may_need.items()) if rng.random() < p]
+        data = self.city.graph.nodes[node]
+        incident = Incident(
+            id=f"I{next(self._ids):05d}" + (f"-{name}" if name else ""), kind=kind, priority=priority,
+            sector=self._node_sector.get(node, ""), node=node, lat=float(data["y"]), lon=float(data["x"]),
+            needs=needs, spec=spec, t=self._sim.env.now,
+        )  # fmt: skip
+        self.incidents.append(incident)
+        self.emit(ev.IncidentOccurred(incident=incident.id, incident_type=kind, priority=priority,
+                                      sector=incident.sector, lat=incident.lat, lon=incident.lon,
+                                      origin=origin, needs=needs))  # fmt: skip
+        share_112 = self.config.call_centre.share_112
+        calls = 1 + (int(rng.poisson(spec.extra_calls)) if extra_calls is None else extra_calls)
+        assert self.call_centre is not None
+        for i in range(calls):
+            number = "112" if rng.random() < share_112 else spec.number
+            delay = 0.0 if i == 0 else float(rng.exponential(DUPLICATE_DELAY_S))
+            self.call_centre.call(incident, number, delay=delay)
+        return incident
+
+    # -- roads ------------------------------------------------------------------------------
+
+    def _closure(self, event: ResolvedEvent) -> Generator[Any, Any, None]:
+        env = self._sim.env
+        edges = sorted({g for e in event.edges for g in self.city.graph_edges_of(e)})
+        yield env.timeout(event.begin_s)
+        self.engine.close(edges, emergency_access=event.emergency_access)
+        if event.end_s >= self._sim.duration:
+            return
+        yield env.timeout(event.end_s - event.begin_s)
+        self.engine.reopen(edges)
+
+
+class SumoTravel:
+    """Units drive as SUMO emergency vehicles, through the traffic component.
+
+    Each drive is a ``drive_ordered`` event; the unit's process waits for the matching
+    ``drive_ended``. The estimates the CAD chooses units by come from the travel-time
+    engine, kept up to date with the speeds SUMO reports (``edge_state``)."""
+
+    def __init__(self, sim: Any, engine: Any, city: Any, *, speed_factor: float, emit: Any) -> None:
+        self.sim, self.env, self.engine, self.city = sim, sim.env, engine, city
+        self.speed_factor, self.emit = speed_factor, emit
+        self._waiting: dict[str, simpy.Event] = {}
+        self._trips = itertools.count(1)
+        self._active: dict[Unit, str] = {}
+        self._speeds: dict[tuple[int, int, int], float] = {}
+        self._sample_t = -1.0
+        self._dirty = False
+        self.fallbacks = 0
+        sim.timeline.subscribe("drive_ended", self._ended)
+        sim.timeline.subscribe("edge_state", self._edge_state)
+        self._in_edge, self._out_edge = _node_edges(city)
+
+    def _edge_state(self, t: float, event: Any) -> None:
+        """One edge of a traffic sample: its speed over free flow (1 / travel-time index)
+        becomes the speed factor of the graph edges it lies on (the slowest wins)."""
+        if t != self._sample_t:
+            self._sample_t, self._speeds = t, {}
+        if event.tti > 0:
+            factor = min(1.0, max(0.05, 1.0 / event.tti))
+            for g in self.city.graph_edges_of(event.edge):
+                self._speeds[g] = min(factor, self._speeds.get(g, 1.0))
+        self._dirty = True
+
+    def _fresh(self) -> None:
+        if self._dirty:
+            self.engine.set_speed_factors(dict(self._speeds))
+            self._dirty = False
+
+    def estimate(self, origins: list[int], target: int) -> np.ndarray:
+        self._fresh()
+        return EngineTravel(self.env, self.engine, speed_factor=self.speed_factor).estimate(
+            origins, target
+        )
+
+    def drive(self, unit: Unit, origin: int, target: int) -> Generator[Any, Any, float]:
+        if origin == target:
+            return 0.0
+        start = self.env.now
+        if origin not in self._out_edge or target not in self._in_edge:  # no SUMO road there
+            self.fallbacks += 1
+            return (yield from self._engine_drive(origin, target, start))
+        trip = f"{unit.id}#{next(self._trips)}"
+        done = self.env.event()
+        self._waiting[trip] = done
+        self._active[unit] = trip
+        self.emit(ev.DriveOrdered(unit=unit.id, trip=trip, from_edges=self._out_edge[origin],
+                                  to_edges=self._in_edge[target], speed_factor=self.speed_factor))  # fmt: skip
+        ended = yield done
+        self._active.pop(unit, None)
+        if not ended.reached:  # SUMO could not drive it: the engine's time stands in
+            self.fallbacks += 1
+            return (yield from self._engine_drive(origin, target, start))
+        return self.env.now - start
+
+    def _engine_drive(self, origin: int, target: int, start: float) -> Generator[Any, Any, float]:
+        self._fresh()
+        seconds = self.engine.travel_time(origin, target, emergency=True) / self.speed_factor
+        if math.isfinite(seconds):
+            yield self.env.timeout(max(0.0, seconds - (self.env.now - start)))
+        return self.env.now - start
+
+    def cancel(self, unit: Unit) -> None:
+        """The unit turns back: its vehicle leaves the road (the traffic component
+        reports the drive as not reached)."""
+        trip = self._active.pop(unit, None)
+        if trip is not None:
+            self._waiting.pop(trip, None)
+            self.emit(ev.DriveCancelled(unit=unit.id, trip=trip))
+
+    def _ended(self, t: float, event: Any) -> None:
+        waiting = self._waiting.pop(event.trip, None)
+        if waiting is not None and not waiting.triggered:
+            waiting.succeed(event)
+
+
+def _node_edges(city: Any) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """For each graph node, the SUMO edges that lead into it and those that leave it
+    (normal roads only), longest graph edge first, so the choice is the same every run."""
+    into: dict[int, list[tuple[float, str]]] = {}
+    out: dict[int, list[tuple[float, str]]] = {}
+    for u, v, k, data in city.graph.edges(keys=True, data=True):
+        sumo = [e for e in city.sumo_edges_of(u, v, k) if not e.startswith(":")]
+        if sumo:
+            length = float(data.get("length", 0.0))
+            into.setdefault(v, []).append((-length, sumo[-1]))
+            out.setdefault(u, []).append((-length, sumo[0]))
+    return (
+        {n: list(dict.fromkeys(e for _, e in sorted(c))) for n, c in into.items()},
+        {n: list(dict.fromkeys(e for _, e in sorted(c))) for n, c in out.items()},
+    )
