@@ -26,6 +26,11 @@ routing
     10-minute isochrones from the police posts (Helsinki's posts file; 12 random junctions
     on the grids). Targets: 50× networkx and 1× scipy on
     many-to-all, 5× scipy on nearest-k.
+response
+    The response model alone (no traffic: travel times from the engine) for 24 simulated
+    hours of a busy city: the default city with over 5,000 incidents and their calls, 40
+    call-takers and 110 units. Prints events per second of wall time, the twin's kernel
+    and timeline included. No baseline: no other tool runs this model.
 rush-hour
     The default rush-hour scenario (``scenarios/helsinki_morning_rush.yaml``) on the same
     net and routes: plain ``sumo`` with the twin's SUMO options, the twin's kernel and
@@ -370,11 +375,55 @@ def _bench_routing_graph(name: str, g: Any, repeat: int, *, posts: list[int] | N
         )
 
 
+def bench_response(repeat: int) -> None:
+    """Events per second of the response model alone (see the module docstring)."""
+    from twin.city import build_city
+    from twin.city.places import resolve_response
+    from twin.response import ResponseComponent
+    from twin.scenario import scenario_from_dict
+    from twin.sim import Simulation
+
+    city = build_city(out=CACHE / "helsinki", progress=False).city
+    scenario = scenario_from_dict({
+        "name": "busy-day", "city": str(city.path), "start": "2026-12-01T00:00:00+02:00",
+        "duration": "24h", "seed": 1,
+        "response": {
+            "call_centre": {"pools": [{"name": "all", "numbers": ["110", "112", "119", "113"],
+                                       "call_takers": 40}]},
+            "incidents": {"rates": {"crime": 90, "traffic_accident": 40, "medical": 70,
+                                    "fire": 5, "public_order": 10}},
+            "units": [
+                {"name": "P", "type": "police_car", "count": 60, "base": "police"},
+                {"name": "M", "type": "motorbike", "count": 20, "base": "police"},
+                {"name": "A", "type": "ambulance", "count": 25, "base": "hospital"},
+                {"name": "F", "type": "fire_engine", "count": 5, "base": "fire"},
+            ],
+        },
+    })  # fmt: skip
+    resolved = resolve_response(scenario, city)
+    assert scenario.response is not None and resolved is not None
+    rows = []
+    for _ in range(min(repeat, 3)):
+        sim = Simulation(duration=scenario.duration, seed=scenario.seed, start=scenario.start)
+        sim.add(ResponseComponent(scenario.response, resolved, city, start=scenario.start))
+        t0 = time.perf_counter()
+        sim.run()
+        wall = time.perf_counter() - t0
+        incidents = len(sim.timeline.events("incident_occurred"))
+        rows.append((wall, len(sim.timeline), incidents))
+    wall, events, incidents = min(rows)
+    print("\n### response: 24 h of a busy city, traffic off\n")
+    print("| incidents | events | wall | events per second | simulated time per wall time |")
+    print("|---|---|---|---|---|")
+    print(f"| {incidents:,} | {events:,} | {wall:.2f} s | {events / wall:,.0f} | {86400 / wall:,.0f}× |")
+
+
 BENCHMARKS = {
     "city-load": bench_city_load,
     "city-build": bench_city_build,
     "rush-hour": bench_rush_hour,
     "routing": bench_routing,
+    "response": bench_response,
 }
 
 

@@ -230,6 +230,8 @@ def test_every_shipped_scenario_runs(path, workdir, monkeypatch):
     result = run_scenario(path, progress=False)
     assert result.status == "complete"
     assert result.kpis["trips"] > 500
+    if load_scenario(path).response is not None:  # every shipped scenario has an emergency load
+        assert result.kpis["incidents"] > 0 and result.kpis["response_p50_s"] > 0
     assert (workdir / "runs" / load_scenario(path).name / "report.html").exists()
 
 

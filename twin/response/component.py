@@ -44,6 +44,7 @@ from twin.response.model import (
     Incident,
     Travel,
     Unit,
+    wait_for_road,
 )
 from twin.scenario import INCIDENT_TYPES, Response, TimeDist, incident_type
 
@@ -316,9 +317,9 @@ class SumoTravel:
 
     def _engine_drive(self, origin: int, target: int, start: float) -> Generator[Any, Any, float]:
         self._fresh()
+        yield from wait_for_road(self.env, self.engine, origin, target)
         seconds = self.engine.travel_time(origin, target, emergency=True) / self.speed_factor
-        if math.isfinite(seconds):
-            yield self.env.timeout(max(0.0, seconds - (self.env.now - start)))
+        yield self.env.timeout(max(0.0, seconds - (self.env.now - start)))
         return self.env.now - start
 
     def cancel(self, unit: Unit) -> None:

@@ -234,11 +234,23 @@ class EngineTravel:
         return out
 
     def drive(self, unit: Unit, origin: int, target: int) -> Generator[Any, Any, float]:
+        start = self.env.now
+        yield from wait_for_road(self.env, self.engine, origin, target)
         seconds = self.engine.travel_time(origin, target, emergency=True) / self.speed_factor
-        if not math.isfinite(seconds):
-            seconds = 0.0  # cut off since dispatch: the unit is held at its start (reported)
         yield self.env.timeout(seconds)
-        return seconds
+        return self.env.now - start
+
+
+#: How often a unit cut off by a closure looks again for an open road, seconds.
+RETRY_ROAD_S = 60.0
+
+
+def wait_for_road(
+    env: simpy.Environment, engine: Any, origin: int, target: int
+) -> Generator[Any, Any, None]:
+    """Hold a unit whose way was cut after it was sent (a flood rising) until a road opens."""
+    while not math.isfinite(engine.travel_time(origin, target, emergency=True)):
+        yield env.timeout(RETRY_ROAD_S)
 
 
 # -- dispatch -------------------------------------------------------------------------------

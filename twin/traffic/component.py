@@ -474,7 +474,10 @@ class TrafficComponent:
         route = None
         for a in order.from_edges:
             for b in order.to_edges:
-                found = api.simulation.findRoute(a, b, vType=UNIT_TYPE)
+                try:
+                    found = api.simulation.findRoute(a, b, vType=UNIT_TYPE)
+                except api.TraCIException:  # a road the unit may not use (a flood)
+                    continue
                 if found.edges:
                     route = found
                     break
@@ -486,9 +489,15 @@ class TrafficComponent:
                                 f"{', '.join(order.to_edges)}", route_length_m=0.0), source=self.name)  # fmt: skip
             return
         vid = f"unit:{order.trip}"
-        api.route.add(vid, list(route.edges))
-        api.vehicle.add(vid, vid, typeID=UNIT_TYPE, depart="now", departLane="best",
-                        departSpeed="max")  # fmt: skip
+        try:
+            api.route.add(vid, list(route.edges))
+            api.vehicle.add(vid, vid, typeID=UNIT_TYPE, depart="now", departLane="best",
+                            departSpeed="max")  # fmt: skip
+        except api.TraCIException as exc:
+            sim.emit(DriveEnded(unit=order.unit, trip=order.trip, reached=False,
+                                reason=f"SUMO refused the vehicle: {exc}", route_length_m=0.0),
+                     source=self.name)  # fmt: skip
+            return
         api.vehicle.setSpeedFactor(vid, order.speed_factor)
         api.vehicle.setSpeedMode(vid, UNIT_SPEED_MODE)
         self._units[vid] = (order.unit, order.trip, float(route.length))
