@@ -28,8 +28,8 @@ routing
     many-to-all, 5× scipy on nearest-k.
 response
     The response model alone (no traffic: travel times from the engine) for 24 simulated
-    hours of a busy city: the default city with over 5,000 incidents and their calls, 40
-    call-takers and 110 units. Prints events per second of wall time, the twin's kernel
+    hours of a busy city: the default city with over 5,000 incidents and their calls, 12
+    call-takers and 201 units, sized to keep them about 70 % busy. Prints events per second of wall time, the twin's kernel
     and timeline included. No baseline: no other tool runs this model.
 rush-hour
     The default rush-hour scenario (``scenarios/helsinki_morning_rush.yaml``) on the same
@@ -389,14 +389,14 @@ def bench_response(repeat: int) -> None:
         "duration": "24h", "seed": 1,
         "response": {
             "call_centre": {"pools": [{"name": "all", "numbers": ["110", "112", "119", "113"],
-                                       "call_takers": 40}]},
+                                       "call_takers": 12}]},
             "incidents": {"rates": {"crime": 90, "traffic_accident": 40, "medical": 70,
                                     "fire": 5, "public_order": 10}},
             "units": [
-                {"name": "P", "type": "police_car", "count": 60, "base": "police"},
+                {"name": "P", "type": "police_car", "count": 110, "base": "police"},
                 {"name": "M", "type": "motorbike", "count": 20, "base": "police"},
-                {"name": "A", "type": "ambulance", "count": 25, "base": "hospital"},
-                {"name": "F", "type": "fire_engine", "count": 5, "base": "fire"},
+                {"name": "A", "type": "ambulance", "count": 65, "base": "hospital"},
+                {"name": "F", "type": "fire_engine", "count": 6, "base": "fire"},
             ],
         },
     })  # fmt: skip
@@ -415,7 +415,9 @@ def bench_response(repeat: int) -> None:
     print("\n### response: 24 h of a busy city, traffic off\n")
     print("| incidents | events | wall | events per second | simulated time per wall time |")
     print("|---|---|---|---|---|")
-    print(f"| {incidents:,} | {events:,} | {wall:.2f} s | {events / wall:,.0f} | {86400 / wall:,.0f}× |")
+    print(
+        f"| {incidents:,} | {events:,} | {wall:.2f} s | {events / wall:,.0f} | {86400 / wall:,.0f}× |"
+    )
 
 
 BENCHMARKS = {

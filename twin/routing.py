@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 Place = Any  # a node id, a (lat, lon) pair, or a SUMO edge id
 
 
+#: How many targets :meth:`TravelTimeEngine.times_to` keeps searches for.
+TIMES_TO_CACHE = 4096
+
 #: ``nearest`` searches forward from the candidates when there are more than this many
 #: targets per candidate node (each forward search serves every target), and backward from
 #: each target otherwise (each stops as soon as its k nearest are certain).
@@ -111,6 +114,7 @@ class TravelTimeEngine:
         self._closed = np.zeros(len(edges), dtype=np.uint8)  # 0 open, 1 passenger, 2 all
         self._factor = np.ones(len(edges))
         self._costs: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
+        self._to: dict[tuple[int, bool], np.ndarray] = {}  # times_to's cache
         self._graph = graph
         self._city: City | None = None
         self._tree: Any = None
@@ -132,6 +136,7 @@ class TravelTimeEngine:
         for pos in self._positions(edges):
             self._closed[pos] = max(self._closed[pos], code)
         self._costs.clear()
+        self._to.clear()
 
     def reopen(self, edges: Iterable[tuple[int, int, int]] | None = None) -> None:
         """Reopen the given edges, or every closed edge."""
@@ -140,6 +145,7 @@ class TravelTimeEngine:
         else:
             self._closed[self._positions(edges)] = 0
         self._costs.clear()
+        self._to.clear()
 
     def set_speed_factors(self, factors: dict[tuple[int, int, int], float] | None) -> None:
         """Live speed factors per edge (observed over free-flow speed); ``None`` resets."""
@@ -155,6 +161,29 @@ class TravelTimeEngine:
                 )
             self._factor[pos] = values
         self._costs.clear()
+        self._to.clear()
+
+    def times_to(
+        self, target: Place, origins: Sequence[Place], *, emergency: bool = False
+    ) -> np.ndarray:
+        """Seconds from each origin to ``target`` now (``inf`` where cut off).
+
+        One backward search from the target serves every origin, and stays cached until
+        the roads change (a closure, a reopening, new speed factors): a dispatcher asks
+        about the same incident several times."""
+        t = self._index[self.node_of(target)]
+        key = (t, bool(emergency))
+        times = self._to.get(key)
+        if times is None:
+            if len(self._to) >= TIMES_TO_CACHE:
+                self._to.clear()
+            _, rcost = self.cost(emergency=emergency)
+            times, _ = self._kernel.one_to_all(
+                self.rev_indptr, self.rev_indices, rcost, np.array([t], dtype=np.int64),
+                np.zeros(1), np.inf,
+            )  # fmt: skip
+            self._to[key] = times
+        return times[self._indices(origins)]
 
     def cost(self, *, emergency: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Edge costs now (forward CSR order, reversed CSR order); ``inf`` where closed."""

@@ -276,3 +276,30 @@ def test_forward_and_backward_nearest_agree(case, data):
                     assert full[cand, engine._index[target]] == pytest.approx(t, abs=1e-9)
                 else:
                     assert t == np.inf
+
+
+@settings(max_examples=100, deadline=None)
+@given(road_graphs(), st.booleans(), st.data())
+def test_times_to_a_target_equal_networkx_and_follow_closures(case, emergency, data):
+    g, closed, factors = case
+    engine = TravelTimeEngine(g)
+    nodes = sorted(g.nodes)
+    target = data.draw(st.sampled_from(nodes))
+    before = engine.times_to(target, nodes, emergency=emergency)  # cached from here on
+    assert before[nodes.index(target)] == 0.0
+    for edge, passenger_only in closed.items():
+        engine.close([edge], emergency_access=passenger_only)
+    engine.set_speed_factors(factors)
+    got = engine.times_to(target, nodes, emergency=emergency)  # the roads changed: searched anew
+    rev = nx.reverse_view(g) if g.number_of_edges() else g
+    weight = weight_fn(closed, factors, emergency=emergency)
+    expected = nx.single_source_dijkstra_path_length(
+        rev, target, weight=lambda u, v, d: weight(v, u, {k: g.edges[v, u, k] for k in d})
+    )
+    want = np.array([expected.get(n, np.inf) for n in nodes])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    engine.reopen()
+    engine.set_speed_factors(None)
+    np.testing.assert_allclose(
+        engine.times_to(target, nodes, emergency=emergency), before, atol=1e-9
+    )

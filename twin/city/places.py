@@ -298,7 +298,6 @@ def resolve_response(
     *,
     source: str = "scenario",
     net: CityNet | None = None,
-    engine: Any = None,
     events: list[ResolvedEvent] | None = None,
 ) -> ResolvedResponse | None:
     """Unit bases, scripted incidents, hospitals and beats on this city, or a ScenarioError
@@ -306,15 +305,15 @@ def resolve_response(
     incidents)."""
     from twin.city.facilities import MAX_SNAP_M as FACILITY_SNAP_M
     from twin.city.facilities import load_facilities
-    from twin.routing import TravelTimeEngine
 
     response = scenario.response
     if response is None:
         return None
     net = net or CityNet(city)
-    engine = engine or TravelTimeEngine.from_city(city)
     problems: list[tuple[str, str]] = []
     said: list[str] = []
+
+    joined = _largest_joined_part(city)
 
     def facility_nodes(kind: str, path: str) -> list[tuple[str, int]]:
         try:
@@ -325,7 +324,7 @@ def resolve_response(
         said.append(where)
         out = []
         for f in sorted(found, key=lambda f: f.name):
-            node, dist = engine.snap(f.lat, f.lon)
+            node, dist = _snap_joined(city, joined, f.lat, f.lon)
             if dist > FACILITY_SNAP_M:
                 problems.append(
                     (path, f"{f.name} is {dist:.0f} m from the nearest road of {city.name}")
@@ -392,6 +391,34 @@ def resolve_response(
         raise ScenarioError(source, problems)
     incidents.sort(key=lambda x: (x.begin_s, x.id))
     return ResolvedResponse(units, incidents, hospitals, said)
+
+
+def _largest_joined_part(city: City) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The junctions of the road graph's largest strongly connected part (every one can
+    reach every other): ids, latitudes, longitudes."""
+    import networkx as nx
+
+    g = city.graph
+    part = sorted(max(nx.strongly_connected_components(g), key=len))
+    return (
+        np.array(part, dtype=np.int64),
+        np.array([g.nodes[n]["y"] for n in part]),
+        np.array([g.nodes[n]["x"] for n in part]),
+    )
+
+
+def _snap_joined(city: City, joined: Any, lat: float, lon: float) -> tuple[int, float]:
+    """The nearest junction from which a unit can reach the whole city and come back, and
+    how far it is (metres): a base snapped to a one-way stub would be stranded."""
+    ids, lats, lons = joined
+    p1, p2 = np.radians(lat), np.radians(lats)
+    a = (
+        np.sin((p2 - p1) / 2) ** 2
+        + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lons - lon) / 2) ** 2
+    )
+    dist = 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
+    i = int(np.argmin(dist))
+    return int(ids[i]), float(dist[i])
 
 
 def _edge_node(city: City, edge: str, path: str, problems: list[tuple[str, str]]) -> int | None:

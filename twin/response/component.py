@@ -176,15 +176,25 @@ class ResponseComponent:
 
     def _prepare_locations(self) -> None:
         """Where generated incidents land: each node weighs half the length of the roads
-        that touch it, times its sector's weight."""
+        that touch it, times its sector's weight. Only junctions of the largest strongly
+        connected part of the road graph count: the stubs an OSM extract's edge cuts off
+        (one-way roads leaving the map) cannot be reached and left again."""
+        import networkx as nx
+
         weights = self.config.incidents.sector_weights
+        joined = max(nx.strongly_connected_components(self.city.graph), key=len)
         length: dict[int, float] = {}
         for u, v, data in self.city.graph.edges(data=True):
             half = float(data.get("length", 0.0)) / 2
             length[u] = length.get(u, 0.0) + half
             length[v] = length.get(v, 0.0) + half
         nodes = self.engine.nodes.tolist()
-        w = np.array([length.get(n, 0.0) * weights.get(self._node_sector[n], 1.0) for n in nodes])
+        w = np.array(
+            [
+                length.get(n, 0.0) * weights.get(self._node_sector[n], 1.0) * (n in joined)
+                for n in nodes
+            ]
+        )
         if not w.sum() > 0:
             w = np.ones(len(nodes))
         self._nodes = np.array(nodes, dtype=np.int64)
@@ -318,7 +328,7 @@ class SumoTravel:
     def _engine_drive(self, origin: int, target: int, start: float) -> Generator[Any, Any, float]:
         self._fresh()
         yield from wait_for_road(self.env, self.engine, origin, target)
-        seconds = self.engine.travel_time(origin, target, emergency=True) / self.speed_factor
+        seconds = self.engine.times_to(target, [origin], emergency=True)[0] / self.speed_factor
         yield self.env.timeout(max(0.0, seconds - (self.env.now - start)))
         return self.env.now - start
 

@@ -227,17 +227,12 @@ class EngineTravel:
         self.env, self.engine, self.speed_factor = env, engine, speed_factor
 
     def estimate(self, origins: list[int], target: int) -> np.ndarray:
-        which, times = self.engine.nearest([target], origins, k=len(origins), emergency=True)
-        out = np.full(len(origins), np.inf)
-        ok = which[0] >= 0
-        out[which[0][ok]] = times[0][ok] / self.speed_factor
-        return out
+        return self.engine.times_to(target, origins, emergency=True) / self.speed_factor
 
     def drive(self, unit: Unit, origin: int, target: int) -> Generator[Any, Any, float]:
         start = self.env.now
         yield from wait_for_road(self.env, self.engine, origin, target)
-        seconds = self.engine.travel_time(origin, target, emergency=True) / self.speed_factor
-        yield self.env.timeout(seconds)
+        yield self.env.timeout(self.estimate([origin], target)[0])
         return self.env.now - start
 
 
@@ -249,7 +244,7 @@ def wait_for_road(
     env: simpy.Environment, engine: Any, origin: int, target: int
 ) -> Generator[Any, Any, None]:
     """Hold a unit whose way was cut after it was sent (a flood rising) until a road opens."""
-    while not math.isfinite(engine.travel_time(origin, target, emergency=True)):
+    while not math.isfinite(engine.times_to(target, [origin], emergency=True)[0]):
         yield env.timeout(RETRY_ROAD_S)
 
 
