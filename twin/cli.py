@@ -158,8 +158,8 @@ def compare(
     for row in table.to_dict("records"):
         cells = [
             row["label"],
-            *(_fmt(row[n]) for n in names),
-            *(_fmt(row[f"Δ {n}"], signed=True) for n in names[1:]),
+            *(_fmt(row[n], row["unit"]) for n in names),
+            *(_fmt(row[f"Δ {n}"], row["unit"], signed=True) for n in names[1:]),
         ]
         grid.add_row(*cells, row["unit"])
     out.print(grid)
@@ -351,9 +351,9 @@ def _print_run(result: Any) -> None:
         grid.add_column("difference", justify="right")
     grid.add_column("unit")
     for row in table.to_dict("records"):
-        cells = [row["label"], *(_fmt(row[n]) for n in summaries)]
+        cells = [row["label"], *(_fmt(row[n], row["unit"]) for n in summaries)]
         if result.baseline is not None:
-            cells.append(_fmt(row.get("Δ run"), signed=True))
+            cells.append(_fmt(row.get("Δ run"), row["unit"], signed=True))
         grid.add_row(*cells, row["unit"])
     out.print(grid)
     out.print(
@@ -362,16 +362,10 @@ def _print_run(result: Any) -> None:
     )
 
 
-def _fmt(value: Any, *, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and value != value):  # None or NaN
-        return "–"
-    if isinstance(value, bool):
-        return "YES" if value else "no"
-    if isinstance(value, float):
-        return f"{value:+,.2f}" if signed else f"{value:,.2f}"
-    if isinstance(value, int):
-        return f"{value:+,}" if signed else f"{value:,}"
-    return str(value)
+def _fmt(value: Any, unit: str = "", *, signed: bool = False) -> str:
+    from twin.kpi import format_value
+
+    return format_value(value, unit, signed=signed)
 
 
 def _print_summary(s: dict[str, Any]) -> None:

@@ -83,16 +83,16 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "gridlock": ("Gridlock", "", "lower"),
     "incidents": ("Incidents", "incidents", ""),
     "calls": ("Emergency calls", "calls", ""),
-    "answered_in_target": ("Calls answered within target", "share", "higher"),
+    "answered_in_target": ("Calls answered within target", "%", "higher"),
     "speed_of_answer_s": ("Average speed of answer", "s", "lower"),
-    "abandoned": ("Calls abandoned", "share", "lower"),
+    "abandoned": ("Calls abandoned", "%", "lower"),
     "processing_s": ("Mean processing time (call to dispatch)", "s", "lower"),
     "response_p50_s": ("Response time, median (call to on scene)", "s", "lower"),
     "response_p90_s": ("Response time, 90th percentile", "s", "lower"),
-    "on_scene_in_target": ("Incidents reached within target", "share", "higher"),
-    "utilisation_police": ("Police unit utilisation", "share", "lower"),
-    "utilisation_ambulance": ("Ambulance utilisation", "share", "lower"),
-    "utilisation_fire": ("Fire engine utilisation", "share", "lower"),
+    "on_scene_in_target": ("Incidents reached within target", "%", "higher"),
+    "utilisation_police": ("Police unit utilisation", "%", "lower"),
+    "utilisation_ambulance": ("Ambulance utilisation", "%", "lower"),
+    "utilisation_fire": ("Fire engine utilisation", "%", "lower"),
     "pending_max": ("Longest pending queue", "needs", "lower"),
     "unserved": ("Incident needs never served", "needs", "lower"),
 }
@@ -430,6 +430,22 @@ def response_by_sector(timeline: Any) -> pd.Series:
     """Median response time (first call to first unit on scene) per sector, seconds."""
     inc = incident_times(timeline)
     return inc.dropna(subset=["first_on_scene_s"]).groupby("sector")["first_on_scene_s"].median()
+
+
+def format_value(value: Any, unit: str = "", *, signed: bool = False) -> str:
+    """A KPI value for people: shares (unit ``%``) as percentages, differences of shares
+    in percentage points, counts with thousands separators."""
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return "–"
+    if isinstance(value, bool):
+        return "YES" if value else "no"
+    if unit == "%" and isinstance(value, int | float):
+        return f"{value * 100:+.1f} pp" if signed else f"{value * 100:.1f}%"
+    if isinstance(value, float):
+        return f"{value:+,.2f}" if signed else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:+,}" if signed else f"{value:,}"
+    return str(value)
 
 
 def gridlock(net: pd.DataFrame) -> bool:

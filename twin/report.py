@@ -225,7 +225,10 @@ def kpi_table_html(table: pd.DataFrame) -> str:
         r = row._asdict()
         cells = [f"<td>{html.escape(r['label'])}</td>"]
         for c in runs:
-            cells.append(f"<td>{_fmt(table.loc[table['kpi'] == r['kpi'], c].iloc[0])}</td>")
+            value = table.loc[table["kpi"] == r["kpi"], c].iloc[0]
+            cells.append(
+                f"<td>{html.escape(kpi.format_value(value, r['unit'], signed=c.startswith('Δ')))}</td>"
+            )
         cells.append(f"<td>{html.escape(r['unit'])}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -258,16 +261,6 @@ footer {{ margin-top: 3em; font-size: 0.85em; color: #666; }}
 </body></html>
 """
     write_text_atomic(path, doc)
-
-
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "–"
-    if isinstance(value, bool):
-        return "YES" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    return html.escape(f"{value:,}" if isinstance(value, int) else str(value))
 
 
 def _cos_lat(city: Any) -> float:

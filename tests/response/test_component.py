@@ -176,3 +176,23 @@ def test_scenario_errors_name_the_field(helsinki_city):
     with pytest.raises(ScenarioError, match=r"response.units\[0\].base: .*outside the city"):
         run_scenario(scenario(helsinki_city.path, response={**RESPONSE, "units": [{"name": "P", "type": "police_car", "base": {"lat": 60.3, "lon": 24.9}}, *RESPONSE["units"][1:]]}),
             out=Path("/nonexistent/never-written"), progress=False)  # fmt: skip
+
+
+def test_accidents_on_the_roads_become_incidents_with_calls(helsinki_city, tmp_path):
+    sc = scenario(helsinki_city.path, duration="30min", events=[
+        {"type": "accident", "id": "crash", "at": {"lat": 60.16914, "lon": 24.93987}, "start": "07:05",
+         "duration": "20min", "lanes": 9},
+    ])  # fmt: skip
+    result = run_scenario(sc, out=tmp_path / "crash", progress=False)
+    path = result.path / "timeline.parquet"
+    rows = q(
+        f"SELECT t, incident, incident_type, origin FROM '{path}' WHERE kind = 'incident_occurred' AND origin = 'road_event'"
+    )
+    assert len(rows) == 1 and rows[0][0] == 300 and rows[0][2] == "traffic_accident"
+    assert rows[0][1].endswith("-crash")
+    assert (
+        q(
+            f"SELECT count(*) FROM '{path}' WHERE kind = 'call_placed' AND incident = '{rows[0][1]}'"
+        )[0][0]
+        >= 1
+    )
