@@ -141,6 +141,8 @@ def test_units_drive_through_sumo_traffic(helsinki_city, tmp_path):
                  "duration": "30min"}],
     )  # fmt: skip
     result = run_scenario(sc, out=tmp_path / "traffic", progress=False)
+    again = run_scenario(sc, out=tmp_path / "again", progress=False)
+    assert again.info["timeline_sha256"] == result.info["timeline_sha256"]  # same seed, same run
     path = result.path / "timeline.parquet"
     ordered = q(f"SELECT t, trip FROM '{path}' WHERE kind = 'drive_ordered'")
     ended = dict(q(f"SELECT trip, t FROM '{path}' WHERE kind = 'drive_ended' AND reached"))
@@ -196,3 +198,31 @@ def test_accidents_on_the_roads_become_incidents_with_calls(helsinki_city, tmp_p
         )[0][0]
         >= 1
     )
+
+
+def test_dispatch_estimates_follow_the_speeds_traffic_reports(helsinki_city):
+    import datetime as dt
+
+    import numpy as np
+
+    from twin.response.component import SumoTravel
+    from twin.routing import TravelTimeEngine
+    from twin.sim import Simulation
+
+    sim = Simulation(duration=600, seed=1, start=dt.datetime(2026, 12, 1, 7, tzinfo=dt.UTC))
+    engine = TravelTimeEngine.from_city(helsinki_city)
+    travel = SumoTravel(sim, engine, helsinki_city, speed_factor=1.0, emit=lambda e: None)
+    nodes = engine.nodes.tolist()
+    free = travel.estimate(nodes[:20], nodes[50])
+    edges = sorted(set(helsinki_city.mapping["sumo_edge"]))
+
+    def sample(t: float, tti: float) -> None:
+        n = len(edges)
+        sim.timeline.extend(t, "edge_state", source="traffic", edge=edges, sector=[""] * n,
+                            vehicles=[5] * n, halting=[0] * n, speed_mps=[5.0] * n,
+                            density_veh_km=[10.0] * n, tti=[tti] * n)  # fmt: skip
+
+    sample(60, 2.0)  # every road at half its free-flow speed
+    np.testing.assert_allclose(travel.estimate(nodes[:20], nodes[50]), 2 * free, rtol=1e-9)
+    sample(120, 1.0)  # flowing again
+    np.testing.assert_allclose(travel.estimate(nodes[:20], nodes[50]), free, rtol=1e-9)
