@@ -149,7 +149,7 @@ def fleet_run(seed: int, *, rates: list[float], prefs: list[list[int]], mu: floa
         if e.state == "dispatched":
             since[e.unit] = t
             dispatches += t >= warm_t
-        elif e.state == "available":
+        elif e.state == "available" and e.unit in since:  # (each unit starts available)
             begin = since.pop(e.unit)
             busy[u] += max(0.0, t - max(begin, warm_t))
     # the atom of each incident is its sector: read it back from the dispatch events

@@ -298,8 +298,10 @@ class Dispatcher:
         self.pending: list[tuple[int, float, int, Incident, str]] = []
         self._order = itertools.count()
         self._trips: dict[Unit, Any] = {}  # en-route unit -> (process, arrival estimate)
-        for unit in units:
+        for unit in units:  # the board at the start: every unit and its state
             unit.node = unit.base
+            if unit.on_duty(env.now):
+                self._state(unit, "available")
             if unit.shift is not None:
                 env.process(self._shift(unit))
 
