@@ -300,6 +300,51 @@ def place_posts_command(
 
 
 @app.command()
+def predict(
+    run_folder: Annotated[Path, typer.Argument(help="A run folder with crime on its timeline.")],
+    shift: Annotated[str, typer.Option("--shift", help="Forecast period: 8h, 12h, 1d ...")] = "8h",
+    flag: Annotated[float, typer.Option("--flag", help="Share of the area flagged, in %.")] = 5.0,
+    cell: Annotated[float, typer.Option("--cell", help="Grid cell side, metres.")] = 100.0,
+    after: Annotated[
+        str, typer.Option("--after", help="Learn from this much history before the first forecast.")
+    ] = "1d",
+    bandwidth: Annotated[float, typer.Option("--bandwidth", help="Kernel width, metres.")] = 100.0,
+) -> None:
+    """Score hotspot forecasts (naive, kde, sepp) on a run's crimes: hit rate and PAI."""
+    from twin.city import City
+    from twin.plans.compare import read_run
+    from twin.predict import city_grid, evaluate, events_from_timeline
+    from twin.scenario import parse_duration
+
+    info = read_run(run_folder)
+    try:
+        shift_s, after_s = parse_duration(shift), parse_duration(after)
+    except ValueError as exc:
+        raise InputError(f"--shift/--after: {exc}") from exc
+    if not 0 < flag <= 100:
+        raise InputError(f"--flag must be a percentage in (0, 100], got {flag:g}")
+    city = City.load(Path(info["city"]["path"]))
+    grid, frame = city_grid(city, cell=cell)
+    events, what = events_from_timeline(run_folder / "timeline.parquet", frame)
+    end = float(info["simulated_s"])
+    table = evaluate(events, grid, start=after_s, end=end, shift=shift_s, share=flag / 100,
+                     bandwidth=bandwidth)  # fmt: skip
+    out.print(
+        f"{len(events.t):,} {what} in {run_folder}; forecasts every {shift} after the first {after}, "
+        f"flagging {flag:g}% of {grid.n:,} cells of {cell:g} m."
+    )
+    grid_t = Table(title="Hotspot forecasts", title_justify="left")
+    for col in ("method", "shifts", "events", "hit rate", "PAI"):
+        grid_t.add_column(col, justify="left" if col == "method" else "right")
+    for row in table.itertuples():
+        grid_t.add_row(
+            row.method, f"{row.shifts}", f"{row.events:,}", f"{row.hit_rate:.1%}", f"{row.pai:.2f}"
+        )
+    out.print(grid_t)
+    out.print("PAI: hit rate over the share of the area flagged (1 = no better than chance).")
+
+
+@app.command()
 def schema(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write to this file instead of printing.")

@@ -330,6 +330,57 @@ class DriveEnded(Event):
     route_length_m: float
 
 
+# -- community ------------------------------------------------------------------------------
+
+
+@event("community_configured")
+class CommunityConfigured(Event):
+    """The community model's set-up, at the start of a run."""
+
+    segments: int  # road segments (both directions of a street count once)
+    residents: int
+    offenders: int
+    patrols: int
+    strategy: str
+    officers: int
+
+
+@event("crime_committed")
+class CrimeCommitted(Event):
+    """An offender struck on a road (the community model); ``reported`` if the victim
+    calls 110 (the rest is the dark figure)."""
+
+    crime: str
+    crime_type: str  # theft, robbery, assault, vandalism
+    sector: str
+    lat: float
+    lon: float
+    reported: bool
+
+
+@event("sector_safety")
+class SectorSafety(Event):
+    """A sector's community state: the rasa aman (sense of safety) index, 0 to 100, its
+    residents' mean trust in the police (0 to 1), disorder, and crimes since the last one."""
+
+    sector: str
+    rasa_aman: float
+    trust: float
+    disorder: float
+    crimes: int
+
+
+@event("unrest_state")
+class UnrestState(Event):
+    """A crowd under Epstein's civil violence rules: citizens active, quiet and jailed."""
+
+    event_id: str
+    active: int
+    quiet: int
+    jailed: int
+    legitimacy: float
+
+
 def empty_columns() -> dict[str, list[Any]]:
     """One empty list per timeline column, in the timeline's column order."""
     return {name: [] for name in column_names()}

@@ -95,6 +95,13 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "utilisation_fire": ("Fire engine utilisation", "%", "lower"),
     "pending_max": ("Longest pending queue", "needs", "lower"),
     "unserved": ("Incident needs never served", "needs", "lower"),
+    "crimes": ("Crimes committed", "crimes", "lower"),
+    "crimes_reported": ("Crimes reported to 110", "%", ""),
+    "segments_for_half": ("Road segments holding half the crime", "%", ""),
+    "rasa_aman": ("Rasa aman (sense of safety), mean over sectors", "0-100", "higher"),
+    "rasa_aman_lowest": ("Rasa aman of the least safe sector", "0-100", "higher"),
+    "trust": ("Residents' trust in the police", "0-1", "higher"),
+    "unrest_peak": ("Most rioters at once", "people", "lower"),
 }
 
 
@@ -192,7 +199,7 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
     ).fetchone()
     n_trips = int(trips[0]) if trips else 0
     if net.empty and n_trips == 0:  # no traffic simulated: no traffic KPIs
-        return {**dict.fromkeys(_TRAFFIC_KEYS), **response_summary(con),
+        return {**dict.fromkeys(_TRAFFIC_KEYS), **response_summary(con), **community_summary(con),
                 "status": ended[0] if ended else "unknown", "samples": 0}  # fmt: skip
     last = net.iloc[-1] if len(net) else None
     teleports = int(last["teleports"]) if last is not None else 0
@@ -222,7 +229,74 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
         "samples": len(net),
         "status": ended[0] if ended else "unknown",
         **response_summary(con),
+        **community_summary(con),
     }
+
+
+def community_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The community KPIs; None where the run has no community model. Rasa aman and trust
+    are the last hour's; the crime concentration is Weisburd's: the smallest share of road
+    segments that holds half of the crime."""
+    row = con.execute(
+        "SELECT segments FROM timeline WHERE kind = 'community_configured' LIMIT 1"
+    ).fetchone()
+    if not row:
+        return dict.fromkeys(_COMMUNITY_KEYS)
+    conc = crime_concentration(con, segments=int(row[0]))
+    crimes = con.execute(
+        "SELECT count(*), avg(CASE WHEN reported THEN 1.0 ELSE 0.0 END) FROM timeline "
+        "WHERE kind = 'crime_committed' AND crime_type <> 'public_order'"
+    ).fetchone()
+    last = con.execute(
+        "SELECT avg(rasa_aman), min(rasa_aman), avg(trust) FROM timeline WHERE kind = 'sector_safety' "
+        "AND t = (SELECT max(t) FROM timeline WHERE kind = 'sector_safety')"
+    ).fetchone()
+    unrest = con.execute("SELECT max(active) FROM timeline WHERE kind = 'unrest_state'").fetchone()
+    return {
+        "crimes": int(crimes[0]) if crimes else 0,
+        "crimes_reported": _r(crimes[1], 4) if crimes and crimes[0] else None,
+        "segments_for_half": _r(conc.get(0.5), 4),
+        "rasa_aman": _r(last[0], 1) if last else None,
+        "rasa_aman_lowest": _r(last[1], 1) if last else None,
+        "trust": _r(last[2], 3) if last else None,
+        "unrest_peak": int(unrest[0]) if unrest and unrest[0] is not None else None,
+    }
+
+
+def crime_concentration(
+    timeline: Any, *, segments: int, shares: tuple[float, ...] = (0.25, 0.5)
+) -> dict[float, float]:
+    """For each share of crime, the smallest share of the city's ``segments`` road
+    segments that holds it (a crime's segment is the midpoint of its street)."""
+    con = _con(timeline)
+    counts = [r[0] for r in con.execute(
+        "SELECT count(*) AS n FROM timeline WHERE kind = 'crime_committed' AND crime_type <> 'public_order' "
+        "GROUP BY round(lat, 6), round(lon, 6) ORDER BY n DESC"
+    ).fetchall()]  # fmt: skip
+    total = sum(counts)
+    out: dict[float, float] = {}
+    if not total or not segments:
+        return out
+    running = 0
+    k = 0
+    for share in sorted(shares):
+        while running < share * total:
+            running += counts[k]
+            k += 1
+        out[share] = k / segments
+    return out
+
+
+def safety_over_time(timeline: Any) -> pd.DataFrame:
+    """Each sector's rasa aman, trust and disorder at each hourly report."""
+    return (
+        _con(timeline)
+        .execute(
+            "SELECT t, sector, rasa_aman, trust, disorder, crimes FROM timeline "
+            "WHERE kind = 'sector_safety' ORDER BY t, sector"
+        )
+        .df()
+    )
 
 
 _TRAFFIC_KEYS = [
@@ -230,7 +304,11 @@ _TRAFFIC_KEYS = [
     "mean_delay_s", "vehicles_delayed", "vehicles_rerouted", "trips_cut_short",
     "longest_queue_veh", "longest_queue_at", "teleports", "departed", "gridlock",
 ]  # fmt: skip
-_RESPONSE_KEYS = [k for k in KPI_LABELS if k not in _TRAFFIC_KEYS]
+_COMMUNITY_KEYS = [
+    "crimes", "crimes_reported", "segments_for_half", "rasa_aman", "rasa_aman_lowest", "trust",
+    "unrest_peak",
+]  # fmt: skip
+_RESPONSE_KEYS = [k for k in KPI_LABELS if k not in _TRAFFIC_KEYS and k not in _COMMUNITY_KEYS]
 
 
 def targets(con: duckdb.DuckDBPyConnection) -> tuple[float, float]:

@@ -211,6 +211,20 @@ def pending_figure(timeline: Any, *, start: pd.Timestamp | None = None) -> go.Fi
     return fig
 
 
+def safety_figure(timeline: Any, *, start: pd.Timestamp | None = None) -> go.Figure:
+    """Each sector's rasa aman index over time, with the city's mean."""
+    safety = kpi.safety_over_time(timeline)
+    fig = go.Figure()
+    for i, (sector, part) in enumerate(safety.groupby("sector", sort=True)):
+        fig.add_scatter(x=_clock_axis(start, part["t"]), y=part["rasa_aman"], mode="lines", name=sector,
+                        line={"width": 1, "color": _COLORS[i % len(_COLORS)]}, opacity=0.6)  # fmt: skip
+    mean = safety.groupby("t")["rasa_aman"].mean()
+    fig.add_scatter(x=_clock_axis(start, pd.Series(mean.index)), y=mean.to_numpy(), mode="lines",
+                    name="city mean", line={"width": 3, "color": "black"})  # fmt: skip
+    fig.update_layout(title="Rasa aman (sense of safety) by sector", yaxis_title="index, 0-100")
+    return fig
+
+
 def mean_sector_tti(timeline: Any) -> pd.Series:
     """Each sector's mean travel-time index over the run."""
     return kpi.sector_over_time(timeline).groupby("sector")["tti"].mean()

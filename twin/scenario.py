@@ -51,15 +51,16 @@ class ScenarioError(InputError):
 _MANY = "\n"  # joins several model-level problems, each "path: message"
 
 _DURATION = re.compile(
-    r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*min)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
+    r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*min)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
 )
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from ``3600``, ``"1h"``, ``"45min"``, ``"1h30min"``, ``"90s"`` or ``"01:30:00"``.
+    """Seconds from ``3600``, ``"1h"``, ``"45min"``, ``"1h30min"``, ``"90s"``, ``"7d"`` or
+    ``"01:30:00"``.
 
-    >>> parse_duration("1h30min"), parse_duration("01:30:00"), parse_duration(90)
-    (5400.0, 5400.0, 90.0)
+    >>> parse_duration("1h30min"), parse_duration("01:30:00"), parse_duration(90), parse_duration("7d")
+    (5400.0, 5400.0, 90.0, 604800.0)
     """
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
@@ -69,10 +70,10 @@ def parse_duration(value: Any) -> float:
         parts = [int(p) for p in value.strip().split(":")] + [0]
         seconds = float(parts[0] * 3600 + parts[1] * 60 + parts[2])
     elif isinstance(value, str) and (m := _DURATION.match(value)) and any(m.groups()):
-        h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-        seconds = h * 3600 + mi * 60 + s
+        d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+        seconds = d * 86400 + h * 3600 + mi * 60 + s
     else:
-        raise ValueError(f"not a duration (write 45min, 1h30min, 90s or 01:30:00): {value!r}")
+        raise ValueError(f"not a duration (write 45min, 1h30min, 90s, 7d or 01:30:00): {value!r}")
     if seconds <= 0:
         raise ValueError(f"a duration must be positive: {value!r}")
     return seconds
@@ -84,7 +85,7 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}],
-            "description": "seconds, or 45min, 1h30min, 90s, 01:30:00",
+            "description": "seconds, or 45min, 1h30min, 90s, 7d, 01:30:00",
         }
     ),
 ]
@@ -590,6 +591,56 @@ class Response(_Model):
         return self
 
 
+# -- community (twin.agents) --------------------------------------------------------------------
+
+
+class Patrols(_Model):
+    """Patrol units of the community model and their strategy."""
+
+    units: int = Field(4, ge=0, le=500)
+    strategy: Literal["random", "beats", "hotspot", "predicted"] = Field(
+        "random",
+        description="random junctions; fixed beats by sector; the top-k roads by past crime "
+        "(11-15 minute stops); or the top-k roads of a forecast",
+    )
+    hotspots: int = Field(
+        5, ge=1, le=200, description="how many roads the hotspot strategies visit"
+    )
+    forecast: Literal["kde", "sepp"] = Field(
+        "kde", description="the predicted strategy's forecast: kernel density or self-exciting"
+    )
+
+
+class Unrest(_Model):
+    """Epstein's civil violence rules in each demonstration's crowd."""
+
+    legitimacy: float = Field(
+        0.75, ge=0, le=1, description="the regime's legitimacy at trust 0.5; trust moves it"
+    )
+    crowd: int = Field(300, ge=10, le=20000, description="people in each demonstration")
+    police: int = Field(20, ge=0, le=5000, description="police officers in the crowd")
+    max_jail_term: int = Field(30, ge=0, le=1000, description="steps a jailed citizen stays out")
+
+
+class Community(_Model):
+    """Residents, offenders, Bhabinkamtibmas and patrols (``twin.agents.community``)."""
+
+    step: Duration = Field(600.0, description="simulated time per community step")
+    residents: int = Field(2000, ge=0, le=1_000_000)
+    offenders: int = Field(40, ge=0, le=100_000)
+    motivation: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="mean chance an offender strikes on an unguarded, suitable road",
+    )
+    patrols: Patrols = Field(default_factory=Patrols)
+    bhabinkamtibmas: int = Field(0, ge=0, le=10_000, description="neighbourhood officers")
+    unrest: Unrest | None = Field(
+        None, description="civil violence in the crowds of the scenario's demonstrations"
+    )
+
+
 class Outputs(_Model):
     report: bool = True
     edge_states: bool = Field(True, description="record every edge (else sectors and network only)")
@@ -612,6 +663,9 @@ class Scenario(_Model):
         None, description="SUMO traffic; without it, units drive at the travel-time engine's times"
     )
     response: Response | None = Field(None, description="calls, dispatch and units")
+    community: Community | None = Field(
+        None, description="crime, guardians and residents' sense of safety"
+    )
     events: list[RoadEvent] = Field(default_factory=list)
     outputs: Outputs = Outputs()
 
@@ -625,8 +679,8 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         problems = []
-        if self.traffic is None and self.response is None:
-            problems.append("traffic: give traffic, response or both: there is nothing to run")
+        if self.traffic is None and self.response is None and self.community is None:
+            problems.append("traffic: give traffic, response or community: there is nothing to run")
         given = self.traffic.demand.veh_per_hour if self.traffic else {}
         missing = [f"{h:02d}" for h in self.hours() if f"{h:02d}" not in given]
         if missing and self.traffic is not None:

@@ -402,6 +402,24 @@ def _write_run_report(
             ("Unit utilisation", report.utilisation_figure(timeline)),
             ("Pending queue", report.pending_figure(timeline, start=start)),
         ]  # fmt: skip
+    if scenario.community is not None:
+        safety = kpi.safety_over_time(timeline)
+        last = (
+            safety[safety["t"] == safety["t"].max()].set_index("sector")["rasa_aman"]
+            if len(safety)
+            else None
+        )
+        crimes = safety.groupby("sector")["crimes"].sum() if len(safety) else None
+        sections += [
+            ("Rasa aman over time", report.safety_figure(timeline, start=start)),
+        ]
+        if last is not None:
+            sections += [
+                ("Rasa aman by sector", report.sector_map(city, last, title="Rasa aman at the end of the run",
+                                                          colorbar="0-100")),
+                ("Crime by sector", report.sector_map(city, crimes, title="Crimes committed per sector",
+                                                      colorbar="crimes")),
+            ]  # fmt: skip
     if baseline_dir is not None and scenario.traffic is not None:
         diff = report.mean_sector_tti(timeline).sub(
             report.mean_sector_tti(runs["baseline"]), fill_value=0

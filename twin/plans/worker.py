@@ -100,6 +100,15 @@ def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
                 start=scenario.start, road_events=spec.events, traffic=traffic is not None,
             )
         )  # fmt: skip
+    if scenario.community is not None:
+        from twin.agents.component import CommunityComponent
+        from twin.city import City
+
+        sim.add(
+            CommunityComponent(
+                scenario.community, City.load(spec.city_path), road_events=spec.events
+            )
+        )
 
     sim.emit(
         RunStarted(

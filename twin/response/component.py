@@ -20,8 +20,11 @@ Units travel in one of two ways:
 Either way the scenario's closures cut the engine's roads while they last (emergency
 vehicles pass where the closure lets them).
 
-Random numbers come from four generators spawned from the run's seed (incidents, calls,
-units, scripted), so a change in one part of the model leaves the others' draws alone.
+Crimes that the community model's victims report (``crime_committed`` with ``reported``)
+become incidents too, with their calls.
+
+Random numbers come from five generators spawned from the run's seed (incidents, calls,
+units, scripted, community), so a change in one part of the model leaves the others' draws alone.
 """
 
 from __future__ import annotations
@@ -104,8 +107,9 @@ class ResponseComponent:
 
     def start(self, sim: Any) -> None:
         env, cfg = sim.env, self.config
-        rng_incidents, rng_calls, rng_units, rng_scripted = sim.rng.spawn(4)
+        rng_incidents, rng_calls, rng_units, rng_scripted, rng_community = sim.rng.spawn(5)
         self._rng_incidents, self._rng_scripted = rng_incidents, rng_scripted
+        self._rng_community = rng_community
         self._sim = sim
 
         def emit(event: ev.Event) -> None:
@@ -167,6 +171,7 @@ class ResponseComponent:
         for event in self.road_events:
             if event.lanes == 0 and event.edges:
                 env.process(self._closure(event))
+        sim.timeline.subscribe("crime_committed", self._reported_crime)
 
     def close(self, sim: Any) -> None:
         if self.dispatcher is not None:
@@ -248,6 +253,13 @@ class ResponseComponent:
             delay = 0.0 if i == 0 else float(rng.exponential(DUPLICATE_DELAY_S))
             self.call_centre.call(incident, number, delay=delay)
         return incident
+
+    def _reported_crime(self, t: float, crime: Any) -> None:
+        """A crime the community model's victim reports: an incident, with its 110 call."""
+        if crime.reported:
+            kind = "public_order" if crime.crime_type == "public_order" else "crime"
+            node = self.engine.node_of((crime.lat, crime.lon))
+            self._occur(kind, node, self._rng_community, origin="community")
 
     # -- roads ------------------------------------------------------------------------------
 
