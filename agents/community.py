@@ -51,6 +51,9 @@ CRIME_TYPES = {"theft": (0.55, 0.45), "robbery": (0.15, 0.8), "assault": (0.15, 
 STRATEGIES = ("random", "beats", "hotspot", "predicted")
 #: One patrol unit on a junction guards its roads this much (1 - exp(-GUARD)).
 GUARD = 1.5
+#: A Bhabinkamtibmas visit closes this share of the gap between each resident's trust and
+#: full trust: a sector visited every hour gains about a third of the gap in a week.
+TRUST_PER_VISIT = 0.0025
 #: Near-repeat victimisation (Johnson and Bowers): a crime raises its street's suitability
 #: by this factor, fading by REPEAT_DECAY every 10 minutes (a half-life of about 2 hours).
 REPEAT_BOOST = 1.0
@@ -132,6 +135,8 @@ class CommunityModel(mesa.Model):
         How many of each.
     patrols, strategy
         Patrol units and their strategy (one of :data:`STRATEGIES`).
+    trust
+        Residents' mean trust in the police at the start (Beta distributed).
     officers
         Bhabinkamtibmas officers, one per sector, in order of sector population, until
         they run out (more officers than sectors: the busiest sectors get two).
@@ -157,6 +162,7 @@ class CommunityModel(mesa.Model):
         motivation: float = 0.03,
         hotspots: int = 5,
         forecast: Any = None,
+        trust: float = 0.5,
         seed: int | None = None,
     ) -> None:
         super().__init__(seed=seed)
@@ -236,7 +242,7 @@ class CommunityModel(mesa.Model):
         rng = self.streams["residents"]
         homes = rng.choice(self.nodes, size=int(residents))
         self.res_sector = np.array([self.node_sector[index[int(n)]] for n in homes], dtype=object)
-        self.res_trust = rng.beta(5, 5, size=int(residents))
+        self.res_trust = rng.beta(10 * trust, 10 * (1 - trust), size=int(residents))
         self.res_safety = rng.beta(6, 4, size=int(residents))
         self.res_grievance = rng.random(int(residents)) * 0.4
         self.disorder = dict.fromkeys(self.sectors, 0.0)
@@ -340,7 +346,7 @@ class CommunityModel(mesa.Model):
         """A Bhabinkamtibmas visit: trust rises, disputes are mediated."""
         self.visits[sector] = self.visits.get(sector, 0) + 1
         mine = self.res_sector == sector
-        self.res_trust[mine] += 0.01 * (1.0 - self.res_trust[mine])
+        self.res_trust[mine] += TRUST_PER_VISIT * (1.0 - self.res_trust[mine])
         self.disorder[sector] = self.disorder.get(sector, 0.0) * 0.8
 
     def _residents(self, crimes: list[Crime]) -> None:

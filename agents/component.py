@@ -8,8 +8,9 @@ rasa aman index, trust and disorder go on the timeline as ``sector_safety``.
 In each demonstration of the scenario, when ``community.unrest`` is set, a crowd follows
 Epstein's civil violence rules (:mod:`twin.agents.civil`) from the demonstration's start to
 its end, one step per community step. The legitimacy the crowd perceives rises and falls
-with its sectors' trust in the police (0.4 per unit of trust away from 0.5), and each
-arrest is a reported public-order crime at the demonstration. Active rioters add to their
+with its sectors' trust in the police (0.4 per unit of trust away from 0.5). Arrests are
+the crowd police's; clashes reach 110 as public-order crimes at the demonstration, about
+one per :data:`RIOTERS_PER_CALL` rioters each step. Active rioters add to their
 sectors' disorder, which lowers the residents' sense of safety.
 """
 
@@ -30,6 +31,9 @@ from twin.scenario import Community
 
 #: How often the sectors' community state goes on the timeline, seconds.
 SAFETY_EVERY_S = 3600.0
+#: Each step, clashes reported to 110 from a crowd: Poisson, one per this many rioters.
+#: (Arrests are made by the police in the crowd; they bring no call.)
+RIOTERS_PER_CALL = 50.0
 
 
 class CommunityComponent:
@@ -54,7 +58,8 @@ class CommunityComponent:
         self.model = CommunityModel(
             self.city, step_s=cfg.step, residents=cfg.residents, offenders=cfg.offenders,
             patrols=cfg.patrols.units, strategy=cfg.patrols.strategy, officers=cfg.bhabinkamtibmas,
-            motivation=cfg.motivation, hotspots=cfg.patrols.hotspots, forecast=forecast, seed=seed,
+            motivation=cfg.motivation, hotspots=cfg.patrols.hotspots, forecast=forecast,
+            trust=cfg.trust, seed=seed,
         )  # fmt: skip
         self._sim = sim
         sim.emit(ev.CommunityConfigured(segments=self.model.segments(), residents=cfg.residents,
@@ -118,6 +123,7 @@ class CommunityComponent:
         mean_trust = float(np.mean([trust.get(s, 0.5) for s in sectors])) if sectors else 0.5
         legitimacy = float(np.clip(cfg.legitimacy + 0.4 * (mean_trust - 0.5), 0.0, 1.0))
         side = max(15, math.ceil(math.sqrt((cfg.crowd + cfg.police) / 0.75)))
+        rng = np.random.default_rng(int(sim.rng.integers(2**31)))
         crowd = CivilViolence(
             width=side, height=side, citizen_density=cfg.crowd / side**2,
             cop_density=cfg.police / side**2, legitimacy=legitimacy, max_jail_term=cfg.max_jail_term,
@@ -125,12 +131,12 @@ class CommunityComponent:
         )  # fmt: skip
         while env.now + self.config.step <= event.end_s + 1e-9:
             yield env.timeout(self.config.step)
-            arrests = crowd.arrests
             crowd.step()
             c = crowd.counts()
             sim.emit(ev.UnrestState(event_id=event.id, active=c["active"], quiet=c["quiet"],
                                     jailed=c["arrested"], legitimacy=legitimacy), source=self.name)  # fmt: skip
-            for _ in range(crowd.arrests - arrests):
+            clashes = int(rng.poisson(c["active"] / RIOTERS_PER_CALL))
+            for _ in range(clashes):
                 sim.emit(ev.CrimeCommitted(crime=f"K{next(self._ids):06d}", crime_type="public_order",
                                            sector=sectors[0] if sectors else "", lat=lat, lon=lon,
                                            reported=True), source=self.name)  # fmt: skip

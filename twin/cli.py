@@ -111,11 +111,28 @@ def run(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Run a what-if scenario and print its KPIs; the run folder holds the report."""
-    from twin.plans import RunIncomplete, run_scenario
+    """Run a what-if scenario and print its KPIs; the run folder holds the report. A
+    scenario with variants runs each of them and prints them side by side."""
+    from twin.plans import RunIncomplete, run_scenario, run_variants
+    from twin.scenario import load_scenario
 
     if simulator not in (None, "libsumo", "traci"):
         raise InputError(f"--simulator: 'libsumo' or 'traci', not {simulator!r}")
+    if load_scenario(scenario).variants:
+        if baseline or simulator:
+            raise InputError(
+                "--baseline and --simulator apply to one run; give them in the variants instead"
+            )
+        try:
+            results, table, report = run_variants(
+                scenario, out=out_dir, seed=seed, progress=not quiet
+            )
+        except RunIncomplete as exc:
+            _print_run(exc.result)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
+        _print_comparison(table, [r.path for r in results], report)
+        return
     try:
         result = run_scenario(
             scenario,
@@ -143,6 +160,11 @@ def compare(
     from twin.plans.compare import compare_runs
 
     table, path = compare_runs(runs, out=out_file)
+    _print_comparison(table, runs, path)
+
+
+def _print_comparison(table: Any, runs: list[Path], path: Path) -> None:
+    """The KPI table of several runs, differences against the first, and warnings."""
     names = [
         c
         for c in table.columns

@@ -636,6 +636,9 @@ class Community(_Model):
     )
     patrols: Patrols = Field(default_factory=Patrols)
     bhabinkamtibmas: int = Field(0, ge=0, le=10_000, description="neighbourhood officers")
+    trust: float = Field(
+        0.5, gt=0, lt=1, description="residents' mean trust in the police at the start, 0 to 1"
+    )
     unrest: Unrest | None = Field(
         None, description="civil violence in the crowds of the scenario's demonstrations"
     )
@@ -668,6 +671,11 @@ class Scenario(_Model):
     )
     events: list[RoadEvent] = Field(default_factory=list)
     outputs: Outputs = Outputs()
+    variants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="named variants of this scenario, each a set of overrides (nested like "
+        "the scenario itself); 'twin run' runs every variant and compares them",
+    )
 
     @field_validator("start")
     @classmethod
@@ -710,6 +718,20 @@ class Scenario(_Model):
         if problems:
             raise ValueError(_MANY.join(problems))
         return self
+
+    def variant(self, name: str) -> Scenario:
+        """The scenario with variant ``name``'s overrides, named ``<name>-<variant>``."""
+        if name not in self.variants:
+            raise InputError(
+                f"no variant {name!r} (the scenario has {', '.join(self.variants) or 'none'})"
+            )
+        base = self.model_dump(mode="json", exclude={"variants"}, exclude_unset=True)
+        merged = _merge(base, self.variants[name])
+        merged["name"] = f"{self.name}-{name}"
+        try:
+            return Scenario.model_validate(merged)
+        except ValidationError as exc:
+            raise ScenarioError(name, [p for err in exc.errors() for p in _problems(err)]) from exc
 
     def hours(self) -> list[int]:
         """The local hours of day the run touches, in order."""
@@ -778,10 +800,35 @@ def scenario_from_dict(data: Any, *, source: str = "scenario") -> Scenario:
             source, [("", f"a scenario is a mapping of fields, got {type(data).__name__}")]
         )
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         problems = [p for err in exc.errors() for p in _problems(err)]
         raise ScenarioError(source, problems) from exc
+    problems = []
+    for name in scenario.variants:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+            problems.append((f"variants.{name}", "a variant's name is lower-case, digits, - and _"))
+            continue
+        try:
+            scenario.variant(name)
+        except ScenarioError as exc:
+            problems += [
+                (f"variants.{name}.{path}" if path else f"variants.{name}", msg)
+                for path, msg in exc.problems
+            ]
+    if problems:
+        raise ScenarioError(source, problems)
+    return scenario
+
+
+def _merge(base: Any, override: Any) -> Any:
+    """``override`` laid over ``base``: mappings merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for key, value in override.items():
+            out[key] = _merge(base.get(key), value) if key in base else value
+        return out
+    return override
 
 
 def _problems(err: Any) -> list[tuple[str, str]]:

@@ -129,5 +129,11 @@ def test_a_unit_that_frees_up_takes_over_when_reassignment_is_on():
         assert first_on_scene == expected
         if reassign:  # the far unit turned back and was home as long after as it had driven
             far = [(t, e.state) for t, e in log if isinstance(e, ev.UnitState) and e.unit == "far"]
-            assert [s for _, s in far] == ["available", "dispatched", "en_route", "returning", "available"]
+            assert [s for _, s in far] == [
+                "available",
+                "dispatched",
+                "en_route",
+                "returning",
+                "available",
+            ]
             assert far[-1][0] - far[-2][0] == far[-2][0] - far[2][0]

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from twin.plans.run import RunIncomplete, RunResult, run_scenario
+from twin.plans.run import RunIncomplete, RunResult, run_scenario, run_variants
 
-__all__ = ["RunIncomplete", "RunResult", "run_scenario"]
+__all__ = ["RunIncomplete", "RunResult", "run_scenario", "run_variants"]

@@ -97,6 +97,7 @@ def run_scenario(
     simulator: str | None = None,
     progress: bool = True,
     source: str | None = None,
+    scenario_dir: Path | None = None,
 ) -> RunResult:
     """Run a scenario into a run folder; see the module docstring.
 
@@ -121,7 +122,7 @@ def run_scenario(
     RunIncomplete
         The simulator crashed; the run folder keeps the partial timeline.
     """
-    scenario_dir = Path.cwd()
+    scenario_dir = scenario_dir or Path.cwd()
     if not isinstance(scenario, Scenario):
         source = source or str(scenario)
         scenario_dir = Path(scenario).resolve().parent
@@ -169,6 +170,40 @@ def run_scenario(
     if result.status != "complete":
         raise RunIncomplete(result.info["error"], result)
     return result
+
+
+def run_variants(
+    scenario: Scenario | str | Path, *, out: Path | None = None, seed: int | None = None,
+    progress: bool = True,
+) -> tuple[list[RunResult], Any, Path]:  # fmt: skip
+    """Run every variant of a scenario into ``<out>/<variant>`` (same seed, so the
+    variants differ only in what they change) and write a comparison report.
+
+    Returns the runs, the KPI table (:func:`twin.plans.compare.compare_runs`) and the
+    comparison report's path."""
+    from twin.plans.compare import compare_runs
+
+    source = str(scenario) if not isinstance(scenario, Scenario) else scenario.name
+    base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if not base.variants:
+        raise InputError(f"{source}: the scenario has no variants to compare")
+    out = out or Path("runs") / base.name
+    scenario_path = None if isinstance(scenario, Scenario) else Path(scenario)
+    results = []
+    folder = scenario_path.resolve().parent if scenario_path else None  # relative paths' base
+    for name in base.variants:
+        results.append(
+            run_scenario(
+                base.variant(name),
+                out=out / name,
+                seed=seed,
+                progress=progress,
+                source=source,
+                scenario_dir=folder,
+            )
+        )
+    table, report = compare_runs([r.path for r in results], out=out / "comparison.html")
+    return results, table, report
 
 
 # -- one run --------------------------------------------------------------------------------
