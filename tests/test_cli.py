@@ -186,3 +186,27 @@ def test_a_killed_build_is_cleaned_up_by_the_next(tmp_path, test_pbf):
         assert [p.name for p in cities.iterdir()] == ["t"]
         return
     pytest.fail("no kill landed mid-build in 5 attempts")
+
+
+def test_twin_predict_scores_forecasts_on_a_run(helsinki_city, tmp_path):
+    scenario = tmp_path / "week.yaml"
+    scenario.write_text(
+        f"name: crime-week\ncity: {helsinki_city.path}\nstart: 2026-11-30T00:00:00+02:00\n"
+        "duration: 3d\nseed: 2\ncommunity:\n  offenders: 40\n"
+    )
+    run = subprocess.run([*TWIN, "run", str(scenario), "--out", "runs/week", "-q"], cwd=tmp_path,
+                         capture_output=True, text=True, env=_wide())  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "Crimes committed" in run.stdout and "Road segments holding half the crime" in run.stdout
+    proc = subprocess.run([*TWIN, "predict", "runs/week", "--shift", "12h"], cwd=tmp_path,
+                          capture_output=True, text=True, env=_wide())  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for word in ("naive", "kde", "sepp", "PAI", "crimes committed (community model)"):
+        assert word in proc.stdout
+    bad = subprocess.run([*TWIN, "predict", "runs/week", "--flag", "0"], cwd=tmp_path,
+                         capture_output=True, text=True, env=_wide())  # fmt: skip
+    assert bad.returncode == 2 and "--flag must be a percentage" in bad.stderr
+
+
+def _wide() -> dict[str, str]:
+    return {**os.environ, "COLUMNS": "200"}

@@ -97,6 +97,7 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "unserved": ("Incident needs never served", "needs", "lower"),
     "crimes": ("Crimes committed", "crimes", "lower"),
     "crimes_reported": ("Crimes reported to 110", "%", ""),
+    "segments_for_quarter": ("Road segments holding a quarter of the crime", "%", ""),
     "segments_for_half": ("Road segments holding half the crime", "%", ""),
     "rasa_aman": ("Rasa aman (sense of safety), mean over sectors", "0-100", "higher"),
     "rasa_aman_lowest": ("Rasa aman of the least safe sector", "0-100", "higher"),
@@ -255,6 +256,7 @@ def community_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     return {
         "crimes": int(crimes[0]) if crimes else 0,
         "crimes_reported": _r(crimes[1], 4) if crimes and crimes[0] else None,
+        "segments_for_quarter": _r(conc.get(0.25), 4),
         "segments_for_half": _r(conc.get(0.5), 4),
         "rasa_aman": _r(last[0], 1) if last else None,
         "rasa_aman_lowest": _r(last[1], 1) if last else None,
@@ -305,7 +307,7 @@ _TRAFFIC_KEYS = [
     "longest_queue_veh", "longest_queue_at", "teleports", "departed", "gridlock",
 ]  # fmt: skip
 _COMMUNITY_KEYS = [
-    "crimes", "crimes_reported", "segments_for_half", "rasa_aman", "rasa_aman_lowest", "trust",
+    "crimes", "crimes_reported", "segments_for_quarter", "segments_for_half", "rasa_aman", "rasa_aman_lowest", "trust",
     "unrest_peak",
 ]  # fmt: skip
 _RESPONSE_KEYS = [k for k in KPI_LABELS if k not in _TRAFFIC_KEYS and k not in _COMMUNITY_KEYS]
