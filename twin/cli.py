@@ -330,7 +330,7 @@ def predict(
     after: Annotated[
         str, typer.Option("--after", help="Learn from this much history before the first forecast.")
     ] = "1d",
-    bandwidth: Annotated[float, typer.Option("--bandwidth", help="Kernel width, metres.")] = 100.0,
+    bandwidth: Annotated[float, typer.Option("--bandwidth", help="Kernel width, metres.")] = 50.0,
 ) -> None:
     """Score hotspot forecasts (naive, kde, sepp) on a run's crimes: hit rate and PAI."""
     from twin.city import City
