@@ -97,6 +97,8 @@ def test_a_run_with_community_response_and_unrest(helsinki_city, tmp_path):
         "response": {"units": [{"name": "P", "type": "police_car", "count": 6, "base": "police"}]},
     })  # fmt: skip
     result = run_scenario(sc, out=tmp_path / "unrest", progress=False)
+    again = run_scenario(sc, out=tmp_path / "again", progress=False)
+    assert again.info["timeline_sha256"] == result.info["timeline_sha256"]  # same seed, same run
     path = Path(result.path) / "timeline.parquet"
     crimes = q(
         f"SELECT count(*), count(*) FILTER (WHERE reported) FROM '{path}' WHERE kind = 'crime_committed'"
