@@ -14,8 +14,11 @@ graph and sectors.
   its sectors), ``hotspot`` (the top-k roads by past crime, 11-15 minute stops, the Koper
   curve's dosage) or ``predicted`` (the same over the roads a forecast flags).
 - **Bhabinkamtibmas** officers each look after a sector (a village): they visit it, which
-  guards a little, mediate disputes (disorder falls) and raise residents' trust in the
-  police, which makes residents guard their streets more (collective efficacy).
+  guards a little, calms disorder and raises residents' trust in the police, which makes
+  residents guard their streets more (collective efficacy).
+- **Disputes** between neighbours arise with grievance and disorder. Where an officer is
+  at hand they are mediated, a conflict handled in a civilised way; otherwise a third
+  escalate into public-order incidents for 110.
 - **Residents** have a home sector, grievance, trust and perceived safety. Perceived safety
   moves toward what they see: victimisation in their sector and disorder push it down,
   visible police and trust push it up. The **rasa aman** index of a sector is its
@@ -54,12 +57,27 @@ GUARD = 1.5
 #: A Bhabinkamtibmas visit closes this share of the gap between each resident's trust and
 #: full trust: a sector with an officer in it all week closes about 40 % of the gap.
 TRUST_PER_VISIT = 0.0005
+#: Disputes between neighbours per 1,000 residents an hour, at grievance 0.5 and no
+#: disorder; and the share that escalate to a 110 call when no officer is there to mediate.
+DISPUTES_PER_1000_H = 0.5
+ESCALATION = 1 / 3
 #: Near-repeat victimisation (Johnson and Bowers): a crime raises its street's suitability
 #: by this factor, fading by REPEAT_DECAY every 10 minutes (a half-life of about 2 hours).
 REPEAT_BOOST = 1.0
 REPEAT_DECAY = 0.945
 #: Offenders move this much slower than the free-flow car speed (on foot, by motorbike).
 OFFENDER_SLOWDOWN = 3.0
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """A quarrel between neighbours: ``mediated`` by a Bhabinkamtibmas officer in the sector,
+    ``settled`` among themselves, or ``escalated`` into a public-order incident for 110."""
+
+    step: int
+    sector: str
+    node: int
+    outcome: str
 
 
 @dataclass(frozen=True)
@@ -246,6 +264,8 @@ class CommunityModel(mesa.Model):
         self.res_safety = rng.beta(6, 4, size=int(residents))
         self.res_grievance = rng.random(int(residents)) * 0.4
         self.disorder = dict.fromkeys(self.sectors, 0.0)
+        self.disputes: list[Dispute] = []
+        self._visited: set[str] = set()
         self.visits = dict.fromkeys(self.sectors, 0)
         self.crimes: list[Crime] = []
         self.edge_crimes = np.zeros(len(self.edge_head), dtype=np.int64)
@@ -340,11 +360,45 @@ class CommunityModel(mesa.Model):
         for e in where[:count]:  # a street just hit draws offenders back for a while
             self.boost[e] += REPEAT_BOOST
         self.crimes += new
+        self._disputes()
         self._residents(new)
+        self._visited = set()
+
+    def _disputes(self) -> None:
+        """Neighbours quarrel at a rate that grows with their grievance and their sector's
+        disorder. An officer who visited the sector this step mediates (trust rises, the
+        conflict is handled in a civilised way); otherwise a third escalate to 110."""
+        rng = self.streams["residents"]
+        hours = self.step_s / 3600.0
+        grievance = self.sector_mean(self.res_grievance)
+        for s in self.sectors:
+            people = int((self.res_sector == s).sum())
+            rate = (
+                DISPUTES_PER_1000_H
+                * people
+                / 1000
+                * hours
+                * (0.5 + grievance.get(s, 0.0))
+                * (1 + self.disorder[s])
+            )
+            for _ in range(int(rng.poisson(rate))):
+                nodes = self.sector_nodes[s]
+                node = int(nodes[rng.integers(len(nodes))]) if len(nodes) else int(self.nodes[0])
+                if s in self._visited:
+                    outcome = "mediated"
+                    mine = self.res_sector == s
+                    self.res_trust[mine] += TRUST_PER_VISIT * (1.0 - self.res_trust[mine])
+                elif rng.random() < ESCALATION:
+                    outcome = "escalated"
+                    self.disorder[s] += 0.1
+                else:
+                    outcome = "settled"
+                self.disputes.append(Dispute(self.steps, s, node, outcome))
 
     def visit(self, sector: str) -> None:
         """A Bhabinkamtibmas visit: trust rises, disputes are mediated."""
         self.visits[sector] = self.visits.get(sector, 0) + 1
+        self._visited.add(sector)
         mine = self.res_sector == sector
         self.res_trust[mine] += TRUST_PER_VISIT * (1.0 - self.res_trust[mine])
         self.disorder[sector] = self.disorder.get(sector, 0.0) * 0.8

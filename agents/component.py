@@ -82,8 +82,16 @@ class CommunityComponent:
         g = self.city.graph
         while True:
             yield env.timeout(self.config.step)
-            before = len(model.crimes)
+            before, disputes = len(model.crimes), len(model.disputes)
             model.step()
+            for d in model.disputes[disputes:]:
+                node = g.nodes[d.node]
+                sim.emit(ev.DisputeEvent(sector=d.sector, lat=node["y"], lon=node["x"], outcome=d.outcome),
+                         source=self.name)  # fmt: skip
+                if d.outcome == "escalated":
+                    sim.emit(ev.CrimeCommitted(crime=f"K{next(self._ids):06d}", crime_type="public_order",
+                                               sector=d.sector, lat=node["y"], lon=node["x"], reported=True),
+                             source=self.name)  # fmt: skip
             for crime in model.crimes[before:]:
                 a, b = g.nodes[crime.u], g.nodes[crime.v]
                 since[crime.sector] = since.get(crime.sector, 0) + 1

@@ -358,6 +358,17 @@ class CrimeCommitted(Event):
     reported: bool
 
 
+@event("dispute")
+class DisputeEvent(Event):
+    """Neighbours quarrel: ``outcome`` is mediated (a Bhabinkamtibmas officer), settled
+    (among themselves) or escalated (a public-order call to 110)."""
+
+    sector: str
+    lat: float
+    lon: float
+    outcome: str
+
+
 @event("sector_safety")
 class SectorSafety(Event):
     """A sector's community state: the rasa aman (sense of safety) index, 0 to 100, its

@@ -102,6 +102,8 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "rasa_aman": ("Rasa aman (sense of safety), mean over sectors", "0-100", "higher"),
     "rasa_aman_lowest": ("Rasa aman of the least safe sector", "0-100", "higher"),
     "trust": ("Residents' trust in the police", "0-1", "higher"),
+    "disputes": ("Disputes between neighbours", "disputes", "lower"),
+    "disputes_mediated": ("Disputes mediated by Bhabinkamtibmas", "%", "higher"),
     "unrest_peak": ("Most rioters at once", "people", "lower"),
 }
 
@@ -253,6 +255,10 @@ def community_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "AND t = (SELECT max(t) FROM timeline WHERE kind = 'sector_safety')"
     ).fetchone()
     unrest = con.execute("SELECT max(active) FROM timeline WHERE kind = 'unrest_state'").fetchone()
+    disputes = con.execute(
+        "SELECT count(*), avg(CASE WHEN outcome = 'mediated' THEN 1.0 ELSE 0.0 END) FROM timeline "
+        "WHERE kind = 'dispute'"
+    ).fetchone()
     return {
         "crimes": int(crimes[0]) if crimes else 0,
         "crimes_reported": _r(crimes[1], 4) if crimes and crimes[0] else None,
@@ -261,6 +267,8 @@ def community_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "rasa_aman": _r(last[0], 1) if last else None,
         "rasa_aman_lowest": _r(last[1], 1) if last else None,
         "trust": _r(last[2], 3) if last else None,
+        "disputes": int(disputes[0]) if disputes else 0,
+        "disputes_mediated": _r(disputes[1], 4) if disputes and disputes[0] else None,
         "unrest_peak": int(unrest[0]) if unrest and unrest[0] is not None else None,
     }
 
@@ -308,7 +316,7 @@ _TRAFFIC_KEYS = [
 ]  # fmt: skip
 _COMMUNITY_KEYS = [
     "crimes", "crimes_reported", "segments_for_quarter", "segments_for_half", "rasa_aman", "rasa_aman_lowest", "trust",
-    "unrest_peak",
+    "disputes", "disputes_mediated", "unrest_peak",
 ]  # fmt: skip
 _RESPONSE_KEYS = [k for k in KPI_LABELS if k not in _TRAFFIC_KEYS and k not in _COMMUNITY_KEYS]
 

@@ -58,6 +58,12 @@ def test_bhabinkamtibmas_raise_trust_and_the_sense_of_safety(helsinki_city):
     a, b = without.rasa_aman(), with_officers.rasa_aman()
     assert np.mean(list(b.values())) > np.mean(list(a.values()))
     assert all(0 <= v <= 100 for v in a.values())
+    # disputes: nobody mediates without officers, and a third escalate to 110
+    outcomes = [d.outcome for d in without.disputes]
+    assert "mediated" not in outcomes and 0.2 < outcomes.count("escalated") / len(outcomes) < 0.45
+    mediated = [d.outcome for d in with_officers.disputes]
+    assert mediated.count("mediated") > 0.8 * len(mediated)
+    assert mediated.count("escalated") < outcomes.count("escalated")
 
 
 def test_predicted_hotspots_steer_the_patrols(helsinki_city):
@@ -117,4 +123,11 @@ def test_a_run_with_community_response_and_unrest(helsinki_city, tmp_path):
     assert safety[0] == 6 and 0 <= safety[1] <= safety[2] <= 100
     k = result.kpis
     assert k["crimes"] > 0 and k["unrest_peak"] > 0 and 0 < k["segments_for_half"] < 1
+    escalated = q(
+        f"SELECT count(*) FROM '{path}' WHERE kind = 'dispute' AND outcome = 'escalated'"
+    )[0][0]
+    public_order = q(
+        f"SELECT count(*) FROM '{path}' WHERE kind = 'crime_committed' AND crime_type = 'public_order'"
+    )[0][0]
+    assert public_order >= escalated  # escalated disputes, and clashes in the crowd, call 110
     assert "Rasa aman" in (Path(result.path) / "report.html").read_text(encoding="utf-8")
