@@ -5,7 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench lint install clean services
+
+# Services the tests talk to for real: Debian's mosquitto (MQTT broker). Installed with
+# apt-get when missing (as root, or with sudo), so a fresh machine passes.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+services:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
+		echo "Installing mosquitto (MQTT broker) for the live-feed tests"; \
+		$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto; }
 
 # (Re)install when the packaging or a Cython kernel changes: an editable install does not
 # rebuild a changed .pyx by itself.
@@ -21,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/twin build --out cities/helsinki
 	$(BIN)/twin run scenarios/helsinki_morning_rush.yaml
 
-test: $(STAMP)
+test: $(STAMP) services
 	$(BIN)/ruff check twin agents dashboards ext tests benchmarks setup.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -371,16 +371,150 @@ def schema(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write to this file instead of printing.")
     ] = None,
+    sensors: Annotated[
+        bool, typer.Option("--sensors", help="The sensor messages' schemas instead.")
+    ] = False,
 ) -> None:
-    """Print the JSON Schema of scenario files, for editors."""
+    """Print the JSON Schema of scenario files (or of sensor messages), for editors."""
     from twin.scenario import json_schema
+    from twin.sensors.messages import json_schemas
 
-    text = json.dumps(json_schema(), indent=2, ensure_ascii=False)
+    what = "sensor messages" if sensors else "scenario"
+    text = json.dumps(json_schemas() if sensors else json_schema(), indent=2, ensure_ascii=False)
     if out_file is None:
         print(text)
     else:
         out_file.write_text(text + "\n", encoding="utf-8")
-        out.print(f"Wrote the scenario JSON Schema to {out_file}")
+        out.print(f"Wrote the {what} JSON Schema to {out_file}")
+
+
+@app.command()
+def feed(
+    run_folder: Annotated[Path, typer.Option("--from-run", help="The run whose sensors speak.")],
+    to_file: Annotated[
+        Path | None, typer.Option("--to", help="A JSON-lines file to write.")
+    ] = None,
+    mqtt: Annotated[
+        str | None, typer.Option("--mqtt", help="HOST:PORT of a broker to publish to.")
+    ] = None,
+    sensors: Annotated[
+        Path | None, typer.Option("--sensors", help="The city's sensors file.")
+    ] = None,
+    speed: Annotated[
+        float, typer.Option("--speed", help="Publish at this many times real time; 0: at once.")
+    ] = 0.0,
+    username: Annotated[str | None, typer.Option("--user")] = None,
+    password: Annotated[str | None, typer.Option("--password", envvar="TWIN_MQTT_PASSWORD")] = None,
+    tls: Annotated[bool, typer.Option("--tls")] = False,
+) -> None:
+    """Publish what a run's sensors would have sent, to MQTT or a file (for demos and tests)."""
+    import time as _time
+    from datetime import datetime as _dt
+
+    from twin.city import City
+    from twin.plans.compare import read_run
+    from twin.sensors.feeds import FileSink, MqttSink, parse_broker, topic_of
+    from twin.sensors.registry import load_registry
+    from twin.sensors.stream import messages_from_run
+
+    if (to_file is None) == (mqtt is None):
+        raise InputError("give one of --to FILE or --mqtt HOST:PORT")
+    if speed < 0:
+        raise InputError(f"--speed must be 0 (at once) or positive, got {speed:g}")
+    info = read_run(run_folder)
+    city = City.load(Path(info["city"]["path"]))
+    registry = load_registry(sensors, city)
+    sink: Any = FileSink(to_file) if to_file is not None else MqttSink(*parse_broker(mqtt or ""),
+                                                                        username=username, password=password, tls=tls)  # fmt: skip
+    first = started = None
+    try:
+        for message in messages_from_run(run_folder, registry, city):
+            if speed > 0:
+                stamp = next(
+                    v
+                    for k, v in message.items()
+                    if k.startswith("date") and k != "dateObservedFrom"
+                )
+                t = _dt.fromisoformat(stamp)
+                first, started = first or t, started or _time.monotonic()
+                wait = started + (t - first).total_seconds() / speed - _time.monotonic()
+                if wait > 0:
+                    _time.sleep(wait)
+            sink.send(message, topic_of(message))
+    finally:
+        sink.close()
+    out.print(
+        f"Sent {sink.sent:,} messages from {run_folder} to {to_file or 'mqtt://' + str(mqtt)}."
+    )
+
+
+@app.command()
+def ingest(
+    db: Annotated[Path, typer.Option("--db", help="The live twin's DuckDB file.")],
+    from_file: Annotated[
+        Path | None, typer.Option("--file", help="Replay a JSONL or CSV file.")
+    ] = None,
+    mqtt: Annotated[str | None, typer.Option("--mqtt", help="HOST:PORT of a broker.")] = None,
+    topic: Annotated[str, typer.Option("--topic")] = "twin/#",
+    sensors: Annotated[
+        Path | None, typer.Option("--sensors", help="The city's sensors file.")
+    ] = None,
+    bundle: Annotated[
+        Path | None, typer.Option("--city", help="City bundle; default: the default city.")
+    ] = None,
+    speed: Annotated[float, typer.Option("--speed", help="Replay speed factor; 0: at once.")] = 0.0,
+    duration: Annotated[
+        str | None, typer.Option("--for", help="MQTT: listen this long (10min).")
+    ] = None,
+    idle: Annotated[
+        float | None, typer.Option("--idle", help="MQTT: stop after this many quiet seconds.")
+    ] = None,
+    username: Annotated[str | None, typer.Option("--user")] = None,
+    password: Annotated[str | None, typer.Option("--password", envvar="TWIN_MQTT_PASSWORD")] = None,
+    tls: Annotated[bool, typer.Option("--tls")] = False,
+) -> None:
+    """Validate a feed into a live twin's history; bad messages go to quarantine, counted."""
+    import time as _time
+
+    from twin.scenario import parse_duration
+    from twin.sensors.feeds import MqttSource, parse_broker, replay
+    from twin.sensors.ingest import Ingest, SensorStore, caller_key
+    from twin.sensors.registry import load_registry
+
+    if (from_file is None) == (mqtt is None):
+        raise InputError("give one of --file FILE or --mqtt HOST:PORT")
+    city = _city(bundle)
+    registry = load_registry(sensors, city)
+    store = SensorStore(db)
+    try:
+        if from_file is not None:
+            clock = [None]
+            ing = Ingest(registry, store, key=caller_key(db.parent), clock=lambda: clock[0])  # type: ignore[arg-type,return-value]
+            for text, now in replay(from_file, speed=speed or float("inf")):
+                clock[0] = now
+                ing.handle(text, received=now)
+        else:
+            until = _time.time() + parse_duration(duration) if duration else None
+            source = MqttSource(*parse_broker(mqtt or ""), topics=(topic,), username=username,
+                                password=password, tls=tls)  # fmt: skip
+            source.wait_connected()
+            ing = Ingest(registry, store, key=caller_key(db.parent))
+            try:
+                for payload, received in source.messages(until=until, idle=idle):
+                    ing.handle(payload, received=received)
+            finally:
+                source.close()
+    finally:
+        store.close()
+    summary = ing.summary()
+    grid = Table(title=f"Ingested into {db}", title_justify="left")
+    grid.add_column("messages")
+    grid.add_column("count", justify="right")
+    for kind, n in sorted(summary["accepted"].items()):
+        grid.add_row(f"kept: {kind}", f"{n:,}")
+    for reason, n in sorted(summary["quarantined"].items()):
+        grid.add_row(f"quarantined: {reason}", f"{n:,}")
+    out.print(grid)
 
 
 def _within(text: str) -> float:

@@ -1,0 +1,273 @@
+"""Sensor feeds against a real broker (Debian's mosquitto, started here on 127.0.0.1) and
+from files: validation, quarantine, history, pseudonyms, sessions and reconnects."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from twin._errors import InputError
+from twin.sensors.feeds import FileSink, MqttSink, MqttSource, replay, topic_of
+from twin.sensors.ingest import Ingest, SensorStore, caller_key
+from twin.sensors.messages import pseudonymise
+from twin.sensors.registry import load_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+SENSORS = ROOT / "scenarios" / "sensors" / "helsinki.yaml"
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """mosquitto on 127.0.0.1 with a password file and persistence, in a folder of its own."""
+
+    def __init__(self, folder: Path) -> None:
+        if not Path(MOSQUITTO).exists():
+            pytest.fail(
+                "mosquitto is not installed: `make test` installs it (apt-get install mosquitto)"
+            )
+        self.folder, self.port = folder, free_port()
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["mosquitto_passwd", "-c", "-b", str(folder / "passwd"), "twin", "s3cret"], check=True
+        )
+        user = (
+            os.environ.get("USER")
+            or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+        )
+        (folder / "mosquitto.conf").write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous false\npassword_file {folder / 'passwd'}\n"
+            f"persistence true\npersistence_location {folder}/\nuser {user}\n"
+        )
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(
+            f"mosquitto did not start: {self.proc.stderr.read() if self.proc.stderr else ''}"
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker")
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def stream(helsinki_city, tmp_path_factory):
+    """A run's sensor stream as JSON lines: the flood scenario, 90 minutes."""
+    from twin.plans import run_scenario
+
+    folder = tmp_path_factory.mktemp("truth")
+    run = run_scenario(
+        ROOT / "scenarios" / "helsinki_flood.yaml", out=folder / "flood", progress=False
+    )
+    out = folder / "flood.jsonl"
+    subprocess.run([sys.executable, "-m", "twin.cli", "feed", "--from-run", str(run.path), "--to", str(out),
+                    "--sensors", str(SENSORS)], check=True, capture_output=True)  # fmt: skip
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def ingest_for(city, db: Path, clock=None) -> Ingest:
+    registry = load_registry(SENSORS, city)
+    kwargs = {"clock": clock} if clock else {}
+    return Ingest(registry, SensorStore(db), key=b"k" * 32, **kwargs)
+
+
+def test_the_stream_speaks_for_every_kind_of_sensor(stream):
+    kinds = {m["type"] for m in stream}
+    assert {"TrafficFlowObserved", "Alert", "EmergencyCall", "FloodMonitoring"} <= kinds
+    levels = [m["currentLevel"] for m in stream if m["type"] == "FloodMonitoring"]
+    assert min(levels) < 1.2 < max(levels)  # the gauge goes over its threshold in the flood
+    times = [
+        m.get("dateObservedTo")
+        or m.get("dateObserved")
+        or m.get("dateIssued")
+        or m.get("dateReceived")
+        for m in stream
+    ]
+    assert times == sorted(times, key=datetime.fromisoformat)
+
+
+def test_mqtt_to_history_with_quarantine_and_no_loss(broker, stream, helsinki_city, tmp_path):
+    source = MqttSource(
+        "127.0.0.1", broker.port, username="twin", password="s3cret", client_id="live-1"
+    )
+    source.wait_connected()
+    ing = ingest_for(
+        helsinki_city,
+        tmp_path / "live.duckdb",
+        clock=lambda: datetime.fromisoformat("2026-12-01T08:30:00+02:00"),
+    )
+    bad = ["not json", json.dumps({"type": "Alien"}), json.dumps({**stream[0], "refDevice": "det-ghost"}),
+           json.dumps({**stream[0], "intensity": -5, "id": "neg"}), json.dumps(stream[0])]  # fmt: skip
+    sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
+    for m in stream:
+        sink.send(m, topic_of(m))
+    for text in bad:
+        sink.client.publish("twin/raw", text, qos=1)
+    sink.close()
+    for payload, received in source.messages(idle=2.0):
+        ing.handle(payload, received=received)
+    source.close()
+    ing.store.close()
+    s = ing.summary()
+    assert sum(s["accepted"].values()) == len(stream)
+    assert s["quarantined"] == {
+        "bad_json": 1,
+        "unknown_type": 1,
+        "unknown_sensor": 1,
+        "invalid": 1,
+        "duplicate": 1,
+    }
+    with duckdb.connect(str(tmp_path / "live.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM readings").fetchone()[0] == len(stream)
+        assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 5
+        callers = {
+            r[0]
+            for r in con.execute(
+                "SELECT caller FROM readings WHERE kind = 'EmergencyCall'"
+            ).fetchall()
+        }
+        raw = [m["caller"] for m in stream if m["type"] == "EmergencyCall"]
+        assert callers == {pseudonymise(c, b"k" * 32) for c in raw}  # pseudonyms, never numbers
+        assert not any(
+            c in " ".join(r[0] for r in con.execute("SELECT payload FROM readings").fetchall())
+            for c in raw
+        )
+        hourly = con.execute("SELECT sensor, sum(vehicles) FROM readings WHERE kind = 'TrafficFlowObserved' "
+                             "GROUP BY sensor ORDER BY sensor").fetchall()  # fmt: skip
+        assert len(hourly) >= 3
+
+
+def test_wrong_password_is_refused(broker):
+    source = MqttSource(
+        "127.0.0.1", broker.port, username="twin", password="wrong", client_id="intruder"
+    )
+    with pytest.raises(InputError, match=r"refused|no connection"):
+        source.wait_connected(timeout=3)
+    source.close()
+
+
+def test_the_session_keeps_messages_while_away_and_the_client_reconnects(broker, stream):
+    source = MqttSource(
+        "127.0.0.1", broker.port, username="twin", password="s3cret", client_id="keeper"
+    )
+    source.wait_connected()
+    source.close()  # away: the broker keeps QoS 1 messages for the persistent session
+    sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
+    for m in stream[:50]:
+        sink.send(m, topic_of(m))
+    sink.close()
+    source = MqttSource(
+        "127.0.0.1", broker.port, username="twin", password="s3cret", client_id="keeper"
+    )
+    got = list(source.messages(idle=2.0))
+    assert len(got) == 50
+    # the broker goes down and comes back: the client reconnects by itself
+    broker.stop()
+    time.sleep(1.0)
+    broker.start()
+    assert source.connected.wait(40), "no reconnection"
+    sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
+    for m in stream[50:60]:
+        sink.send(m, topic_of(m))
+    sink.close()
+    assert len(list(source.messages(idle=2.0))) == 10
+    source.close()
+
+
+def test_file_replay_paces_by_the_history_and_judges_times_by_it(stream, helsinki_city, tmp_path):
+    path = tmp_path / "feed.jsonl"
+    sink = FileSink(path)
+    for m in stream[:40]:
+        sink.send(m, topic_of(m))
+    sink.close()
+    with path.open("a") as fh:
+        fh.write(json.dumps({**stream[0], "id": "late", "dateObservedFrom": "2031-01-01T00:00:00+00:00",
+                             "dateObservedTo": "2031-01-01T00:01:00+00:00"}) + "\n")  # fmt: skip
+    t0 = time.monotonic()
+    lines = list(replay(path, speed=600.0))  # 600x: the ~10 min of history in about a second
+    took = time.monotonic() - t0
+    first, last = (datetime.fromisoformat(stream[i].get("dateObservedTo") or stream[i].get("dateIssued")
+                                          or stream[i].get("dateReceived") or stream[i].get("dateObserved")) for i in (0, 39))  # fmt: skip
+    assert took >= (last - first).total_seconds() / 600 * 0.9
+    clock = [datetime.now(UTC)]
+    ing = ingest_for(helsinki_city, tmp_path / "r.duckdb", clock=lambda: clock[0])
+    for text, now in lines:
+        clock[0] = now
+        ing.handle(text, received=now)
+    ing.store.close()
+    assert sum(ing.summary()["accepted"].values()) == 40 and ing.summary()["quarantined"] == {
+        "future": 1
+    }
+
+
+def test_csv_replay_and_the_caller_key(helsinki_city, tmp_path):
+    path = tmp_path / "counts.csv"
+    path.write_text(
+        "type,id,refDevice,dateObservedFrom,dateObservedTo,intensity,averageVehicleSpeed\n"
+        "TrafficFlowObserved,a,det-kaivokatu,2026-12-01T07:00:00+02:00,2026-12-01T07:05:00+02:00,40,31.5\n"
+        "TrafficFlowObserved,b,det-kaivokatu,2026-12-01T07:05:00+02:00,2026-12-01T07:10:00+02:00,lots,\n"
+    )
+    clock = [datetime.now(UTC)]
+    ing = ingest_for(helsinki_city, tmp_path / "c.duckdb", clock=lambda: clock[0])
+    for text, now in replay(path):
+        clock[0] = now
+        ing.handle(text, received=now)
+    ing.store.close()
+    assert ing.summary()["accepted"] == {"TrafficFlowObserved": 1} and ing.summary()[
+        "quarantined"
+    ] == {"invalid": 1}
+    key = caller_key(tmp_path / "keys")
+    assert caller_key(tmp_path / "keys") == key and len(key) == 32
+    assert oct((tmp_path / "keys" / "caller.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_no_message_can_crash_the_feed(helsinki_city, tmp_path):
+    ing = ingest_for(helsinki_city, tmp_path / "f.duckdb")
+    nasty = [b"\xff\xfe\x00", "[]", "null", "1e999", '{"type": null}', '{"type": "Alert"}', "{" * 5000,
+             '{"type": "Vehicle", "id": "P-1", "dateObserved": "2026-12-01T07:00:00", "serviceStatus": "x"}',
+             '{"type": "Alert", "id": "a", "category": "security", "location": {"type": "Point", "coordinates": [0, 0]},'
+             ' "dateIssued": "' + datetime.now(UTC).isoformat() + '"}']  # fmt: skip
+    threads = [threading.Thread(target=lambda t=t: ing.handle(t)) for t in nasty[:1]]
+    for th in threads:
+        th.start()
+        th.join()
+    for text in nasty[1:]:
+        assert ing.handle(text) is False
+    ing.store.close()
+    q = ing.summary()["quarantined"]
+    assert sum(q.values()) == len(nasty) and q["outside_city"] == 1 and q["bad_json"] >= 3

@@ -1,0 +1,69 @@
+"""Message schemas and the sensors file."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from twin.scenario import ScenarioError
+from twin.sensors.messages import KINDS, json_schemas, parse, pseudonymise
+from twin.sensors.registry import load_registry
+
+T = "2026-12-01T07:05:00+02:00"
+P = {"type": "Point", "coordinates": [24.94, 60.17]}
+GOOD = [
+    {"type": "TrafficFlowObserved", "id": "1", "refDevice": "d", "dateObservedFrom": "2026-12-01T07:00:00+02:00",
+     "dateObservedTo": T, "intensity": 12, "averageVehicleSpeed": 31.0},
+    {"type": "TravelTimeObserved", "id": "2", "refDeviceFrom": "c1", "refDeviceTo": "c2", "dateObserved": T, "travelTime": 95.0},
+    {"type": "Vehicle", "id": "P-1", "dateObserved": T, "location": P, "serviceStatus": "en_route", "speed": 40},
+    {"type": "Alert", "id": "4", "category": "traffic", "subCategory": "carAccident", "location": P, "dateIssued": T},
+    {"type": "EmergencyCall", "id": "5", "number": "119", "dateReceived": T, "location": P, "caller": "+62811"},
+    {"type": "CrowdFlowObserved", "id": "6", "refDevice": "crowd", "dateObserved": T, "peopleCount": 800},
+    {"type": "FloodMonitoring", "id": "7", "refDevice": "g", "dateObserved": T, "currentLevel": 1.4},
+]  # fmt: skip
+
+
+def test_every_kind_parses_and_has_a_schema():
+    assert [parse(m).type for m in GOOD] == list(KINDS)
+    schema = json_schemas()
+    assert set(KINDS) <= set(schema["$defs"])
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"dateObservedTo": "2026-12-01T07:05:00"}, "timezone"),
+        ({"dateObservedTo": "2026-12-01T06:59:00+02:00"}, "must span"),
+        ({"intensity": 5000}, "more than any road carries"),
+        ({"averageVehicleSpeed": 400}, "less than or equal to 250"),
+    ],
+)
+def test_bad_counts_are_refused_with_the_reason(change, words):
+    with pytest.raises(ValidationError, match=words):
+        parse({**GOOD[0], **change})
+
+
+def test_pseudonyms_are_stable_keyed_and_not_the_number():
+    a, b = pseudonymise("+62811", b"1" * 32), pseudonymise(" +62811 ", b"1" * 32)
+    assert a == b and "62811" not in a and a != pseudonymise("+62811", b"2" * 32)
+
+
+def test_the_sensors_file_snaps_and_names_its_problems(helsinki_city, tmp_path):
+    from pathlib import Path
+
+    good = load_registry(
+        Path(__file__).resolve().parents[2] / "scenarios" / "sensors" / "helsinki.yaml",
+        helsinki_city,
+    )
+    assert good.sensors["det-kaivokatu"].edge and good.sensors["gauge-kauppatori"].floods
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "sensors:\n"
+        "  - {id: far, kind: detector, lat: 60.30, lon: 24.94}\n"
+        "  - {id: g, kind: gauge, lat: 60.167, lon: 24.9525}\n"
+    )
+    with pytest.raises(ScenarioError, match=r"sensors\[1\]: a gauge needs threshold_m"):
+        load_registry(bad, helsinki_city)
+    bad.write_text("sensors:\n  - {id: far, kind: detector, lat: 60.30, lon: 24.94}\n")
+    with pytest.raises(ScenarioError, match=r"sensors\[0\]: far is .* m from the nearest road"):
+        load_registry(bad, helsinki_city)

@@ -1,0 +1,1 @@
+"""Live sensor data: messages, the sensors file, validation and quarantine, storage, feeds."""

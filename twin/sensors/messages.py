@@ -1,0 +1,245 @@
+"""What sensors send: one JSON schema per kind of message.
+
+Each kind follows FIWARE's Smart Data Models where one exists, with the same ``type`` and
+attribute names, so that a city's existing FIWARE feeds can be pointed at the twin:
+
+=======================  ======================================  =========================
+``type``                 what                                    FIWARE model
+=======================  ======================================  =========================
+``TrafficFlowObserved``  vehicles counted by a detector over an  Transportation /
+                         interval, optional mean speed           TrafficFlowObserved
+``TravelTimeObserved``   travel time between two cameras (ANPR   (twin's own; none exists)
+                         / ETLE pair)
+``Vehicle``              a unit's position and status (AVL)      Transportation / Vehicle
+``Alert``                an incident report                      Alert
+``EmergencyCall``        a call to 110/112/119/113: number,      (twin's own)
+                         place, category, caller
+``CrowdFlowObserved``    people counted in an area               Transportation /
+                                                                 CrowdFlowObserved
+``FloodMonitoring``      a water level at a gauge                Environment /
+                                                                 FloodMonitoring
+=======================  ======================================  =========================
+
+Times are ISO 8601 with their offset. ``twin schema --sensors`` writes the JSON Schemas.
+A caller's identity never reaches storage: :func:`pseudonymise` replaces it with a keyed
+hash at ingestion.
+
+>>> m = parse({"type": "TrafficFlowObserved", "id": "c1", "refDevice": "det-1",
+...            "dateObservedFrom": "2026-12-01T07:00:00+02:00",
+...            "dateObservedTo": "2026-12-01T07:05:00+02:00", "intensity": 42})
+>>> m.intensity, m.observed_at.isoformat()
+(42, '2026-12-01T07:05:00+02:00')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    id: str = Field(min_length=1, max_length=200, description="the message's own id")
+
+    @property
+    def observed_at(self) -> datetime:
+        raise NotImplementedError
+
+    @property
+    def sensor(self) -> str | None:
+        """The registered device this message comes from, if any."""
+        return None
+
+
+class GeoPoint(BaseModel):
+    """A GeoJSON point: coordinates are [longitude, latitude]."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["Point"]
+    coordinates: tuple[float, float]
+
+    @field_validator("coordinates")
+    @classmethod
+    def _lonlat(cls, value: tuple[float, float]) -> tuple[float, float]:
+        lon, lat = value
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValueError(f"[{lon}, {lat}] is not [longitude, latitude]")
+        return value
+
+    @property
+    def lat(self) -> float:
+        return self.coordinates[1]
+
+    @property
+    def lon(self) -> float:
+        return self.coordinates[0]
+
+
+class TrafficFlowObserved(_Message):
+    type: Literal["TrafficFlowObserved"]
+    refDevice: str = Field(description="the detector's id in the city's sensors file")
+    dateObservedFrom: AwareDatetime
+    dateObservedTo: AwareDatetime
+    intensity: int = Field(ge=0, le=20000, description="vehicles counted in the interval")
+    averageVehicleSpeed: float | None = Field(None, ge=0, le=250, description="km/h")
+    laneId: int | None = Field(None, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _interval(self) -> TrafficFlowObserved:
+        span = (self.dateObservedTo - self.dateObservedFrom).total_seconds()
+        if not 0 < span <= 3600:
+            raise ValueError(
+                f"dateObservedFrom to dateObservedTo must span (0, 1 h], got {span:g} s"
+            )
+        if self.intensity > 3 * span:  # about 3 vehicles a second per lane group is the ceiling
+            raise ValueError(
+                f"intensity {self.intensity} in {span:g} s is more than any road carries"
+            )
+        return self
+
+    @property
+    def observed_at(self) -> datetime:
+        return self.dateObservedTo
+
+    @property
+    def sensor(self) -> str:
+        return self.refDevice
+
+
+class TravelTimeObserved(_Message):
+    type: Literal["TravelTimeObserved"]
+    refDeviceFrom: str
+    refDeviceTo: str
+    dateObserved: AwareDatetime
+    travelTime: float = Field(
+        gt=0, le=6 * 3600, description="seconds, median of the vehicles matched"
+    )
+    vehicles: int = Field(1, ge=1, le=100000, description="vehicles matched at both cameras")
+
+    @property
+    def observed_at(self) -> datetime:
+        return self.dateObserved
+
+    @property
+    def sensor(self) -> str:
+        return self.refDeviceFrom
+
+
+class Vehicle(_Message):
+    """A unit's AVL fix. ``serviceStatus`` is the twin's unit state."""
+
+    type: Literal["Vehicle"]
+    dateObserved: AwareDatetime
+    location: GeoPoint
+    speed: float | None = Field(None, ge=0, le=300, description="km/h")
+    serviceStatus: Literal[
+        "available", "dispatched", "en_route", "on_scene", "transporting", "at_hospital",
+        "returning", "off_duty",
+    ]  # fmt: skip
+    vehicleType: str | None = None
+
+    @property
+    def observed_at(self) -> datetime:
+        return self.dateObserved
+
+
+class Alert(_Message):
+    """An incident report."""
+
+    type: Literal["Alert"]
+    category: Literal["traffic", "security", "health", "fire", "environment", "other"]
+    subCategory: str | None = None
+    location: GeoPoint
+    dateIssued: AwareDatetime
+    severity: Literal["informational", "low", "medium", "high", "critical"] = "medium"
+    description: str = Field("", max_length=2000)
+
+    @property
+    def observed_at(self) -> datetime:
+        return self.dateIssued
+
+
+class EmergencyCall(_Message):
+    type: Literal["EmergencyCall"]
+    number: Literal["110", "112", "119", "113"]
+    dateReceived: AwareDatetime
+    location: GeoPoint | None = None
+    category: Literal["crime", "traffic_accident", "medical", "fire", "public_order", "other"] = (
+        "other"
+    )
+    caller: str | None = Field(
+        None, max_length=64, description="replaced by a keyed hash at ingestion"
+    )
+
+    @property
+    def observed_at(self) -> datetime:
+        return self.dateReceived
+
+
+class CrowdFlowObserved(_Message):
+    type: Literal["CrowdFlowObserved"]
+    refDevice: str
+    dateObserved: AwareDatetime
+    peopleCount: int = Field(ge=0, le=2_000_000)
+
+    @property
+    def observed_at(self) -> datetime:
+        return self.dateObserved
+
+    @property
+    def sensor(self) -> str:
+        return self.refDevice
+
+
+class FloodMonitoring(_Message):
+    type: Literal["FloodMonitoring"]
+    refDevice: str
+    dateObserved: AwareDatetime
+    currentLevel: float = Field(ge=-20, le=50, description="metres above the gauge's datum")
+
+    @property
+    def observed_at(self) -> datetime:
+        return self.dateObserved
+
+    @property
+    def sensor(self) -> str:
+        return self.refDevice
+
+
+Message = Annotated[
+    TrafficFlowObserved | TravelTimeObserved | Vehicle | Alert | EmergencyCall | CrowdFlowObserved
+    | FloodMonitoring,
+    Field(discriminator="type"),
+]  # fmt: skip
+KINDS = ("TrafficFlowObserved", "TravelTimeObserved", "Vehicle", "Alert", "EmergencyCall",
+         "CrowdFlowObserved", "FloodMonitoring")  # fmt: skip
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
+
+
+def parse(data: Any) -> Any:
+    """A message from decoded JSON; raises pydantic's ValidationError."""
+    return _ADAPTER.validate_python(data)
+
+
+def json_schemas() -> dict[str, Any]:
+    """The JSON Schema of every kind of message, by ``type``."""
+    return _ADAPTER.json_schema()
+
+
+def pseudonymise(caller: str, key: bytes) -> str:
+    """A caller's keyed hash (HMAC-SHA256, 16 hex digits): the same caller gives the same
+    pseudonym under one key, and nobody without the key can go back."""
+    return hmac.new(key, caller.strip().encode("utf-8"), hashlib.sha256).hexdigest()[:16]
