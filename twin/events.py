@@ -164,6 +164,16 @@ class NetworkState(Event):
     waiting_to_insert: int
 
 
+@event("edge_flow")
+class EdgeFlow(Event):
+    """Vehicles that entered a road during the ``interval_s`` seconds before ``t`` (SUMO's
+    edge data, read when SUMO stops): what a detector on it would have counted."""
+
+    edge: str
+    entered: int
+    interval_s: float
+
+
 @event("teleport")
 class Teleport(Event):
     """SUMO removed a stuck vehicle and placed it further along its route (read from

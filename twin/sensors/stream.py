@@ -3,9 +3,8 @@
 ``twin feed --from-run RUN`` replays a "truth" run (a scenario run with another demand, say)
 as the messages the real city would send, so demos, exercises and tests have a live feed:
 
-- each detector's ``TrafficFlowObserved`` every traffic sample: vehicles through its road
-  in the interval, from the sample's density and speed and the road's lanes (q = k v),
-  and the mean speed;
+- each detector's ``TrafficFlowObserved`` every traffic sample: the vehicles that entered
+  its road in the interval (SUMO's edge data), and the mean speed at the sample;
 - each camera pair's ``TravelTimeObserved`` is not made yet (the run records no matched
   vehicles);
 - an ``Alert`` per incident and an ``EmergencyCall`` per call (each caller a stable made-up
@@ -46,27 +45,35 @@ def messages_from_run(folder: Path, registry: Registry, city: Any) -> Iterator[d
     )
     end_s = float(info["simulated_s"])
     out: list[tuple[float, int, dict[str, Any]]] = []
-    lanes = _lanes(city)
     detectors = {s.edge: s for s in registry.sensors.values() if s.kind == "detector"}
     if detectors:
-        rows = con.execute(
-            "SELECT t, edge, density_veh_km, speed_mps FROM timeline WHERE kind = 'edge_state' "
-            f"AND edge IN ({', '.join(repr(e) for e in detectors)}) ORDER BY t, edge"
+        edges = ", ".join(repr(e) for e in detectors)
+        speeds = dict(
+            ((t, e), v)
+            for t, e, v in con.execute(
+                f"SELECT t, edge, speed_mps FROM timeline WHERE kind = 'edge_state' AND edge IN ({edges})"
+            ).fetchall()
+        )
+        counted = {
+            (t, e): n
+            for t, e, n in con.execute(
+                f"SELECT t, edge, entered FROM timeline WHERE kind = 'edge_flow' AND edge IN ({edges})"
+            ).fetchall()
+        }
+        intervals = con.execute(  # SUMO leaves out roads nobody entered: those counted 0
+            "SELECT DISTINCT t, interval_s FROM timeline WHERE kind = 'edge_flow' ORDER BY t"
         ).fetchall()
-        last: dict[str, float] = {}
-        for t, edge, density, speed in rows:
-            begin = last.get(edge, 0.0)
-            last[edge] = t
-            if t <= begin:
-                continue
-            hours = (t - begin) / 3600
-            q = density * speed * 3.6 * lanes.get(edge, 1) * hours
+        for (t, interval), edge in ((ti, e) for ti in intervals for e in sorted(detectors)):
+            entered = counted.get((t, edge), 0)
             s = detectors[edge]
-            out.append((t, len(out), {
+            message = {
                 "type": "TrafficFlowObserved", "id": f"{s.id}:{int(t)}", "refDevice": s.id,
-                "dateObservedFrom": _iso(start, begin), "dateObservedTo": _iso(start, t),
-                "intensity": round(q), "averageVehicleSpeed": round(speed * 3.6, 1),
-            }))  # fmt: skip
+                "dateObservedFrom": _iso(start, t - interval), "dateObservedTo": _iso(start, t),
+                "intensity": int(entered),
+            }  # fmt: skip
+            if (t, edge) in speeds:
+                message["averageVehicleSpeed"] = round(speeds[(t, edge)] * 3.6, 1)
+            out.append((t, len(out), message))
     incidents = {}
     for t, incident, kind, priority, lat, lon in con.execute(
         "SELECT t, incident, incident_type, priority, lat, lon FROM timeline WHERE kind = 'incident_occurred' ORDER BY seq"
@@ -109,13 +116,6 @@ def messages_from_run(folder: Path, registry: Registry, city: Any) -> Iterator[d
     out.sort(key=lambda x: (x[0], x[1]))
     for _, _, message in out:
         yield message
-
-
-def _lanes(city: Any) -> dict[str, int]:
-    import sumolib
-
-    net = sumolib.net.readNet(str(city.net_path))
-    return {e.getID(): e.getLaneNumber() for e in net.getEdges()}
 
 
 def _iso(start: datetime, t: float) -> str:

@@ -208,6 +208,7 @@ class TrafficComponent:
             "--device.rerouting.period", "120",
             "--device.rerouting.adaptation-interval", "10",
             "--tripinfo-output", str(self.workdir / "tripinfo.xml"),
+            "--additional-files", str(self._edgedata_file()),
             "--log", str(self.workdir / "sumo.log"),
             "--no-step-log",
             "--duration-log.disable",
@@ -216,6 +217,17 @@ class TrafficComponent:
         if self.mode == "meso":
             cmd += ["--mesosim", "--meso-junction-control"]
         return cmd
+
+    def _edgedata_file(self) -> Path:
+        """SUMO's edge data (vehicles entering each road per sample), as an additional file."""
+        path = self.workdir / "edgedata.add.xml"
+        if not path.exists():
+            path.write_text(
+                f'<additional>\n  <edgeData id="flow" period="{self.sample_every:g}" '
+                'file="edgedata.xml" excludeEmpty="true"/>\n</additional>\n',  # beside this file
+                encoding="utf-8",
+            )
+        return path
 
     def start(self, sim: Any) -> None:
         import os
@@ -266,6 +278,9 @@ class TrafficComponent:
         self.api = None
         add_trips(sim.timeline, self.workdir / "tripinfo.xml", source=self.name)
         add_teleports(sim.timeline, self.workdir / "sumo.log", source=self.name)
+        add_flows(
+            sim.timeline, self.workdir / "edgedata.xml", source=self.name, edges=set(self.edges)
+        )
 
     # -- processes --------------------------------------------------------------------------
 
@@ -526,6 +541,42 @@ class TrafficComponent:
                     source=self.name,
                 )
         self._diversions.clear()
+
+
+_INTERVAL = re.compile(r'<interval begin="([\d.]+)" end="([\d.]+)"')
+_EDGE_ENTERED = re.compile(r'<edge id="([^"]+)"[^>]*?\sentered="(\d+)"')
+
+
+def read_flows(edgedata: Path) -> dict[str, list[Any]]:
+    """SUMO's edge data as columns for ``edge_flow`` events, plus ``t`` (interval end)."""
+    cols: dict[str, list[Any]] = {"t": [], "edge": [], "entered": [], "interval_s": []}
+    if not edgedata.exists():
+        return cols
+    begin = end = None
+    for line in edgedata.read_text(encoding="utf-8", errors="replace").splitlines():
+        m = _INTERVAL.search(line)
+        if m:
+            begin, end = float(m[1]), float(m[2])
+            continue
+        m = _EDGE_ENTERED.search(line)
+        if m and end is not None and begin is not None and line.rstrip().endswith("/>"):
+            cols["t"].append(end)
+            cols["edge"].append(m[1])
+            cols["entered"].append(int(m[2]))
+            cols["interval_s"].append(end - begin)
+    return cols
+
+
+def add_flows(timeline: Any, edgedata: Path, *, source: str, edges: set[str] | None = None) -> int:
+    """Append SUMO's edge data as ``edge_flow`` events (only ``edges``, if given)."""
+    cols = read_flows(edgedata)
+    if edges is not None:
+        keep = [i for i, e in enumerate(cols["edge"]) if e in edges]
+        cols = {k: [v[i] for i in keep] for k, v in cols.items()}
+    times = cols.pop("t")
+    if times:
+        timeline.extend(times, "edge_flow", source=source, **cols)
+    return len(times)
 
 
 def add_trips(timeline: Any, tripinfo: Path, *, source: str) -> int:
