@@ -402,6 +402,78 @@ class UnrestState(Event):
     legitimacy: float
 
 
+# -- sensors --------------------------------------------------------------------------------
+
+
+@event("sensor_message")
+class SensorMessage(Event):
+    """A sensor message reached the twin: ``reason`` is empty if it was kept, else why it
+    was quarantined (see ``twin.sensors.ingest``)."""
+
+    message_type: str
+    sensor: str
+    reason: str
+
+
+@event("count_observed")
+class CountObserved(Event):
+    """A detector's count over the ``interval_s`` seconds before ``t``."""
+
+    sensor: str
+    edge: str
+    entered: int
+    interval_s: float
+
+
+@event("call_received")
+class CallReceived(Event):
+    """A real emergency call (from the live feed); ``caller`` is a pseudonym."""
+
+    call: str
+    number: str
+    incident_type: str
+    lat: float
+    lon: float
+    caller: str
+
+
+@event("alert_received")
+class AlertReceived(Event):
+    """An incident reported by a sensor or an officer (the live feed), without a call."""
+
+    alert: str
+    incident_type: str
+    priority: int
+    lat: float
+    lon: float
+
+
+@event("unit_observed")
+class UnitObserved(Event):
+    """A unit's AVL fix: where it is and the status it reports."""
+
+    unit: str
+    lat: float
+    lon: float
+    status: str
+
+
+@event("closure_ordered")
+class ClosureOrdered(Event):
+    """Roads to close now (a gauge over its threshold, an order); the traffic component
+    closes them, the response model routes round them."""
+
+    event_id: str
+    event_type: str
+    edges: list[str]
+    emergency_access: bool
+
+
+@event("closure_lifted")
+class ClosureLifted(Event):
+    event_id: str
+
+
 def empty_columns() -> dict[str, list[Any]]:
     """One empty list per timeline column, in the timeline's column order."""
     return {name: [] for name in column_names()}

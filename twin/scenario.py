@@ -644,6 +644,16 @@ class Community(_Model):
     )
 
 
+class Sensors(_Model):
+    """Sensor data played on the run's clock (``twin.sensors``): a past day's feed, or an
+    exercise's. Each message acts at its own time; bad ones are quarantined and counted."""
+
+    devices: str = Field(description="the city's sensors file (relative to the scenario file)")
+    replay: str = Field(
+        description="a JSONL or CSV file of messages (relative to the scenario file)"
+    )
+
+
 class Outputs(_Model):
     report: bool = True
     edge_states: bool = Field(True, description="record every edge (else sectors and network only)")
@@ -669,6 +679,7 @@ class Scenario(_Model):
     community: Community | None = Field(
         None, description="crime, guardians and residents' sense of safety"
     )
+    sensors: Sensors | None = Field(None, description="sensor data played on the run's clock")
     events: list[RoadEvent] = Field(default_factory=list)
     outputs: Outputs = Outputs()
     variants: dict[str, dict[str, Any]] = Field(

@@ -271,3 +271,60 @@ def test_no_message_can_crash_the_feed(helsinki_city, tmp_path):
     ing.store.close()
     q = ing.summary()["quarantined"]
     assert sum(q.values()) == len(nasty) and q["outside_city"] == 1 and q["bad_json"] >= 3
+
+
+def test_a_replayed_feed_acts_on_the_twin(stream, helsinki_city, tmp_path):
+    """A past morning's feed (the flood run's) played on a run's clock: counts observed,
+    calls answered, and the gauge over its threshold closes the waterfront."""
+    from twin.plans import run_scenario
+    from twin.scenario import scenario_from_dict
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(
+        "\n".join(json.dumps(m) for m in stream)
+        + "\nnot json\n"
+        + json.dumps({"type": "Alien"})
+        + "\n"
+    )
+    sc = scenario_from_dict({
+        "name": "replay", "city": str(helsinki_city.path), "start": "2026-12-01T07:00:00+02:00",
+        "duration": "90min", "seed": 8, "traffic": {"demand": {"veh_per_hour": {"07": 1200, "08": 1200}}},
+        "response": {"incidents": {"rates": {}}, "units": [
+            {"name": "P", "type": "police_car", "count": 4, "base": "police"},
+            {"name": "A", "type": "ambulance", "count": 2, "base": "hospital"},
+            {"name": "F", "type": "fire_engine", "count": 1, "base": "fire"}]},
+        "sensors": {"devices": str(SENSORS), "replay": str(feed)},
+    })  # fmt: skip
+    result = run_scenario(sc, out=tmp_path / "replay", progress=False)
+    path = result.path / "timeline.parquet"
+    with duckdb.connect() as con:
+
+        def q(sql):
+            return con.execute(sql.replace("TL", f"'{path}'")).fetchall()
+
+        assert q("SELECT count(*) FROM TL WHERE kind = 'sensor_message'")[0][0] == len(stream) + 2
+        reasons = dict(
+            q("SELECT reason, count(*) FROM TL WHERE kind = 'sensor_message' GROUP BY reason")
+        )
+        assert reasons.get("bad_json") == 1 and reasons.get("unknown_type") == 1
+        counts = q("SELECT count(*) FROM TL WHERE kind = 'count_observed'")[0][0]
+        assert counts == sum(m["type"] == "TrafficFlowObserved" for m in stream)
+        calls = sum(m["type"] == "EmergencyCall" for m in stream)
+        assert (
+            q("SELECT count(*) FROM TL WHERE kind = 'call_placed'")[0][0] == calls
+        )  # every real call, once
+        assert (
+            q(
+                "SELECT count(*) FROM TL WHERE kind = 'incident_occurred' AND origin IN ('call', 'alert')"
+            )[0][0]
+            > 0
+        )
+        flood = q(
+            "SELECT t FROM TL WHERE kind = 'road_event_started' AND event_id = 'flood-gauge-kauppatori'"
+        )
+        lifted = q(
+            "SELECT t FROM TL WHERE kind = 'road_event_ended' AND event_id = 'flood-gauge-kauppatori'"
+        )
+        assert flood and lifted and lifted[0][0] > flood[0][0]
+    with duckdb.connect(str(result.path / "sensors.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 2

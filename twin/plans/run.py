@@ -141,6 +141,7 @@ def run_scenario(
     )  # a ScenarioError writes nothing
     response = resolve_response(scenario, city, source=source, net=net, events=events)
     extra_routes = _extra_routes(scenario, scenario_dir, source)
+    sensors = _sensor_files(scenario, scenario_dir, source, city)
     out = out or Path("runs") / scenario.name
     result = _run_once(
         scenario,
@@ -152,6 +153,7 @@ def run_scenario(
         extra_routes=extra_routes,
         edge_sector=net.sector_of_edge,
         response=response,
+        sensors=sensors,
     )
     if baseline and result.status == "complete":
         base_scenario = scenario.model_copy(update={"events": []})
@@ -220,6 +222,7 @@ def _run_once(
     edge_sector: dict[str, str],
     extra_routes: list[Path] | None = None,
     response: ResolvedResponse | None = None,
+    sensors: tuple[str, str] | None = None,
 ) -> RunResult:
     with replacing_folder(out, marker="run.json", what="a run folder") as tmp:
         sumo_dir = tmp / "sumo"
@@ -237,6 +240,7 @@ def _run_once(
             workdir=str(sumo_dir),
             stream=str(tmp / "timeline.arrows"),
             response=response,
+            sensors=sensors,
         )
         started = time.perf_counter()
         outcome = supervise(spec, scenario, progress=progress, label=label)
@@ -302,6 +306,26 @@ def _run_once(
 
 def _simulator(scenario: Scenario) -> str:
     return scenario.traffic.simulator if scenario.traffic is not None else "none"
+
+
+def _sensor_files(
+    scenario: Scenario, scenario_dir: Path, source: str, city: City
+) -> tuple[str, str] | None:
+    """The sensors file and the replay file, found and checked before the run starts."""
+    from twin.scenario import ScenarioError
+    from twin.sensors.registry import load_registry
+
+    if scenario.sensors is None:
+        return None
+    paths = []
+    for field_name in ("devices", "replay"):
+        name = getattr(scenario.sensors, field_name)
+        path = Path(name) if Path(name).is_absolute() else scenario_dir / name
+        if not path.is_file():
+            raise ScenarioError(source, [(f"sensors.{field_name}", f"file not found: {path}")])
+        paths.append(path.resolve())
+    load_registry(paths[0], city)  # its problems, named, before anything is written
+    return str(paths[0]), str(paths[1])
 
 
 def _extra_routes(scenario: Scenario, scenario_dir: Path, source: str) -> list[Path]:

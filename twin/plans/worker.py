@@ -44,6 +44,7 @@ class WorkerSpec:
     workdir: str
     stream: str
     response: ResolvedResponse | None = None
+    sensors: tuple[str, str] | None = None  # the sensors file and the replay file, resolved
     step_by_step: bool = False
     until: float | None = None  # stop here (a replay up to a crash)
 
@@ -100,6 +101,16 @@ def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
                 start=scenario.start, road_events=spec.events, traffic=traffic is not None,
             )
         )  # fmt: skip
+    if spec.sensors is not None:
+        from twin.city import City
+        from twin.sensors.component import SensorsComponent
+        from twin.sensors.ingest import SensorStore, caller_key
+        from twin.sensors.registry import load_registry
+
+        run_dir = Path(spec.stream).parent
+        registry = load_registry(Path(spec.sensors[0]), City.load(spec.city_path))
+        sim.add(SensorsComponent(registry, SensorStore(run_dir / "sensors.duckdb"), key=caller_key(run_dir),
+                                 replay=Path(spec.sensors[1])))  # fmt: skip
     if scenario.community is not None:
         from twin.agents.component import CommunityComponent
         from twin.city import City

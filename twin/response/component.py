@@ -55,6 +55,15 @@ from twin.scenario import INCIDENT_TYPES, Response, TimeDist, incident_type
 DEFAULT_HANDLING = {"110": 90.0, "112": 100.0, "119": 120.0, "113": 90.0}
 #: Mean delay of a duplicate call after the first (exponential), seconds.
 DUPLICATE_DELAY_S = 120.0
+#: A real call this close in space and time to an open incident of its kind is taken as
+#: a duplicate of it.
+DUPLICATE_RADIUS_M = 300.0
+DUPLICATE_WINDOW_S = 1800.0
+
+
+def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    k = math.cos(math.radians((lat1 + lat2) / 2))
+    return math.hypot((lat2 - lat1) * 110_540.0, (lon2 - lon1) * 111_320.0 * k)
 
 
 class ResponseComponent:
@@ -172,6 +181,12 @@ class ResponseComponent:
             if event.lanes == 0 and event.edges:
                 env.process(self._closure(event))
         sim.timeline.subscribe("crime_committed", self._reported_crime)
+        sim.timeline.subscribe("call_received", self._real_call)
+        sim.timeline.subscribe("alert_received", self._real_alert)
+        sim.timeline.subscribe("unit_observed", self._avl)
+        sim.timeline.subscribe("closure_ordered", self._closure_ordered)
+        sim.timeline.subscribe("closure_lifted", self._closure_lifted)
+        self._ordered: dict[str, list[tuple[int, int, int]]] = {}
 
     def close(self, sim: Any) -> None:
         if self.dispatcher is not None:
@@ -228,6 +243,7 @@ class ResponseComponent:
     def _occur(
         self, kind: str, node: int, rng: np.random.Generator, *, origin: str,
         priority: int | None = None, extra_calls: int | None = None, name: str | None = None,
+        numbers: list[str] | None = None,
     ) -> Incident:  # fmt: skip
         spec = self._specs[kind]
         if priority is None:
@@ -245,9 +261,13 @@ class ResponseComponent:
         self.emit(ev.IncidentOccurred(incident=incident.id, incident_type=kind, priority=priority,
                                       sector=incident.sector, lat=incident.lat, lon=incident.lon,
                                       origin=origin, needs=needs))  # fmt: skip
+        assert self.call_centre is not None
+        if numbers is not None:  # real calls: exactly these, now
+            for number in numbers:
+                self.call_centre.call(incident, number)
+            return incident
         share_112 = self.config.call_centre.share_112
         calls = 1 + (int(rng.poisson(spec.extra_calls)) if extra_calls is None else extra_calls)
-        assert self.call_centre is not None
         for i in range(calls):
             number = "112" if rng.random() < share_112 else spec.number
             delay = 0.0 if i == 0 else float(rng.exponential(DUPLICATE_DELAY_S))
@@ -260,6 +280,54 @@ class ResponseComponent:
             kind = "public_order" if crime.crime_type == "public_order" else "crime"
             node = self.engine.node_of((crime.lat, crime.lon))
             self._occur(kind, node, self._rng_community, origin="community")
+
+    # -- the live feed ----------------------------------------------------------------------
+
+    def _real_call(self, t: float, call: Any) -> None:
+        """A real call: a duplicate of an open incident of its kind within
+        :data:`DUPLICATE_RADIUS_M` and :data:`DUPLICATE_WINDOW_S`, or a new incident."""
+        kind = call.incident_type if call.incident_type in self._specs else "crime"
+        node = self.engine.node_of((call.lat, call.lon))
+        for incident in reversed(self.incidents):
+            if t - incident.t > DUPLICATE_WINDOW_S:
+                break
+            if (
+                incident.kind == kind
+                and not incident.closed
+                and _metres(incident.lat, incident.lon, call.lat, call.lon) <= DUPLICATE_RADIUS_M
+            ):
+                assert self.call_centre is not None
+                self.call_centre.call(incident, call.number)
+                return
+        self._occur(kind, node, self._rng_community, origin="call", numbers=[call.number])
+
+    def _real_alert(self, t: float, alert: Any) -> None:
+        """An alert from the field: the CAD opens the incident at once (nobody called)."""
+        kind = alert.incident_type if alert.incident_type in self._specs else "crime"
+        node = self.engine.node_of((alert.lat, alert.lon))
+        incident = self._occur(
+            kind, node, self._rng_community, origin="alert", priority=alert.priority, numbers=[]
+        )
+        incident.known = True
+        assert self.dispatcher is not None
+        self.dispatcher.open(incident)
+
+    def _avl(self, t: float, fix: Any) -> None:
+        """A unit's reported position: an available unit is dispatched from where it is."""
+        assert self.dispatcher is not None
+        unit = self.dispatcher.by_id.get(fix.unit)
+        if unit is not None and unit.state == "available":
+            unit.node = self.engine.node_of((fix.lat, fix.lon))
+
+    def _closure_ordered(self, t: float, order: Any) -> None:
+        edges = sorted({g for e in order.edges for g in self.city.graph_edges_of(e)})
+        self._ordered[order.event_id] = edges
+        self.engine.close(edges, emergency_access=order.emergency_access)
+
+    def _closure_lifted(self, t: float, order: Any) -> None:
+        edges = self._ordered.pop(order.event_id, None)
+        if edges:
+            self.engine.reopen(edges)
 
     # -- roads ------------------------------------------------------------------------------
 

@@ -109,6 +109,15 @@ class MqttSource:
             last = time.monotonic()
             yield item
 
+    def drain(self) -> list[tuple[bytes, datetime]]:
+        """Every message waiting now, without waiting for more."""
+        out = []
+        while True:
+            try:
+                out.append(self.queue.get_nowait())
+            except queue.Empty:
+                return out
+
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()

@@ -116,6 +116,9 @@ class Ingest:
         self.quarantined: Counter[str] = Counter()
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._remember = remember
+        self.last: Any = None  # the last message kept
+        self.last_reason = ""  # why the last message was quarantined ("" if kept)
+        self.last_type = ""
 
     def handle(self, raw: bytes | str, *, received: datetime | None = None) -> bool:
         """Take one message; True if kept as a reading. Never raises on bad input."""
@@ -202,6 +205,7 @@ class Ingest:
             self._seen.popitem(last=False)
         self.store.add("readings", self._row(msg, received, data))
         self.accepted[kind] += 1
+        self.last, self.last_reason, self.last_type = msg, "", kind
         return True
 
     def _row(self, msg: Any, received: datetime, data: dict[str, Any]) -> dict[str, Any]:
@@ -233,6 +237,11 @@ class Ingest:
 
     def _reject(self, received: datetime, reason: str, detail: str, raw: str) -> bool:
         self.quarantined[reason] += 1
+        self.last, self.last_reason = None, reason
+        try:
+            self.last_type = str(json.loads(raw).get("type", ""))[:60]
+        except (ValueError, AttributeError):
+            self.last_type = ""
         self.store.add("quarantine", {"received_at": received, "reason": reason, "detail": detail[:1000],
                                       "raw": raw[:RAW_KEPT]})  # fmt: skip
         return False

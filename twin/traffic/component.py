@@ -190,6 +190,9 @@ class TrafficComponent:
         self._diversions: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # event -> counts
         self._original_allowed: dict[str, tuple[str, ...]] = {}
         self._units: dict[str, tuple[str, str, float]] = {}  # vehicle -> unit, trip, length
+        self._active_lanes: dict[str, list[str]] = {}  # road event -> the lanes it closed
+        self._ordered: dict[str, ResolvedEvent] = {}  # closures ordered during the run
+        self._edge_set = set(self.edges)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -263,6 +266,8 @@ class TrafficComponent:
         api.vehicletype.setColor(UNIT_TYPE, (30, 60, 200, 255))
         sim.timeline.subscribe("drive_ordered", lambda t, e: self._order_drive(sim, e))
         sim.timeline.subscribe("drive_cancelled", lambda t, e: self._cancel_drive(e))
+        sim.timeline.subscribe("closure_ordered", lambda t, e: self._order_closure(sim, e))
+        sim.timeline.subscribe("closure_lifted", lambda t, e: self._lift_closure(sim, e))
         sim.env.process(self._drive(sim))
         for event in self.events:
             sim.env.process(self._road_event(sim, event))
@@ -325,7 +330,15 @@ class TrafficComponent:
 
     def _road_event(self, sim: Any, event: ResolvedEvent) -> Generator[Any, Any, None]:
         yield sim.env.timeout(event.begin_s)
+        self._start_event(sim, event)
+        if event.end_s >= sim.duration:
+            return
+        yield sim.env.timeout(event.end_s - event.begin_s)
+        self._end_event(sim, event)
+
+    def _start_event(self, sim: Any, event: ResolvedEvent) -> None:
         lanes = self._event_lanes(event)
+        self._active_lanes[event.id] = lanes
         for lane in lanes:
             self._lane_rules[lane][event.id] = event.emergency_access
             self._apply_lane(lane)
@@ -343,10 +356,9 @@ class TrafficComponent:
                 self._closed[edge].add(event.id)
             self._divert(self.api.vehicle.getIDList())
             self._report_diversions(sim)
-        if event.end_s >= sim.duration:
-            return
-        yield sim.env.timeout(event.end_s - event.begin_s)
-        for lane in lanes:
+
+    def _end_event(self, sim: Any, event: ResolvedEvent) -> None:
+        for lane in self._active_lanes.pop(event.id, []):
             self._lane_rules[lane].pop(event.id, None)
             self._apply_lane(lane)
         for edge in event.edges:
@@ -357,6 +369,22 @@ class TrafficComponent:
             RoadEventEnded(event_id=event.id, event_type=event.type, edges=list(event.edges)),
             source=self.name,
         )
+
+    def _order_closure(self, sim: Any, order: Any) -> None:
+        """A closure ordered during the run (a gauge over its threshold, a commander)."""
+        if order.event_id in self._ordered:
+            return  # already closed
+        edges = [e for e in order.edges if e in self._edge_set]
+        event = ResolvedEvent(order.event_id, order.event_type, sim.env.now, sim.duration, edges,
+                              lanes=0, emergency_access=order.emergency_access)  # fmt: skip
+        self._ordered[order.event_id] = event
+        if edges:
+            self._start_event(sim, event)
+
+    def _lift_closure(self, sim: Any, order: Any) -> None:
+        event = self._ordered.pop(order.event_id, None)
+        if event is not None and event.edges:
+            self._end_event(sim, event)
 
     # -- observing --------------------------------------------------------------------------
 

@@ -1,0 +1,157 @@
+"""The sensors component: the live feed on the run's clock, turned into timeline events.
+
+Each message is validated (:class:`~twin.sensors.ingest.Ingest`, kept in the run's or the
+live twin's DuckDB file, or quarantined) and put on the timeline as ``sensor_message``
+with its reason; a kept one also acts on the twin:
+
+=======================  ==================================================================
+``TrafficFlowObserved``  ``count_observed``: the detector's count (for GEH while live)
+``EmergencyCall``        ``call_received``: the call centre takes it (a duplicate of an
+                         open incident nearby, or a new incident)
+``Alert``                ``alert_received``: the CAD opens the incident at once
+``Vehicle``              ``unit_observed``: an available unit is dispatched from where it is
+``FloodMonitoring``      over its threshold, ``closure_ordered`` for the gauge's roads
+                         (closed even to emergency vehicles); back under, ``closure_lifted``
+=======================  ==================================================================
+
+Messages come from a file replayed on the run's clock (each at its own time: an exercise
+or the replay of a past day) or, in a live twin, from an MQTT source polled every second.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from twin import events as ev
+from twin.sensors.feeds import MAX_JUMP_S
+from twin.sensors.ingest import Ingest, SensorStore
+from twin.sensors.registry import Registry
+
+#: Alert categories and emergency-call categories as incident types.
+ALERT_TYPES = {
+    "traffic": "traffic_accident",
+    "security": "crime",
+    "health": "medical",
+    "fire": "fire",
+}
+PRIORITY = {"critical": 1, "high": 1, "medium": 2, "low": 3, "informational": 3}
+INCIDENT_TYPES = ("crime", "traffic_accident", "medical", "fire", "public_order")
+#: How often a live twin drains its MQTT queue, seconds.
+POLL_S = 1.0
+
+
+class SensorsComponent:
+    """The live feed as a component of a Simulation (see the module docstring).
+
+    Parameters
+    ----------
+    registry
+        The city's sensors.
+    store
+        Where readings and quarantined messages are kept.
+    key
+        The pseudonym key of callers.
+    replay
+        A JSONL or CSV file to play on the run's clock; or
+    source
+        A live source with ``drain()`` (MQTT), drained every :data:`POLL_S`.
+    """
+
+    name = "sensors"
+
+    def __init__(self, registry: Registry, store: SensorStore, *, key: bytes, replay: Path | None = None,
+                 source: Any = None) -> None:  # fmt: skip
+        self.registry, self.store, self.key = registry, store, key
+        self.replay, self.source = replay, source
+        self._flooded: set[str] = set()
+        self.ingest: Ingest | None = None
+
+    def start(self, sim: Any) -> None:
+        self.ingest = Ingest(self.registry, self.store, key=self.key, clock=lambda: sim.clock())
+        if self.replay is not None:
+            sim.env.process(self._play(sim, list(_timed_lines(self.replay))))
+        if self.source is not None:
+            sim.env.process(self._poll(sim))
+
+    def close(self, sim: Any) -> None:
+        self.store.flush()
+
+    def _play(
+        self, sim: Any, lines: list[tuple[datetime | None, str]]
+    ) -> Generator[Any, Any, None]:
+        for when, text in lines:
+            if when is not None:
+                # in seconds of the run, not through datetimes (microseconds would drift)
+                wait = (when - sim.start).total_seconds() - sim.env.now
+                if 0 < wait <= MAX_JUMP_S:  # further ahead: taken now, and judged from the future
+                    yield sim.env.timeout(wait)
+            self.take(sim, text)
+
+    def _poll(self, sim: Any) -> Generator[Any, Any, None]:
+        while True:
+            yield sim.env.timeout(POLL_S)
+            for payload, received in self.source.drain():
+                self.take(sim, payload, received=received)
+
+    def take(self, sim: Any, raw: bytes | str, *, received: datetime | None = None) -> None:
+        """Validate one message, record it, and let it act on the twin."""
+        ing = self.ingest
+        assert ing is not None
+        ok = ing.handle(raw, received=received or sim.clock())
+        msg = ing.last if ok else None
+        sim.emit(ev.SensorMessage(message_type=ing.last_type, sensor=(msg.sensor or msg.id) if msg else "",
+                                  reason=ing.last_reason), source=self.name)  # fmt: skip
+        if msg is None:
+            return
+        kind = msg.type
+        if kind == "TrafficFlowObserved":
+            sensor = self.registry.sensors[msg.sensor]
+            span = (msg.dateObservedTo - msg.dateObservedFrom).total_seconds()
+            sim.emit(ev.CountObserved(sensor=msg.sensor, edge=sensor.edge, entered=msg.intensity,
+                                      interval_s=span), source=self.name)  # fmt: skip
+        elif kind == "EmergencyCall" and msg.location is not None:
+            kind_ = msg.category if msg.category in INCIDENT_TYPES else "crime"
+            sim.emit(ev.CallReceived(call=msg.id, number=msg.number, incident_type=kind_, lat=msg.location.lat,
+                                     lon=msg.location.lon, caller=msg.caller or ""), source=self.name)  # fmt: skip
+        elif kind == "Alert":
+            kind_ = (
+                msg.subCategory
+                if msg.subCategory in INCIDENT_TYPES
+                else ALERT_TYPES.get(msg.category, "crime")
+            )
+            sim.emit(ev.AlertReceived(alert=msg.id, incident_type=kind_, priority=PRIORITY[msg.severity],
+                                      lat=msg.location.lat, lon=msg.location.lon), source=self.name)  # fmt: skip
+        elif kind == "Vehicle":
+            sim.emit(ev.UnitObserved(unit=msg.id, lat=msg.location.lat, lon=msg.location.lon,
+                                     status=msg.serviceStatus), source=self.name)  # fmt: skip
+        elif kind == "FloodMonitoring":
+            gauge = self.registry.sensors[msg.sensor]
+            over = gauge.threshold_m is not None and msg.currentLevel >= gauge.threshold_m
+            event_id = f"flood-{gauge.id}"
+            if over and gauge.id not in self._flooded:
+                self._flooded.add(gauge.id)
+                sim.emit(ev.ClosureOrdered(event_id=event_id, event_type="flood", edges=list(gauge.floods),
+                                           emergency_access=False), source=self.name)  # fmt: skip
+            elif not over and gauge.id in self._flooded:
+                self._flooded.discard(gauge.id)
+                sim.emit(ev.ClosureLifted(event_id=event_id), source=self.name)
+
+
+def _timed_lines(path: Path) -> Iterator[tuple[datetime | None, str]]:
+    """A replay file's lines with their times, in the order given."""
+    from twin.sensors.feeds import _lines, _observed
+
+    for text in _lines(Path(path)):
+        try:
+            when = _observed(json.loads(text))
+        except json.JSONDecodeError:
+            when = None
+        yield when, text
+
+
+def offset(start: datetime, when: datetime) -> float:
+    return (when - start) / timedelta(seconds=1)
