@@ -449,6 +449,55 @@ def feed(
 
 
 @app.command()
+def live(
+    mqtt: Annotated[str, typer.Option("--mqtt", help="HOST:PORT of the city's MQTT broker.")],
+    db: Annotated[Path, typer.Option("--db", help="The live twin's DuckDB file.")] = Path(
+        "live/live.duckdb"
+    ),
+    scenario: Annotated[
+        Path | None, typer.Option("--scenario", help="A base scenario to run beside the feed.")
+    ] = None,
+    sensors: Annotated[
+        Path | None, typer.Option("--sensors", help="The city's sensors file.")
+    ] = None,
+    bundle: Annotated[
+        Path | None, typer.Option("--city", help="City bundle when no scenario names one.")
+    ] = None,
+    duration: Annotated[str, typer.Option("--for", help="How long to run (10min, 8h).")] = "1h",
+    speed: Annotated[
+        float, typer.Option("--speed", help="Times real time (1: the wall clock).")
+    ] = 1.0,
+    topic: Annotated[str, typer.Option("--topic")] = "twin/#",
+    username: Annotated[str | None, typer.Option("--user")] = None,
+    password: Annotated[str | None, typer.Option("--password", envvar="TWIN_MQTT_PASSWORD")] = None,
+    tls: Annotated[bool, typer.Option("--tls")] = False,
+) -> None:
+    """Run the live twin on the city's feed, in wall-clock time; Ctrl-C stops it cleanly."""
+    from twin.plans.live import run_live
+    from twin.scenario import parse_duration
+    from twin.sensors.feeds import parse_broker
+
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise InputError(f"--for: {exc}") from exc
+    if not speed > 0:
+        raise InputError(f"--speed must be positive, got {speed:g}")
+    out.print(f"Live twin on mqtt://{mqtt}, writing {db}; Ctrl-C stops it.")
+    result = run_live(mqtt=parse_broker(mqtt), db=db, scenario=scenario, devices=sensors, city_path=bundle,
+                      duration=seconds, speed=speed, topic=topic, username=username, password=password, tls=tls)  # fmt: skip
+    ing = result["ingest"]
+    kept = sum(ing.get("accepted", {}).values())
+    quarantined = (
+        ", ".join(f"{k} {v}" for k, v in sorted(ing.get("quarantined", {}).items())) or "none"
+    )
+    out.print(
+        f"Live twin {result['status']} after {result['simulated_s'] / 60:.1f} simulated min: {kept:,} messages kept, "
+        f"quarantined: {quarantined}; {result['events']:,} events on the live timeline in {db}."
+    )
+
+
+@app.command()
 def calibrate(
     scenario: Annotated[Path, typer.Argument(help="The scenario whose demand to calibrate.")],
     counts: Annotated[

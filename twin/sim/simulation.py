@@ -41,6 +41,7 @@ from typing import Protocol
 
 import numpy as np
 import simpy
+import simpy.rt
 
 from twin.events import Event
 from twin.sim.timeline import Timeline
@@ -75,6 +76,9 @@ class Simulation:
     checkpoint_every
         Simulated seconds between flushes of the timeline to its stream, and between
         calls of ``on_progress``.
+    realtime
+        Run in wall-clock time at this speed (1: real time), with SimPy's
+        ``RealtimeEnvironment``; ``None``: as fast as possible.
     """
 
     def __init__(
@@ -85,12 +89,21 @@ class Simulation:
         start: datetime,
         timeline: Timeline | None = None,
         checkpoint_every: float = 60.0,
+        realtime: float | None = None,
     ) -> None:
         if duration <= 0:
             raise ValueError(f"duration must be positive, got {duration}")
         if checkpoint_every <= 0:
             raise ValueError(f"checkpoint_every must be positive, got {checkpoint_every}")
-        self.env = simpy.Environment()
+        if realtime is not None and not realtime > 0:
+            raise ValueError(f"realtime must be a positive speed, got {realtime}")
+        # Live twins and exercises keep pace with the wall clock (``realtime`` times as fast);
+        # what-if runs go as fast as they can.
+        self.env = (
+            simpy.rt.RealtimeEnvironment(factor=1.0 / realtime, strict=False)
+            if realtime is not None
+            else simpy.Environment()
+        )
         self.duration = float(duration)
         self.seed = int(seed)
         self.start = start

@@ -42,7 +42,12 @@ class Timeline:
         An Arrow IPC stream file that receives each batch as it is flushed.
     """
 
-    def __init__(self, *, stream_to: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        stream_to: Path | None = None,
+        on_batch: Callable[[pa.RecordBatch], None] | None = None,
+    ) -> None:
         self.schema = ev.schema()
         self._names = self.schema.names
         self._rows: dict[str, list[Any]] = ev.empty_columns()
@@ -55,6 +60,7 @@ class Timeline:
         # survives the process dying right after.
         self._sink = pa.OSFile(str(stream_to), "wb") if stream_to else None
         self._writer = ipc.new_stream(self._sink, self.schema) if self._sink else None
+        self._on_batch = on_batch  # a live twin writes each batch into its DuckDB file
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -186,6 +192,8 @@ class Timeline:
         self._batches.append(batch)
         if self._writer is not None:
             self._writer.write_batch(batch)
+        if self._on_batch is not None:
+            self._on_batch(batch)
 
 
 def content_hash(table: pa.Table) -> str:

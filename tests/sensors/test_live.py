@@ -1,0 +1,87 @@
+"""The live twin, in wall-clock time, on a real broker's feed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+
+from twin.sensors.feeds import MqttSink, topic_of
+
+from .test_feeds import SENSORS, Broker
+
+HOURS = {f"{h:02d}": 600 for h in range(24)}
+
+
+@pytest.mark.slow
+def test_live_twin_follows_the_feed(helsinki_city, tmp_path):
+    broker = Broker(tmp_path / "broker")
+    scenario = tmp_path / "base.yaml"
+    scenario.write_text(
+        f"name: live-base\ncity: {helsinki_city.path}\nstart: 2026-12-01T07:00:00+02:00\nduration: 1h\nseed: 3\n"
+        f"traffic:\n  demand:\n    veh_per_hour: {HOURS}\n"
+        "response:\n  incidents: {rates: {}}\n  units:\n"
+        "    - {name: P, type: police_car, count: 3, base: police}\n"
+        "    - {name: A, type: ambulance, count: 1, base: hospital}\n"
+    )
+    db = tmp_path / "live" / "live.duckdb"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "live", "--mqtt", f"127.0.0.1:{broker.port}", "--db", str(db),
+         "--scenario", str(scenario), "--sensors", str(SENSORS), "--for", "25s", "--user", "twin",
+         "--password", "s3cret"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(8)  # the twin connects and SUMO starts
+        sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
+        now = datetime.now(UTC)
+        point = {"type": "Point", "coordinates": [24.9430, 60.1705]}
+        messages = [
+            {"type": "EmergencyCall", "id": "c1", "number": "110", "dateReceived": now.isoformat(),
+             "location": point, "category": "crime", "caller": "+628111111"},
+            {"type": "EmergencyCall", "id": "c2", "number": "110", "dateReceived": now.isoformat(),
+             "location": point, "category": "crime", "caller": "+628222222"},  # the same incident
+            {"type": "TrafficFlowObserved", "id": "k1", "refDevice": "det-kaivokatu",
+             "dateObservedFrom": (now - timedelta(minutes=1)).isoformat(), "dateObservedTo": now.isoformat(),
+             "intensity": 21},
+            {"type": "FloodMonitoring", "id": "g1", "refDevice": "gauge-kauppatori",
+             "dateObserved": now.isoformat(), "currentLevel": 1.6},
+            {"type": "TrafficFlowObserved", "id": "old", "refDevice": "det-kaivokatu",
+             "dateObservedFrom": "2020-01-01T00:00:00+00:00", "dateObservedTo": "2020-01-01T00:01:00+00:00",
+             "intensity": 5},
+        ]  # fmt: skip
+        for m in messages:
+            sink.send(m, topic_of(m))
+        sink.close()
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        broker.stop()
+    assert proc.returncode == 0, stderr
+    assert "4 messages kept, quarantined: stale 1" in " ".join(stdout.split())
+    with duckdb.connect(str(db), read_only=True) as con:
+
+        def n(sql: str) -> int:
+            return con.execute(sql).fetchone()[0]
+
+        assert n("SELECT count(*) FROM readings") == 4 and n("SELECT count(*) FROM quarantine") == 1
+        assert n("SELECT count(*) FROM timeline WHERE kind = 'call_received'") == 2
+        assert (
+            n("SELECT count(*) FROM timeline WHERE kind = 'incident_occurred' AND origin = 'call'")
+            == 1
+        )
+        assert n("SELECT count(*) FROM timeline WHERE kind = 'call_placed'") == 2
+        assert (
+            n(
+                "SELECT count(*) FROM timeline WHERE kind = 'road_event_started' AND event_id = 'flood-gauge-kauppatori'"
+            )
+            == 1
+        )
+        assert (
+            n("SELECT count(*) FROM timeline WHERE kind = 'edge_flow'") >= 1
+        )  # SUMO ran alongside
+        assert 20 <= n("SELECT max(t) FROM timeline") <= 30  # wall-clock time, 25 s
