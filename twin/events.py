@@ -281,6 +281,8 @@ class UnitState(Event):
     state: str
     incident: str  # "" when the state concerns no incident
     sector: str  # the incident's sector, or the unit's base sector
+    lat: float  # where the unit is at the change (NaN where the model has no map)
+    lon: float
 
 
 @event("incident_pending")

@@ -108,7 +108,7 @@ def ingest_for(city, db: Path, clock=None) -> Ingest:
 
 def test_the_stream_speaks_for_every_kind_of_sensor(stream):
     kinds = {m["type"] for m in stream}
-    assert {"TrafficFlowObserved", "Alert", "EmergencyCall", "FloodMonitoring"} <= kinds
+    assert {"TrafficFlowObserved", "Alert", "EmergencyCall", "FloodMonitoring", "Vehicle"} <= kinds
     levels = [m["currentLevel"] for m in stream if m["type"] == "FloodMonitoring"]
     assert min(levels) < 1.2 < max(levels)  # the gauge goes over its threshold in the flood
     times = [
@@ -131,8 +131,9 @@ def test_mqtt_to_history_with_quarantine_and_no_loss(broker, stream, helsinki_ci
         tmp_path / "live.duckdb",
         clock=lambda: datetime.fromisoformat("2026-12-01T08:30:00+02:00"),
     )
-    bad = ["not json", json.dumps({"type": "Alien"}), json.dumps({**stream[0], "refDevice": "det-ghost"}),
-           json.dumps({**stream[0], "intensity": -5, "id": "neg"}), json.dumps(stream[0])]  # fmt: skip
+    count = next(m for m in stream if m["type"] == "TrafficFlowObserved")
+    bad = ["not json", json.dumps({"type": "Alien"}), json.dumps({**count, "refDevice": "det-ghost"}),
+           json.dumps({**count, "intensity": -5, "id": "neg"}), json.dumps(count)]  # fmt: skip
     sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
     for m in stream:
         sink.send(m, topic_of(m))
@@ -216,7 +217,8 @@ def test_file_replay_paces_by_the_history_and_judges_times_by_it(stream, helsink
         sink.send(m, topic_of(m))
     sink.close()
     with path.open("a") as fh:
-        fh.write(json.dumps({**stream[0], "id": "late", "dateObservedFrom": "2031-01-01T00:00:00+00:00",
+        count = next(m for m in stream if m["type"] == "TrafficFlowObserved")
+        fh.write(json.dumps({**count, "id": "late", "dateObservedFrom": "2031-01-01T00:00:00+00:00",
                              "dateObservedTo": "2031-01-01T00:01:00+00:00"}) + "\n")  # fmt: skip
     t0 = time.monotonic()
     lines = list(replay(path, speed=600.0))  # 600x: the ~10 min of history in about a second

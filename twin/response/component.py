@@ -153,7 +153,7 @@ class ResponseComponent:
             env, units, travel=travel, rng=rng_units, emit=emit, policy=cfg.dispatch.policy,
             beats=cfg.dispatch.beats, turnout=cfg.dispatch.turnout, handover=cfg.dispatch.handover,
             hospitals=self.resolved.hospitals, reassign=cfg.dispatch.reassign,
-            reassign_margin=cfg.dispatch.reassign_margin,
+            reassign_margin=cfg.dispatch.reassign_margin, where=self._where,
         )  # fmt: skip
         centre = cfg.call_centre
         handling = {
@@ -187,6 +187,10 @@ class ResponseComponent:
         sim.timeline.subscribe("closure_ordered", self._closure_ordered)
         sim.timeline.subscribe("closure_lifted", self._closure_lifted)
         self._ordered: dict[str, list[tuple[int, int, int]]] = {}
+
+    def _where(self, node: int) -> tuple[float, float]:
+        data = self.city.graph.nodes[node]
+        return float(data["y"]), float(data["x"])
 
     def close(self, sim: Any) -> None:
         if self.dispatcher is not None:

@@ -287,8 +287,10 @@ class Dispatcher:
         hospitals: list[int] | None = None,
         reassign: bool = False,
         reassign_margin: float = 60.0,
+        where: Callable[[int], tuple[float, float]] | None = None,
     ) -> None:
         self.env, self.units, self.travel, self.rng, self.emit = env, units, travel, rng, emit
+        self.where = where or (lambda node: (math.nan, math.nan))
         self.by_id = {u.id: u for u in units}
         self.policy = policy
         self.beats = {s: [self.by_id[u] for u in ids] for s, ids in (beats or {}).items()}
@@ -385,9 +387,11 @@ class Dispatcher:
     def _state(self, unit: Unit, state: str) -> None:
         unit.state = state
         incident = unit.incident
+        lat, lon = self.where(unit.node)
         self.emit(ev.UnitState(unit=unit.id, unit_type=unit.type, agency=unit.agency, state=state,
                                incident=incident.id if incident else "",
-                               sector=incident.sector if incident else unit.base_sector))  # fmt: skip
+                               sector=incident.sector if incident else unit.base_sector,
+                               lat=lat, lon=lon))  # fmt: skip
 
     # -- a unit's job -----------------------------------------------------------------------
 

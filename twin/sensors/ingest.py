@@ -194,8 +194,8 @@ class Ingest:
                 text,
             )
         key = (kind, device or msg.id, msg.observed_at.isoformat())
-        if kind == "Vehicle":
-            key = (kind, msg.id, msg.observed_at.isoformat())
+        if kind == "Vehicle":  # two changes of state in one second are two messages
+            key = (kind, f"{msg.id}:{msg.serviceStatus}", msg.observed_at.isoformat())
         if key in self._seen:
             return self._reject(
                 received, "duplicate", f"{kind} from {key[1]!r} at {key[2]} came before", text

@@ -9,6 +9,7 @@ as the messages the real city would send, so demos, exercises and tests have a l
   vehicles);
 - an ``Alert`` per incident and an ``EmergencyCall`` per call (each caller a stable made-up
   number, so duplicates come from the same phone);
+- each unit's AVL (``Vehicle``) at every change of its state, where it is then;
 - each gauge's ``FloodMonitoring`` every 5 minutes: below its threshold, and above it while
   a flood of the run covers the gauge's roads.
 """
@@ -93,6 +94,14 @@ def messages_from_run(folder: Path, registry: Registry, city: Any) -> Iterator[d
         if lat is not None:
             message["location"] = _point(lat, lon)
         out.append((t, len(out), message))
+    for t, unit, unit_type, state, lat, lon in con.execute(
+        "SELECT t, unit, unit_type, state, lat, lon FROM timeline WHERE kind = 'unit_state' "
+        "AND NOT isnan(lat) ORDER BY seq"
+    ).fetchall():
+        out.append((t, len(out), {
+            "type": "Vehicle", "id": unit, "dateObserved": _iso(start, t), "location": _point(lat, lon),
+            "serviceStatus": state, "vehicleType": unit_type,
+        }))  # fmt: skip
     gauges = [s for s in registry.sensors.values() if s.kind == "gauge"]
     if gauges:
         floods = con.execute(
