@@ -227,7 +227,7 @@ class TrafficComponent:
         if not path.exists():
             path.write_text(
                 f'<additional>\n  <edgeData id="flow" period="{self.sample_every:g}" '
-                'file="edgedata.xml" excludeEmpty="true"/>\n</additional>\n',  # beside this file
+                'file="edgedata.xml" excludeEmpty="true" writeAttributes="entered"/>\n</additional>\n',  # beside this file
                 encoding="utf-8",
             )
         return path
