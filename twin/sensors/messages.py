@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -54,14 +54,18 @@ class _Message(BaseModel):
 
     id: str = Field(min_length=1, max_length=200, description="the message's own id")
 
+    #: The field that stamps the message, and the one naming its registered device (if any).
+    time_field: ClassVar[str] = "dateObserved"
+    sensor_field: ClassVar[str | None] = None
+
     @property
     def observed_at(self) -> datetime:
-        raise NotImplementedError
+        return getattr(self, self.time_field)
 
     @property
     def sensor(self) -> str | None:
         """The registered device this message comes from, if any."""
-        return None
+        return getattr(self, self.sensor_field) if self.sensor_field else None
 
 
 class GeoPoint(BaseModel):
@@ -110,13 +114,8 @@ class TrafficFlowObserved(_Message):
             )
         return self
 
-    @property
-    def observed_at(self) -> datetime:
-        return self.dateObservedTo
-
-    @property
-    def sensor(self) -> str:
-        return self.refDevice
+    time_field: ClassVar[str] = "dateObservedTo"
+    sensor_field: ClassVar[str | None] = "refDevice"
 
 
 class TravelTimeObserved(_Message):
@@ -129,13 +128,8 @@ class TravelTimeObserved(_Message):
     )
     vehicles: int = Field(1, ge=1, le=100000, description="vehicles matched at both cameras")
 
-    @property
-    def observed_at(self) -> datetime:
-        return self.dateObserved
-
-    @property
-    def sensor(self) -> str:
-        return self.refDeviceFrom
+    time_field: ClassVar[str] = "dateObserved"
+    sensor_field: ClassVar[str | None] = "refDeviceFrom"
 
 
 class Vehicle(_Message):
@@ -151,9 +145,7 @@ class Vehicle(_Message):
     ]  # fmt: skip
     vehicleType: str | None = None
 
-    @property
-    def observed_at(self) -> datetime:
-        return self.dateObserved
+    time_field: ClassVar[str] = "dateObserved"
 
 
 class Alert(_Message):
@@ -167,9 +159,7 @@ class Alert(_Message):
     severity: Literal["informational", "low", "medium", "high", "critical"] = "medium"
     description: str = Field("", max_length=2000)
 
-    @property
-    def observed_at(self) -> datetime:
-        return self.dateIssued
+    time_field: ClassVar[str] = "dateIssued"
 
 
 class EmergencyCall(_Message):
@@ -184,9 +174,7 @@ class EmergencyCall(_Message):
         None, max_length=64, description="replaced by a keyed hash at ingestion"
     )
 
-    @property
-    def observed_at(self) -> datetime:
-        return self.dateReceived
+    time_field: ClassVar[str] = "dateReceived"
 
 
 class CrowdFlowObserved(_Message):
@@ -195,13 +183,8 @@ class CrowdFlowObserved(_Message):
     dateObserved: AwareDatetime
     peopleCount: int = Field(ge=0, le=2_000_000)
 
-    @property
-    def observed_at(self) -> datetime:
-        return self.dateObserved
-
-    @property
-    def sensor(self) -> str:
-        return self.refDevice
+    time_field: ClassVar[str] = "dateObserved"
+    sensor_field: ClassVar[str | None] = "refDevice"
 
 
 class FloodMonitoring(_Message):
@@ -210,13 +193,8 @@ class FloodMonitoring(_Message):
     dateObserved: AwareDatetime
     currentLevel: float = Field(ge=-20, le=50, description="metres above the gauge's datum")
 
-    @property
-    def observed_at(self) -> datetime:
-        return self.dateObserved
-
-    @property
-    def sensor(self) -> str:
-        return self.refDevice
+    time_field: ClassVar[str] = "dateObserved"
+    sensor_field: ClassVar[str | None] = "refDevice"
 
 
 Message = Annotated[
