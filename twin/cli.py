@@ -509,10 +509,10 @@ def calibrate(
     ] = None,
 ) -> None:
     """Rebuild a scenario's demand to follow observed counts (routeSampler) and report GEH."""
+    from twin.plans.calibrate import GEH_LIMIT, GEH_SHARE, observed_counts
+    from twin.plans.calibrate import calibrate as run_calibration
     from twin.plans.run import load_city
     from twin.scenario import load_scenario
-    from twin.sensors.calibrate import GEH_LIMIT, GEH_SHARE, observed_counts
-    from twin.sensors.calibrate import calibrate as run_calibration
     from twin.sensors.registry import load_registry
 
     sc = load_scenario(scenario)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from twin.plans import run_scenario
+from twin.plans.calibrate import GEH_SHARE, calibrate, geh, observed_counts
 from twin.scenario import scenario_from_dict
-from twin.sensors.calibrate import GEH_SHARE, calibrate, geh, observed_counts
 from twin.sensors.feeds import replay
 from twin.sensors.ingest import Ingest, SensorStore
 from twin.sensors.registry import load_registry
