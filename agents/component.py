@@ -61,7 +61,6 @@ class CommunityComponent:
             motivation=cfg.motivation, hotspots=cfg.patrols.hotspots, forecast=forecast,
             trust=cfg.trust, seed=seed,
         )  # fmt: skip
-        self._sim = sim
         sim.emit(ev.CommunityConfigured(segments=self.model.segments(), residents=cfg.residents,
                                         offenders=cfg.offenders, patrols=cfg.patrols.units,
                                         strategy=cfg.patrols.strategy, officers=cfg.bhabinkamtibmas),

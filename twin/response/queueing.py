@@ -19,7 +19,6 @@ several units per incident.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -189,11 +188,6 @@ def hypercube(
     own = np.array([pref[0] for pref in preferences])
     cross = float(sum(lam[j] * (1 - share[j, own[j]]) for j in range(len(lam))) / total)
     return Hypercube(workload, cross, p_full, share)
-
-
-def all_orders(n_units: int) -> list[tuple[int, ...]]:
-    """Every preference order of ``n_units`` units (for building test cases)."""
-    return list(itertools.permutations(range(n_units)))
 
 
 def _positive(**values: float) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,3 @@ def _timed_lines(path: Path) -> Iterator[tuple[datetime | None, str]]:
         except json.JSONDecodeError:
             when = None
         yield when, text
-
-
-def offset(start: datetime, when: datetime) -> float:
-    return (when - start) / timedelta(seconds=1)

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -251,7 +251,3 @@ def topic_of(message: dict[str, Any]) -> str:
     """``twin/<kind>/<device or id>``."""
     who = message.get("refDevice") or message.get("refDeviceFrom") or message.get("id", "x")
     return f"twin/{message.get('type', 'unknown')}/{who}"
-
-
-def iso(start: datetime, t: float) -> str:
-    return (start + timedelta(seconds=t)).isoformat()
