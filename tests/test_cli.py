@@ -210,3 +210,29 @@ def test_twin_predict_scores_forecasts_on_a_run(helsinki_city, tmp_path):
 
 def _wide() -> dict[str, str]:
     return {**os.environ, "COLUMNS": "200"}
+
+
+def test_sensor_commands_check_their_input(helsinki_city, tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    sensors = root / "scenarios" / "sensors" / "helsinki.yaml"
+    proc = run("schema", "--sensors", cwd=tmp_path, check_code=0)
+    assert "TrafficFlowObserved" in proc.stdout and "EmergencyCall" in proc.stdout
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(
+        '{"type": "TrafficFlowObserved", "id": "a", "refDevice": "det-kaivokatu", '
+        '"dateObservedFrom": "2026-12-01T07:00:00+02:00", "dateObservedTo": "2026-12-01T07:05:00+02:00", "intensity": 40}\n'
+        "not json\n"
+    )
+    db = tmp_path / "live.duckdb"
+    args = ("--db", str(db), "--city", str(helsinki_city.path), "--sensors", str(sensors))
+    proc = subprocess.run([*TWIN, "ingest", "--file", str(feed), *args], cwd=tmp_path, capture_output=True,
+                          text=True, env=_wide())  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "kept: TrafficFlowObserved" in proc.stdout and "quarantined: bad_json" in proc.stdout
+    bad = run("ingest", *args, cwd=tmp_path, check_code=2)
+    assert "give one of --file FILE or --mqtt HOST:PORT" in bad.stderr
+    bad = run("calibrate", str(root / "scenarios" / "helsinki_morning_rush.yaml"), "--counts",
+              str(tmp_path / "missing.duckdb"), "--sensors", str(sensors), cwd=tmp_path, check_code=2)  # fmt: skip
+    assert "no live twin history here" in bad.stderr
+    bad = run("feed", "--from-run", str(tmp_path), "--to", "x.jsonl", cwd=tmp_path, check_code=2)
+    assert "not a run folder" in bad.stderr
