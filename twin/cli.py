@@ -570,10 +570,11 @@ def ingest(
     tls: Annotated[bool, typer.Option("--tls")] = False,
 ) -> None:
     """Validate a feed into a live twin's history; bad messages go to quarantine, counted."""
+    import gc
     import time as _time
 
     from twin.scenario import parse_duration
-    from twin.sensors.feeds import MqttSource, parse_broker, replay
+    from twin.sensors.feeds import MqttReceiver, parse_broker, replay
     from twin.sensors.ingest import Ingest, SensorStore, caller_key
     from twin.sensors.registry import load_registry
 
@@ -582,6 +583,7 @@ def ingest(
     city = _city(bundle)
     registry = load_registry(sensors, city)
     store = SensorStore(db)
+    gc.freeze()  # the city and registry live as long as the command: out of every collection
     try:
         if from_file is not None:
             clock = [None]
@@ -591,13 +593,12 @@ def ingest(
                 ing.handle(text, received=now)
         else:
             until = _time.time() + parse_duration(duration) if duration else None
-            source = MqttSource(*parse_broker(mqtt or ""), topics=(topic,), username=username,
-                                password=password, tls=tls)  # fmt: skip
+            source = MqttReceiver(*parse_broker(mqtt or ""), topics=(topic,), username=username,
+                                  password=password, tls=tls)  # fmt: skip
             source.wait_connected()
             ing = Ingest(registry, store, key=caller_key(db.parent))
             try:
-                for payload, received in source.messages(until=until, idle=idle):
-                    ing.handle(payload, received=received)
+                ing.follow(source, until=until, idle=idle)
             finally:
                 source.close()
     finally:

@@ -4,9 +4,6 @@ from files: validation, quarantine, history, pseudonyms, sessions and reconnects
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -18,64 +15,24 @@ import duckdb
 import pytest
 
 from twin._errors import InputError
-from twin.sensors.feeds import FileSink, MqttSink, MqttSource, replay, topic_of
+from twin.sensors.broker import LocalBroker
+from twin.sensors.feeds import FileSink, MqttReceiver, MqttSink, MqttSource, replay, topic_of
 from twin.sensors.ingest import Ingest, SensorStore, caller_key
 from twin.sensors.messages import pseudonymise
 from twin.sensors.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SENSORS = ROOT / "scenarios" / "sensors" / "helsinki.yaml"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """mosquitto on 127.0.0.1 with a password file and persistence, in a folder of its own."""
+class Broker(LocalBroker):
+    """The local broker, or a test failure that says how to install it."""
 
     def __init__(self, folder: Path) -> None:
-        if not Path(MOSQUITTO).exists():
-            pytest.fail(
-                "mosquitto is not installed: `make test` installs it (apt-get install mosquitto)"
-            )
-        self.folder, self.port = folder, free_port()
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["mosquitto_passwd", "-c", "-b", str(folder / "passwd"), "twin", "s3cret"], check=True
-        )
-        user = (
-            os.environ.get("USER")
-            or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-        )
-        (folder / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous false\npassword_file {folder / 'passwd'}\n"
-            f"persistence true\npersistence_location {folder}/\nuser {user}\n"
-        )
-        self.proc: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(
-            f"mosquitto did not start: {self.proc.stderr.read() if self.proc.stderr else ''}"
-        )
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        try:
+            super().__init__(folder)
+        except InputError as exc:
+            pytest.fail(str(exc))
 
 
 @pytest.fixture
@@ -156,19 +113,14 @@ def test_mqtt_to_history_with_quarantine_and_no_loss(broker, stream, helsinki_ci
     with duckdb.connect(str(tmp_path / "live.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM readings").fetchone()[0] == len(stream)
         assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 5
-        callers = {
-            r[0]
-            for r in con.execute(
-                "SELECT caller FROM readings WHERE kind = 'EmergencyCall'"
-            ).fetchall()
-        }
+        callers = {r[0] for r in con.execute("SELECT caller FROM calls").fetchall()}
         raw = [m["caller"] for m in stream if m["type"] == "EmergencyCall"]
         assert callers == {pseudonymise(c, b"k" * 32) for c in raw}  # pseudonyms, never numbers
         assert not any(
             c in " ".join(r[0] for r in con.execute("SELECT payload FROM readings").fetchall())
             for c in raw
         )
-        hourly = con.execute("SELECT sensor, sum(vehicles) FROM readings WHERE kind = 'TrafficFlowObserved' "
+        hourly = con.execute("SELECT sensor, sum(vehicles) FROM counts "
                              "GROUP BY sensor ORDER BY sensor").fetchall()  # fmt: skip
         assert len(hourly) >= 3
 
@@ -330,3 +282,62 @@ def test_a_replayed_feed_acts_on_the_twin(stream, helsinki_city, tmp_path):
         assert flood and lifted and lifted[0][0] > flood[0][0]
     with duckdb.connect(str(result.path / "sensors.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 2
+
+
+def test_a_broker_restart_mid_stream_loses_no_message(broker, stream, helsinki_city, tmp_path):
+    """`twin ingest --mqtt` (the receiver process, acknowledging after each commit) while
+    the broker stops and starts again in the middle of a steady stream."""
+    receiver = MqttReceiver("127.0.0.1", broker.port, username="twin", password="s3cret",
+                            client_id="restarted")  # fmt: skip
+    receiver.wait_connected()
+    ing = ingest_for(helsinki_city, tmp_path / "live.duckdb",
+                     clock=lambda: datetime.fromisoformat("2026-12-01T08:30:00+02:00"))  # fmt: skip
+    worker = threading.Thread(target=ing.follow, args=(receiver,), kwargs={"idle": 8.0})
+    worker.start()
+    sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
+    for i, m in enumerate(stream):
+        sink.send(m, topic_of(m))
+        time.sleep(0.004)
+        if i == len(stream) // 3:
+            broker.stop()  # SIGTERM: mosquitto saves its sessions, as a restart does
+            time.sleep(1.0)
+            broker.start()
+    sink.close()
+    worker.join(120)
+    receiver.close()
+    ing.store.close()
+    s = ing.summary()
+    assert sum(s["accepted"].values()) == len(stream), s
+    assert set(s["quarantined"]) <= {"duplicate"}  # a message sent again is noticed, not kept
+    with duckdb.connect(str(tmp_path / "live.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM readings").fetchall()[0][0] == len(stream)
+
+
+def test_what_was_not_committed_comes_again(broker, stream, helsinki_city, tmp_path):
+    """A twin that stops between taking messages and committing them has not acknowledged
+    them: the broker sends them again to the next run."""
+    first = MqttReceiver("127.0.0.1", broker.port, username="twin", password="s3cret",
+                         client_id="crashy")  # fmt: skip
+    first.wait_connected()
+    sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
+    for m in stream[:100]:
+        sink.send(m, topic_of(m))
+    sink.close()
+    taken = [first.next(5.0) for _ in range(100)]
+    assert all(taken)
+    first.committed()  # the first 100 are in the history ...
+    sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
+    for m in stream[100:150]:
+        sink.send(m, topic_of(m))
+    sink.close()
+    assert all(first.next(5.0) for _ in range(50))  # ... these 50 are taken, never committed
+    time.sleep(0.5)
+    first.close()
+    again = MqttReceiver("127.0.0.1", broker.port, username="twin", password="s3cret",
+                         client_id="crashy")  # fmt: skip
+    again.wait_connected()
+    came = []
+    while (item := again.next(3.0)) is not None:
+        came.append(json.loads(item[0])["id"])
+    again.close()
+    assert came == [m["id"] for m in stream[100:150]]

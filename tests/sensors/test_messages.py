@@ -67,3 +67,60 @@ def test_the_sensors_file_snaps_and_names_its_problems(helsinki_city, tmp_path):
     bad.write_text("sensors:\n  - {id: far, kind: detector, lat: 60.30, lon: 24.94}\n")
     with pytest.raises(ScenarioError, match=r"sensors\[0\]: far is .* m from the nearest road"):
         load_registry(bad, helsinki_city)
+
+
+def test_each_kind_is_kept_whole_and_read_through_its_typed_view(helsinki_city, tmp_path):
+    import json
+    from datetime import datetime
+    from pathlib import Path
+
+    import duckdb
+
+    from twin.sensors.feeds import observed_time
+    from twin.sensors.ingest import Ingest, SensorStore
+
+    registry = load_registry(
+        Path(__file__).resolve().parents[2] / "scenarios" / "sensors" / "helsinki.yaml",
+        helsinki_city,
+    )
+    devices = {"d": "det-kaivokatu", "c1": "cam-kamppi", "c2": "cam-kruununhaka",
+               "crowd": "crowd-rautatientori", "g": "gauge-kauppatori"}  # fmt: skip
+    messages = []
+    for m in GOOD:
+        m = {k: devices.get(v, v) if k.startswith("refDevice") else v for k, v in m.items()}
+        messages.append({**m, "address": {"streetAddress": "Kaivokatu"}})  # FIWARE extras kept
+    now = datetime.fromisoformat("2026-12-01T07:06:00+02:00")
+    store = SensorStore(tmp_path / "h.duckdb")
+    ing = Ingest(registry, store, key=b"k" * 32, clock=lambda: now)
+    assert all(ing.handle(json.dumps(m), received=now) for m in messages), ing.last_reason
+    assert [observed_time(json.dumps(m)) for m in messages] == [now.replace(minute=5)] * 7
+    store.close()
+    edge = registry.sensors["det-kaivokatu"].edge
+    t = now.replace(minute=5).timestamp()
+    with duckdb.connect(str(tmp_path / "h.duckdb"), read_only=True) as con:
+
+        def one(sql: str) -> tuple:
+            (row,) = con.execute(sql).fetchall()
+            return row
+
+        assert one("SELECT sensor, edge, vehicles, interval_s, speed_kmh FROM counts") == (
+            "det-kaivokatu", edge, 12, 300.0, 31.0
+        )  # fmt: skip
+        assert one("SELECT travel_time_s, sensor, sensor_to, vehicles FROM travel_times") == (
+            95.0, "cam-kamppi", "cam-kruununhaka", 1  # vehicles matched: one by default
+        )  # fmt: skip
+        assert one("SELECT unit, status, speed_kmh, lat, lon FROM avl") == (
+            "P-1", "en_route", 40.0, 60.17, 24.94
+        )  # fmt: skip
+        assert one("SELECT category, severity, lat FROM alerts") == ("carAccident", "medium", 60.17)
+        number, category, caller, payload = one(
+            "SELECT number, category, caller, payload FROM calls"
+        )
+        assert (number, category, caller) == ("119", "other", pseudonymise("+62811", b"k" * 32))
+        assert "+62811" not in payload  # not in the stored message either
+        assert one("SELECT people FROM crowds") == (800,)
+        assert one("SELECT level_m, sensor FROM water_levels") == (1.4, "gauge-kauppatori")
+        rows = con.execute("SELECT kind, epoch(observed_at), payload FROM readings").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(m["type"] for m in GOOD)
+    assert all(r[1] == t for r in rows)
+    assert all('"streetAddress": "Kaivokatu"' in r[2] for r in rows)  # FIWARE extras kept

@@ -57,8 +57,7 @@ def observed_counts(db: Path, registry: Any, scenario: Any) -> pd.DataFrame:
         raise InputError(f"{db}: no live twin history here")
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(
-            "SELECT sensor, observed_at, interval_s, vehicles FROM readings "
-            "WHERE kind = 'TrafficFlowObserved' ORDER BY observed_at"
+            "SELECT sensor, observed_at, interval_s, vehicles FROM counts ORDER BY observed_at"
         ).df()
     if rows.empty:
         raise InputError(f"{db}: holds no traffic counts")

@@ -20,7 +20,6 @@ or the replay of a past day) or, in a live twin, from an MQTT source polled ever
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -94,8 +93,11 @@ class SensorsComponent:
     def _poll(self, sim: Any) -> Generator[Any, Any, None]:
         while True:
             yield sim.env.timeout(POLL_S)
-            for payload, received in self.source.drain():
+            burst = self.source.drain()
+            for payload, received in burst:
                 self.take(sim, payload, received=received)
+            if burst:  # the history is queryable by the next poll
+                self.store.flush()
 
     def take(self, sim: Any, raw: bytes | str, *, received: datetime | None = None) -> None:
         """Validate one message, record it, and let it act on the twin."""
@@ -143,11 +145,7 @@ class SensorsComponent:
 
 def _timed_lines(path: Path) -> Iterator[tuple[datetime | None, str]]:
     """A replay file's lines with their times, in the order given."""
-    from twin.sensors.feeds import _lines, _observed
+    from twin.sensors.feeds import lines, observed_time
 
-    for text in _lines(Path(path)):
-        try:
-            when = _observed(json.loads(text))
-        except json.JSONDecodeError:
-            when = None
-        yield when, text
+    for text in lines(Path(path)):
+        yield observed_time(text), text

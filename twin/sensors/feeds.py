@@ -12,11 +12,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-import queue
+import re
+import select
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,26 +41,37 @@ def parse_broker(text: str) -> tuple[str, int]:
         raise InputError(f"--mqtt: write HOST:PORT, not {text!r}") from exc
 
 
+def _client(client_id: str, username: str | None, password: str | None, tls: bool, *,
+            manual_ack: bool = False) -> Any:  # fmt: skip
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+                         manual_ack=manual_ack)  # fmt: skip
+    if username is not None:
+        client.username_pw_set(username, password)
+    if tls:
+        client.tls_set()
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
 class MqttSource:
-    """Messages from an MQTT broker, as ``(payload, received_at)`` pairs."""
+    """Messages from an MQTT broker, as ``(payload, received_at)`` pairs, received by
+    paho's network loop in a thread of this process (the live twin drains them every
+    second). QoS 1 in a persistent session: the broker keeps what arrives while the twin
+    is away, and the client reconnects by itself. A message is acknowledged as it
+    arrives; :class:`MqttReceiver` acknowledges only what is in the history."""
 
     def __init__(
         self, host: str, port: int, *, topics: tuple[str, ...] = ("twin/#",), client_id: str = "twin-live",
         username: str | None = None, password: str | None = None, tls: bool = False, qos: int = 1,
     ) -> None:  # fmt: skip
-        import paho.mqtt.client as mqtt
-
-        self.queue: queue.Queue[tuple[bytes, datetime]] = queue.Queue()
+        self.inbox: deque[tuple[bytes, datetime]] = deque()
+        self._arrived = threading.Event()
         self.connected = threading.Event()
         self.failure: str | None = None
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
-        )
-        if username is not None:
-            client.username_pw_set(username, password)
-        if tls:
-            client.tls_set()
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client = _client(client_id, username, password, tls)
+        inbox, arrived = self.inbox, self._arrived
 
         def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
             if reason.is_failure:
@@ -71,7 +85,9 @@ class MqttSource:
             self.connected.clear()
 
         def on_message(c: Any, userdata: Any, msg: Any) -> None:
-            self.queue.put((msg.payload, datetime.now(UTC)))
+            inbox.append((msg.payload, datetime.now(UTC)))
+            if not arrived.is_set():
+                arrived.set()
 
         client.on_connect, client.on_disconnect, client.on_message = (
             on_connect,
@@ -100,44 +116,225 @@ class MqttSource:
         while True:
             if until is not None and time.time() >= until:
                 return
-            try:
-                item = self.queue.get(timeout=0.2)
-            except queue.Empty:
+            item = self.next(0.2)
+            if item is None:
                 if idle is not None and time.monotonic() - last > idle:
                     return
                 continue
             last = time.monotonic()
             yield item
 
+    def next(self, timeout: float) -> tuple[bytes, datetime] | None:
+        """The next message, or None if none comes within ``timeout`` seconds."""
+        inbox = self.inbox
+        if not inbox:
+            self._arrived.clear()
+            if not inbox:  # nothing came between the check and the clear
+                self._arrived.wait(timeout)
+        return inbox.popleft() if inbox else None
+
+    def waiting(self) -> bool:
+        """Whether messages are waiting to be taken."""
+        return bool(self.inbox)
+
+    def committed(self) -> None:
+        """Everything taken is in the history (nothing to do: acknowledged on arrival)."""
+
     def drain(self) -> list[tuple[bytes, datetime]]:
         """Every message waiting now, without waiting for more."""
         out = []
-        while True:
-            try:
-                out.append(self.queue.get_nowait())
-            except queue.Empty:
-                return out
+        inbox = self.inbox
+        while inbox:
+            out.append(inbox.popleft())
+        return out
 
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
 
 
-def _observed(data: Any) -> datetime | None:
-    if not isinstance(data, dict):
-        return None
-    for key in ("dateObservedTo", "dateObserved", "dateIssued", "dateReceived"):
-        value = data.get(key)
-        if isinstance(value, str):
-            try:
-                t = datetime.fromisoformat(value)
-            except ValueError:
+class MqttReceiver:
+    """Messages from an MQTT broker, received in a process of its own and acknowledged
+    only once they are in the history (``twin ingest --mqtt``).
+
+    paho's network loop costs a Python subscriber about as much per message as validating
+    and storing it does, so the two run side by side on two cores: the receiver process
+    reads the socket and sends the messages over a pipe in batches; this side validates
+    and stores them, and after each commit (:meth:`committed`) the receiver acknowledges
+    them to the broker (QoS 1, ``manual_ack``). If the twin stops or crashes before a
+    commit, the broker still holds those messages for the persistent session and sends them
+    again; a message that comes twice is quarantined as a duplicate, so none is lost and
+    none is kept twice.
+    """
+
+    def __init__(
+        self, host: str, port: int, *, topics: tuple[str, ...] = ("twin/#",), client_id: str = "twin-ingest",
+        username: str | None = None, password: str | None = None, tls: bool = False,
+    ) -> None:  # fmt: skip
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_receive, name="twin-mqtt-receiver", daemon=True,
+                                 args=(child, host, port, topics, client_id, username, password, tls))  # fmt: skip
+        self._proc.start()
+        child.close()
+        self.inbox: deque[tuple[bytes, datetime]] = deque()
+        self.taken = 0
+        self.connected = False
+        self.failure: str | None = None
+
+    def _read(self, timeout: float) -> bool:
+        """Take what the receiver sent within ``timeout``; True if messages came."""
+        if not self._conn.poll(timeout):
+            return False
+        try:
+            what, body = self._conn.recv()
+        except EOFError:
+            self.failure = self.failure or "the MQTT receiver stopped"
+            self.connected = False
+            return False
+        if what == "messages":
+            self.inbox.extend((payload, datetime.fromtimestamp(at, UTC)) for payload, at in body)
+            return True
+        self.connected = what == "connected"
+        if what == "failed":
+            self.failure = body
+        return False
+
+    def wait_connected(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.connected and self.failure is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._read(left)
+        if not self.connected:
+            raise InputError(
+                self.failure or f"no connection to the MQTT broker within {timeout:g} s"
+            )
+
+    def next(self, timeout: float) -> tuple[bytes, datetime] | None:
+        """The next message, or None if none comes within ``timeout`` seconds."""
+        inbox = self.inbox
+        deadline = time.monotonic() + timeout
+        while not inbox:
+            left = deadline - time.monotonic()
+            if left <= 0 or (not self._proc.is_alive() and not self._conn.poll()):
                 return None
-            return t if t.tzinfo else None
-    return None
+            self._read(left)
+        self.taken += 1
+        return inbox.popleft()
+
+    def waiting(self) -> bool:
+        """Whether messages are waiting, here or in the pipe."""
+        return bool(self.inbox) or self._conn.poll()
+
+    def committed(self) -> None:
+        """Every message taken so far is in the history: let the broker forget them."""
+        self._conn.send(("ack", self.taken))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send(("stop", None))
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._conn.close()
 
 
-def _lines(path: Path) -> Iterator[str]:
+#: The receiver sends a batch when this many messages wait or the socket has no more.
+RECEIVER_BATCH = 2000
+
+
+def _receive(conn: Any, host: str, port: int, topics: tuple[str, ...], client_id: str,
+             username: str | None, password: str | None, tls: bool) -> None:  # fmt: skip
+    """The receiver process of :class:`MqttReceiver`."""
+    import paho.mqtt.client as mqtt
+
+    client = _client(client_id, username, password, tls, manual_ack=True)
+    batch: list[tuple[bytes, float]] = []
+    # (sequence number, packet id, connection) of every message not yet acknowledged
+    unacked: deque[tuple[int, int, int]] = deque()
+    state = {"seq": 0, "epoch": 0}
+
+    def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            conn.send(("failed", f"the broker refused the connection: {reason}"))
+            return
+        state["epoch"] += 1  # packet ids of the connection before mean nothing now
+        for topic in topics:
+            c.subscribe(topic, qos=1)
+        conn.send(("connected", None))
+
+    def on_disconnect(c: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        conn.send(("disconnected", str(reason)))
+
+    def on_message(c: Any, userdata: Any, msg: Any) -> None:
+        batch.append((msg.payload, time.time()))
+        state["seq"] += 1
+        unacked.append((state["seq"], msg.mid, state["epoch"]))
+
+    client.on_connect, client.on_disconnect, client.on_message = (
+        on_connect,
+        on_disconnect,
+        on_message,
+    )
+    try:
+        client.connect(host, port, keepalive=30)
+    except OSError as exc:
+        conn.send(("failed", f"cannot reach the MQTT broker at {host}:{port}: {exc}"))
+        return
+    retry_at, delay = 0.0, 1.0
+    while True:
+        if client.loop(0.005 if batch else 0.05) != mqtt.MQTT_ERR_SUCCESS:
+            now = time.monotonic()  # lost: reconnect with a growing delay, as paho's own loop does
+            if now >= retry_at:
+                try:
+                    client.reconnect()
+                    delay = 1.0
+                except OSError:
+                    retry_at, delay = now + delay, min(2 * delay, 30.0)
+            else:
+                time.sleep(min(0.05, retry_at - now))
+        sock = client.socket()
+        more = sock is not None and bool(select.select([sock], [], [], 0)[0])
+        if batch and (len(batch) >= RECEIVER_BATCH or not more):
+            conn.send(("messages", batch))
+            batch = []
+        while conn.poll():
+            what, upto = conn.recv()
+            if what == "stop":
+                client.disconnect()
+                return
+            while unacked and unacked[0][0] <= upto:
+                _, mid, epoch = unacked.popleft()
+                if epoch == state["epoch"]:
+                    client.ack(mid, 1)
+
+
+#: A message's own time, found in its text without decoding it (a replay reads the time of
+#: every line, so this is on the hot path): the first of these attributes in the text.
+_STAMP = re.compile(
+    r'"(?:dateObservedTo|dateObserved|dateIssued|dateReceived)"\s*:\s*"([^"]{1,64})"'
+)
+
+
+def observed_time(text: str) -> datetime | None:
+    """The time a message's text carries, if it carries an ISO 8601 time with its offset."""
+    found = _STAMP.search(text)
+    if found is None:
+        return None
+    try:
+        t = datetime.fromisoformat(found.group(1))
+    except ValueError:
+        return None
+    return t if t.tzinfo else None
+
+
+def lines(path: Path) -> Iterator[str]:
+    """The messages of a JSON-lines file, or of a CSV file with one message per row (see
+    :func:`_from_csv`), as JSON text."""
     if path.suffix.lower() == ".csv":
         with path.open(encoding="utf-8", newline="") as fh:
             for row in csv.DictReader(fh):
@@ -179,11 +376,8 @@ def replay(path: Path, *, speed: float = float("inf")) -> Iterator[tuple[str, da
     first_t: datetime | None = None
     started = time.monotonic()
     clock = datetime.now(UTC)
-    for text in _lines(Path(path)):
-        try:
-            t = _observed(json.loads(text))
-        except json.JSONDecodeError:
-            t = None
+    for text in lines(Path(path)):
+        t = observed_time(text)
         if t is not None and (first_t is None or 0 <= (t - clock).total_seconds() <= MAX_JUMP_S):
             if first_t is None:
                 first_t = t

@@ -44,13 +44,14 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
-    field_validator,
     model_validator,
 )
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    # other attributes (FIWARE's address, dataProvider...) are allowed and kept in the
+    # stored payload, not in the model
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     id: str = Field(min_length=1, max_length=200, description="the message's own id")
 
@@ -73,15 +74,10 @@ class GeoPoint(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: Literal["Point"]
-    coordinates: tuple[float, float]
-
-    @field_validator("coordinates")
-    @classmethod
-    def _lonlat(cls, value: tuple[float, float]) -> tuple[float, float]:
-        lon, lat = value
-        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise ValueError(f"[{lon}, {lat}] is not [longitude, latitude]")
-        return value
+    coordinates: tuple[
+        Annotated[float, Field(ge=-180, le=180, description="longitude")],
+        Annotated[float, Field(ge=-90, le=90, description="latitude")],
+    ]
 
     @property
     def lat(self) -> float:
@@ -210,6 +206,13 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
 def parse(data: Any) -> Any:
     """A message from decoded JSON; raises pydantic's ValidationError."""
     return _ADAPTER.validate_python(data)
+
+
+def parse_json(text: str | bytes) -> Any:
+    """A message straight from its JSON text, parsed and validated in pydantic's compiled
+    core (the fast path of ingestion); raises pydantic's ValidationError, whose first error
+    is ``json_invalid`` for text that is not JSON."""
+    return _ADAPTER.validate_json(text)
 
 
 def json_schemas() -> dict[str, Any]:
