@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -495,6 +497,66 @@ def live(
         f"Live twin {result['status']} after {result['simulated_s'] / 60:.1f} simulated min: {kept:,} messages kept, "
         f"quarantined: {quarantined}; {result['events']:,} events on the live timeline in {db}."
     )
+
+
+@app.command()
+def fork(
+    live_db: Annotated[Path, typer.Option("--live", help="The running live twin's DuckDB file.")],
+    overlay: Annotated[
+        Path | None,
+        typer.Option(
+            "--overlay", help="A plan to try from now: overrides, nested like a scenario."
+        ),
+    ] = None,
+    ahead: Annotated[
+        str, typer.Option("--ahead", help="How far to look ahead (60min, 2h).")
+    ] = "60min",
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the fork's runs.")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to wait for the live twin.")
+    ] = 60.0,
+) -> None:
+    """Branch a what-if from the live twin's present: the next ``--ahead`` as things are,
+    and with ``--overlay``, faster than real time."""
+    from twin.plans.fork import request_fork, run_fork
+    from twin.scenario import parse_duration
+
+    try:
+        ahead_s = parse_duration(ahead)
+    except ValueError as exc:
+        raise InputError(f"--ahead: {exc}") from exc
+    plan = None
+    if overlay is not None:
+        if not overlay.is_file():
+            raise InputError(f"{overlay}: overlay file not found")
+        try:
+            plan = yaml.safe_load(overlay.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{overlay}: not valid YAML ({exc})") from exc
+    started = time.perf_counter()
+    package = request_fork(live_db, timeout=wait)
+    meta = json.loads((package / "fork.json").read_text())
+    out.print(
+        f"Forked the live twin at {meta['at']} ({meta['messages']:,} sensor messages so far)."
+    )
+    folder = out_dir or package.parent / f"{package.name}-runs"
+    result = run_fork(package, overlay=plan, ahead_s=ahead_s, out=folder)
+    wall = time.perf_counter() - started
+    out.print(f"The replay matches the live twin up to {meta['at']}, event by event.")
+    rows = [(label, r["kpis"]) for label, r in result["runs"].items()]
+    grid = Table(
+        title=f"The next {ahead_s / 60:.0f} min from {meta['at'][11:16]}", title_justify="left"
+    )
+    grid.add_column("KPI")
+    for label, _ in rows:
+        grid.add_column(label, justify="right")
+    names = sorted({k for _, kp in rows for k, v in kp.items() if type(v) in (int, float)})
+    for name in names:
+        grid.add_row(name, *(f"{kp.get(name, float('nan')):,.3g}" for _, kp in rows))
+    out.print(grid)
+    out.print(f"Runs in {folder} ({wall:.0f} s in all).")
 
 
 @app.command()

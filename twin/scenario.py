@@ -648,10 +648,23 @@ class Sensors(_Model):
     """Sensor data played on the run's clock (``twin.sensors``): a past day's feed, or an
     exercise's. Each message acts at its own time; bad ones are quarantined and counted."""
 
-    devices: str = Field(description="the city's sensors file (relative to the scenario file)")
-    replay: str = Field(
-        description="a JSONL or CSV file of messages (relative to the scenario file)"
+    devices: str | None = Field(
+        None, description="the city's sensors file (relative to the scenario file)"
     )
+    replay: str | None = Field(
+        None, description="a JSONL or CSV file of messages (relative to the scenario file)"
+    )
+    journal: str | None = Field(
+        None,
+        description="a live twin's journal (twin fork writes it): each message at the run "
+        "second the live twin took it, callers already pseudonymised",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Sensors:
+        if (self.replay is None) == (self.journal is None):
+            raise ValueError("give one of replay (a file of messages) or journal")
+        return self
 
 
 class Outputs(_Model):

@@ -66,13 +66,9 @@ def run_live(
     from twin.sim.timeline import Timeline
 
     base = load_scenario(scenario) if isinstance(scenario, Path) else scenario
+    scenario_dir = Path(scenario).resolve().parent if isinstance(scenario, Path) else Path.cwd()
     if base is not None:
-        city = load_city(
-            base,
-            scenario_dir=Path(scenario).resolve().parent
-            if isinstance(scenario, Path)
-            else Path.cwd(),
-        )
+        city = load_city(base, scenario_dir=scenario_dir)
         tz = base.start.tzinfo
     else:
         city = (
@@ -93,15 +89,30 @@ def run_live(
         seed = base.seed if base is not None else 0
         sim = Simulation(duration=duration, seed=seed, start=now, timeline=timeline, realtime=speed,
                          checkpoint_every=LIVE_FLUSH_S)  # fmt: skip
+        live = None
         if base is not None:
-            for component in _scenario_components(
-                base, city, now, duration, db.parent / f".{db.stem}-sumo"
-            ):
+            live = base.model_copy(update={"start": now, "duration": duration, "events": [],
+                                           "sensors": None, "variants": {}})  # fmt: skip
+            for component in _scenario_components(live, city, db.parent / f".{db.stem}-sumo"):
                 sim.add(component)
         sensors = SensorsComponent(
             registry, store.sensors, key=caller_key(db.parent), source=source
         )
         sim.add(sensors)
+        if live is not None:  # `twin fork` asks for the present state through a request file
+            from twin.plans.fork import serve_forks
+
+            sim.env.process(
+                serve_forks(
+                    sim,
+                    db=db,
+                    scenario=live,
+                    scenario_dir=scenario_dir,
+                    city=city.path,
+                    devices=devices,
+                    sensors=sensors,
+                )
+            )
         sim.emit(RunStarted(scenario=base.name if base else "live", seed=seed, city=str(city.path),
                             start_local=now.isoformat()), source="live")  # fmt: skip
         status = "complete"
@@ -120,19 +131,17 @@ def run_live(
     return {"ingest": ingest, "events": len(timeline), "simulated_s": sim.env.now, "status": status}
 
 
-def _scenario_components(
-    base: Scenario, city: Any, now: datetime, duration: float, workdir: Path
-) -> list[Any]:
-    """The scenario's traffic, response and community, from now on."""
+def _scenario_components(live: Scenario, city: Any, workdir: Path) -> list[Any]:
+    """The live scenario's traffic, response and community, from now on."""
     from twin.city.places import CityNet, resolve_events, resolve_response
 
-    live = base.model_copy(update={"start": now, "duration": duration, "events": []})
+    now, duration = live.start, live.duration
     if live.traffic is not None:
         have = live.traffic.demand.veh_per_hour
         missing = [f"{h:02d}" for h in live.hours() if f"{h:02d}" not in have]
         if missing:
             raise InputError(
-                f"{base.name}: a live twin from {now:%H:%M} for {duration / 3600:g} h needs traffic demand for "
+                f"{live.name}: a live twin from {now:%H:%M} for {duration / 3600:g} h needs traffic demand for "
                 f"the hours {', '.join(missing)} (the scenario gives {', '.join(have)})"
             )
     net = CityNet(city)

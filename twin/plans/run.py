@@ -98,6 +98,7 @@ def run_scenario(
     progress: bool = True,
     source: str | None = None,
     scenario_dir: Path | None = None,
+    until: float | None = None,
 ) -> RunResult:
     """Run a scenario into a run folder; see the module docstring.
 
@@ -114,6 +115,10 @@ def run_scenario(
         report the difference.
     simulator
         Overrides the scenario's ``traffic.simulator`` (``libsumo`` or ``traci``).
+    until
+        Stop after this many simulated seconds, with everything made for the scenario's
+        whole duration (its demand above all): a fork of a live twin ends where it was asked
+        to, and is the same run as the live twin until then.
 
     Raises
     ------
@@ -154,6 +159,7 @@ def run_scenario(
         edge_sector=net.sector_of_edge,
         response=response,
         sensors=sensors,
+        until=until,
     )
     if baseline and result.status == "complete":
         base_scenario = scenario.model_copy(update={"events": []})
@@ -222,7 +228,8 @@ def _run_once(
     edge_sector: dict[str, str],
     extra_routes: list[Path] | None = None,
     response: ResolvedResponse | None = None,
-    sensors: tuple[str, str] | None = None,
+    sensors: tuple[str, str, str] | None = None,
+    until: float | None = None,
 ) -> RunResult:
     with replacing_folder(out, marker="run.json", what="a run folder") as tmp:
         sumo_dir = tmp / "sumo"
@@ -241,6 +248,7 @@ def _run_once(
             stream=str(tmp / "timeline.arrows"),
             response=response,
             sensors=sensors,
+            until=until,
         )
         started = time.perf_counter()
         outcome = supervise(spec, scenario, progress=progress, label=label)
@@ -310,22 +318,27 @@ def _simulator(scenario: Scenario) -> str:
 
 def _sensor_files(
     scenario: Scenario, scenario_dir: Path, source: str, city: City
-) -> tuple[str, str] | None:
-    """The sensors file and the replay file, found and checked before the run starts."""
+) -> tuple[str, str, str] | None:
+    """The sensors file, the replay or journal file, and which of the two it is, found and
+    checked before the run starts."""
     from twin.scenario import ScenarioError
     from twin.sensors.registry import load_registry
 
     if scenario.sensors is None:
         return None
-    paths = []
-    for field_name in ("devices", "replay"):
+    paths: list[Path | None] = []
+    feed = "replay" if scenario.sensors.replay is not None else "journal"
+    for field_name in ("devices", feed):
         name = getattr(scenario.sensors, field_name)
+        if name is None:  # no registered devices: only calls, alerts and unit positions
+            paths.append(None)
+            continue
         path = Path(name) if Path(name).is_absolute() else scenario_dir / name
         if not path.is_file():
             raise ScenarioError(source, [(f"sensors.{field_name}", f"file not found: {path}")])
         paths.append(path.resolve())
     load_registry(paths[0], city)  # its problems, named, before anything is written
-    return str(paths[0]), str(paths[1])
+    return str(paths[0] or ""), str(paths[1]), feed
 
 
 def _extra_routes(scenario: Scenario, scenario_dir: Path, source: str) -> list[Path]:

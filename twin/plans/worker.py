@@ -44,7 +44,7 @@ class WorkerSpec:
     workdir: str
     stream: str
     response: ResolvedResponse | None = None
-    sensors: tuple[str, str] | None = None  # the sensors file and the replay file, resolved
+    sensors: tuple[str, str, str] | None = None  # sensors file, replay or journal file, which
     step_by_step: bool = False
     until: float | None = None  # stop here (a replay up to a crash)
 
@@ -108,9 +108,13 @@ def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
         from twin.sensors.registry import load_registry
 
         run_dir = Path(spec.stream).parent
-        registry = load_registry(Path(spec.sensors[0]), City.load(spec.city_path))
-        sim.add(SensorsComponent(registry, SensorStore(run_dir / "sensors.duckdb"), key=caller_key(run_dir),
-                                 replay=Path(spec.sensors[1])))  # fmt: skip
+        devices, feed, kind = spec.sensors
+        registry = load_registry(Path(devices) if devices else None, City.load(spec.city_path))
+        store = SensorStore(run_dir / "sensors.duckdb")
+        if kind == "journal":  # callers pseudonymised by the live twin already
+            sim.add(SensorsComponent(registry, store, key=None, journal=Path(feed)))
+        else:
+            sim.add(SensorsComponent(registry, store, key=caller_key(run_dir), replay=Path(feed)))
     if scenario.community is not None:
         from twin.agents.component import CommunityComponent
         from twin.city import City

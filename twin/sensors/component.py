@@ -20,6 +20,7 @@ or the replay of a past day) or, in a live twin, from an MQTT source polled ever
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -56,16 +57,22 @@ class SensorsComponent:
         The pseudonym key of callers.
     replay
         A JSONL or CSV file to play on the run's clock; or
+    journal
+        A live twin's journal (:meth:`write_journal`): each message at the run second the
+        live twin took it, with the time it arrived, so that a fork repeats the live twin
+        exactly; or
     source
-        A live source with ``drain()`` (MQTT), drained every :data:`POLL_S`.
+        A live source with ``drain()`` (MQTT), drained every :data:`POLL_S`. Every message
+        taken is journaled (:attr:`journal_rows`), its caller already pseudonymised.
     """
 
     name = "sensors"
 
-    def __init__(self, registry: Registry, store: SensorStore, *, key: bytes, replay: Path | None = None,
-                 source: Any = None) -> None:  # fmt: skip
+    def __init__(self, registry: Registry, store: SensorStore, *, key: bytes | None, replay: Path | None = None,
+                 journal: Path | None = None, source: Any = None) -> None:  # fmt: skip
         self.registry, self.store, self.key = registry, store, key
-        self.replay, self.source = replay, source
+        self.replay, self.journal, self.source = replay, journal, source
+        self.journal_rows: list[tuple[float, str, str]] = []  # (run second, received, text)
         self._flooded: set[str] = set()
         self.ingest: Ingest | None = None
 
@@ -73,6 +80,8 @@ class SensorsComponent:
         self.ingest = Ingest(self.registry, self.store, key=self.key, clock=lambda: sim.clock())
         if self.replay is not None:
             sim.env.process(self._play(sim, list(_timed_lines(self.replay))))
+        if self.journal is not None:
+            sim.env.process(self._repeat(sim, read_journal(self.journal)))
         if self.source is not None:
             sim.env.process(self._poll(sim))
 
@@ -90,6 +99,12 @@ class SensorsComponent:
                     yield sim.env.timeout(wait)
             self.take(sim, text)
 
+    def _repeat(self, sim: Any, rows: list[tuple[float, str, str]]) -> Generator[Any, Any, None]:
+        for t, received, text in rows:
+            if t > sim.env.now:
+                yield sim.env.timeout(t - sim.env.now)
+            self.take(sim, text, received=datetime.fromisoformat(received))
+
     def _poll(self, sim: Any) -> Generator[Any, Any, None]:
         while True:
             yield sim.env.timeout(POLL_S)
@@ -103,7 +118,10 @@ class SensorsComponent:
         """Validate one message, record it, and let it act on the twin."""
         ing = self.ingest
         assert ing is not None
-        ok = ing.handle(raw, received=received or sim.clock())
+        received = received or sim.clock()
+        ok = ing.handle(raw, received=received)
+        if self.source is not None:
+            self.journal_rows.append((sim.env.now, received.isoformat(), ing.last_text))
         msg = ing.last if ok else None
         sim.emit(ev.SensorMessage(message_type=ing.last_type, sensor=(msg.sensor or msg.id) if msg else "",
                                   reason=ing.last_reason), source=self.name)  # fmt: skip
@@ -149,3 +167,23 @@ def _timed_lines(path: Path) -> Iterator[tuple[datetime | None, str]]:
 
     for text in lines(Path(path)):
         yield observed_time(text), text
+
+
+def write_journal(rows: list[tuple[float, str, str]], path: Path) -> None:
+    """A live twin's journal as JSON lines: ``{"t": run second, "received": ISO time,
+    "text": the message as taken, caller pseudonymised}``."""
+    with Path(path).open("w", encoding="utf-8") as fh:
+        for t, received, text in rows:
+            fh.write(
+                json.dumps({"t": t, "received": received, "text": text}, ensure_ascii=False) + "\n"
+            )
+
+
+def read_journal(path: Path) -> list[tuple[float, str, str]]:
+    rows = []
+    with Path(path).open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                d = json.loads(line)
+                rows.append((float(d["t"]), d["received"], d["text"]))
+    return rows

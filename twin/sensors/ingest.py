@@ -198,14 +198,15 @@ class Ingest:
     store
         Where readings and quarantined messages go.
     key
-        The key of callers' pseudonyms.
+        The key of callers' pseudonyms; ``None`` for messages whose callers are
+        pseudonymised already (a live twin's journal).
     clock
         Now, as an aware datetime: the wall clock when live, the replay's clock when
         replaying history.
     """
 
     def __init__(
-        self, registry: Registry, store: SensorStore, *, key: bytes,
+        self, registry: Registry, store: SensorStore, *, key: bytes | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_future_s: float = 120.0, max_age_s: float = 86400.0, remember: int = 200_000,
     ) -> None:  # fmt: skip
@@ -221,6 +222,7 @@ class Ingest:
         self.last: Any = None  # the last message kept
         self.last_reason = ""  # why the last message was quarantined ("" if kept)
         self.last_type = ""
+        self.last_text = ""  # the last message as kept or quarantined (caller pseudonymised)
 
     def handle(self, raw: bytes | str, *, received: datetime | None = None) -> bool:
         """Take one message; True if kept as a reading. Never raises on bad input.
@@ -229,7 +231,7 @@ class Ingest:
         in one call, and only a message that fails is decoded again to say why."""
         received = received or self.clock()
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        if "caller" in text:  # never store who called: pseudonymise before anything is kept
+        if "caller" in text and self.key is not None:  # never store who called
             return self._handle_decoded(text, received)
         try:
             msg = parse_json(text)
@@ -381,11 +383,12 @@ class Ingest:
         self.last = msg
         self.last_reason = ""
         self.last_type = kind
+        self.last_text = text
         return True
 
     def _reject(self, received: datetime, reason: str, detail: str, raw: str) -> bool:
         self.quarantined[reason] += 1
-        self.last, self.last_reason = None, reason
+        self.last, self.last_reason, self.last_text = None, reason, raw
         try:
             self.last_type = str(json.loads(raw).get("type", ""))[:60]
         except (ValueError, AttributeError):

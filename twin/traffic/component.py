@@ -116,6 +116,12 @@ def _on_grid(t: float, step: float) -> float:
     return round(k * step, 9)
 
 
+def _before_grid(t: float, step: float) -> float:
+    """The last multiple of ``step`` at or before ``t``."""
+    k = math.floor(t / step + 1e-9)
+    return round(k * step, 9)
+
+
 class TrafficComponent:
     """SUMO traffic as a component of a :class:`~twin.sim.Simulation`.
 
@@ -292,11 +298,15 @@ class TrafficComponent:
     def _drive(self, sim: Any) -> Generator[Any, Any, None]:
         """Advance SUMO to the next moment anything in the twin happens, in one call.
 
-        That moment is the next sample, or the next event any other process has scheduled
-        (``env.peek()``), rounded up to SUMO's step grid. The wake-up is urgent, so SUMO has
-        caught up to time t before orders and events at t act. While a road is closed the
-        loop steps one SUMO step at a time, to route each vehicle entering round the
-        closure.
+        That moment is the next sample, or the step at or before the next event any other
+        process has scheduled (``env.peek()``). So whatever else is scheduled, an event at
+        time t always finds SUMO at the last step at or before t: the wake-up is urgent, so
+        at a step's own time SUMO has caught up before orders and events act, and an event
+        between two steps finds SUMO at the earlier one. Rounding up instead would let an
+        order act while SUMO still stood at an earlier moment, by as much as the jump,
+        and a replay (``twin fork``) with other wake-ups than the live twin would part
+        from it. While a road is closed or a unit drives the loop steps one SUMO step at a
+        time, to route each vehicle entering round the closure and to see arrivals.
         """
         api, env, step = self.api, sim.env, self.step_length
         next_sample = self.sample_every
@@ -304,8 +314,8 @@ class TrafficComponent:
             now = env.now
             target = _on_grid(now + step, step)
             if not self._closed and not self._units and not self.step_by_step:
-                upcoming = env.peek()
-                target = _on_grid(max(min(next_sample, upcoming), now + step), step)
+                upcoming = min(next_sample, env.peek())  # peek: inf when nothing waits
+                target = max(_before_grid(upcoming, step), _on_grid(now + step, step))
             yield _Wake(env, target - now)
             if self.on_advance is not None:
                 self.on_advance(now, target)
