@@ -497,6 +497,11 @@ def live(
         f"Live twin {result['status']} after {result['simulated_s'] / 60:.1f} simulated min: {kept:,} messages kept, "
         f"quarantined: {quarantined}; {result['events']:,} events on the live timeline in {db}."
     )
+    if result["geh_under_5"] is not None:
+        share, n = result["geh_under_5"], len(result["geh"])
+        out.print(
+            f"Calibration over the last hour: GEH < 5 at {share:.0%} of {n} detectors (target 85 %)."
+        )
 
 
 @app.command()

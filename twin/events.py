@@ -419,11 +419,39 @@ class SensorMessage(Event):
 
 @event("count_observed")
 class CountObserved(Event):
-    """A detector's count over the ``interval_s`` seconds before ``t``."""
+    """A detector's count, taken at ``t``, over the ``interval_s`` seconds before ``end_s``
+    (the run second its interval ended, by the detector's clock)."""
 
     sensor: str
     edge: str
     entered: int
+    interval_s: float
+    end_s: float
+
+
+@event("count_simulated")
+class CountSimulated(Event):
+    """What a detector would have counted in the simulation (SUMO's induction loops across
+    its edge) over the ``interval_s`` seconds before ``t``: GEH compares it with
+    ``count_observed``."""
+
+    sensor: str
+    edge: str
+    entered: int
+    interval_s: float
+
+
+@event("counts_followed")
+class CountsFollowed(Event):
+    """The traffic followed a detector's count (``traffic.follow_counts``): ``inserted``
+    vehicles over the next ``interval_s`` on routes through its edge, because it counted
+    ``observed`` where the simulation expected ``simulated``."""
+
+    sensor: str
+    edge: str
+    observed: int
+    simulated: float
+    inserted: int
     interval_s: float
 
 

@@ -105,7 +105,10 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "disputes": ("Disputes between neighbours", "disputes", "lower"),
     "disputes_mediated": ("Disputes mediated by Bhabinkamtibmas", "%", "higher"),
     "unrest_peak": ("Most rioters at once", "people", "lower"),
+    "geh_under_5": ("Detectors with GEH < 5, last hour (calibration)", "%", "higher"),
 }
+#: The accepted standard: a calibrated model has GEH < 5 at 85 % of its count sites.
+GEH_TARGET = 0.85
 
 
 def connect(timeline: pa.Table | Path | str) -> duckdb.DuckDBPyConnection:
@@ -231,9 +234,45 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
         "gridlock": gridlock(net),
         "samples": len(net),
         "status": ended[0] if ended else "unknown",
+        "geh_under_5": geh_share(geh(timeline)),
         **response_summary(con),
         **community_summary(con),
     }
+
+
+def geh(timeline: Any, *, until: float | None = None, window_s: float = 3600.0) -> pd.DataFrame:
+    """How well the simulated traffic follows the detectors over the ``window_s`` before
+    ``until`` (default: the last simulated count): per detector, the observed and simulated
+    flows (vehicles an hour, each over the part of the window its counts cover) and the
+    GEH statistic, sqrt(2 (M - C)^2 / (M + C)). Empty without both kinds of count."""
+    con = _con(timeline)
+    if not (_has(con, "count_observed") and _has(con, "count_simulated")):
+        return pd.DataFrame(columns=["sensor", "observed_vph", "simulated_vph", "geh"])
+    if until is None:
+        until = con.execute(
+            "SELECT max(t) FROM timeline WHERE kind = 'count_simulated'"
+        ).fetchone()[0]
+    lo = until - window_s
+    frame = con.execute(
+        f"""
+        WITH obs AS (
+            SELECT sensor, sum(entered) AS n, sum(interval_s) AS span FROM timeline
+            WHERE kind = 'count_observed' AND end_s > {lo} AND end_s <= {until} GROUP BY sensor),
+        sim AS (
+            SELECT sensor, sum(entered) AS n, sum(interval_s) AS span FROM timeline
+            WHERE kind = 'count_simulated' AND t > {lo} AND t <= {until} GROUP BY sensor)
+        SELECT sensor, obs.n * 3600.0 / obs.span AS observed_vph, sim.n * 3600.0 / sim.span AS simulated_vph
+        FROM obs JOIN sim USING (sensor) WHERE obs.span > 0 AND sim.span > 0 ORDER BY sensor
+        """
+    ).df()
+    m, c = frame["observed_vph"], frame["simulated_vph"]
+    frame["geh"] = ((2 * (m - c) ** 2) / (m + c).where(m + c > 0, 1.0)) ** 0.5
+    return frame
+
+
+def geh_share(frame: pd.DataFrame) -> float | None:
+    """The share of detectors with GEH < 5 (None without any)."""
+    return round(float((frame["geh"] < 5).mean()), 3) if len(frame) else None
 
 
 def community_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -312,7 +351,7 @@ def safety_over_time(timeline: Any) -> pd.DataFrame:
 _TRAFFIC_KEYS = [
     "network_speed_kmh", "mean_tti", "peak_tti", "trips", "mean_trip_min", "delay_veh_h",
     "mean_delay_s", "vehicles_delayed", "vehicles_rerouted", "trips_cut_short",
-    "longest_queue_veh", "longest_queue_at", "teleports", "departed", "gridlock",
+    "longest_queue_veh", "longest_queue_at", "teleports", "departed", "gridlock", "geh_under_5",
 ]  # fmt: skip
 _COMMUNITY_KEYS = [
     "crimes", "crimes_reported", "segments_for_quarter", "segments_for_half", "rasa_aman", "rasa_aman_lowest", "trust",

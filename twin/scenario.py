@@ -255,6 +255,12 @@ class Traffic(_Model):
         description="more SUMO route files (relative to the scenario file): a calibrated "
         "demand, or special vehicles; they drive besides the demand above",
     )
+    follow_counts: bool = Field(
+        False,
+        description="where a detector (the sensors file) counts more vehicles than the "
+        "simulation, add the missing ones over the next interval on routes through it, as "
+        "SUMO's calibrators do: the live twin's flows follow the live counts",
+    )
 
 
 # -- emergency response (twin.response) --------------------------------------------------------

@@ -341,3 +341,49 @@ def test_what_was_not_committed_comes_again(broker, stream, helsinki_city, tmp_p
         came.append(json.loads(item[0])["id"])
     again.close()
     assert came == [m["id"] for m in stream[100:150]]
+
+
+@pytest.mark.slow
+def test_truth_against_twin_reports_geh(stream, helsinki_city, tmp_path):
+    """The flood run's detector counts replayed into twins of it: the twin with the truth's
+    own demand follows the detectors (GEH < 5 nearly everywhere); one with half the
+    traffic does not, and the calibration KPI says so; the same half-demand twin following
+    the counts (``traffic.follow_counts``) comes back to the target."""
+    import yaml
+
+    from twin import kpi
+    from twin.plans import run_scenario
+    from twin.scenario import scenario_from_dict
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("\n".join(json.dumps(m) for m in stream if m["type"] == "TrafficFlowObserved"))
+    truth = yaml.safe_load((ROOT / "scenarios" / "helsinki_flood.yaml").read_text())
+    truth.pop("response", None)
+    truth.update(
+        city=str(helsinki_city.path), sensors={"devices": str(SENSORS), "replay": str(feed)}
+    )
+    shares = {}
+    for label, factor, follow in (
+        ("same", 1.0, False),
+        ("half", 0.5, False),
+        ("followed", 0.5, True),
+    ):
+        doc = json.loads(json.dumps(truth, default=str))
+        demand = doc["traffic"]["demand"]["veh_per_hour"]
+        doc["traffic"]["demand"]["veh_per_hour"] = {h: int(v * factor) for h, v in demand.items()}
+        doc["traffic"]["follow_counts"] = follow
+        doc["name"] = f"twin-{label}"
+        result = run_scenario(scenario_from_dict(doc), out=tmp_path / label, progress=False)
+        frame = kpi.geh(result.path / "timeline.parquet")
+        assert len(frame) == len(kpi.geh(result.path / "timeline.parquet", window_s=1e9)) >= 8
+        shares[label] = result.kpis["geh_under_5"]
+        assert shares[label] == kpi.geh_share(frame)
+    print(f"GEH < 5: {shares}")
+    assert shares["same"] >= kpi.GEH_TARGET > shares["half"]
+    assert shares["followed"] >= kpi.GEH_TARGET
+    followed = (
+        kpi.connect(tmp_path / "followed" / "timeline.parquet")
+        .execute("SELECT count(*), sum(inserted) FROM timeline WHERE kind = 'counts_followed'")
+        .fetchone()
+    )
+    assert followed[0] > 0 and followed[1] > 0

@@ -8,8 +8,10 @@ roads...). With a scenario, its traffic, response and community run beside the f
 without one, the live twin records and checks the feed alone.
 
 Everything goes into one DuckDB file per live twin: the sensor history (``readings``,
-``quarantine``) and the live timeline (``timeline``), written every 10 simulated seconds,
-so the dashboards and ``twin.kpi`` read the present while it happens.
+``quarantine``) and the live timeline (``timeline``), written every 10 simulated seconds.
+DuckDB lets one process write a file and nobody else open it meanwhile, so other
+programs read it once the twin stops. While it runs, ``twin fork`` asks it for its state
+through a request file (:mod:`twin.plans.fork`), answered within a simulated second.
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ def run_live(
         if base is not None:
             live = base.model_copy(update={"start": now, "duration": duration, "events": [],
                                            "sensors": None, "variants": {}})  # fmt: skip
-            for component in _scenario_components(live, city, db.parent / f".{db.stem}-sumo"):
+            workdir = db.parent / f".{db.stem}-sumo"
+            for component in _scenario_components(live, city, workdir, registry.detectors()):
                 sim.add(component)
         sensors = SensorsComponent(
             registry, store.sensors, key=caller_key(db.parent), source=source
@@ -127,11 +130,17 @@ def run_live(
     finally:
         source.close()
         store.close()
+    from twin import kpi
+
     ingest = sensors.ingest.summary() if sensors.ingest else {}
-    return {"ingest": ingest, "events": len(timeline), "simulated_s": sim.env.now, "status": status}
+    geh = kpi.geh(timeline.table())
+    return {"ingest": ingest, "events": len(timeline), "simulated_s": sim.env.now, "status": status,
+            "geh": geh, "geh_under_5": kpi.geh_share(geh)}  # fmt: skip
 
 
-def _scenario_components(live: Scenario, city: Any, workdir: Path) -> list[Any]:
+def _scenario_components(
+    live: Scenario, city: Any, workdir: Path, detectors: dict[str, str]
+) -> list[Any]:
     """The live scenario's traffic, response and community, from now on."""
     from twin.city.places import CityNet, resolve_events, resolve_response
 
@@ -158,7 +167,7 @@ def _scenario_components(live: Scenario, city: Any, workdir: Path) -> list[Any]:
             net_file=city.net_path, route_files=routes, edge_sector=net.sector_of_edge, events=events,
             workdir=workdir, seed=live.seed, step_length=t.step_length, sample_every=t.sample_every,
             teleport_after=t.teleport_after, mode=t.mode, simulator=t.simulator,
-            record_edges=live.outputs.edge_states,
+            record_edges=live.outputs.edge_states, detectors=detectors, follow_counts=t.follow_counts,
         ))  # fmt: skip
     if live.response is not None:
         from twin.response import ResponseComponent

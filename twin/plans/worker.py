@@ -72,6 +72,13 @@ def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
         duration=scenario.duration, seed=scenario.seed, start=scenario.start, timeline=timeline
     )
     traffic = scenario.traffic
+    registry = None
+    if spec.sensors is not None:
+        from twin.city import City
+        from twin.sensors.registry import load_registry
+
+        devices = spec.sensors[0]
+        registry = load_registry(Path(devices) if devices else None, City.load(spec.city_path))
     if traffic is not None:
         sim.add(
             TrafficComponent(
@@ -89,6 +96,8 @@ def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
                 record_edges=scenario.outputs.edge_states,
                 on_advance=_tell(clock),
                 step_by_step=spec.step_by_step,
+                detectors=registry.detectors() if registry is not None else None,
+                follow_counts=traffic.follow_counts,
             )
         )
     if scenario.response is not None and spec.response is not None:
@@ -102,14 +111,12 @@ def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
             )
         )  # fmt: skip
     if spec.sensors is not None:
-        from twin.city import City
         from twin.sensors.component import SensorsComponent
         from twin.sensors.ingest import SensorStore, caller_key
-        from twin.sensors.registry import load_registry
 
         run_dir = Path(spec.stream).parent
-        devices, feed, kind = spec.sensors
-        registry = load_registry(Path(devices) if devices else None, City.load(spec.city_path))
+        _, feed, kind = spec.sensors
+        assert registry is not None
         store = SensorStore(run_dir / "sensors.duckdb")
         if kind == "journal":  # callers pseudonymised by the live twin already
             sim.add(SensorsComponent(registry, store, key=None, journal=Path(feed)))

@@ -131,8 +131,9 @@ class SensorsComponent:
         if kind == "TrafficFlowObserved":
             sensor = self.registry.sensors[msg.sensor]
             span = (msg.dateObservedTo - msg.dateObservedFrom).total_seconds()
+            end = (msg.dateObservedTo - sim.start).total_seconds()
             sim.emit(ev.CountObserved(sensor=msg.sensor, edge=sensor.edge, entered=msg.intensity,
-                                      interval_s=span), source=self.name)  # fmt: skip
+                                      interval_s=span, end_s=end), source=self.name)  # fmt: skip
         elif kind == "EmergencyCall" and msg.location is not None:
             kind_ = msg.category if msg.category in INCIDENT_TYPES else "crime"
             sim.emit(ev.CallReceived(call=msg.id, number=msg.number, incident_type=kind_, lat=msg.location.lat,

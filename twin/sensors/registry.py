@@ -85,6 +85,10 @@ class Registry:
     sensors: dict[str, Sensor]
     bounds: tuple[float, float, float, float]  # lat_min, lat_max, lon_min, lon_max
 
+    def detectors(self) -> dict[str, str]:
+        """Traffic detectors, by id, and the SUMO edge each stands on."""
+        return {s.id: s.edge for s in self.sensors.values() if s.kind == "detector"}
+
     def inside(self, lat: float, lon: float, margin_deg: float = 0.01) -> bool:
         a, b, c, d = self.bounds
         return a - margin_deg <= lat <= b + margin_deg and c - margin_deg <= lon <= d + margin_deg

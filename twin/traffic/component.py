@@ -70,6 +70,7 @@ from twin._errors import TwinError
 from twin._sumo import sumo_env, tool_path
 from twin.city.places import ResolvedEvent
 from twin.events import (
+    CountsFollowed,
     DriveEnded,
     NetworkState,
     RoadEventEnded,
@@ -164,6 +165,8 @@ class TrafficComponent:
         record_edges: bool = True,
         on_advance: Callable[[float, float], None] | None = None,
         step_by_step: bool = False,
+        detectors: dict[str, str] | None = None,
+        follow_counts: bool = False,
     ) -> None:
         if simulator not in ("libsumo", "traci"):
             raise ValueError(f"simulator must be 'libsumo' or 'traci', got {simulator!r}")
@@ -199,6 +202,14 @@ class TrafficComponent:
         self._active_lanes: dict[str, list[str]] = {}  # road event -> the lanes it closed
         self._ordered: dict[str, ResolvedEvent] = {}  # closures ordered during the run
         self._edge_set = set(self.edges)
+        # the city's traffic detectors (sensor id -> SUMO edge): SUMO counts what each would
+        # see, with induction loops across the edge, for the calibration's GEH
+        self.detectors = dict(sorted((detectors or {}).items()))
+        self._loops: dict[str, list[str]] = {}
+        self.follow_counts = follow_counts and bool(self.detectors)
+        self._rate: dict[str, float] = {}  # detector -> simulated vehicles/s, last sample
+        self._through: dict[str, list[tuple[str, ...]]] = {}  # detector -> routes from its edge
+        self._added = 0
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -230,10 +241,24 @@ class TrafficComponent:
     def _edgedata_file(self) -> Path:
         """SUMO's edge data (vehicles entering each road per sample), as an additional file."""
         path = self.workdir / "edgedata.add.xml"
+        loops = []
+        if self.detectors:
+            import sumolib
+
+            net = sumolib.net.readNet(str(self.net_file))
+            for sensor, edge in self.detectors.items():
+                ids = []
+                for lane in net.getEdge(edge).getLanes():
+                    ids.append(f"{sensor}__{lane.getIndex()}")
+                    loops.append(f'  <inductionLoop id="{ids[-1]}" lane="{lane.getID()}" '
+                                 f'pos="{lane.getLength() / 2:.2f}" period="{self.sample_every:g}" file="NUL"/>\n')  # fmt: skip
+                self._loops[sensor] = ids
         if not path.exists():
             path.write_text(
                 f'<additional>\n  <edgeData id="flow" period="{self.sample_every:g}" '
-                'file="edgedata.xml" excludeEmpty="true" writeAttributes="entered"/>\n</additional>\n',  # beside this file
+                'file="edgedata.xml" excludeEmpty="true" writeAttributes="entered"/>\n'  # beside this file
+                + "".join(loops)
+                + "</additional>\n",
                 encoding="utf-8",
             )
         return path
@@ -270,6 +295,9 @@ class TrafficComponent:
         api.vehicletype.copy("DEFAULT_VEHTYPE", UNIT_TYPE)
         api.vehicletype.setVehicleClass(UNIT_TYPE, "emergency")
         api.vehicletype.setColor(UNIT_TYPE, (30, 60, 200, 255))
+        if self.follow_counts:
+            self._through = self._routes_through()
+            sim.timeline.subscribe("count_observed", lambda t, e: self._follow(sim, e))
         sim.timeline.subscribe("drive_ordered", lambda t, e: self._order_drive(sim, e))
         sim.timeline.subscribe("drive_cancelled", lambda t, e: self._cancel_drive(e))
         sim.timeline.subscribe("closure_ordered", lambda t, e: self._order_closure(sim, e))
@@ -396,6 +424,54 @@ class TrafficComponent:
         if event is not None and event.edges:
             self._end_event(sim, event)
 
+    # -- following the counts ---------------------------------------------------------------
+
+    def _routes_through(self, most: int = 200) -> dict[str, list[tuple[str, ...]]]:
+        """For each detector, the demand's routes from its edge on (at most ``most``)."""
+        import sumolib
+
+        edges = {edge: sensor for sensor, edge in self.detectors.items()}
+        found: dict[str, list[tuple[str, ...]]] = {s: [] for s in self.detectors}
+        for path in self.route_files:
+            for route in sumolib.xml.parse_fast(str(path), "route", ["edges"]):
+                seq = route.edges.split()
+                for i, e in enumerate(seq):
+                    sensor = edges.get(e)
+                    if sensor is not None and len(found[sensor]) < most:
+                        found[sensor].append(tuple(seq[i:]))
+        return found
+
+    def _follow(self, sim: Any, count: Any) -> None:
+        """Add the vehicles a detector saw and the simulation did not, spread over the next
+        interval, on routes through the detector's edge (see ``traffic.follow_counts``)."""
+        sensor, routes = count.sensor, self._through.get(count.sensor)
+        if sensor not in self._rate or not routes:
+            return
+        expected = self._rate[sensor] * count.interval_s
+        missing = round(count.entered - expected)
+        if missing <= 0:
+            return
+        api, now = self.api, sim.env.now
+        rng = np.random.default_rng([self.seed, self._added])  # the same in a fork's replay
+        inserted = 0
+        for k in range(missing):
+            self._added += 1
+            edges = routes[int(rng.integers(len(routes)))]
+            route_id = f"follow_{self._added}"
+            depart = _on_grid(
+                now + self.step_length + k * count.interval_s / missing, self.step_length
+            )
+            try:
+                api.route.add(route_id, list(edges))
+                api.vehicle.add(f"follow_{sensor}_{self._added}", route_id, typeID="DEFAULT_VEHTYPE",
+                                depart=f"{depart:g}", departLane="best", departSpeed="max")  # fmt: skip
+                inserted += 1
+            except api.TraCIException:  # a road of the route closed now (a flood): not this one
+                continue
+        sim.emit(CountsFollowed(sensor=sensor, edge=count.edge, observed=int(count.entered),
+                                   simulated=round(expected, 2), inserted=inserted,
+                                   interval_s=count.interval_s), source=self.name)  # fmt: skip
+
     # -- observing --------------------------------------------------------------------------
 
     def sample(self, sim: Any) -> None:
@@ -413,6 +489,20 @@ class TrafficComponent:
         lane_km = length * self._lanes / 1000.0
         tt_now, tt_free = length / speed, length / free
         t = sim.env.now
+        if self._loops:  # what each detector would have counted over the sample just ended
+            loop = api.inductionloop
+            counts = [
+                sum(loop.getLastIntervalVehicleNumber(i) for i in ids)
+                for ids in self._loops.values()
+            ]
+            self._rate = {
+                s: n / self.sample_every for s, n in zip(self._loops, counts, strict=True)
+            }
+            sim.timeline.extend(
+                t, "count_simulated", source=self.name, sensor=list(self._loops),
+                edge=[self.detectors[s] for s in self._loops], entered=counts,
+                interval_s=[self.sample_every] * len(counts),
+            )  # fmt: skip
         if self.record_edges:
             sim.timeline.extend(
                 t,
