@@ -116,6 +116,7 @@ def replay(path: Path, db: Path) -> dict[str, Any]:
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
     reg = registry()
     gc.freeze()  # as `twin ingest` does
+    gc.set_threshold(50_000, 50, 1000)
     out: dict[str, Any] = {"cpus": sorted(os.sched_getaffinity(0))}
 
     def floor() -> int:
@@ -215,6 +216,7 @@ def receive(port: int, db: Path, expect: int, *, timeout: float = 300.0) -> dict
     store = SensorStore(db)
     ing = Ingest(store=store, registry=registry(), key=KEY)
     gc.freeze()  # as `twin ingest` does
+    gc.set_threshold(50_000, 50, 1000)
     source = MqttReceiver("127.0.0.1", port, topics=("twin/bench",), username=USER,
                           password=PASSWORD, client_id="bench-sub")  # fmt: skip
     source.wait_connected()

@@ -550,17 +550,20 @@ def fork(
     result = run_fork(package, overlay=plan, ahead_s=ahead_s, out=folder)
     wall = time.perf_counter() - started
     out.print(f"The replay matches the live twin up to {meta['at']}, event by event.")
-    rows = [(label, r["kpis"]) for label, r in result["runs"].items()]
-    grid = Table(
-        title=f"The next {ahead_s / 60:.0f} min from {meta['at'][11:16]}", title_justify="left"
+    from twin import kpi
+
+    runs = [Path(r["path"]) for r in result["runs"].values()]
+    table = kpi.compare(
+        {label: r["kpis"] for label, r in result["runs"].items()}, reference="as-is"
     )
-    grid.add_column("KPI")
-    for label, _ in rows:
-        grid.add_column(label, justify="right")
-    names = sorted({k for _, kp in rows for k, v in kp.items() if type(v) in (int, float)})
-    for name in names:
-        grid.add_row(name, *(f"{kp.get(name, float('nan')):,.3g}" for _, kp in rows))
-    out.print(grid)
+    out.print(
+        f"KPIs from the live twin's start to {ahead_s / 60:.0f} min ahead (the first "
+        f"{result['t_s'] / 60:.0f} min are the live twin's own past, the same in both):"
+    )
+    if "report" in result:
+        _print_comparison(table, runs, Path(result["report"]))
+    else:
+        _print_comparison(table, runs, runs[0] / "report.html")
     out.print(f"Runs in {folder} ({wall:.0f} s in all).")
 
 
@@ -650,7 +653,10 @@ def ingest(
     city = _city(bundle)
     registry = load_registry(sensors, city)
     store = SensorStore(db)
-    gc.freeze()  # the city and registry live as long as the command: out of every collection
+    # the city and registry live as long as the command: out of every collection; and
+    # collect young objects every 50,000 allocations, not 700 (measured: 8 % faster)
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
     try:
         if from_file is not None:
             clock = [None]

@@ -231,5 +231,10 @@ def run_fork(package: Path, *, overlay: dict[str, Any] | None, ahead_s: float, o
             "wall_s": round(wall, 1),
             "kpis": result.kpis,
         }
+    if plan is not None:  # the comparison report, as `twin compare` writes it
+        from twin.plans.compare import compare_runs
+
+        _, report = compare_runs([out / "as-is", out / "plan"], out=out / "compare.html")
+        results["report"] = str(report)
     (out / "fork.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return results
