@@ -7,13 +7,17 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test bench lint install clean services
 
-# Services the tests talk to for real: Debian's mosquitto (MQTT broker). Installed with
-# apt-get when missing (as root, or with sudo), so a fresh machine passes.
+# Services the tests talk to for real: Debian's mosquitto (MQTT broker) and chromium (the
+# dashboards' browser tests). Installed with apt-get when missing (as root, or with sudo),
+# so a fresh machine passes.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 services:
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
 		echo "Installing mosquitto (MQTT broker) for the live-feed tests"; \
 		$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto; }
+	@test -x /usr/bin/chromium || { \
+		echo "Installing Debian's chromium for the dashboards' browser tests"; \
+		$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 # (Re)install when the packaging or a Cython kernel changes: an editable install does not
 # rebuild a changed .pyx by itself.

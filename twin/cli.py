@@ -568,6 +568,43 @@ def fork(
 
 
 @app.command()
+def dash(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders to show (runs/<name>).")],
+    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8050,
+    host: Annotated[str, typer.Option("--host", help="Address to serve on.")] = "127.0.0.1",
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules", help="YAML thresholds for aman / waspada / rawan (see twin.kpi.StatusRules)."
+        ),
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="id (Bahasa Indonesia) or en.")] = "id",
+) -> None:
+    """Open the dashboards (K3i command centre) on runs, in a browser at http://HOST:PORT."""
+    from twin import kpi
+    from twin.dashboards.app import create_app
+
+    for run in runs:
+        if not (run / "timeline.parquet").is_file():
+            raise InputError(f"{run}: not a run folder (no timeline.parquet); run `twin run` first")
+    status_rules = None
+    if rules is not None:
+        if not rules.is_file():
+            raise InputError(f"{rules}: rules file not found")
+        try:
+            status_rules = kpi.StatusRules.model_validate(
+                yaml.safe_load(rules.read_text(encoding="utf-8")) or {}
+            )
+        except Exception as exc:
+            raise InputError(f"{rules}: {exc}") from exc
+    if lang not in ("id", "en"):
+        raise InputError(f"--lang: id or en, not {lang!r}")
+    app = create_app(runs, rules=status_rules, lang=lang)
+    out.print(f"Dashboards on http://{host}:{port}/ (Ctrl-C stops them)")
+    app.run(host=host, port=port, debug=False)
+
+
+@app.command()
 def calibrate(
     scenario: Annotated[Path, typer.Argument(help="The scenario whose demand to calibrate.")],
     counts: Annotated[

@@ -54,6 +54,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
 
 DELAYED_S = 120.0
 GRIDLOCK_SAMPLES = 5
@@ -113,14 +115,25 @@ GEH_TARGET = 0.85
 
 def connect(timeline: pa.Table | Path | str) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the timeline as the view ``timeline``."""
+    from twin import events as ev
+
     con = duckdb.connect()
     if isinstance(timeline, pa.Table):
-        con.register("timeline", timeline)
+        con.register("timeline_given", timeline)
+        source, names = "timeline_given", set(timeline.schema.names)
     else:
-        con.execute(
-            f"CREATE VIEW timeline AS SELECT * FROM read_parquet('{Path(timeline).as_posix()}')"
-        )
+        source = f"read_parquet('{Path(timeline).as_posix()}')"
+        names = set(pq.read_schema(Path(timeline)).names)
+    # a timeline written by an older twin lacks the fields of newer events: NULL columns
+    missing = [f for f in ev.schema() if f.name not in names]
+    extra = "".join(
+        f", NULL::{_SQL_TYPES.get(str(f.type), 'VARCHAR')} AS {f.name}" for f in missing
+    )
+    con.execute(f"CREATE VIEW timeline AS SELECT *{extra} FROM {source}")
     return con
+
+
+_SQL_TYPES = {"double": "DOUBLE", "int64": "BIGINT", "bool": "BOOLEAN", "string": "VARCHAR"}
 
 
 def network_over_time(timeline: pa.Table | Path | str) -> pd.DataFrame:
@@ -611,3 +624,158 @@ def compare(summaries: dict[str, dict[str, Any]], *, reference: str | None = Non
                 row[f"Δ {name}"] = round(b - a, 3)
         rows.append(row)
     return pd.DataFrame(rows, dtype=object)  # object columns keep counts as ints
+
+
+# -- the K3i picture at one moment (twin.dashboards) -------------------------------------------
+
+#: Sector status, safest first. Doctrine words, the same in every language.
+STATUSES = ("aman", "waspada", "rawan")
+
+
+class StatusRules(BaseModel):
+    """When a sector turns waspada or rawan: thresholds on the sector's KPIs at that moment.
+    A sector takes the worst status any of its KPIs reaches, and the reasons are kept.
+    Write a YAML file with the same fields to use other thresholds (``twin dash --rules``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    tti: tuple[float, float] = Field((1.3, 1.6), description="congestion: travel-time index")
+    open_incidents: tuple[float, float] = Field((2, 4), description="incidents open in the sector")
+    response_p90_s: tuple[float, float] = Field(
+        (600, 900), description="90th percentile call-to-scene, last hour, seconds"
+    )
+    rasa_aman: tuple[float, float] = Field(
+        (60, 45), description="residents' sense of safety (0-100): at or below these"
+    )
+
+
+def sector_status(timeline: Any, t: float, rules: StatusRules | None = None) -> pd.DataFrame:
+    """Each sector's KPIs at simulated time ``t`` and its status by ``rules``: columns
+    sector, tti, open_incidents, response_p90_s, rasa_aman, status, reasons (a list of
+    (kpi, value, threshold) that made it worse than aman)."""
+    rules = rules or StatusRules()
+    con = _con(timeline)
+    frame = con.execute(
+        f"""
+        WITH sectors AS (SELECT DISTINCT sector FROM timeline WHERE sector IS NOT NULL
+                         AND kind IN ('sector_state', 'incident_occurred', 'sector_safety', 'unit_state')),
+        tti_now AS (SELECT sector, arg_max(tti, t) AS tti_at FROM timeline
+                WHERE kind = 'sector_state' AND t <= {t} GROUP BY sector),
+        opened AS (SELECT sector, count(*) AS n FROM timeline
+                   WHERE kind = 'incident_occurred' AND t <= {t} GROUP BY sector),
+        closed AS (SELECT sector, count(*) AS n FROM timeline
+                   WHERE kind = 'incident_closed' AND t <= {t} GROUP BY sector),
+        scene AS (SELECT o.sector, quantile_cont(s.t - o.t, 0.9) AS p90 FROM timeline o
+                  JOIN (SELECT incident, min(t) AS t FROM timeline
+                        WHERE kind = 'unit_state' AND state = 'on_scene' AND t <= {t} GROUP BY incident) s
+                  USING (incident)
+                  WHERE o.kind = 'incident_occurred' AND s.t > {t} - 3600 GROUP BY o.sector),
+        safety AS (SELECT sector, arg_max(rasa_aman, t) AS safety_at FROM timeline
+                   WHERE kind = 'sector_safety' AND t <= {t} GROUP BY sector)
+        SELECT sectors.sector, tti_now.tti_at AS tti, coalesce(opened.n, 0) - coalesce(closed.n, 0) AS open_incidents,
+               scene.p90 AS response_p90_s, safety.safety_at AS rasa_aman
+        FROM sectors LEFT JOIN tti_now USING (sector) LEFT JOIN opened USING (sector)
+        LEFT JOIN closed USING (sector) LEFT JOIN scene USING (sector) LEFT JOIN safety USING (sector)
+        ORDER BY sector
+        """
+    ).df()
+    statuses, reasons = [], []
+    for row in frame.itertuples(index=False):
+        level, why = 0, []
+        for kpi_name in ("tti", "open_incidents", "response_p90_s", "rasa_aman"):
+            value = getattr(row, kpi_name)
+            if value is None or pd.isna(value):
+                continue
+            watch, danger = getattr(rules, kpi_name)
+            lower_is_worse = kpi_name == "rasa_aman"
+            for lvl, limit in ((2, danger), (1, watch)):
+                if (value <= limit) if lower_is_worse else (value >= limit):
+                    why.append((kpi_name, float(value), float(limit), STATUSES[lvl]))
+                    level = max(level, lvl)
+                    break
+        statuses.append(STATUSES[level])
+        reasons.append(why)
+    frame["status"] = statuses
+    frame["reasons"] = reasons
+    return frame
+
+
+def units_at(timeline: Any, t: float) -> pd.DataFrame:
+    """Every unit's last state at or before ``t``: unit, unit_type, agency, state,
+    incident, sector, lat, lon, since (the time it took that state)."""
+    return (
+        _con(timeline)
+        .execute(
+            f"""
+            SELECT unit, arg_max(unit_type, t) AS unit_type, arg_max(agency, t) AS agency,
+                   arg_max(state, t) AS state, arg_max(incident, t) AS incident,
+                   arg_max(sector, t) AS sector, arg_max(lat, t) AS lat, arg_max(lon, t) AS lon,
+                   max(t) AS since
+            FROM timeline WHERE kind = 'unit_state' AND t <= {t} GROUP BY unit ORDER BY unit
+            """
+        )
+        .df()
+    )
+
+
+def open_incidents_at(timeline: Any, t: float) -> pd.DataFrame:
+    """Incidents opened by ``t`` and not closed by then, with their place and priority."""
+    return (
+        _con(timeline)
+        .execute(
+            f"""
+            SELECT o.t, o.incident, o.incident_type, o.priority, o.sector, o.lat, o.lon
+            FROM timeline o WHERE o.kind = 'incident_occurred' AND o.t <= {t}
+            AND o.incident NOT IN (SELECT incident FROM timeline
+                                   WHERE kind = 'incident_closed' AND t <= {t})
+            ORDER BY o.t
+            """
+        )
+        .df()
+    )
+
+
+def k3i_cards(timeline: Any, t: float) -> dict[str, Any]:
+    """The K3i KPI cards at ``t``, over the last hour: 110 answered within target,
+    incidents reached within target, congestion (network travel-time index), units
+    available and incidents open."""
+    con = _con(timeline)
+    answer_s, scene_s = targets(con)
+    lo = t - 3600
+    answered = con.execute(
+        f"SELECT avg(CASE WHEN wait_s <= {answer_s} THEN 1.0 ELSE 0.0 END) FROM timeline "
+        f"WHERE kind = 'call_answered' AND number = '110' AND t > {lo} AND t <= {t}"
+    ).fetchone()[0]
+    reached = con.execute(
+        f"""
+        SELECT avg(CASE WHEN s.t - o.t <= {scene_s} THEN 1.0 ELSE 0.0 END)
+        FROM timeline o JOIN (SELECT incident, min(t) AS t FROM timeline
+                              WHERE kind = 'unit_state' AND state = 'on_scene' GROUP BY incident) s
+        USING (incident) WHERE o.kind = 'incident_occurred' AND s.t > {lo} AND s.t <= {t}
+        """
+    ).fetchone()[0]
+    tti = con.execute(
+        f"SELECT arg_max(tti, t) AS tti_at FROM timeline WHERE kind = 'network_state' AND t <= {t}"
+    ).fetchone()[0]
+    units = units_at(timeline, t)
+    return {
+        "answered_110": answered, "answer_target_s": answer_s,
+        "on_scene": reached, "on_scene_target_s": scene_s,
+        "tti": tti,
+        "units_available": int((units["state"] == "available").sum()) if len(units) else 0,
+        "units": len(units),
+        "open_incidents": len(open_incidents_at(timeline, t)),
+    }  # fmt: skip
+
+
+def road_speeds(timeline: Any, t: float) -> pd.Series:
+    """Each SUMO edge's speed at ``t`` as a share of its free-flow speed (1 / TTI), from
+    the last edge state at or before ``t``."""
+    frame = (
+        _con(timeline)
+        .execute(
+            f"SELECT edge, 1.0 / arg_max(tti, t) AS share FROM timeline "
+            f"WHERE kind = 'edge_state' AND t <= {t} AND t > {t} - 600 GROUP BY edge"
+        )
+        .df()
+    )
+    return frame.set_index("edge")["share"] if len(frame) else pd.Series(dtype=float)

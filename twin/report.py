@@ -282,3 +282,102 @@ def _cos_lat(city: Any) -> float:
 
     bb = city.manifest.bbox
     return math.cos(math.radians((bb["south"] + bb["north"]) / 2))
+
+
+# -- the K3i map (twin.dashboards) -----------------------------------------------------------
+
+#: Status colours, and the sign shown beside each word: colour is never the only signal.
+STATUS_STYLE = {
+    "aman": ("#2e7d32", "✓"),
+    "waspada": ("#f9a825", "!"),
+    "rawan": ("#c62828", "✖"),
+}
+#: Road speed bands (share of the free-flow speed) and their colours.
+SPEED_BANDS = ((0.0, 0.4, "#b71c1c"), (0.4, 0.7, "#ef6c00"), (0.7, 10.0, "#546e7a"))
+#: Unit states: marker symbol and colour.
+UNIT_STYLE = {
+    "available": ("circle", "#1565c0"),
+    "dispatched": ("triangle-up", "#6a1b9a"),
+    "en_route": ("triangle-up", "#6a1b9a"),
+    "on_scene": ("square", "#c62828"),
+    "transporting": ("diamond", "#ad1457"),
+    "at_hospital": ("diamond", "#ad1457"),
+    "returning": ("circle-open", "#1565c0"),
+    "off_duty": ("x", "#757575"),
+}
+
+
+def road_lines(city: Any) -> pd.DataFrame:
+    """Each road of the city's graph as a polyline with its SUMO edges: columns u, v, key,
+    x, y (lists), sumo_edges (list), for colouring roads by simulated speed."""
+    mapping = pd.read_parquet(city.path / "mapping.parquet")
+    by_edge = mapping.groupby(["u", "v", "key"])["sumo_edge"].apply(list)
+    rows = []
+    for u, v, k, data in city.graph.edges(keys=True, data=True):
+        x, y = data["geometry"].xy
+        rows.append({"u": u, "v": v, "key": k, "x": list(x), "y": list(y),
+                     "sumo_edges": by_edge.get((u, v, k), [])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def k3i_map(
+    city: Any, status: pd.DataFrame, *, roads: pd.DataFrame | None = None,
+    speeds: pd.Series | None = None, units: pd.DataFrame | None = None,
+    incidents: pd.DataFrame | None = None, labels: dict[str, str] | None = None,
+) -> go.Figure:  # fmt: skip
+    """The K3i map: sectors by status (colour, sign and word), roads by speed (share of
+    free flow per SUMO edge, ``speeds``), open incidents and units with their state. Drawn
+    on the twin's own roads in longitude/latitude, so it needs no tiles and works offline.
+    ``labels`` translates the legend's words (``twin.dashboards`` passes its language)."""
+    labels = labels or {}
+    fig = go.Figure()
+    by_sector = status.set_index("sector") if len(status) else pd.DataFrame()
+    for sid, row in city.sectors.iterrows():
+        state = by_sector["status"].get(sid, "aman") if len(by_sector) else "aman"
+        color, sign = STATUS_STYLE[state]
+        ring = row["geometry"].exterior.coords
+        fig.add_scatter(
+            x=[p[0] for p in ring], y=[p[1] for p in ring], fill="toself", fillcolor=color,
+            opacity=0.35, line={"color": "white", "width": 1}, mode="lines", showlegend=False,
+            hoveron="fills", name=f"{sid} {sign} {state}", text=f"{sid} {sign} {state}",
+            customdata=[sid] * len(ring), meta={"sector": sid, "status": state},
+        )  # fmt: skip
+        fig.add_annotation(x=row["centroid_lon"], y=row["centroid_lat"], showarrow=False,
+                           text=f"<b>{sid}</b><br>{sign} {state}", font={"size": 11, "color": "#212121"})  # fmt: skip
+    if roads is not None:
+        for lo, hi, color in SPEED_BANDS:
+            xs: list[float | None] = []
+            ys: list[float | None] = []
+            for road in roads.itertuples(index=False):
+                shares = [speeds.get(e) for e in road.sumo_edges] if speeds is not None else []
+                shares = [s for s in shares if s is not None and not pd.isna(s)]
+                share = min(shares) if shares else 1.0
+                if lo <= share < hi:
+                    xs += [*road.x, None]
+                    ys += [*road.y, None]
+            name = labels.get(f"speed_{lo}", f"speed {lo:.0%}–{min(hi, 1):.0%} of free flow")
+            fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": color, "width": 1.5 if lo >= 0.7 else 3},
+                            name=name, hoverinfo="skip")  # fmt: skip
+    if incidents is not None and len(incidents):
+        placed = incidents.dropna(subset=["lat", "lon"])
+        fig.add_scatter(
+            x=placed["lon"], y=placed["lat"], mode="markers+text", text=placed["incident"],
+            textposition="top center", marker={"symbol": "star", "size": 14, "color": "#212121"},
+            name=labels.get("incidents", "open incidents"), customdata=placed["incident"],
+            hovertext=[f"{r.incident} {r.incident_type} P{r.priority}" for r in placed.itertuples()],
+        )  # fmt: skip
+    if units is not None and len(units):
+        placed = units.dropna(subset=["lat", "lon"])
+        for state, group in placed.groupby("state"):
+            symbol, color = UNIT_STYLE.get(state, ("circle", "#424242"))
+            fig.add_scatter(
+                x=group["lon"], y=group["lat"], mode="markers+text", text=group["unit"],
+                textposition="bottom center", marker={"symbol": symbol, "size": 11, "color": color},
+                name=labels.get(f"unit_{state}", state), customdata=group["unit"],
+            )  # fmt: skip
+    fig.update_layout(
+        margin={"l": 0, "r": 0, "t": 0, "b": 0}, plot_bgcolor="white", height=560,
+        xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1 / _cos_lat(city)},
+        legend={"orientation": "h", "y": -0.02}, clickmode="event",
+    )  # fmt: skip
+    return fig

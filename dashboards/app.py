@@ -1,0 +1,58 @@
+"""The Dash app: ``create_app(runs)`` makes it, ``twin dash RUN ...`` serves it.
+
+Pages (``use_pages``): the K3i command centre (``/``). Everything a page shows comes from
+the runs' timelines through ``twin.kpi`` queries, and every figure is built in
+``twin.report``; the callbacks only pass the page's controls to them. The app needs no
+internet: its map is the twin's own roads and sectors, and its style sheet is served from
+``assets/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import dcc, html
+from twin.dashboards import state
+from twin.dashboards.data import Runs
+from twin.dashboards.i18n import LANGUAGES
+
+
+def create_app(runs: list[Path], *, rules: Any = None, lang: str = "id") -> dash.Dash:
+    """A Dash app over these run folders (see the module docstring)."""
+    if not runs:
+        raise ValueError("give at least one run folder")
+    state.RUNS = Runs(runs, rules)
+    here = Path(__file__).parent
+    app = dash.Dash(
+        __name__, use_pages=True, pages_folder=str(here / "pages"), assets_folder=str(here / "assets"),
+        title="smart-policing-twin", suppress_callback_exceptions=True, serve_locally=True,
+    )  # fmt: skip
+    app.layout = html.Div(
+        [
+            html.Header(
+                [
+                    html.Nav(
+                        [
+                            dcc.Link(page["name"], href=page["relative_path"], className="nav-link")
+                            for page in dash.page_registry.values()
+                        ],
+                        className="nav",
+                    ),
+                    dcc.RadioItems(
+                        id="lang",
+                        value=lang,
+                        inline=True,
+                        className="lang",
+                        options=[
+                            {"label": name, "value": code} for code, name in LANGUAGES.items()
+                        ],
+                    ),
+                ],
+                className="top",
+            ),
+            dash.page_container,
+        ]
+    )
+    return app

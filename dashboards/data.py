@@ -1,0 +1,87 @@
+"""What the dashboards show, loaded once per run: the timeline (in memory, queried with
+DuckDB through ``twin.kpi``), the city, its roads, and the run's clock."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from twin import kpi
+
+
+@dataclass
+class RunView:
+    """One run folder as the dashboards see it."""
+
+    path: Path
+    rules: kpi.StatusRules = field(default_factory=kpi.StatusRules)
+
+    @cached_property
+    def info(self) -> dict[str, Any]:
+        return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("scenario", self.path.name))
+
+    @cached_property
+    def con(self) -> Any:
+        """A DuckDB connection over the timeline, held in memory."""
+        return kpi.connect(pq.read_table(self.path / "timeline.parquet"))
+
+    @cached_property
+    def city(self) -> Any:
+        from twin.city import City
+
+        return City.load(Path(self.info["city"]["path"]))
+
+    @cached_property
+    def roads(self) -> pd.DataFrame:
+        from twin.report import road_lines
+
+        return road_lines(self.city)
+
+    @cached_property
+    def start(self) -> pd.Timestamp:
+        return pd.Timestamp(self.info["simulated_until"]) - pd.Timedelta(seconds=self.end)
+
+    @cached_property
+    def end(self) -> float:
+        return float(self.info.get("simulated_s") or self.info["duration_s"])
+
+    @cached_property
+    def step(self) -> float:
+        """The time slider's step: the traffic samples' spacing, else a minute."""
+        times = self.con.execute(
+            "SELECT DISTINCT t FROM timeline WHERE kind = 'network_state' ORDER BY t LIMIT 2"
+        ).fetchall()
+        return float(times[1][0] - times[0][0]) if len(times) == 2 else 60.0
+
+    def clock(self, t: float) -> str:
+        return (self.start + pd.Timedelta(seconds=t)).strftime("%H:%M")
+
+
+class Runs:
+    """The runs a dashboard app shows, by name."""
+
+    def __init__(self, folders: list[Path], rules: kpi.StatusRules | None = None) -> None:
+        self.views: dict[str, RunView] = {}
+        for folder in folders:
+            view = RunView(Path(folder), rules or kpi.StatusRules())
+            name, n = view.name, 2
+            while name in self.views:  # two runs of one scenario
+                name, n = f"{view.name} ({n})", n + 1
+            self.views[name] = view
+
+    def __getitem__(self, name: str | None) -> RunView:
+        return self.views.get(name or "", next(iter(self.views.values())))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.views)

@@ -1,0 +1,196 @@
+"""The K3i command centre: sectors aman / waspada / rawan, roads by speed, incidents and
+units on the map; KPI cards against their targets; a time slider with play and pause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, callback, dcc, html
+from twin.dashboards import state
+from twin.dashboards.i18n import text
+
+from twin import kpi
+from twin.report import STATUS_STYLE, k3i_map
+
+dash.register_page(__name__, path="/", name="K3i", title="K3i")
+
+
+def layout(**_: Any) -> html.Div:
+    runs = state.RUNS
+    first = runs[None]
+    return html.Div(
+        [
+            html.H1(id="k3i-title"),
+            html.P(id="k3i-sub", className="sub"),
+            html.Div(
+                [
+                    dcc.Dropdown(
+                        id="k3i-run",
+                        options=runs.names,
+                        value=runs.names[0],
+                        clearable=False,
+                        className="run",
+                    ),
+                    html.Button(id="k3i-play", n_clicks=0, className="play"),
+                    dcc.Slider(
+                        id="k3i-time",
+                        min=0,
+                        max=first.end,
+                        step=first.step,
+                        value=first.end,
+                        marks=None,
+                        tooltip={"placement": "bottom"},
+                        className="slider",
+                    ),
+                    html.Span(id="k3i-clock", className="clock"),
+                    dcc.Interval(id="k3i-tick", interval=1000, disabled=True),
+                ],
+                className="controls",
+            ),
+            html.Div(id="k3i-cards", className="cards"),
+            html.Div(
+                [
+                    dcc.Graph(id="k3i-map", config={"displaylogo": False}, className="map"),
+                    html.Div(
+                        [html.H3(id="k3i-details-title"), html.Div(id="k3i-details")],
+                        className="details",
+                    ),
+                ],
+                className="main",
+            ),
+            html.H3(id="k3i-status-title"),
+            html.Div(id="k3i-status"),
+        ],
+        className="page",
+    )
+
+
+@callback(
+    Output("k3i-time", "max"), Output("k3i-time", "step"), Output("k3i-time", "value"),
+    Input("k3i-run", "value"),
+)  # fmt: skip
+def _run_changed(name: str) -> tuple[float, float, float]:
+    view = state.RUNS[name]
+    return view.end, view.step, view.end
+
+
+@callback(
+    Output("k3i-tick", "disabled"), Output("k3i-play", "children"),
+    Input("k3i-play", "n_clicks"), Input("lang", "value"),
+)  # fmt: skip
+def _play(clicks: int, lang: str) -> tuple[bool, str]:
+    playing = bool(clicks and clicks % 2)
+    words = text(lang)
+    return not playing, f"⏸ {words['pause']}" if playing else f"▶ {words['play']}"
+
+
+@callback(
+    Output("k3i-time", "value", allow_duplicate=True),
+    Input("k3i-tick", "n_intervals"), State("k3i-time", "value"), State("k3i-run", "value"),
+    prevent_initial_call=True,
+)  # fmt: skip
+def _tick(_: int, t: float, name: str) -> float:
+    view = state.RUNS[name]
+    return 0.0 if t >= view.end else min(view.end, t + view.step)
+
+
+@callback(
+    Output("k3i-title", "children"), Output("k3i-sub", "children"), Output("k3i-clock", "children"),
+    Output("k3i-cards", "children"), Output("k3i-map", "figure"), Output("k3i-status-title", "children"),
+    Output("k3i-status", "children"), Output("k3i-details-title", "children"),
+    Input("k3i-run", "value"), Input("k3i-time", "value"), Input("lang", "value"),
+)  # fmt: skip
+def _show(name: str, t: float, lang: str) -> tuple[Any, ...]:
+    view, words = state.RUNS[name], text(lang)
+    t = float(t if t is not None else view.end)
+    status = kpi.sector_status(view.con, t, view.rules)
+    fig = k3i_map(
+        view.city, status, roads=view.roads, speeds=kpi.road_speeds(view.con, t),
+        units=kpi.units_at(view.con, t), incidents=kpi.open_incidents_at(view.con, t),
+        labels={**words, **{f"unit_{k}": v for k, v in words.items()}},
+    )  # fmt: skip
+    return (
+        words["k3i"], words["k3i_sub"], f"{words['time']} {view.clock(t)}", _cards(view.con, t, words),
+        fig, words["sectors"], _status_table(status, words), words["details"],
+    )  # fmt: skip
+
+
+def _cards(con: Any, t: float, words: dict[str, str]) -> list[html.Div]:
+    c = kpi.k3i_cards(con, t)
+
+    def card(title: str, value: str, good: bool | None, note: str) -> html.Div:
+        mark = "–" if good is None else ("✓" if good else "✖")
+        cls = "card" if good is None else ("card good" if good else "card bad")
+        return html.Div([html.Div(title, className="card-title"),
+                         html.Div(f"{mark} {value}", className="card-value"),
+                         html.Div(note, className="card-note")], className=cls)  # fmt: skip
+
+    def share(x: Any) -> str:
+        return words["no_data"] if x is None or pd.isna(x) else f"{x:.0%}"
+
+    answered, scene = c["answered_110"], c["on_scene"]
+    return [
+        card(words["answered_110"].format(target=c["answer_target_s"]), share(answered),
+             None if answered is None else answered >= 0.9, f"{words['target']} 90 %"),
+        card(words["on_scene_card"].format(target=c["on_scene_target_s"] / 60), share(scene),
+             None if scene is None else scene >= 0.8, f"{words['target']} 80 %"),
+        card(words["tti"], words["no_data"] if c["tti"] is None else f"{c['tti']:.2f}",
+             None if c["tti"] is None else c["tti"] < 1.3, f"{words['target']} < 1.30"),
+        card(words["units_available"], f"{c['units_available']} {words['of']} {c['units']}",
+             c["units_available"] > 0 if c["units"] else None, f"{words['target']} ≥ 1"),
+        card(words["open_incidents"], str(c["open_incidents"]), None, ""),
+    ]  # fmt: skip
+
+
+def _status_table(status: pd.DataFrame, words: dict[str, str]) -> html.Table:
+    def why(reasons: list[Any]) -> str:
+        return "; ".join(f"{words.get(k + '_kpi', k)} {v:.3g} ≥ {lim:.3g}" if k != "rasa_aman"
+                         else f"{words['rasa_aman_kpi']} {v:.3g} ≤ {lim:.3g}" for k, v, lim, _ in reasons)  # fmt: skip
+
+    head = html.Tr([html.Th(words["sector"]), html.Th(words["status"]), html.Th(words["reasons"])])
+    rows = []
+    for r in status.itertuples(index=False):
+        color, sign = STATUS_STYLE[r.status]
+        rows.append(html.Tr([html.Td(r.sector),
+                             html.Td(f"{sign} {r.status}", style={"color": color, "fontWeight": "bold"}),
+                             html.Td(why(r.reasons))], className=f"status-{r.status}"))  # fmt: skip
+    return html.Table([head, *rows], className="status-table")
+
+
+@callback(
+    Output("k3i-details", "children"),
+    Input("k3i-map", "clickData"), Input("lang", "value"),
+    State("k3i-run", "value"), State("k3i-time", "value"),
+)  # fmt: skip
+def _details(click: Any, lang: str, name: str, t: float) -> Any:
+    words = text(lang)
+    if not click or not click.get("points"):
+        return html.P(words["click_hint"])
+    view, point = state.RUNS[name], click["points"][0]
+    key = point.get("customdata")
+    t = float(t if t is not None else view.end)
+    status = kpi.sector_status(view.con, t, view.rules).set_index("sector")
+    if key in status.index:
+        row = status.loc[key]
+        color, sign = STATUS_STYLE[row["status"]]
+        items = [html.Li(f"{words[k + '_kpi']}: {'–' if pd.isna(row[k]) else f'{row[k]:.3g}'}")
+                 for k in ("tti", "open_incidents", "response_p90_s", "rasa_aman")]  # fmt: skip
+        return [html.H4(f"{words['sector']} {key}: {sign} {row['status']}", style={"color": color}),
+                html.Ul(items)]  # fmt: skip
+    units = kpi.units_at(view.con, t).set_index("unit")
+    if key in units.index:
+        u = units.loc[key]
+        return [html.H4(f"{words['unit']} {key}"),
+                html.Ul([html.Li(f"{words['state']}: {words.get(u['state'], u['state'])}"),
+                         html.Li(f"{words['incident']}: {u['incident'] or '–'}"),
+                         html.Li(f"{words['sector']}: {u['sector']}")])]  # fmt: skip
+    incidents = kpi.open_incidents_at(view.con, t).set_index("incident")
+    if key in incidents.index:
+        i = incidents.loc[key]
+        return [html.H4(f"{words['incident']} {key}"),
+                html.Ul([html.Li(f"{i['incident_type']}, P{i['priority']}"),
+                         html.Li(f"{words['sector']}: {i['sector']}"),
+                         html.Li(f"{words['time']}: {view.clock(float(i['t']))}")])]  # fmt: skip
+    return html.P(words["click_hint"])

@@ -1,0 +1,123 @@
+"""The K3i page in a real browser: Debian's headless chromium, driven by Playwright.
+
+Each test saves a screenshot in ``test-artifacts/dashboards/``."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from twin import kpi
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "dashboards"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-unsafe-swiftshader"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rush_run(helsinki_city, tmp_path_factory):
+    """The default rush hour with its emergency load, 30 minutes."""
+    from twin.plans import run_scenario
+    from twin.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "scenarios" / "helsinki_morning_rush.yaml")
+    sc = sc.model_copy(update={"duration": 1800.0, "city": str(helsinki_city.path)})
+    return run_scenario(sc, out=tmp_path_factory.mktemp("runs") / "rush", progress=False,
+                        scenario_dir=ROOT / "scenarios").path  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def served(rush_run):
+    """The dashboards on a free port, served by a thread of this process."""
+    from twin.dashboards.app import create_app
+    from werkzeug.serving import make_server
+
+    app = create_app([rush_run])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = make_server("127.0.0.1", port, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=FLAGS,  # a fresh profile of its own
+        )
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.errors = []  # type: ignore[attr-defined]
+        pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+        yield pg
+        browser.close()
+
+
+def sectors_drawn(page) -> list[str]:
+    return page.evaluate(
+        "() => document.querySelector('#k3i-map .js-plotly-plot').data"
+        ".filter(t => t.fill === 'toself').map(t => t.name)"
+    )
+
+
+def test_k3i_shows_the_city_its_sectors_and_cards_in_indonesian(
+    served, rush_run, helsinki_city, page
+):
+    page.goto(served)
+    page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
+    page.wait_for_function("document.querySelector('#k3i-title').innerText.length > 0")
+    assert page.inner_text("#k3i-title") == "Pusat K3i"
+    names = sectors_drawn(page)
+    assert len(names) == len(helsinki_city.sectors)
+    # each sector says its status in words and a sign, not only in colour
+    status = kpi.sector_status(kpi.connect(rush_run / "timeline.parquet"), 1800.0)
+    for row in status.itertuples():
+        assert any(n.startswith(f"{row.sector} ") and n.endswith(row.status) for n in names)
+    cards = page.inner_text("#k3i-cards")
+    assert "Panggilan 110" in cards and "Unit siaga" in cards and "target" in cards
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "k3i-id.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_k3i_language_switch_and_play_change_what_is_shown(served, page):
+    page.goto(served)
+    page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
+    page.wait_for_function("document.querySelector('#k3i-clock').innerText.length > 0")
+    page.get_by_label("English").check()
+    page.wait_for_function(
+        "document.querySelector('#k3i-title').innerText === 'K3i command centre'"
+    )
+    assert "Units available" in page.inner_text("#k3i-cards")
+    before = page.inner_text("#k3i-clock")
+    page.click("#k3i-play")  # from the end, play wraps to the start and moves on
+    page.wait_for_function(
+        f"document.querySelector('#k3i-clock').innerText !== {before!r}", timeout=15000
+    )
+    page.click("#k3i-play")  # pause
+    # a click on a sector opens its details
+    page.wait_for_timeout(1500)
+    box = page.locator("#k3i-map .js-plotly-plot").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(1000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "k3i-en-playing.png"), full_page=True)
+    assert page.errors == []
+    time.sleep(0.1)
