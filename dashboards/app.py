@@ -19,11 +19,13 @@ from twin.dashboards.data import Runs
 from twin.dashboards.i18n import LANGUAGES
 
 
-def create_app(runs: list[Path], *, rules: Any = None, lang: str = "id") -> dash.Dash:
-    """A Dash app over these run folders (see the module docstring)."""
-    if not runs:
-        raise ValueError("give at least one run folder")
-    state.RUNS = Runs(runs, rules)
+def create_app(runs: list[Path], *, live: list[Path] | None = None, rules: Any = None,
+               lang: str = "id") -> dash.Dash:  # fmt: skip
+    """A Dash app over these run folders and live twins (their DuckDB files), see the
+    module docstring."""
+    if not runs and not live:
+        raise ValueError("give at least one run folder or live twin")
+    state.RUNS = Runs(runs, rules, live=live)
     here = Path(__file__).parent
     app = dash.Dash(
         __name__, use_pages=True, pages_folder=str(here / "pages"), assets_folder=str(here / "assets"),

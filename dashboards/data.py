@@ -21,6 +21,10 @@ class RunView:
 
     path: Path
     rules: kpi.StatusRules = field(default_factory=kpi.StatusRules)
+    live = False
+
+    def refresh(self) -> None:
+        """A finished run does not change."""
 
     @cached_property
     def info(self) -> dict[str, Any]:
@@ -67,11 +71,47 @@ class RunView:
         return (self.start + pd.Timedelta(seconds=t)).strftime("%H:%M")
 
 
-class Runs:
-    """The runs a dashboard app shows, by name."""
+class LiveView(RunView):
+    """A running live twin, read from the timeline it publishes (``twin.plans.live``);
+    :meth:`refresh` reads what came since."""
 
-    def __init__(self, folders: list[Path], rules: kpi.StatusRules | None = None) -> None:
+    live = True
+
+    def __init__(self, db: Path, rules: kpi.StatusRules | None = None) -> None:
+        super().__init__(Path(db), rules or kpi.StatusRules())
+        self.refresh()
+
+    def refresh(self) -> None:
+        from twin.plans.live import read_published
+
+        meta, table = read_published(self.path)
+        self.meta = meta
+        self.__dict__["con"] = kpi.connect(table)
+        t = table["t"].to_numpy()
+        self.__dict__["end"] = float(t.max()) if len(t) else 0.0
+
+    @cached_property
+    def info(self) -> dict[str, Any]:
+        return {"scenario": f"live: {self.meta['scenario']}", "city": {"path": self.meta["city"]}}
+
+    @property
+    def start(self) -> pd.Timestamp:  # type: ignore[override]
+        return pd.Timestamp(self.meta["start"])
+
+    @cached_property
+    def step(self) -> float:
+        return float(self.meta.get("sample_s") or 60.0)
+
+
+class Runs:
+    """The runs a dashboard app shows, by name: run folders, and running live twins."""
+
+    def __init__(self, folders: list[Path], rules: kpi.StatusRules | None = None,
+                 live: list[Path] | None = None) -> None:  # fmt: skip
         self.views: dict[str, RunView] = {}
+        for db in live or []:
+            view = LiveView(Path(db), rules)
+            self.views[view.name] = view
         for folder in folders:
             view = RunView(Path(folder), rules or kpi.StatusRules())
             name, n = view.name, 2

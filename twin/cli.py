@@ -569,7 +569,13 @@ def fork(
 
 @app.command()
 def dash(
-    runs: Annotated[list[Path], typer.Argument(help="Run folders to show (runs/<name>).")],
+    runs: Annotated[
+        list[Path] | None, typer.Argument(help="Run folders to show (runs/<name>).")
+    ] = None,
+    live: Annotated[
+        list[Path] | None,
+        typer.Option("--live", help="A running live twin's DuckDB file (repeatable)."),
+    ] = None,
     port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8050,
     host: Annotated[str, typer.Option("--host", help="Address to serve on.")] = "127.0.0.1",
     rules: Annotated[
@@ -580,10 +586,14 @@ def dash(
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="id (Bahasa Indonesia) or en.")] = "id",
 ) -> None:
-    """Open the dashboards (K3i command centre) on runs, in a browser at http://HOST:PORT."""
+    """Open the dashboards (K3i command centre) on runs or a running live twin, in a
+    browser at http://HOST:PORT."""
     from twin import kpi
     from twin.dashboards.app import create_app
 
+    runs, live = runs or [], live or []
+    if not runs and not live:
+        raise InputError("give run folders (twin dash runs/NAME) or --live DB")
     for run in runs:
         if not (run / "timeline.parquet").is_file():
             raise InputError(f"{run}: not a run folder (no timeline.parquet); run `twin run` first")
@@ -599,7 +609,7 @@ def dash(
             raise InputError(f"{rules}: {exc}") from exc
     if lang not in ("id", "en"):
         raise InputError(f"--lang: id or en, not {lang!r}")
-    app = create_app(runs, rules=status_rules, lang=lang)
+    app = create_app(runs, live=live, rules=status_rules, lang=lang)
     out.print(f"Dashboards on http://{host}:{port}/ (Ctrl-C stops them)")
     app.run(host=host, port=port, debug=False)
 

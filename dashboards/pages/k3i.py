@@ -46,6 +46,7 @@ def layout(**_: Any) -> html.Div:
                     ),
                     html.Span(id="k3i-clock", className="clock"),
                     dcc.Interval(id="k3i-tick", interval=1000, disabled=True),
+                    dcc.Interval(id="k3i-live", interval=5000, disabled=not first.live),
                 ],
                 className="controls",
             ),
@@ -69,11 +70,24 @@ def layout(**_: Any) -> html.Div:
 
 @callback(
     Output("k3i-time", "max"), Output("k3i-time", "step"), Output("k3i-time", "value"),
+    Output("k3i-live", "disabled"),
     Input("k3i-run", "value"),
 )  # fmt: skip
-def _run_changed(name: str) -> tuple[float, float, float]:
+def _run_changed(name: str) -> tuple[float, float, float, bool]:
     view = state.RUNS[name]
-    return view.end, view.step, view.end
+    return view.end, view.step, view.end, not view.live
+
+
+@callback(
+    Output("k3i-time", "max", allow_duplicate=True), Output("k3i-time", "value", allow_duplicate=True),
+    Input("k3i-live", "n_intervals"), State("k3i-run", "value"), State("k3i-time", "value"),
+    State("k3i-time", "max"), prevent_initial_call=True,
+)  # fmt: skip
+def _live(_: int, name: str, t: float, was_max: float) -> tuple[float, float]:
+    """A live twin: read what came, and follow the present unless the slider was moved back."""
+    view = state.RUNS[name]
+    view.refresh()
+    return view.end, view.end if t is None or t >= was_max else t
 
 
 @callback(

@@ -63,6 +63,15 @@ def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city,
              "--overlay", str(overlay), "--out", str(tmp_path / "fork")],
             capture_output=True, text=True, timeout=600,
         )  # fmt: skip
+        # while the twin runs (and holds its DuckDB file), what it publishes can be read
+        from twin.dashboards.data import LiveView
+
+        from twin import kpi
+
+        view = LiveView(db)
+        assert view.end > 20 and view.name == "live: live-base"
+        assert len(kpi.sector_status(view.con, view.end)) > 0
+        assert (kpi.units_at(view.con, view.end)["unit"].str.startswith(("P-", "A-"))).all()
         too_far = subprocess.run(
             [sys.executable, "-m", "twin.cli", "fork", "--live", str(db), "--ahead", "2h"],
             capture_output=True, text=True, timeout=600,

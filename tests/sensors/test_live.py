@@ -85,3 +85,29 @@ def test_live_twin_follows_the_feed(helsinki_city, tmp_path):
             n("SELECT count(*) FROM timeline WHERE kind = 'edge_flow'") >= 1
         )  # SUMO ran alongside
         assert 20 <= n("SELECT max(t) FROM timeline") <= 30  # wall-clock time, 25 s
+
+
+def test_the_published_timeline_is_whole_and_its_parts_few(tmp_path):
+    """The live timeline as other programs read it: every event once, in order, however
+    many times it was published, and never more than a few parts to open."""
+    import json
+
+    from twin import events as ev
+    from twin.plans.live import MAX_PARTS, LiveStore, published, read_published
+    from twin.sim.timeline import Timeline
+
+    db = tmp_path / "live.duckdb"
+    store = LiveStore(db, meta={"scenario": "x", "start": "2026-12-01T07:00:00+07:00"})
+    timeline = Timeline(on_batch=store.add_batch)
+    for i in range(3 * MAX_PARTS):
+        timeline.append(float(i), ev.UnitState(unit=f"P-{i}", unit_type="police_car", agency="police",
+                                               state="available", incident="", sector="S01",
+                                               lat=0.0, lon=0.0), source="test")  # fmt: skip
+        timeline.flush()
+        store.publish()
+        meta, table = read_published(db)
+        assert table.column("t").to_pylist() == [float(k) for k in range(i + 1)]
+        assert len(json.loads((published(db) / "parts.json").read_text())["parts"]) <= MAX_PARTS + 1
+    assert meta["scenario"] == "x"
+    assert len(list(published(db).glob("*.parquet"))) <= MAX_PARTS + 1  # merged parts deleted
+    store.close()

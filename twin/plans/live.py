@@ -9,9 +9,10 @@ without one, the live twin records and checks the feed alone.
 
 Everything goes into one DuckDB file per live twin: the sensor history (``readings``,
 ``quarantine``) and the live timeline (``timeline``), written every 10 simulated seconds.
-DuckDB lets one process write a file and nobody else open it meanwhile, so other
-programs read it once the twin stops. While it runs, ``twin fork`` asks it for its state
-through a request file (:mod:`twin.plans.fork`), answered within a simulated second.
+DuckDB lets one process write a file and nobody else open it meanwhile, so the live twin
+also publishes its timeline as Parquet parts beside it (``<db>.timeline/``, see
+:func:`read_published`), which the dashboards (``twin dash --live``) read while it runs.
+``twin fork`` asks it for its whole state through a request file (:mod:`twin.plans.fork`).
 """
 
 from __future__ import annotations
@@ -29,14 +30,61 @@ from twin.scenario import Scenario, load_scenario
 LIVE_FLUSH_S = 10.0
 
 
-class LiveStore:
-    """The live twin's DuckDB file: the sensor store, plus the ``timeline`` table."""
+#: Parts of the published live timeline merged into one when there are more than this.
+MAX_PARTS = 40
 
-    def __init__(self, path: Path) -> None:
+
+def published(db: Path) -> Path:
+    """Where a live twin publishes its timeline for readers: ``<db>.timeline/``."""
+    return Path(db).with_name(Path(db).name + ".timeline")
+
+
+def read_published(db: Path) -> tuple[dict[str, Any], pa.Table]:
+    """The live twin's meta (``live.json``) and its timeline so far, read from what it
+    publishes: Parquet parts listed in ``parts.json``, each written whole before it is
+    listed, so a reader never sees half of one (a part merged away meanwhile: read again)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    folder = published(db)
+    if not (folder / "parts.json").exists():
+        raise InputError(f"{db}: no live twin publishes here (start `twin live --db {db}`)")
+    for _ in range(5):
+        parts = json.loads((folder / "parts.json").read_text())
+        try:
+            tables = [pq.read_table(folder / name) for name in parts["parts"]]
+        except FileNotFoundError:
+            continue
+        meta = json.loads((folder / "live.json").read_text())
+        from twin import events as ev
+
+        table = pa.concat_tables(tables) if tables else ev.schema().empty_table()
+        return meta, table
+    raise InputError(f"{db}: the live timeline kept changing while being read; try again")
+
+
+class LiveStore:
+    """The live twin's DuckDB file (the sensor store, plus the ``timeline`` table), and the
+    live timeline published for other programs as Parquet parts (see :func:`published`):
+    DuckDB lets no other process open a file one process writes."""
+
+    def __init__(self, path: Path, meta: dict[str, Any] | None = None) -> None:
+        import json
+
         from twin.sensors.ingest import SensorStore
 
         self.sensors = SensorStore(path)
         self._made = False
+        self.folder = published(path)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob("*.parquet"):  # a new live twin starts a new timeline
+            old.unlink()
+        self._parts: list[str] = []
+        self._n = 0
+        self._pending: list[pa.RecordBatch] = []
+        self._write("live.json", json.dumps(meta or {}, indent=2))
+        self._list()
 
     def add_batch(self, batch: pa.RecordBatch) -> None:
         con = self.sensors.con
@@ -45,8 +93,47 @@ class LiveStore:
             con.execute("CREATE TABLE IF NOT EXISTS timeline AS SELECT * FROM events LIMIT 0")
             self._made = True
         con.execute("INSERT INTO timeline SELECT * FROM events")
+        self._pending.append(batch)
+
+    def publish(self) -> None:
+        """Write what came since the last call as one part, listed once whole."""
+        import pyarrow.parquet as pq
+
+        if not self._pending:
+            return
+        self._n += 1
+        name = f"part-{self._n:06d}.parquet"
+        tmp = self.folder / f".{name}.partial"
+        pq.write_table(pa.Table.from_batches(self._pending), tmp)
+        tmp.replace(self.folder / name)
+        self._pending = []
+        self._parts.append(name)
+        if len(self._parts) > MAX_PARTS:  # merge them, so readers open few files
+            self._n += 1
+            merged = f"part-{self._n:06d}.parquet"
+            table = pa.concat_tables([pq.read_table(self.folder / p) for p in self._parts])
+            tmp = self.folder / f".{merged}.partial"
+            pq.write_table(table, tmp)
+            tmp.replace(self.folder / merged)
+            old, self._parts = self._parts, [merged]
+            self._list()
+            for p in old:
+                (self.folder / p).unlink(missing_ok=True)
+        else:
+            self._list()
+
+    def _list(self) -> None:
+        import json
+
+        self._write("parts.json", json.dumps({"parts": self._parts}))
+
+    def _write(self, name: str, text: str) -> None:
+        tmp = self.folder / f".{name}.partial"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(self.folder / name)
 
     def close(self) -> None:
+        self.publish()
         self.sensors.close()
 
 
@@ -81,7 +168,11 @@ def run_live(
         tz = datetime.now().astimezone().tzinfo
     now = datetime.now(tz).replace(microsecond=0)
     registry = load_registry(devices, city)
-    store = LiveStore(db)
+    store = LiveStore(db, meta={
+        "scenario": base.name if base else "live", "seed": base.seed if base else 0,
+        "start": now.isoformat(), "duration_s": duration, "city": str(Path(city.path).resolve()),
+        "sample_s": base.traffic.sample_every if base is not None and base.traffic else 60.0,
+    })  # fmt: skip
     source = MqttSource(
         *mqtt, topics=(topic,), client_id=client_id, username=username, password=password, tls=tls
     )
@@ -120,7 +211,7 @@ def run_live(
                             start_local=now.isoformat()), source="live")  # fmt: skip
         status = "complete"
         try:
-            sim.run()
+            sim.run(on_progress=lambda t: store.publish())  # every LIVE_FLUSH_S
         except KeyboardInterrupt:
             status = "stopped"
         sim.timeline.append(
