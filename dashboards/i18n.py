@@ -8,6 +8,7 @@ LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
 TEXT: dict[str, dict[str, str]] = {
     "id": {
         "k3i": "Pusat K3i",
+        "unit_board": "Papan unit",
         "k3i_sub": "Komando, kendali, koordinasi, komunikasi, informasi",
         "run": "Skenario",
         "time": "Waktu",
@@ -49,6 +50,7 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "en": {
         "k3i": "K3i command centre",
+        "unit_board": "Unit board",
         "k3i_sub": "Command, control, coordination, communication, information",
         "run": "Scenario",
         "time": "Time",

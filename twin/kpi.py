@@ -779,3 +779,20 @@ def road_speeds(timeline: Any, t: float) -> pd.Series:
         .df()
     )
     return frame.set_index("edge")["share"] if len(frame) else pd.Series(dtype=float)
+
+
+def unit_spells(timeline: Any, until: float | None = None) -> pd.DataFrame:
+    """Every unit's states as spells: unit, state, incident, start, end (up to ``until``,
+    default the timeline's end), for a unit board."""
+    con = _con(timeline)
+    end = until
+    if end is None:
+        row = con.execute("SELECT max(t) FROM timeline").fetchone()
+        end = float(row[0]) if row and row[0] is not None else 0.0
+    return con.execute(
+        f"""
+        SELECT unit, state, incident, t AS start,
+               coalesce(lead(t) OVER (PARTITION BY unit ORDER BY t, seq), {end}) AS end
+        FROM timeline WHERE kind = 'unit_state' AND t <= {end} ORDER BY unit, t, seq
+        """
+    ).df()

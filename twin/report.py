@@ -298,7 +298,7 @@ SPEED_BANDS = ((0.0, 0.4, "#b71c1c"), (0.4, 0.7, "#ef6c00"), (0.7, 10.0, "#546e7
 UNIT_STYLE = {
     "available": ("circle", "#1565c0"),
     "dispatched": ("triangle-up", "#6a1b9a"),
-    "en_route": ("triangle-up", "#6a1b9a"),
+    "en_route": ("triangle-right", "#ab47bc"),
     "on_scene": ("square", "#c62828"),
     "transporting": ("diamond", "#ad1457"),
     "at_hospital": ("diamond", "#ad1457"),
@@ -380,4 +380,27 @@ def k3i_map(
         xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1 / _cos_lat(city)},
         legend={"orientation": "h", "y": -0.02}, clickmode="event",
     )  # fmt: skip
+    return fig
+
+
+def unit_board_figure(spells: pd.DataFrame, *, start: pd.Timestamp, labels: dict[str, str] | None = None,
+                      now: float | None = None) -> go.Figure:  # fmt: skip
+    """Each unit's states over time, one row per unit, one colour and one legend entry
+    per state (hover names the incident); a line marks ``now``."""
+    labels = labels or {}
+    fig = go.Figure()
+    spells = spells[spells["end"] > spells["start"]]
+    for state, group in spells.groupby("state", sort=False):
+        _, color = UNIT_STYLE.get(state, ("circle", "#424242"))
+        fig.add_bar(
+            y=group["unit"], x=(group["end"] - group["start"]) * 1000, base=[start + pd.Timedelta(seconds=s) for s in group["start"]],
+            orientation="h", marker={"color": color}, name=labels.get(state, state),
+            hovertext=[f"{u}: {labels.get(state, state)} {i or ''}" for u, i in zip(group["unit"], group["incident"], strict=True)],
+        )  # fmt: skip
+    if now is not None:
+        fig.add_vline(x=start + pd.Timedelta(seconds=now), line={"color": "#212121", "dash": "dot"})
+    fig.update_layout(barmode="overlay", height=max(260, 28 * spells["unit"].nunique() + 80),
+                      margin={"l": 60, "r": 10, "t": 10, "b": 30}, xaxis={"type": "date"},
+                      yaxis={"autorange": "reversed"}, legend={"orientation": "h", "y": -0.15},
+                      plot_bgcolor="white")  # fmt: skip
     return fig

@@ -121,3 +121,25 @@ def test_k3i_language_switch_and_play_change_what_is_shown(served, page):
     page.screenshot(path=str(SHOTS / "k3i-en-playing.png"), full_page=True)
     assert page.errors == []
     time.sleep(0.1)
+
+
+def test_the_unit_board_lists_every_unit_with_its_state_in_words(served, rush_run, page):
+    page.goto(served + "/units")
+    page.wait_for_selector("#units-board .js-plotly-plot .main-svg", timeout=30000)
+    page.wait_for_function("document.querySelector('#units-title').innerText === 'Papan unit'")
+    units = kpi.units_at(kpi.connect(rush_run / "timeline.parquet"), 1800.0)
+    rows = page.locator("#units-table tr").all_inner_texts()[1:]
+    assert len(rows) == len(units)
+    words = {
+        "available": "siaga",
+        "on_scene": "di lokasi",
+        "returning": "kembali",
+        "en_route": "menuju lokasi",
+    }
+    for row, unit in zip(rows, units.itertuples(), strict=True):
+        assert row.startswith(unit.unit) and words.get(unit.state, "") in row
+    page.get_by_label("English").check()
+    page.wait_for_function("document.querySelector('#units-title').innerText === 'Unit board'")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "units-en.png"), full_page=True)
+    assert page.errors == []

@@ -1,0 +1,83 @@
+"""The unit board: every unit's state now, and its day so far."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, callback, dcc, html
+from twin.dashboards import state
+from twin.dashboards.i18n import text
+
+from twin import kpi
+from twin.report import UNIT_STYLE, unit_board_figure
+
+dash.register_page(__name__, path="/units", name="Unit", title="Unit")
+
+#: A sign beside each state's word, so the board reads without colour.
+SIGNS = {"available": "●", "dispatched": "▲", "en_route": "▲", "on_scene": "■", "transporting": "◆",
+         "at_hospital": "◆", "returning": "○", "off_duty": "✖"}  # fmt: skip
+
+
+def layout(**_: Any) -> html.Div:
+    runs = state.RUNS
+    first = runs[None]
+    return html.Div(
+        [
+            html.H1(id="units-title"),
+            html.Div(
+                [
+                    dcc.Dropdown(id="units-run", options=runs.names, value=runs.names[0], clearable=False, className="run"),
+                    dcc.Slider(id="units-time", min=0, max=first.end, step=first.step, value=first.end, marks=None,
+                               tooltip={"placement": "bottom"}, className="slider"),
+                    html.Span(id="units-clock", className="clock"),
+                ],
+                className="controls",
+            ),
+            html.Div(id="units-table"),
+            dcc.Graph(id="units-board", config={"displaylogo": False}),
+        ],
+        className="page",
+    )  # fmt: skip
+
+
+@callback(
+    Output("units-time", "max"), Output("units-time", "step"), Output("units-time", "value"),
+    Input("units-run", "value"),
+)  # fmt: skip
+def _run_changed(name: str) -> tuple[float, float, float]:
+    view = state.RUNS[name]
+    view.refresh()
+    return view.end, view.step, view.end
+
+
+@callback(
+    Output("units-title", "children"), Output("units-clock", "children"), Output("units-table", "children"),
+    Output("units-board", "figure"),
+    Input("units-run", "value"), Input("units-time", "value"), Input("lang", "value"),
+)  # fmt: skip
+def _show(name: str, t: float, lang: str) -> tuple[Any, ...]:
+    view, words = state.RUNS[name], text(lang)
+    t = float(t if t is not None else view.end)
+    units = kpi.units_at(view.con, t)
+    head = html.Tr(
+        [html.Th(words[k]) for k in ("unit", "state", "incident", "sector")]
+        + [html.Th(words["time"])]
+    )
+    rows = []
+    for u in units.itertuples(index=False):
+        _, color = UNIT_STYLE.get(u.state, ("circle", "#424242"))
+        rows.append(html.Tr([
+            html.Td(u.unit), html.Td(f"{SIGNS.get(u.state, '?')} {words.get(u.state, u.state)}", style={"color": color}),
+            html.Td(u.incident or "–"), html.Td(u.sector or "–"), html.Td(view.clock(float(u.since))),
+        ], className=f"unit-{u.state}"))  # fmt: skip
+    fig = unit_board_figure(
+        kpi.unit_spells(view.con, view.end), start=view.start, labels=words, now=t
+    )
+    title = "Papan unit" if lang != "en" else "Unit board"
+    return (
+        title,
+        f"{words['time']} {view.clock(t)}",
+        html.Table([head, *rows], className="status-table"),
+        fig,
+    )
