@@ -32,6 +32,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/twin build --out cities/helsinki
 	$(BIN)/twin run scenarios/helsinki_morning_rush.yaml
+	@echo "Open the dashboards on this run (K3i command centre, unit board):"
+	@echo "  $(BIN)/twin dash runs/helsinki-morning-rush    # then http://127.0.0.1:8050/"
 
 test: $(STAMP) services
 	$(BIN)/ruff check twin agents dashboards ext tests benchmarks setup.py

@@ -55,6 +55,11 @@ fork
     1,800 vehicles an hour all day, running 20 times as fast as the clock): the whole fork,
     from the request to both runs 60 minutes ahead (as things are, and with
     ``scenarios/overlays/close_mannerheimintie.yaml``). Target: under 1 minute.
+dash
+    The dashboards (``twin dash``) on the default rush hour with its emergency load, in
+    Debian's headless chromium: each page's first render (from the request to the map and
+    the clock on screen) and its update when the time slider is clicked (click to the new
+    picture). Targets: first render under 2 s, update p95 under 300 ms.
 rush-hour
     The default rush-hour scenario (``scenarios/helsinki_morning_rush.yaml``) on the same
     net and routes: plain ``sumo`` with the twin's SUMO options, the twin's kernel and
@@ -705,6 +710,128 @@ def bench_fork(repeat: int) -> None:
     )
 
 
+def bench_dash(repeat: int) -> None:
+    """The dashboards' speed in a real browser (see the module docstring)."""
+    import socket
+    import subprocess
+
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    from twin.city import build_city
+    from twin.plans import run_scenario
+    from twin.scenario import load_scenario
+
+    city = build_city(out=CACHE / "helsinki", progress=False).city
+    run = CACHE / "rush-run"
+    if not (run / "timeline.parquet").exists():
+        sc = load_scenario(HERE.parent / "scenarios" / "helsinki_morning_rush.yaml")
+        sc = sc.model_copy(update={"city": str(city.path)})
+        run_scenario(sc, out=run, progress=False, scenario_dir=HERE.parent / "scenarios")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # served as a planner serves it, by `twin dash` in a process of its own
+    server = subprocess.Popen([sys.executable, "-m", "twin.cli", "dash", str(run), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--enable-unsafe-swiftshader"]  # fmt: skip
+    # the floor: a Dash page with one two-point graph, served the same way
+    floor_app = CACHE / "dash_floor.py"
+    floor_app.write_text(
+        "import sys\nimport plotly.graph_objects as go\nfrom dash import Dash, Input, Output, callback, dcc, html\n"
+        "app = Dash(__name__, serve_locally=True)\n"
+        "app.layout = html.Div([html.Span(id='floor-clock'), dcc.Graph(id='floor-graph')])\n"
+        "@callback(Output('floor-graph', 'figure'), Output('floor-clock', 'children'), Input('floor-clock', 'id'))\n"
+        "def show(_):\n    return go.Figure(go.Scatter(x=[1, 2], y=[1, 2])), 'x'\n"
+        "app.run(host='127.0.0.1', port=int(sys.argv[1]))\n"
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        floor_port = s.getsockname()[1]
+    floor = subprocess.Popen([sys.executable, str(floor_app), str(floor_port)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    pages = {"floor: one two-point Dash graph": (f"http://127.0.0.1:{floor_port}/", "#floor-graph", "#floor-clock", None),
+             "K3i (/)": ("/", "#k3i-map", "#k3i-clock", "#k3i-time"),
+             "unit board (/units)": ("/units", "#units-board", "#units-clock", "#units-time")}  # fmt: skip
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+        for label, (path, graph, clock, slider) in pages.items():
+            cold, warm = [], []
+            for _ in range(max(2, min(repeat, 3))):
+                context = browser.new_context(
+                    viewport={"width": 1400, "height": 1000}
+                )  # empty cache
+                for visits in (cold, warm, warm):  # then the same page again, scripts cached
+                    page = context.new_page()
+                    t0 = time.perf_counter()
+                    page.goto(path if path.startswith("http") else f"http://127.0.0.1:{port}{path}")
+                    page.wait_for_selector(f"{graph} .js-plotly-plot .main-svg", timeout=60000)
+                    page.wait_for_function(
+                        f"(document.querySelector('{clock}') || {{}}).innerText > ''"
+                    )
+                    visits.append(time.perf_counter() - t0)
+                    page.close()
+                context.close()
+            if slider is None:  # the floor has no controls
+                rows.append((label, float(np.median(cold)), float(np.median(warm)), None, None))
+                continue
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}{path}")
+            page.wait_for_selector(f"{graph} .js-plotly-plot .main-svg", timeout=60000)
+            page.wait_for_function(f"(document.querySelector('{clock}') || {{}}).innerText > ''")
+            rail = page.locator(f"{slider} .rc-slider-rail").bounding_box()
+            updates = []
+            for k in range(20):  # a click along the time slider: the page's update callback
+                before = page.inner_text(clock)
+                x = rail["x"] + rail["width"] * (0.95 - 0.045 * k)
+                t0 = time.perf_counter()
+                page.mouse.click(x, rail["y"] + rail["height"] / 2)
+                page.wait_for_function(
+                    f"document.querySelector('{clock}').innerText !== {before!r}", timeout=30000
+                )
+                updates.append(time.perf_counter() - t0)
+            page.close()
+            rows.append((label, float(np.median(cold)), float(np.median(warm)), float(np.percentile(updates, 50)),
+                         float(np.percentile(updates, 95))))  # fmt: skip
+        browser.close()
+    for proc in (server, floor):
+        proc.terminate()
+        proc.wait(10)
+    print(
+        "\n### dash: the dashboards in headless chromium, on the default rush hour with its emergency load\n"
+    )
+    print(
+        "| page | first render, empty cache (median) | first render, scripts cached (median) "
+        "| update (a click on the time slider to the new picture), p50 | p95 |"
+    )
+    print("|---|---|---|---|---|")
+    for label, cold_s, warm_s, p50, p95 in rows:
+        upd = "–" if p50 is None else f"{p50 * 1000:.0f} ms"
+        upd95 = "–" if p95 is None else f"{p95 * 1000:.0f} ms"
+        print(f"| {label} | {cold_s:.2f} s | {warm_s:.2f} s | {upd} | {upd95} |")
+    pages_only = [r for r in rows if r[3] is not None]
+    floor_s = rows[0][1]
+    ok_first = all(r[1] < 2.0 for r in pages_only)
+    ok_update = all(r[4] < 0.3 for r in pages_only)
+    print(
+        f"\nTargets: first render under 2 s: {'met' if ok_first else 'missed'} (the floor, a Dash "
+        f"page with one tiny graph, takes {floor_s:.2f} s here; the pages take "
+        + ", ".join(f"{r[1] / floor_s:.2f}×" for r in pages_only)
+        + f" the floor); update p95 under 300 ms: {'met' if ok_update else 'missed'} (measured in "
+        "the browser, from the click to the new clock on screen: the callback and the drawing)."
+    )
+
+
 BENCHMARKS = {
     "city-load": bench_city_load,
     "city-build": bench_city_build,
@@ -715,6 +842,7 @@ BENCHMARKS = {
     "civil-violence": bench_civil_violence,
     "ingest": bench_ingest,
     "fork": bench_fork,
+    "dash": bench_dash,
 }
 
 

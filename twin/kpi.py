@@ -734,10 +734,12 @@ def open_incidents_at(timeline: Any, t: float) -> pd.DataFrame:
     )
 
 
-def k3i_cards(timeline: Any, t: float) -> dict[str, Any]:
+def k3i_cards(timeline: Any, t: float, *, units: pd.DataFrame | None = None,
+              incidents: pd.DataFrame | None = None) -> dict[str, Any]:  # fmt: skip
     """The K3i KPI cards at ``t``, over the last hour: 110 answered within target,
     incidents reached within target, congestion (network travel-time index), units
-    available and incidents open."""
+    available and incidents open (``units`` and ``incidents``: :func:`units_at` and
+    :func:`open_incidents_at` at ``t``, when the caller has them already)."""
     con = _con(timeline)
     answer_s, scene_s = targets(con)
     lo = t - 3600
@@ -756,14 +758,15 @@ def k3i_cards(timeline: Any, t: float) -> dict[str, Any]:
     tti = con.execute(
         f"SELECT arg_max(tti, t) AS tti_at FROM timeline WHERE kind = 'network_state' AND t <= {t}"
     ).fetchone()[0]
-    units = units_at(timeline, t)
+    units = units_at(timeline, t) if units is None else units
+    incidents = open_incidents_at(timeline, t) if incidents is None else incidents
     return {
         "answered_110": answered, "answer_target_s": answer_s,
         "on_scene": reached, "on_scene_target_s": scene_s,
         "tti": tti,
         "units_available": int((units["state"] == "available").sum()) if len(units) else 0,
         "units": len(units),
-        "open_incidents": len(open_incidents_at(timeline, t)),
+        "open_incidents": len(incidents),
     }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -308,16 +309,26 @@ UNIT_STYLE = {
 
 
 def road_lines(city: Any) -> pd.DataFrame:
-    """Each road of the city's graph as a polyline with its SUMO edges: columns u, v, key,
-    x, y (lists), sumo_edges (list), for colouring roads by simulated speed."""
+    """Each road of the city's graph as a polyline with its SUMO edges: columns x, y (numpy
+    arrays, each ending with a NaN so that roads drawn in one trace stay apart) and
+    sumo_edges (list), for colouring roads by simulated speed."""
     mapping = pd.read_parquet(city.path / "mapping.parquet")
     by_edge = mapping.groupby(["u", "v", "key"])["sumo_edge"].apply(list)
     rows = []
     for u, v, k, data in city.graph.edges(keys=True, data=True):
         x, y = data["geometry"].xy
-        rows.append({"u": u, "v": v, "key": k, "x": list(x), "y": list(y),
+        rows.append({"x": np.append(np.asarray(x), np.nan), "y": np.append(np.asarray(y), np.nan),
                      "sumo_edges": by_edge.get((u, v, k), [])})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _road_shares(roads: pd.DataFrame, speeds: pd.Series | None) -> np.ndarray:
+    """Each road's slowest SUMO edge as a share of free flow (1 where none is known)."""
+    if speeds is None or not len(speeds):
+        return np.ones(len(roads))
+    edges = roads["sumo_edges"].explode()
+    shares = edges.map(speeds).astype(float).groupby(level=0).min()
+    return shares.reindex(range(len(roads))).fillna(1.0).to_numpy()
 
 
 def k3i_map(
@@ -332,6 +343,9 @@ def k3i_map(
     labels = labels or {}
     fig = go.Figure()
     by_sector = status.set_index("sector") if len(status) else pd.DataFrame()
+    label_x: list[float] = []
+    label_y: list[float] = []
+    label_text: list[str] = []
     for sid, row in city.sectors.iterrows():
         state = by_sector["status"].get(sid, "aman") if len(by_sector) else "aman"
         color, sign = STATUS_STYLE[state]
@@ -342,19 +356,18 @@ def k3i_map(
             hoveron="fills", name=f"{sid} {sign} {state}", text=f"{sid} {sign} {state}",
             customdata=[sid] * len(ring), meta={"sector": sid, "status": state},
         )  # fmt: skip
-        fig.add_annotation(x=row["centroid_lon"], y=row["centroid_lat"], showarrow=False,
-                           text=f"<b>{sid}</b><br>{sign} {state}", font={"size": 11, "color": "#212121"})  # fmt: skip
+        label_x.append(row["centroid_lon"])
+        label_y.append(row["centroid_lat"])
+        label_text.append(f"<b>{sid}</b><br>{sign} {state}")
+    # one text trace for the sectors' names and status: lighter to draw than annotations
+    fig.add_scatter(x=label_x, y=label_y, text=label_text, mode="text", showlegend=False,
+                    hoverinfo="skip", textfont={"size": 11, "color": "#212121"})  # fmt: skip
     if roads is not None:
+        share = _road_shares(roads, speeds)
         for lo, hi, color in SPEED_BANDS:
-            xs: list[float | None] = []
-            ys: list[float | None] = []
-            for road in roads.itertuples(index=False):
-                shares = [speeds.get(e) for e in road.sumo_edges] if speeds is not None else []
-                shares = [s for s in shares if s is not None and not pd.isna(s)]
-                share = min(shares) if shares else 1.0
-                if lo <= share < hi:
-                    xs += [*road.x, None]
-                    ys += [*road.y, None]
+            pick = np.flatnonzero((share >= lo) & (share < hi))
+            xs = np.concatenate([roads["x"].iat[i] for i in pick]) if len(pick) else []
+            ys = np.concatenate([roads["y"].iat[i] for i in pick]) if len(pick) else []
             name = labels.get(f"speed_{lo}", f"speed {lo:.0%}–{min(hi, 1):.0%} of free flow")
             fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": color, "width": 1.5 if lo >= 0.7 else 3},
                             name=name, hoverinfo="skip")  # fmt: skip

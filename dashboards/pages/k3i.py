@@ -71,7 +71,7 @@ def layout(**_: Any) -> html.Div:
 @callback(
     Output("k3i-time", "max"), Output("k3i-time", "step"), Output("k3i-time", "value"),
     Output("k3i-live", "disabled"),
-    Input("k3i-run", "value"),
+    Input("k3i-run", "value"), prevent_initial_call=True,
 )  # fmt: skip
 def _run_changed(name: str) -> tuple[float, float, float, bool]:
     view = state.RUNS[name]
@@ -120,19 +120,19 @@ def _show(name: str, t: float, lang: str) -> tuple[Any, ...]:
     view, words = state.RUNS[name], text(lang)
     t = float(t if t is not None else view.end)
     status = kpi.sector_status(view.con, t, view.rules)
+    units, incidents = kpi.units_at(view.con, t), kpi.open_incidents_at(view.con, t)
     fig = k3i_map(
-        view.city, status, roads=view.roads, speeds=kpi.road_speeds(view.con, t),
-        units=kpi.units_at(view.con, t), incidents=kpi.open_incidents_at(view.con, t),
-        labels={**words, **{f"unit_{k}": v for k, v in words.items()}},
+        view.city, status, roads=view.roads, speeds=kpi.road_speeds(view.con, t), units=units,
+        incidents=incidents, labels={**words, **{f"unit_{k}": v for k, v in words.items()}},
     )  # fmt: skip
+    cards = _cards(kpi.k3i_cards(view.con, t, units=units, incidents=incidents), words)
     return (
-        words["k3i"], words["k3i_sub"], f"{words['time']} {view.clock(t)}", _cards(view.con, t, words),
+        words["k3i"], words["k3i_sub"], f"{words['time']} {view.clock(t)}", cards,
         fig, words["sectors"], _status_table(status, words), words["details"],
     )  # fmt: skip
 
 
-def _cards(con: Any, t: float, words: dict[str, str]) -> list[html.Div]:
-    c = kpi.k3i_cards(con, t)
+def _cards(c: dict[str, Any], words: dict[str, str]) -> list[html.Div]:
 
     def card(title: str, value: str, good: bool | None, note: str) -> html.Div:
         mark = "–" if good is None else ("✓" if good else "✖")

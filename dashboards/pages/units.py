@@ -43,7 +43,7 @@ def layout(**_: Any) -> html.Div:
 
 @callback(
     Output("units-time", "max"), Output("units-time", "step"), Output("units-time", "value"),
-    Input("units-run", "value"),
+    Input("units-run", "value"), prevent_initial_call=True,
 )  # fmt: skip
 def _run_changed(name: str) -> tuple[float, float, float]:
     view = state.RUNS[name]
