@@ -113,10 +113,12 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
 GEH_TARGET = 0.85
 
 
-def connect(timeline: pa.Table | Path | str) -> duckdb.DuckDBPyConnection:
+def connect(timeline: Any) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the timeline as the view ``timeline``."""
     from twin import events as ev
 
+    if isinstance(timeline, duckdb.DuckDBPyConnection):  # a timeline connected already
+        return timeline
     con = duckdb.connect()
     if isinstance(timeline, pa.Table):
         con.register("timeline_given", timeline)

@@ -143,3 +143,48 @@ def test_the_unit_board_lists_every_unit_with_its_state_in_words(served, rush_ru
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "units-en.png"), full_page=True)
     assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def two_runs(rush_run, tmp_path_factory):
+    """The rush hour, and the same with an accident on Mannerheimintie: a plan to compare."""
+    import yaml
+
+    from twin.plans import run_scenario
+    from twin.scenario import scenario_from_dict
+
+    sc = yaml.safe_load((rush_run / "scenario.yaml").read_text())
+    sc.update(name="rush-accident", events=[{"type": "accident", "id": "forum-crash", "start": "07:05",
+              "duration": "20min", "lanes": 2, "at": {"lat": 60.16914, "lon": 24.93987}}])  # fmt: skip
+    plan = run_scenario(scenario_from_dict(sc), out=tmp_path_factory.mktemp("runs") / "accident", progress=False,
+                        scenario_dir=ROOT / "scenarios").path  # fmt: skip
+    return [rush_run, plan]
+
+
+def test_contingency_compares_runs_side_by_side_with_a_difference_map(two_runs, page):
+    from twin.dashboards.app import create_app
+    from werkzeug.serving import make_server
+
+    app = create_app(two_runs)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = make_server("127.0.0.1", port, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page.goto(f"http://127.0.0.1:{port}/contingency")
+        page.wait_for_selector("#cont-map .js-plotly-plot .main-svg", timeout=30000)
+        page.wait_for_function("document.querySelectorAll('#cont-table tr').length > 5")
+        header = page.locator("#cont-table tr").first.inner_text()
+        assert "helsinki-morning-rush" in header and "Δ rush-accident" in header
+        sectors = page.evaluate("() => document.querySelector('#cont-map .js-plotly-plot').data"
+                                ".filter(t => t.fill === 'toself').length")  # fmt: skip
+        assert sectors > 0
+        before = page.inner_text("#cont-map")
+        page.get_by_label("110 → on scene").check()
+        page.wait_for_function(f"document.querySelector('#cont-map').innerText !== {before!r}")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "contingency-id.png"), full_page=True)
+        assert page.errors == []
+    finally:
+        server.shutdown()
