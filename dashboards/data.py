@@ -4,12 +4,14 @@ DuckDB through ``twin.kpi``), the city, its roads, and the run's clock."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from twin import kpi
@@ -36,8 +38,24 @@ class RunView:
 
     @cached_property
     def con(self) -> Any:
-        """A DuckDB connection over the timeline, held in memory."""
-        return kpi.connect(pq.read_table(self.path / "timeline.parquet"))
+        """A DuckDB connection over the timeline, held in memory, with the officers'
+        acknowledgements of alerts (``acknowledgements.jsonl``) among its events."""
+        table = pq.read_table(self.path / "timeline.parquet")
+        acks = _acks(self.path / ACKS)
+        if acks is not None:
+            table = pa.concat_tables([table, acks], promote_options="default")
+        return kpi.connect(table)
+
+    def acknowledge(self, t: float, alert: dict[str, Any], by: str) -> None:
+        """An officer acknowledged ``alert`` at ``t``: an ``alert_acknowledged`` event, kept
+        beside the run (its timeline stays as it ran) and read with it from now on."""
+        line = json.dumps({"t": t, "alert": alert["alert"], "sector": alert["sector"], "status": alert["status"],
+                           "reason": alert["reason"], "officer": by}, ensure_ascii=False)  # fmt: skip
+        with (self.path / ACKS).open("a", encoding="utf-8") as fh:  # one whole line per write
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.__dict__.pop("con", None)
 
     @cached_property
     def city(self) -> Any:
@@ -71,6 +89,27 @@ class RunView:
         return (self.start + pd.Timedelta(seconds=t)).strftime("%H:%M")
 
 
+#: Where a run keeps the acknowledgements made on its dashboards.
+ACKS = "acknowledgements.jsonl"
+
+
+def _acks(path: Path) -> pa.Table | None:
+    """A run's acknowledgements as timeline events."""
+    if not path.exists():
+        return None
+    from twin import events as ev
+    from twin.sim.timeline import Timeline
+
+    timeline = Timeline()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            d = json.loads(line)
+            t = float(d.pop("t"))
+            timeline.append(t, ev.AlertAcknowledged(**d), source="dashboard")
+    timeline.flush()
+    return timeline.table()
+
+
 class LiveView(RunView):
     """A running live twin, read from the timeline it publishes (``twin.plans.live``);
     :meth:`refresh` reads what came since."""
@@ -80,6 +119,14 @@ class LiveView(RunView):
     def __init__(self, db: Path, rules: kpi.StatusRules | None = None) -> None:
         super().__init__(Path(db), rules or kpi.StatusRules())
         self.refresh()
+
+    def acknowledge(self, t: float, alert: dict[str, Any], by: str) -> None:
+        """Send the acknowledgement to the live twin, which puts it on its timeline (it
+        shows here once the twin publishes it, within seconds)."""
+        from twin.plans.live import send_order
+
+        send_order(self.path, {"kind": "alert_acknowledged", "alert": alert["alert"], "sector": alert["sector"],
+                               "status": alert["status"], "reason": alert["reason"], "officer": by})  # fmt: skip
 
     def refresh(self) -> None:
         from twin.plans.live import read_published

@@ -9,6 +9,11 @@ TEXT: dict[str, dict[str, str]] = {
     "id": {
         "k3i": "Pusat K3i",
         "unit_board": "Papan unit",
+        "alerts": "Peringatan",
+        "ack": "Akui",
+        "acked": "diakui",
+        "officer": "Petugas",
+        "no_alerts": "Tidak ada peringatan: semua sektor aman dan indikator sesuai target.",
         "contingency": "Rencana kontinjensi: perbandingan",
         "runs": "Skenario yang dibandingkan (pertama = acuan)",
         "kpi": "Indikator",
@@ -59,6 +64,11 @@ TEXT: dict[str, dict[str, str]] = {
     "en": {
         "k3i": "K3i command centre",
         "unit_board": "Unit board",
+        "alerts": "Alerts",
+        "ack": "Acknowledge",
+        "acked": "acknowledged",
+        "officer": "Officer",
+        "no_alerts": "No alerts: every sector aman and every KPI on target.",
         "contingency": "Contingency plans: comparison",
         "runs": "Runs compared (the first is the reference)",
         "kpi": "KPI",

@@ -407,6 +407,19 @@ class UnrestState(Event):
 # -- sensors --------------------------------------------------------------------------------
 
 
+@event("alert_acknowledged")
+class AlertAcknowledged(Event):
+    """A back-office officer acknowledged an alert of the K3i page: a sector that turned
+    waspada or rawan (``sector``, ``status``, ``reason``), or a KPI off its target
+    (``sector`` empty). ``by`` names who, as the dashboard knows them."""
+
+    alert: str
+    sector: str
+    status: str
+    reason: str
+    officer: str
+
+
 @event("sensor_message")
 class SensorMessage(Event):
     """A sensor message reached the twin: ``reason`` is empty if it was kept, else why it

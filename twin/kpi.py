@@ -801,3 +801,44 @@ def unit_spells(timeline: Any, until: float | None = None) -> pd.DataFrame:
         FROM timeline WHERE kind = 'unit_state' AND t <= {end} ORDER BY unit, t, seq
         """
     ).df()
+
+
+def alerts(timeline: Any, t: float, status: pd.DataFrame, cards: dict[str, Any]) -> pd.DataFrame:
+    """The K3i alerts at ``t``: each sector waspada or rawan (from :func:`sector_status`)
+    and each KPI card off its target (:func:`k3i_cards`), with its reason, and whether an
+    officer acknowledged it (an ``alert_acknowledged`` event at or before ``t``). An alert's
+    id names what and how bad (``S05:rawan``), so a sector that gets worse alerts again."""
+    rows = []
+    for r in status.itertuples(index=False):
+        if r.status != "aman":
+            reason = "; ".join(f"{k} {v:.3g}" for k, v, _, _ in r.reasons)
+            rows.append(
+                {
+                    "alert": f"{r.sector}:{r.status}",
+                    "sector": r.sector,
+                    "status": r.status,
+                    "reason": reason,
+                }
+            )
+    checks = (
+        ("answered_110", cards["answered_110"], lambda v: v < 0.9, "rawan"),
+        ("on_scene", cards["on_scene"], lambda v: v < 0.8, "rawan"),
+        ("tti", cards["tti"], lambda v: v >= 1.3, "waspada"),
+        ("units_available", cards["units_available"] if cards["units"] else None, lambda v: v < 1, "rawan"),
+    )  # fmt: skip
+    for name, value, off, level in checks:
+        if value is not None and not pd.isna(value) and off(value):
+            rows.append(
+                {
+                    "alert": f"{name}:{level}",
+                    "sector": "",
+                    "status": level,
+                    "reason": f"{name} {value:.3g}",
+                }
+            )
+    frame = pd.DataFrame(rows, columns=["alert", "sector", "status", "reason"])
+    con = _con(timeline)
+    acked = {a for (a,) in con.execute(
+        f"SELECT DISTINCT alert FROM timeline WHERE kind = 'alert_acknowledged' AND t <= {t}").fetchall()}  # fmt: skip
+    frame["acknowledged"] = frame["alert"].isin(acked)
+    return frame

@@ -7,7 +7,7 @@ from typing import Any
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, callback, dcc, html
+from dash import ALL, Input, Output, State, callback, dcc, html
 from twin.dashboards import state
 from twin.dashboards.i18n import text
 
@@ -55,9 +55,21 @@ def layout(**_: Any) -> html.Div:
                 [
                     dcc.Graph(id="k3i-map", config={"displaylogo": False}, className="map"),
                     html.Div(
-                        [html.H3(id="k3i-details-title"), html.Div(id="k3i-details")],
+                        [
+                            html.H3(id="k3i-alerts-title"),
+                            dcc.Input(
+                                id="k3i-officer",
+                                value="petugas-k3i",
+                                debounce=True,
+                                className="officer",
+                            ),
+                            html.Div(id="k3i-alerts"),
+                            html.H3(id="k3i-details-title"),
+                            html.Div(id="k3i-details"),
+                        ],
                         className="details",
                     ),
+                    dcc.Store(id="k3i-acked", data=0),
                 ],
                 className="main",
             ),
@@ -114,9 +126,10 @@ def _tick(_: int, t: float, name: str) -> float:
     Output("k3i-title", "children"), Output("k3i-sub", "children"), Output("k3i-clock", "children"),
     Output("k3i-cards", "children"), Output("k3i-map", "figure"), Output("k3i-status-title", "children"),
     Output("k3i-status", "children"), Output("k3i-details-title", "children"),
-    Input("k3i-run", "value"), Input("k3i-time", "value"), Input("lang", "value"),
+    Output("k3i-alerts-title", "children"), Output("k3i-alerts", "children"),
+    Input("k3i-run", "value"), Input("k3i-time", "value"), Input("lang", "value"), Input("k3i-acked", "data"),
 )  # fmt: skip
-def _show(name: str, t: float, lang: str) -> tuple[Any, ...]:
+def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
     view, words = state.RUNS[name], text(lang)
     t = float(t if t is not None else view.end)
     status = kpi.sector_status(view.con, t, view.rules)
@@ -125,11 +138,50 @@ def _show(name: str, t: float, lang: str) -> tuple[Any, ...]:
         view.city, status, roads=view.roads, speeds=kpi.road_speeds(view.con, t), units=units,
         incidents=incidents, labels={**words, **{f"unit_{k}": v for k, v in words.items()}},
     )  # fmt: skip
-    cards = _cards(kpi.k3i_cards(view.con, t, units=units, incidents=incidents), words)
+    numbers = kpi.k3i_cards(view.con, t, units=units, incidents=incidents)
+    alerts = kpi.alerts(view.con, t, status, numbers)
     return (
-        words["k3i"], words["k3i_sub"], f"{words['time']} {view.clock(t)}", cards,
+        words["k3i"], words["k3i_sub"], f"{words['time']} {view.clock(t)}", _cards(numbers, words),
         fig, words["sectors"], _status_table(status, words), words["details"],
+        f"⚠ {words['alerts']} ({int((~alerts['acknowledged']).sum())})", _alerts(alerts, words),
     )  # fmt: skip
+
+
+def _alerts(alerts: Any, words: dict[str, str]) -> Any:
+    if not len(alerts):
+        return html.P(words["no_alerts"])
+    items = []
+    for a in alerts.itertuples(index=False):
+        color, sign = STATUS_STYLE[a.status]
+        what = a.sector or words.get(a.alert.split(":")[0], a.alert.split(":")[0])
+        button = (html.Span(f"✓ {words['acked']}", className="acked") if a.acknowledged else
+                  html.Button(words["ack"], id={"type": "k3i-ack", "alert": a.alert}, n_clicks=0))  # fmt: skip
+        items.append(html.Li([html.B(f"{sign} {a.status} ", style={"color": color}), f"{what}: {a.reason} ", button],
+                             className="alert acked" if a.acknowledged else "alert"))  # fmt: skip
+    return html.Ul(items, className="alerts")
+
+
+@callback(
+    Output("k3i-acked", "data"),
+    Input({"type": "k3i-ack", "alert": ALL}, "n_clicks"),
+    State("k3i-run", "value"), State("k3i-time", "value"), State("k3i-officer", "value"), State("k3i-acked", "data"),
+    prevent_initial_call=True,
+)  # fmt: skip
+def _acknowledge(clicks: list[int], name: str, t: float, officer: str, count: int) -> int:
+    """An officer acknowledged an alert: an event on the timeline (see RunView.acknowledge)."""
+    trigger = dash.ctx.triggered_id
+    if not trigger or not any(clicks):
+        return dash.no_update
+    view = state.RUNS[name]
+    t = float(t if t is not None else view.end)
+    status = kpi.sector_status(view.con, t, view.rules)
+    numbers = kpi.k3i_cards(view.con, t)
+    rows = kpi.alerts(view.con, t, status, numbers)
+    row = rows[rows["alert"] == trigger["alert"]]
+    if not len(row):
+        return dash.no_update
+    view.acknowledge(t, row.iloc[0].to_dict(), (officer or "petugas-k3i").strip()[:60])
+    return (count or 0) + 1
 
 
 def _cards(c: dict[str, Any], words: dict[str, str]) -> list[html.Div]:

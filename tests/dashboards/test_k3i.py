@@ -188,3 +188,28 @@ def test_contingency_compares_runs_side_by_side_with_a_difference_map(two_runs, 
         assert page.errors == []
     finally:
         server.shutdown()
+
+
+def test_an_alert_acknowledged_becomes_an_event_on_the_timeline(served, rush_run, page):
+    import json
+
+    page.goto(served)
+    page.wait_for_selector("#k3i-alerts li", timeout=30000)
+    first = page.locator("#k3i-alerts li").first
+    said = first.inner_text()
+    assert any(word in said for word in ("waspada", "rawan"))  # the word beside the colour
+    page.fill("#k3i-officer", "Briptu Sari")
+    page.keyboard.press("Enter")
+    first.get_by_role("button").click()
+    page.wait_for_function("document.querySelector('#k3i-alerts li').innerText.includes('diakui')")
+    lines = (rush_run / "acknowledgements.jsonl").read_text().splitlines()
+    ack = json.loads(lines[-1])
+    assert ack["officer"] == "Briptu Sari" and ack["alert"].split(":")[0] in said
+    from twin.dashboards import state
+
+    events = state.RUNS[None].con.execute(
+        "SELECT alert, officer FROM timeline WHERE kind = 'alert_acknowledged'").fetchall()  # fmt: skip
+    assert (ack["alert"], "Briptu Sari") in events
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "k3i-acknowledged.png"), full_page=True)
+    assert page.errors == []

@@ -50,10 +50,11 @@ from twin.scenario import Scenario, ScenarioError, _merge, parse_duration
 
 #: How often a live twin looks for fork requests, simulated seconds.
 FORK_POLL_S = 1.0
-#: Kinds not compared between a live twin and its replay: who started it, and SUMO's own
-#: records (trips, teleports, edge counts), which the twin reads when SUMO stops, so a live
-#: twin has none yet. Their effects are compared: every edge, sector and unit state.
-NOT_COMPARED = ("run_started", "run_ended", "trip", "teleport", "edge_flow")
+#: Kinds not compared between a live twin and its replay: who started it, officers'
+#: acknowledgements (which do not act on the simulation), and SUMO's own records (trips,
+#: teleports, edge counts), which the twin reads when SUMO stops, so a live twin has none
+#: yet. Their effects are compared: every edge, sector and unit state.
+NOT_COMPARED = ("run_started", "run_ended", "trip", "teleport", "edge_flow", "alert_acknowledged")
 
 
 def forks_folder(db: Path) -> Path:

@@ -64,6 +64,55 @@ def read_published(db: Path) -> tuple[dict[str, Any], pa.Table]:
     raise InputError(f"{db}: the live timeline kept changing while being read; try again")
 
 
+def orders_folder(db: Path) -> Path:
+    """Where orders for a running live twin wait: ``<db>.orders/``."""
+    return Path(db).with_name(Path(db).name + ".orders")
+
+
+def send_order(db: Path, order: dict[str, Any]) -> None:
+    """Leave an order for the live twin writing ``db`` (an acknowledgement from the
+    dashboards); it takes it within a simulated second and puts it on its timeline."""
+    import json
+    import uuid
+
+    folder = orders_folder(db)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{uuid.uuid4().hex}.json"
+    tmp = folder / f".{name}.partial"
+    tmp.write_text(json.dumps(order, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(folder / name)
+
+
+#: The orders a live twin takes, by kind, and the event each becomes.
+ORDERS = ("alert_acknowledged",)
+
+
+def serve_orders(sim: Any, db: Path) -> Any:
+    """The live twin's side of :func:`send_order`: a SimPy process that puts each order
+    on the timeline as its event, or says why it cannot."""
+    import json
+
+    from twin import events as ev
+
+    folder = orders_folder(db)
+    while True:
+        yield sim.env.timeout(1.0)
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime):
+            try:
+                order = json.loads(path.read_text(encoding="utf-8"))
+                kind = order.pop("kind")
+                if kind not in ORDERS:
+                    raise ValueError(f"the live twin takes {', '.join(ORDERS)}, not {kind!r}")
+                sim.emit(ev.REGISTRY[kind](**order), source="dashboard")
+            except (ValueError, TypeError, KeyError) as exc:
+                import logging
+
+                logging.getLogger("twin.live").warning("order %s refused: %s", path.name, exc)
+            path.unlink(missing_ok=True)
+
+
 class LiveStore:
     """The live twin's DuckDB file (the sensor store, plus the ``timeline`` table), and the
     live timeline published for other programs as Parquet parts (see :func:`published`):
@@ -207,6 +256,7 @@ def run_live(
                     sensors=sensors,
                 )
             )
+        sim.env.process(serve_orders(sim, db))  # acknowledgements from the dashboards
         sim.emit(RunStarted(scenario=base.name if base else "live", seed=seed, city=str(city.path),
                             start_local=now.isoformat()), source="live")  # fmt: skip
         status = "complete"
