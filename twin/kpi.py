@@ -740,7 +740,8 @@ def k3i_cards(timeline: Any, t: float, *, units: pd.DataFrame | None = None,
               incidents: pd.DataFrame | None = None) -> dict[str, Any]:  # fmt: skip
     """The K3i KPI cards at ``t``, over the last hour: 110 answered within target,
     incidents reached within target, congestion (network travel-time index), units
-    available and incidents open (``units`` and ``incidents``: :func:`units_at` and
+    available, incidents open, and the calibration (share of detectors with GEH < 5) where
+    detectors report (``units`` and ``incidents``: :func:`units_at` and
     :func:`open_incidents_at` at ``t``, when the caller has them already)."""
     con = _con(timeline)
     answer_s, scene_s = targets(con)
@@ -769,6 +770,7 @@ def k3i_cards(timeline: Any, t: float, *, units: pd.DataFrame | None = None,
         "units_available": int((units["state"] == "available").sum()) if len(units) else 0,
         "units": len(units),
         "open_incidents": len(incidents),
+        "geh_under_5": geh_share(geh(con, until=t)) if _has(con, "count_observed") else None,
     }  # fmt: skip
 
 

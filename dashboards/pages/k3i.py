@@ -207,6 +207,8 @@ def _cards(c: dict[str, Any], words: dict[str, str]) -> list[html.Div]:
         card(words["units_available"], f"{c['units_available']} {words['of']} {c['units']}",
              c["units_available"] > 0 if c["units"] else None, f"{words['target']} ≥ 1"),
         card(words["open_incidents"], str(c["open_incidents"]), None, ""),
+        *([card(words["geh"], share(c["geh_under_5"]), c["geh_under_5"] >= kpi.GEH_TARGET,
+                f"{words['target']} {kpi.GEH_TARGET:.0%}")] if c["geh_under_5"] is not None else []),
     ]  # fmt: skip
 
 
@@ -236,10 +238,29 @@ def _details(click: Any, lang: str, name: str, t: float) -> Any:
         return html.P(words["click_hint"])
     view, point = state.RUNS[name], click["points"][0]
     key = point.get("customdata")
+    if isinstance(key, list):  # a click inside a filled area gives the trace's whole array
+        key = key[0] if key else None
+    curve = point.get("curveNumber")
+    if (
+        key is None and curve is not None and curve < len(view.city.sectors)
+    ):  # a click inside an area
+        key = view.city.sectors.index[curve]  # the map draws the sectors first, in this order
     t = float(t if t is not None else view.end)
     status = kpi.sector_status(view.con, t, view.rules).set_index("sector")
-    if key in status.index:
-        row = status.loc[key]
+    if key in view.city.sectors.index:
+        row = (
+            status.loc[key]
+            if key in status.index
+            else pd.Series(
+                {
+                    "status": "aman",
+                    "tti": None,
+                    "open_incidents": 0,
+                    "response_p90_s": None,
+                    "rasa_aman": None,
+                }
+            )
+        )  # a sector where nothing was recorded
         color, sign = STATUS_STYLE[row["status"]]
         items = [html.Li(f"{words[k + '_kpi']}: {'–' if pd.isna(row[k]) else f'{row[k]:.3g}'}")
                  for k in ("tti", "open_incidents", "response_p90_s", "rasa_aman")]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 from twin.dashboards import state
 from twin.dashboards.i18n import text
 
@@ -34,6 +34,7 @@ def layout(**_: Any) -> html.Div:
                 ],
                 className="controls",
             ),
+            dcc.Interval(id="units-live", interval=5000, disabled=not first.live),
             html.Div(id="units-table"),
             dcc.Graph(id="units-board", config={"displaylogo": False}),
         ],
@@ -43,12 +44,25 @@ def layout(**_: Any) -> html.Div:
 
 @callback(
     Output("units-time", "max"), Output("units-time", "step"), Output("units-time", "value"),
+    Output("units-live", "disabled"),
     Input("units-run", "value"), prevent_initial_call=True,
 )  # fmt: skip
-def _run_changed(name: str) -> tuple[float, float, float]:
+def _run_changed(name: str) -> tuple[float, float, float, bool]:
     view = state.RUNS[name]
     view.refresh()
-    return view.end, view.step, view.end
+    return view.end, view.step, view.end, not view.live
+
+
+@callback(
+    Output("units-time", "max", allow_duplicate=True), Output("units-time", "value", allow_duplicate=True),
+    Input("units-live", "n_intervals"), State("units-run", "value"), State("units-time", "value"),
+    State("units-time", "max"), prevent_initial_call=True,
+)  # fmt: skip
+def _live(_: int, name: str, t: float, was_max: float) -> tuple[float, float]:
+    """A live twin: read what came, and follow the present unless the slider was moved back."""
+    view = state.RUNS[name]
+    view.refresh()
+    return view.end, view.end if t is None or t >= was_max else t
 
 
 @callback(

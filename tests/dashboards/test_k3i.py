@@ -112,11 +112,29 @@ def test_k3i_language_switch_and_play_change_what_is_shown(served, page):
         f"document.querySelector('#k3i-clock').innerText !== {before!r}", timeout=15000
     )
     page.click("#k3i-play")  # pause
-    # a click on a sector opens its details
+    # a click on a sector opens its details: click beside its name, inside its area
     page.wait_for_timeout(1500)
-    box = page.locator("#k3i-map .js-plotly-plot").bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.wait_for_timeout(1000)
+    sector = page.evaluate("() => document.querySelector('#k3i-map .js-plotly-plot').data"
+                           ".find(t => t.fill === 'toself').customdata[0]")  # fmt: skip
+    xy = page.evaluate(
+        """(sid) => {
+            const gd = document.querySelector('#k3i-map .js-plotly-plot');
+            const tr = gd.data.find(t => t.fill === 'toself' && t.customdata[0] === sid);
+            const fl = gd._fullLayout, box = gd.getBoundingClientRect();
+            const n = tr.x.length - 1;
+            const x = tr.x.slice(0, n).reduce((a, b) => a + b, 0) / n;
+            const y = tr.y.slice(0, n).reduce((a, b) => a + b, 0) / n;
+            const px = fl.xaxis.l2p(x) + fl._size.l + box.left;
+            const py = fl.yaxis.l2p(y) + fl._size.t + box.top + 22;  // below the sector's label
+            return [px, py];
+        }""",
+        sector,
+    )
+    page.mouse.click(xy[0], xy[1])
+    page.wait_for_function(
+        f"document.querySelector('#k3i-details').innerText.includes('Sector {sector}')",
+        timeout=15000,
+    )
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "k3i-en-playing.png"), full_page=True)
     assert page.errors == []
