@@ -72,6 +72,43 @@ def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city,
         assert view.end > 20 and view.name == "live: live-base"
         assert len(kpi.sector_status(view.con, view.end)) > 0
         assert (kpi.units_at(view.con, view.end)["unit"].str.startswith(("P-", "A-"))).all()
+        # and the dashboards follow it in a real browser
+        from tests.dashboards.test_k3i import CHROMIUM, FLAGS, SHOTS
+        from twin.sensors.broker import free_port
+
+        port = free_port()
+        dash = subprocess.Popen([sys.executable, "-m", "twin.cli", "dash", "--live", str(db), "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            from playwright.sync_api import sync_playwright
+
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                errors: list[str] = []
+                page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+                for _ in range(60):  # the server starting
+                    try:
+                        page.goto(f"http://127.0.0.1:{port}/")
+                        break
+                    except Exception:
+                        time.sleep(0.5)
+                page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
+                page.wait_for_function(
+                    "(document.querySelector('#k3i-clock') || {}).innerText > ''"
+                )
+                assert "live: live-base" in page.inner_text("#k3i-run")
+                before = page.inner_text("#k3i-clock")
+                # the page reads what the twin published and follows the present
+                page.wait_for_function(f"document.querySelector('#k3i-clock').innerText !== {before!r}",
+                                       timeout=30000)  # fmt: skip
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SHOTS / "k3i-live.png"), full_page=True)
+                browser.close()
+            assert errors == []
+        finally:
+            dash.terminate()
+            dash.wait(10)
         too_far = subprocess.run(
             [sys.executable, "-m", "twin.cli", "fork", "--live", str(db), "--ahead", "2h"],
             capture_output=True, text=True, timeout=600,
