@@ -124,3 +124,51 @@ TEXT: dict[str, dict[str, str]] = {
 def text(lang: str | None) -> dict[str, str]:
     """The labels of ``lang`` (Indonesian when unknown)."""
     return TEXT.get(lang or "id", TEXT["id"])
+
+
+#: The KPIs' labels in Bahasa Indonesia (``twin.kpi.KPI_LABELS`` has them in English).
+KPI_ID: dict[str, str] = {
+    "network_speed_kmh": "Kecepatan rata-rata jaringan",
+    "mean_tti": "Indeks waktu tempuh rata-rata",
+    "peak_tti": "Indeks waktu tempuh puncak",
+    "trips": "Perjalanan selesai",
+    "mean_trip_min": "Waktu perjalanan rata-rata",
+    "delay_veh_h": "Total tundaan",
+    "mean_delay_s": "Tundaan rata-rata per perjalanan",
+    "vehicles_delayed": "Kendaraan tertunda lebih dari 2 menit",
+    "vehicles_rerouted": "Kendaraan dialihkan dari jalan tertutup",
+    "trips_cut_short": "Perjalanan terhenti di penutupan",
+    "longest_queue_veh": "Antrean terpanjang",
+    "teleports": "Kendaraan macet yang dihapus (teleport)",
+    "gridlock": "Kemacetan total",
+    "incidents": "Kejadian",
+    "calls": "Panggilan darurat",
+    "answered_in_target": "Panggilan dijawab dalam target",
+    "speed_of_answer_s": "Rata-rata waktu menjawab",
+    "abandoned": "Panggilan ditinggalkan",
+    "processing_s": "Waktu proses rata-rata (panggilan sampai penugasan)",
+    "response_p50_s": "Waktu tanggap, median (panggilan sampai di lokasi)",
+    "response_p90_s": "Waktu tanggap, persentil ke-90",
+    "on_scene_in_target": "Kejadian dicapai dalam target",
+    "utilisation_police": "Utilisasi unit polisi",
+    "utilisation_ambulance": "Utilisasi ambulans",
+    "utilisation_fire": "Utilisasi mobil pemadam",
+    "pending_max": "Antrean tugas terpanjang",
+    "unserved": "Kebutuhan kejadian yang tidak terlayani",
+    "crimes": "Kejahatan",
+    "crimes_reported": "Kejahatan dilaporkan ke 110",
+    "segments_for_quarter": "Ruas jalan yang memuat seperempat kejahatan",
+    "segments_for_half": "Ruas jalan yang memuat separuh kejahatan",
+    "rasa_aman": "Rasa aman, rata-rata sektor",
+    "rasa_aman_lowest": "Rasa aman sektor terendah",
+    "trust": "Kepercayaan warga pada polisi",
+    "disputes": "Perselisihan antarwarga",
+    "disputes_mediated": "Perselisihan dimediasi Bhabinkamtibmas",
+    "unrest_peak": "Perusuh terbanyak sekaligus",
+    "geh_under_5": "Detektor dengan GEH < 5, satu jam terakhir (kalibrasi)",
+}
+
+
+def kpi_label(key: str, english: str, lang: str | None) -> str:
+    """A KPI's label in ``lang``."""
+    return KPI_ID.get(key, english) if (lang or "id") == "id" else english

@@ -9,7 +9,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, callback, dcc, html
 from twin.dashboards import state
-from twin.dashboards.i18n import text
+from twin.dashboards.i18n import kpi_label, text
 
 from twin import kpi
 from twin.report import mean_sector_tti, sector_map
@@ -49,11 +49,11 @@ def _show(names: list[str] | None, measure: str, lang: str) -> tuple[Any, ...]:
     views = [state.RUNS[n] for n in names]
     summaries = {n: kpi.summary(v.con) for n, v in zip(names, views, strict=True)}
     table = kpi.compare(summaries, reference=names[0])
-    return (*head, _table(table, names, words), words["no_ci"], words["diff_map"],
+    return (*head, _table(table, names, words, lang), words["no_ci"], words["diff_map"],
             _difference_map(views, names, measure, words))  # fmt: skip
 
 
-def _table(table: pd.DataFrame, names: list[str], words: dict[str, str]) -> html.Table:
+def _table(table: pd.DataFrame, names: list[str], words: dict[str, str], lang: str) -> html.Table:
     head = html.Tr(
         [
             html.Th(words["kpi"]),
@@ -63,7 +63,10 @@ def _table(table: pd.DataFrame, names: list[str], words: dict[str, str]) -> html
     )
     rows = []
     for r in table.to_dict("records"):
-        cells = [html.Td(r["label"]), *(html.Td(kpi.format_value(r[n], r["unit"])) for n in names)]
+        cells = [
+            html.Td(kpi_label(r["kpi"], r["label"], lang)),
+            *(html.Td(kpi.format_value(r[n], r["unit"])) for n in names),
+        ]
         for n in names[1:]:
             delta = r[f"Δ {n}"]
             better = r["better"]
