@@ -90,16 +90,15 @@ def _run_changed(name: str) -> tuple[float, float, float, bool]:
     return view.end, view.step, view.end, not view.live
 
 
-@callback(
-    Output("k3i-time", "max", allow_duplicate=True), Output("k3i-time", "value", allow_duplicate=True),
-    Input("k3i-live", "n_intervals"), State("k3i-run", "value"), State("k3i-time", "value"),
-    State("k3i-time", "max"), prevent_initial_call=True,
-)  # fmt: skip
-def _live(_: int, name: str, t: float, was_max: float) -> tuple[float, float]:
-    """A live twin: read what came, and follow the present unless the slider was moved back."""
-    view = state.RUNS[name]
-    view.refresh()
-    return view.end, view.end if t is None or t >= was_max else t
+callback(
+    Output("k3i-time", "max", allow_duplicate=True),
+    Output("k3i-time", "value", allow_duplicate=True),
+    Input("k3i-live", "n_intervals"),
+    State("k3i-run", "value"),
+    State("k3i-time", "value"),
+    State("k3i-time", "max"),
+    prevent_initial_call=True,
+)(state.follow_live)
 
 
 @callback(
