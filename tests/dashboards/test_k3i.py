@@ -195,7 +195,9 @@ def test_contingency_compares_runs_side_by_side_with_a_difference_map(two_runs, 
         page.wait_for_function("document.querySelectorAll('#cont-table tr').length > 5")
         header = page.locator("#cont-table tr").first.inner_text()
         assert "helsinki-morning-rush" in header and "Δ rush-accident" in header
-        assert "Kecepatan rata-rata jaringan" in page.inner_text("#cont-table")  # KPIs in Indonesian
+        assert "Kecepatan rata-rata jaringan" in page.inner_text(
+            "#cont-table"
+        )  # KPIs in Indonesian
         sectors = page.evaluate("() => document.querySelector('#cont-map .js-plotly-plot').data"
                                 ".filter(t => t.fill === 'toself').length")  # fmt: skip
         assert sectors > 0

@@ -111,3 +111,26 @@ def test_the_published_timeline_is_whole_and_its_parts_few(tmp_path):
     assert meta["scenario"] == "x"
     assert len(list(published(db).glob("*.parquet"))) <= MAX_PARTS + 1  # merged parts deleted
     store.close()
+
+
+def test_orders_reach_a_running_live_twin_as_events(tmp_path):
+    """An acknowledgement from the dashboards, left as an order file, is on the live
+    twin's timeline within a simulated second; an order of a kind it does not take is
+    refused and removed, not left to block the others."""
+    from datetime import datetime
+
+    from twin.plans.live import orders_folder, send_order, serve_orders
+    from twin.sim import Simulation
+
+    db = tmp_path / "live.duckdb"
+    sim = Simulation(
+        duration=5.0, seed=0, start=datetime.fromisoformat("2026-12-01T07:00:00+07:00")
+    )
+    sim.env.process(serve_orders(sim, db))
+    send_order(db, {"kind": "close_the_city", "why": "no"})
+    send_order(db, {"kind": "alert_acknowledged", "alert": "S05:rawan", "sector": "S05", "status": "rawan",
+                    "reason": "tti 1.7", "officer": "Briptu Sari"})  # fmt: skip
+    sim.run()
+    acks = sim.timeline.events("alert_acknowledged")
+    assert [(e["alert"], e["officer"]) for e in acks] == [("S05:rawan", "Briptu Sari")]
+    assert acks[0]["t"] == 1.0 and not list(orders_folder(db).glob("*.json"))
