@@ -388,6 +388,8 @@ def k3i_map(
                 textposition="bottom center", marker={"symbol": symbol, "size": 11, "color": color},
                 name=labels.get(f"unit_{state}", state), customdata=group["unit"],
             )  # fmt: skip
+    fig.add_annotation(text=ATTRIBUTION, xref="paper", yref="paper", x=1, y=0, xanchor="right",
+                       yanchor="bottom", showarrow=False, font={"size": 10, "color": "#555"})  # fmt: skip
     fig.update_layout(
         margin={"l": 0, "r": 0, "t": 0, "b": 0}, plot_bgcolor="white", height=560,
         xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1 / _cos_lat(city)},

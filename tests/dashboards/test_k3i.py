@@ -90,6 +90,7 @@ def test_k3i_shows_the_city_its_sectors_and_cards_in_indonesian(
     status = kpi.sector_status(kpi.connect(rush_run / "timeline.parquet"), 1800.0)
     for row in status.itertuples():
         assert any(n.startswith(f"{row.sector} ") and n.endswith(row.status) for n in names)
+    assert "© OpenStreetMap contributors" in page.inner_text("#k3i-map")  # the data's licence
     cards = page.inner_text("#k3i-cards")
     assert "Panggilan 110" in cards and "Unit siaga" in cards and "target" in cards
     SHOTS.mkdir(parents=True, exist_ok=True)
