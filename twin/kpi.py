@@ -809,7 +809,8 @@ def alerts(timeline: Any, t: float, status: pd.DataFrame, cards: dict[str, Any])
     """The K3i alerts at ``t``: each sector waspada or rawan (from :func:`sector_status`)
     and each KPI card off its target (:func:`k3i_cards`), with its reason, and whether an
     officer acknowledged it (an ``alert_acknowledged`` event at or before ``t``). An alert's
-    id names what and how bad (``S05:rawan``), so a sector that gets worse alerts again."""
+    id names what and how bad (``S05:rawan``), so a sector that gets worse alerts again;
+    ``reason`` says why in KPI keys, ``why`` gives the (key, value) pairs to word it."""
     rows = []
     for r in status.itertuples(index=False):
         if r.status != "aman":
@@ -820,6 +821,7 @@ def alerts(timeline: Any, t: float, status: pd.DataFrame, cards: dict[str, Any])
                     "sector": r.sector,
                     "status": r.status,
                     "reason": reason,
+                    "why": [(k, v) for k, v, _, _ in r.reasons],
                 }
             )
     checks = (
@@ -836,9 +838,10 @@ def alerts(timeline: Any, t: float, status: pd.DataFrame, cards: dict[str, Any])
                     "sector": "",
                     "status": level,
                     "reason": f"{name} {value:.3g}",
+                    "why": [(name, float(value))],
                 }
             )
-    frame = pd.DataFrame(rows, columns=["alert", "sector", "status", "reason"])
+    frame = pd.DataFrame(rows, columns=["alert", "sector", "status", "reason", "why"])
     con = _con(timeline)
     acked = {a for (a,) in con.execute(
         f"SELECT DISTINCT alert FROM timeline WHERE kind = 'alert_acknowledged' AND t <= {t}").fetchall()}  # fmt: skip

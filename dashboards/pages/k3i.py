@@ -155,9 +155,19 @@ def _alerts(alerts: Any, words: dict[str, str]) -> Any:
         what = a.sector or words.get(a.alert.split(":")[0], a.alert.split(":")[0])
         button = (html.Span(f"✓ {words['acked']}", className="acked") if a.acknowledged else
                   html.Button(words["ack"], id={"type": "k3i-ack", "alert": a.alert}, n_clicks=0))  # fmt: skip
-        items.append(html.Li([html.B(f"{sign} {a.status} ", style={"color": color}), f"{what}: {a.reason} ", button],
+        reason = "; ".join(f"{_word(k, words)} {_value(k, v)}" for k, v in a.why)
+        items.append(html.Li([html.B(f"{sign} {a.status} ", style={"color": color}), f"{what}: {reason} ", button],
                              className="alert acked" if a.acknowledged else "alert"))  # fmt: skip
     return html.Ul(items, className="alerts")
+
+
+def _word(key: str, words: dict[str, str]) -> str:
+    """A KPI key in the page's words."""
+    return words.get(f"{key}_kpi") or words.get(key, key).split(" ≤")[0]
+
+
+def _value(key: str, value: float) -> str:
+    return f"{value:.0%}" if key in ("answered_110", "on_scene") else f"{value:.3g}"
 
 
 @callback(
