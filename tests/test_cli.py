@@ -236,3 +236,25 @@ def test_sensor_commands_check_their_input(helsinki_city, tmp_path):
     assert "no live twin history here" in bad.stderr
     bad = run("feed", "--from-run", str(tmp_path), "--to", "x.jsonl", cwd=tmp_path, check_code=2)
     assert "not a run folder" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["dash"], ["give run folders", "--live DB"]),
+        (["dash", "runs/nothing"], ["runs/nothing", "not a run folder"]),
+        (
+            ["dash", "--live", "live/none.duckdb"],
+            ["live/none.duckdb", "no live twin publishes here"],
+        ),
+        (["fork", "--live", "live/none.duckdb"], ["live/none.duckdb", "no live twin writes here"]),
+        (["fork", "--live", "x.duckdb", "--ahead", "soon"], ["--ahead"]),
+        (
+            ["fork", "--live", "x.duckdb", "--overlay", "plan.yaml"],
+            ["plan.yaml", "overlay file not found"],
+        ),
+    ],
+)
+def test_dash_and_fork_refuse_bad_input_clearly(tmp_path, args, words):
+    proc = run(*args, cwd=tmp_path)
+    _assert_clean_failure(proc, tmp_path, *words)
