@@ -13,3 +13,11 @@ def follow_live(_: int, name: str, t: float | None, was_max: float) -> tuple[flo
     view = RUNS[name]
     view.refresh()
     return view.end, view.end if t is None or t >= was_max else t
+
+
+def slider_for(name: str) -> tuple[float, float, float, bool]:
+    """A page's time slider for the run ``name``: its end, step and value (the end), and
+    whether the page's live tick is off (a finished run)."""
+    view = RUNS[name]
+    view.refresh()
+    return view.end, view.step, view.end, not view.live

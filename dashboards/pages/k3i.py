@@ -86,8 +86,7 @@ def layout(**_: Any) -> html.Div:
     Input("k3i-run", "value"), prevent_initial_call=True,
 )  # fmt: skip
 def _run_changed(name: str) -> tuple[float, float, float, bool]:
-    view = state.RUNS[name]
-    return view.end, view.step, view.end, not view.live
+    return state.slider_for(name)
 
 
 callback(

@@ -48,9 +48,7 @@ def layout(**_: Any) -> html.Div:
     Input("units-run", "value"), prevent_initial_call=True,
 )  # fmt: skip
 def _run_changed(name: str) -> tuple[float, float, float, bool]:
-    view = state.RUNS[name]
-    view.refresh()
-    return view.end, view.step, view.end, not view.live
+    return state.slider_for(name)
 
 
 callback(

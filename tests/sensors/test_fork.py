@@ -17,21 +17,14 @@ from twin.plans.fork import first_difference
 from twin.sensors.feeds import MqttSink, topic_of
 
 from .test_feeds import SENSORS, Broker
-
-HOURS = {f"{h:02d}": 900 for h in range(24)}
+from .test_live import base_scenario
 
 
 @pytest.mark.slow
 def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city, tmp_path):
     broker = Broker(tmp_path / "broker")
-    scenario = tmp_path / "base.yaml"
-    scenario.write_text(
-        f"name: live-base\ncity: {helsinki_city.path}\nstart: 2026-12-01T07:00:00+02:00\nduration: 1h\nseed: 5\n"
-        f"traffic:\n  demand:\n    veh_per_hour: {HOURS}\n"
-        "response:\n  incidents: {rates: {crime: 40, medical: 20}}\n  units:\n"
-        "    - {name: P, type: police_car, count: 4, base: police}\n"
-        "    - {name: A, type: ambulance, count: 2, base: hospital}\n"
-    )
+    scenario = base_scenario(tmp_path / "base.yaml", helsinki_city, seed=5, veh_per_hour=900,
+                             rates="{crime: 40, medical: 20}", police=4, ambulances=2)  # fmt: skip
     overlay = tmp_path / "plan.yaml"
     overlay.write_text(
         "name: close-mannerheimintie\n"

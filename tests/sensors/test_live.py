@@ -14,20 +14,27 @@ from twin.sensors.feeds import MqttSink, topic_of
 
 from .test_feeds import SENSORS, Broker
 
-HOURS = {f"{h:02d}": 600 for h in range(24)}
+
+def base_scenario(
+    path, city, *, seed: int, veh_per_hour: int, rates: str, police: int, ambulances: int
+):
+    """A live twin's base scenario: traffic at every hour of the day, and a response."""
+    hours = {f"{h:02d}": veh_per_hour for h in range(24)}
+    path.write_text(
+        f"name: live-base\ncity: {city.path}\nstart: 2026-12-01T07:00:00+02:00\nduration: 1h\nseed: {seed}\n"
+        f"traffic:\n  demand:\n    veh_per_hour: {hours}\n"
+        f"response:\n  incidents: {{rates: {rates}}}\n  units:\n"
+        f"    - {{name: P, type: police_car, count: {police}, base: police}}\n"
+        f"    - {{name: A, type: ambulance, count: {ambulances}, base: hospital}}\n"
+    )
+    return path
 
 
 @pytest.mark.slow
 def test_live_twin_follows_the_feed(helsinki_city, tmp_path):
     broker = Broker(tmp_path / "broker")
-    scenario = tmp_path / "base.yaml"
-    scenario.write_text(
-        f"name: live-base\ncity: {helsinki_city.path}\nstart: 2026-12-01T07:00:00+02:00\nduration: 1h\nseed: 3\n"
-        f"traffic:\n  demand:\n    veh_per_hour: {HOURS}\n"
-        "response:\n  incidents: {rates: {}}\n  units:\n"
-        "    - {name: P, type: police_car, count: 3, base: police}\n"
-        "    - {name: A, type: ambulance, count: 1, base: hospital}\n"
-    )
+    scenario = base_scenario(tmp_path / "base.yaml", helsinki_city, seed=3, veh_per_hour=600, rates="{}",
+                             police=3, ambulances=1)  # fmt: skip
     db = tmp_path / "live" / "live.duckdb"
     proc = subprocess.Popen(
         [sys.executable, "-m", "twin.cli", "live", "--mqtt", f"127.0.0.1:{broker.port}", "--db", str(db),

@@ -44,9 +44,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
+from pydantic import ValidationError
 
 from twin._errors import InputError
-from twin.scenario import Scenario, ScenarioError, _merge, parse_duration
+from twin.scenario import Scenario, ScenarioError, _merge, _problems, parse_duration
 
 #: How often a live twin looks for fork requests, simulated seconds.
 FORK_POLL_S = 1.0
@@ -145,30 +146,23 @@ def fork_scenario(
     if not isinstance(overlay, dict):
         raise InputError("an overlay is a mapping of overrides, nested like a scenario")
     overlay = json.loads(json.dumps(overlay))  # a copy we may change
-    added = {"events": overlay.pop("events", [])}
+    name = overlay.pop("name", "plan")
+    events = overlay.pop("events", [])
     scripted = overlay.get("response", {}).get("incidents", {}).pop("scripted", [])
-    for item in [*added["events"], *scripted]:
+    for item in [*events, *scripted]:
         start = str(item.get("start", ""))
         if start.startswith("+"):  # from the fork point
             item["start"] = f"+{t_now + parse_duration(start[1:]):g}s"
     merged = _merge(json.loads(base.model_dump_json(exclude_unset=True)), overlay)
-    merged["events"] = [*merged.get("events", []), *added["events"]]
+    merged["name"] = f"{base.name}-{name}"
+    merged["events"] = [*merged.get("events", []), *events]
     if scripted:
         inc = merged.setdefault("response", {}).setdefault("incidents", {})
         inc["scripted"] = [*inc.get("scripted", []), *scripted]
-    merged["name"] = f"{base.name}-{merged.get('name') if 'name' in overlay else 'plan'}"
     try:
         plan = Scenario.model_validate(merged)
-    except Exception as exc:
-        from pydantic import ValidationError
-
-        from twin.scenario import _problems
-
-        if isinstance(exc, ValidationError):
-            raise ScenarioError(
-                "overlay", [p for err in exc.errors() for p in _problems(err)]
-            ) from exc
-        raise
+    except ValidationError as exc:
+        raise ScenarioError("overlay", [p for err in exc.errors() for p in _problems(err)]) from exc
     for i, event in enumerate(plan.events[len(base.events) :]):
         if plan.event_begin(event) < t_now:
             raise ScenarioError(
@@ -185,8 +179,7 @@ def first_difference(live: pa.Table, fork: pa.Table, t_now: float) -> str | None
         keep = pc.and_(
             pc.less(table["t"], t_now), pc.invert(pc.is_in(table["kind"], pa.array(NOT_COMPARED)))
         )
-        rows = table.filter(keep).drop_columns(["seq"]).to_pylist()
-        return rows
+        return table.filter(keep).drop_columns(["seq"]).to_pylist()
 
     a, b = part(live), part(fork)
     for i, (x, y) in enumerate(zip(a, b, strict=False)):

@@ -17,6 +17,7 @@ also publishes its timeline as Parquet parts beside it (``<db>.timeline/``, see
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -107,8 +108,6 @@ def serve_orders(sim: Any, db: Path) -> Any:
                     raise ValueError(f"the live twin takes {', '.join(ORDERS)}, not {kind!r}")
                 sim.emit(ev.REGISTRY[kind](**order), source="dashboard")
             except (ValueError, TypeError, KeyError) as exc:
-                import logging
-
                 logging.getLogger("twin.live").warning("order %s refused: %s", path.name, exc)
             path.unlink(missing_ok=True)
 
