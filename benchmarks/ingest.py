@@ -8,8 +8,8 @@ its own is what a real deployment has:
   ingestion pseudonymises), incident alerts and water levels, and 0.5 % bad messages of
   every kind of fault.
 - ``replay``: pinned to one CPU, times three readers of the same file side by side: the
-  floor of any Python ingestion (``json.loads`` of each line), pydantic's validation alone,
-  and the twin's ``Ingest`` (validation, the checks a schema cannot make, quarantine and the
+  floor of any Python ingestion (``json.loads`` of each line), pydantic's validation alone
+  (a call per line, and 256 lines a call as the twin replays), and the twin's ``Ingest`` (validation, the checks a schema cannot make, quarantine and the
   DuckDB history, committed).
 - ``publish``: a paho publisher at QoS 1 with the twin's window of unacknowledged messages,
   paced at a rate or as fast as it can, stamping each message with the time it was sent.
@@ -107,21 +107,18 @@ def stream(out: Path, n: int, seed: int = 7, *, end: datetime | None = None) -> 
 
 def replay(path: Path, db: Path) -> dict[str, Any]:
     """Three readers of the same file on one CPU (see the module docstring)."""
-    import gc
 
-    from twin.sensors.feeds import replay as replay_file
-    from twin.sensors.ingest import Ingest, SensorStore
-    from twin.sensors.messages import parse_json
+    from twin.sensors.feeds import lines
+    from twin.sensors.ingest import REPLAY_YOUNG, ROW_GROUP, Ingest, SensorStore, collecting_rarely
+    from twin.sensors.messages import parse_json, parse_lines
 
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
     reg = registry()
-    gc.freeze()  # as `twin ingest` does
-    gc.set_threshold(50_000, 50, 1000)
     out: dict[str, Any] = {"cpus": sorted(os.sched_getaffinity(0))}
 
     def floor() -> int:
         n = 0
-        for text, _ in replay_file(path):
+        for text in lines(path):
             try:
                 json.loads(text)
             except ValueError:
@@ -131,7 +128,7 @@ def replay(path: Path, db: Path) -> dict[str, Any]:
 
     def pydantic_alone() -> int:
         n = 0
-        for text, _ in replay_file(path):
+        for text in lines(path):
             try:
                 parse_json(text)
             except ValueError:
@@ -139,26 +136,34 @@ def replay(path: Path, db: Path) -> dict[str, Any]:
             n += 1
         return n
 
-    def twin() -> int:
+    def pydantic_batched() -> int:  # as the twin validates a replay: 256 lines a call
+        n, chunk = 0, []
+        for text in lines(path):
+            chunk.append(text)
+            if len(chunk) == 256:
+                n += len(parse_lines(chunk))
+                chunk = []
+        return n + len(parse_lines(chunk))
+
+    def twin() -> int:  # as `twin ingest --file` runs it
         db.unlink(missing_ok=True)
-        store = SensorStore(db)
+        store = SensorStore(db, batch=ROW_GROUP)
         store.con.execute("SET threads = 1")
-        clock = [datetime.now(UTC)]
-        ing = Ingest(reg, store, key=KEY, clock=lambda: clock[0])
-        for text, now in replay_file(path):
-            clock[0] = now
-            ing.handle(text, received=now)
+        ing = Ingest(reg, store, key=KEY)
+        ing.replay(lines(path))
         store.close()
         s = ing.summary()
         out["kept"], out["quarantined"] = sum(s["accepted"].values()), s["quarantined"]
         return s["total"]
 
-    for name, fn in (("json.loads", floor), ("pydantic alone", pydantic_alone), ("twin", twin)):
+    for name, fn in (("json.loads", floor), ("pydantic alone", pydantic_alone),
+                     ("pydantic batched", pydantic_batched), ("twin", twin)):  # fmt: skip
         best = float("inf")
         for _ in range(3):
-            t = time.perf_counter()
-            n = fn()
-            best = min(best, time.perf_counter() - t)
+            with collecting_rarely(REPLAY_YOUNG):  # as `twin ingest --file` does, for all
+                t = time.perf_counter()
+                n = fn()
+                best = min(best, time.perf_counter() - t)
         out[name] = n / best
     import duckdb
 
@@ -207,16 +212,13 @@ def subscribe(port: int) -> dict[str, Any]:
 def receive(port: int, db: Path, expect: int, *, timeout: float = 300.0) -> dict[str, Any]:
     """``Ingest.follow`` on MQTT until ``expect`` messages came (or 3 s of silence); the
     time from each message's ``sentAt`` to the commit that put it in the history."""
-    import gc
 
     from twin.sensors.feeds import MqttReceiver
-    from twin.sensors.ingest import Ingest, SensorStore
+    from twin.sensors.ingest import LIVE_YOUNG, Ingest, SensorStore, collecting_rarely
 
     db.unlink(missing_ok=True)
     store = SensorStore(db)
     ing = Ingest(store=store, registry=registry(), key=KEY)
-    gc.freeze()  # as `twin ingest` does
-    gc.set_threshold(50_000, 50, 1000)
     source = MqttReceiver("127.0.0.1", port, topics=("twin/bench",), username=USER,
                           password=PASSWORD, client_id="bench-sub")  # fmt: skip
     source.wait_connected()
@@ -258,7 +260,8 @@ def receive(port: int, db: Path, expect: int, *, timeout: float = 300.0) -> dict
             source.committed()
 
     store.flush = timed_flush  # type: ignore[method-assign]
-    ing.follow(Counted(), until=time.time() + timeout, idle=3.0)
+    with collecting_rarely(LIVE_YOUNG):  # as `twin ingest --mqtt` does
+        ing.follow(Counted(), until=time.time() + timeout, idle=3.0)
     source.close()
     store.close()
     import duckdb

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from twin.plans import run_scenario
 from twin.plans.calibrate import GEH_SHARE, calibrate, geh, observed_counts
 from twin.scenario import scenario_from_dict
-from twin.sensors.feeds import replay
+from twin.sensors.feeds import lines
 from twin.sensors.ingest import Ingest, SensorStore
 from twin.sensors.registry import load_registry
 
@@ -38,11 +37,7 @@ def test_calibrated_demand_meets_the_geh_standard(helsinki_city, tmp_path):
                     "--sensors", str(SENSORS)], check=True, capture_output=True)  # fmt: skip
     registry = load_registry(SENSORS, helsinki_city)
     store = SensorStore(tmp_path / "live.duckdb")
-    clock = [datetime.fromisoformat("2026-12-01T07:00:00+02:00")]
-    ing = Ingest(registry, store, key=b"k" * 32, clock=lambda: clock[0])
-    for text, now in replay(feed):
-        clock[0] = now
-        ing.handle(text, received=now)
+    Ingest(registry, store, key=b"k" * 32).replay(lines(feed))
     store.close()
     base = scenario(
         helsinki_city.path, "base", {"07": 1500, "08": 1800}, 42

@@ -16,9 +16,9 @@ import pytest
 
 from twin._errors import InputError
 from twin.sensors.broker import LocalBroker
-from twin.sensors.feeds import FileSink, MqttReceiver, MqttSink, MqttSource, replay, topic_of
-from twin.sensors.ingest import Ingest, SensorStore, caller_key
-from twin.sensors.messages import pseudonymise
+from twin.sensors.feeds import FileSink, MqttReceiver, MqttSink, MqttSource, lines, topic_of
+from twin.sensors.ingest import MAX_JUMP_S, Ingest, SensorStore, caller_key
+from twin.sensors.messages import parse_json, pseudonymise
 from twin.sensors.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,21 +172,66 @@ def test_file_replay_paces_by_the_history_and_judges_times_by_it(stream, helsink
         count = next(m for m in stream if m["type"] == "TrafficFlowObserved")
         fh.write(json.dumps({**count, "id": "late", "dateObservedFrom": "2031-01-01T00:00:00+00:00",
                              "dateObservedTo": "2031-01-01T00:01:00+00:00"}) + "\n")  # fmt: skip
+    ing = ingest_for(helsinki_city, tmp_path / "r.duckdb")
+    done: list[int] = []
     t0 = time.monotonic()
-    lines = list(replay(path, speed=600.0))  # 600x: the ~10 min of history in about a second
+    ing.replay(lines(path), speed=600.0, batch=16, progress=done.append)  # 600x: ~10 min in ~1 s
     took = time.monotonic() - t0
     first, last = (datetime.fromisoformat(stream[i].get("dateObservedTo") or stream[i].get("dateIssued")
                                           or stream[i].get("dateReceived") or stream[i].get("dateObserved")) for i in (0, 39))  # fmt: skip
     assert took >= (last - first).total_seconds() / 600 * 0.9
-    clock = [datetime.now(UTC)]
-    ing = ingest_for(helsinki_city, tmp_path / "r.duckdb", clock=lambda: clock[0])
-    for text, now in lines:
-        clock[0] = now
-        ing.handle(text, received=now)
+    assert done == [16, 16, 9]
     ing.store.close()
     assert sum(ing.summary()["accepted"].values()) == 40 and ing.summary()["quarantined"] == {
         "future": 1
     }
+    with duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True) as con:
+        # every message is received at the history's time, not the replay's wall clock
+        lag = con.execute("SELECT max(abs(epoch(received_at) - epoch(observed_at))) FROM readings "
+                          "WHERE kind <> 'TrafficFlowObserved'").fetchone()[0]  # fmt: skip
+        assert lag == 0
+
+
+def test_a_batched_replay_judges_each_message_as_one_at_a_time_would(
+    stream, helsinki_city, tmp_path
+):
+    """Batch validation must not change a verdict: every line, good or bad, gets the same
+    one as :meth:`Ingest.handle` gives it, in the same order, under the same clock."""
+    texts = [json.dumps(m) for m in stream[:300]]
+    t = stream[150].get("dateObserved") or stream[150].get("dateObservedTo") or stream[150].get("dateIssued") \
+        or stream[150].get("dateReceived")  # fmt: skip
+    texts[10:10] = ["{not json", "[1, 2]", '{"type": "Alien", "id": "x"}', texts[20], '{"a": 1},{"b": 2}',
+                    '{"type": "EmergencyCall", "id": "k", "number": "999", "dateReceived": "' + t + '", '
+                    '"caller": "+6281234567"}']  # fmt: skip
+    batched = ingest_for(helsinki_city, tmp_path / "b.duckdb")
+    batched.replay(texts, batch=7)
+    batched.store.close()
+    clock: list[datetime] = []  # the replay's rule: the first message sets it, later ones
+    single = ingest_for(
+        helsinki_city, tmp_path / "s.duckdb", clock=lambda: clock[0]
+    )  # move it ahead
+    for text in texts:
+        try:
+            at = getattr(m := parse_json(text), m.time_field)
+        except ValueError:
+            pass
+        else:
+            if not clock or 0 <= (at - clock[0]).total_seconds() <= MAX_JUMP_S:
+                clock[:] = [at]
+        single.handle(text, received=clock[0])
+    single.store.close()
+    assert batched.summary() == single.summary()
+    assert batched.summary()["quarantined"]["duplicate"] >= 1
+    query = "SELECT * FROM {} ORDER BY ALL"
+    with duckdb.connect(str(tmp_path / "b.duckdb"), read_only=True) as a, \
+            duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as b:  # fmt: skip
+        for table in ("readings", "quarantine"):
+            assert (
+                a.execute(query.format(table)).fetchall()
+                == b.execute(query.format(table)).fetchall()
+            )
+        raw = a.execute("SELECT string_agg(raw, ' ') FROM quarantine").fetchone()[0]
+        assert "+6281234567" not in raw  # the caller never reaches storage, even refused
 
 
 def test_csv_replay_and_the_caller_key(helsinki_city, tmp_path):
@@ -196,11 +241,8 @@ def test_csv_replay_and_the_caller_key(helsinki_city, tmp_path):
         "TrafficFlowObserved,a,det-kaivokatu,2026-12-01T07:00:00+02:00,2026-12-01T07:05:00+02:00,40,31.5\n"
         "TrafficFlowObserved,b,det-kaivokatu,2026-12-01T07:05:00+02:00,2026-12-01T07:10:00+02:00,lots,\n"
     )
-    clock = [datetime.now(UTC)]
-    ing = ingest_for(helsinki_city, tmp_path / "c.duckdb", clock=lambda: clock[0])
-    for text, now in replay(path):
-        clock[0] = now
-        ing.handle(text, received=now)
+    ing = ingest_for(helsinki_city, tmp_path / "c.duckdb")
+    ing.replay(lines(path))
     ing.store.close()
     assert ing.summary()["accepted"] == {"TrafficFlowObserved": 1} and ing.summary()[
         "quarantined"

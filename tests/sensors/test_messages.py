@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import doctest
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from twin.scenario import ScenarioError
-from twin.sensors.messages import KINDS, json_schemas, parse, pseudonymise
+from twin.sensors import messages
+from twin.sensors.messages import KINDS, json_schemas, parse, parse_json, parse_lines, pseudonymise
 from twin.sensors.registry import load_registry
 
 T = "2026-12-01T07:05:00+02:00"
@@ -124,3 +128,29 @@ def test_each_kind_is_kept_whole_and_read_through_its_typed_view(helsinki_city, 
     assert sorted(r[0] for r in rows) == sorted(m["type"] for m in GOOD)
     assert all(r[1] == t for r in rows)
     assert all('"streetAddress": "Kaivokatu"' in r[2] for r in rows)  # FIWARE extras kept
+
+
+def test_the_docstring_examples_hold():
+    assert doctest.testmod(messages).failed == 0
+
+
+def test_lines_validated_together_fail_alone():
+    """A batch gives each line the verdict it has alone; no line can borrow from its
+    neighbours (a line of two objects, or halves of one split over two lines)."""
+    texts = [json.dumps(m) for m in GOOD]
+    texts[2:2] = [
+        '{"a": 1},{"b": 2}',
+        '{"type": "Vehicle", "id": "P-2",',
+        '"dateObserved": "x"}',
+        "[]",
+        "",
+    ]
+    out = parse_lines(texts)
+    assert len(out) == len(texts)
+    for text, got in zip(texts, out, strict=True):
+        try:
+            alone = parse_json(text)
+        except ValidationError:
+            assert got == text
+        else:
+            assert got == alone

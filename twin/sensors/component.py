@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from twin import events as ev
-from twin.sensors.feeds import MAX_JUMP_S
-from twin.sensors.ingest import Ingest, SensorStore
+from twin.sensors.ingest import MAX_JUMP_S, Ingest, SensorStore
 from twin.sensors.registry import Registry
 
 #: Alert categories and emergency-call categories as incident types.

@@ -3,9 +3,8 @@
 - :class:`MqttSource` subscribes with paho-mqtt at QoS 1 in a persistent session (the
   broker keeps what arrives while the twin is away), reconnects by itself, and takes a
   username and password and TLS.
-- :func:`replay` reads JSON lines or CSV and yields each message when its time comes, at a
-  speed factor (60: an hour in a minute; ``inf``: as fast as possible), with the replay's
-  clock, so that ingestion judges timestamps against the history's own time.
+- :func:`lines` reads a recording, JSON lines or CSV, as messages' text; ingestion replays
+  it at a speed on the history's own clock (:meth:`twin.sensors.ingest.Ingest.replay`).
 - :class:`MqttSink` and :class:`FileSink` publish a stream (``twin feed``); MQTT at QoS 1
   with a window of unacknowledged messages (paho fails past 65,535).
 """
@@ -358,36 +357,6 @@ def _from_csv(row: dict[str, str]) -> dict[str, Any]:
         except ValueError:
             pass  # left as text: the schema names it
     return out
-
-
-#: A replayed line whose time jumps further ahead than this does not move the replay's
-#: clock: it is judged against the clock (and quarantined as from the future).
-MAX_JUMP_S = 3600.0
-
-
-def replay(path: Path, *, speed: float = float("inf")) -> Iterator[tuple[str, datetime]]:
-    """Lines of a JSONL or CSV file, each when its time comes at ``speed``, with the
-    replay's clock: the history's time, which only moves forward, and never by more than
-    :data:`MAX_JUMP_S` at once (a line without a time keeps the clock where it was)."""
-    if not Path(path).is_file():
-        raise InputError(f"{path}: file not found")
-    if not speed > 0:
-        raise InputError(f"--speed must be positive, got {speed!r}")
-    first_t: datetime | None = None
-    started = time.monotonic()
-    clock = datetime.now(UTC)
-    for text in lines(Path(path)):
-        t = observed_time(text)
-        if t is not None and (first_t is None or 0 <= (t - clock).total_seconds() <= MAX_JUMP_S):
-            if first_t is None:
-                first_t = t
-            clock = t
-            if speed != float("inf"):
-                due = started + (t - first_t).total_seconds() / speed
-                wait = due - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-        yield text, clock
 
 
 class FileSink:
