@@ -456,9 +456,10 @@ class CountSimulated(Event):
 
 @event("counts_followed")
 class CountsFollowed(Event):
-    """The traffic followed a detector's count (``traffic.follow_counts``): ``inserted``
-    vehicles over the next ``interval_s`` on routes through its edge, because it counted
-    ``observed`` where the simulation expected ``simulated``."""
+    """The traffic followed a detector's count (``traffic.follow_counts``): it counted
+    ``observed`` where the simulation expected ``simulated``, so ``inserted`` vehicles
+    were added over the next ``interval_s`` on routes through its edge, or ``removed``
+    taken off the edge before its loops (said when that interval ends)."""
 
     sensor: str
     edge: str
@@ -466,6 +467,7 @@ class CountsFollowed(Event):
     simulated: float
     inserted: int
     interval_s: float
+    removed: int = 0
 
 
 @event("call_received")

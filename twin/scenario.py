@@ -258,8 +258,9 @@ class Traffic(_Model):
     follow_counts: bool = Field(
         False,
         description="where a detector (the sensors file) counts more vehicles than the "
-        "simulation, add the missing ones over the next interval on routes through it, as "
-        "SUMO's calibrators do: the live twin's flows follow the live counts",
+        "simulation, add the missing ones over the next interval on routes through it; where "
+        "it counts fewer, take the surplus out before it passes, as SUMO's calibrators do: "
+        "the live twin's flows follow the live counts",
     )
 
 

@@ -389,8 +389,9 @@ def test_what_was_not_committed_comes_again(broker, stream, helsinki_city, tmp_p
 def test_truth_against_twin_reports_geh(stream, helsinki_city, tmp_path):
     """The flood run's detector counts replayed into twins of it: the twin with the truth's
     own demand follows the detectors (GEH < 5 nearly everywhere); one with half the
-    traffic does not, and the calibration KPI says so; the same half-demand twin following
-    the counts (``traffic.follow_counts``) comes back to the target."""
+    traffic, or 1.6 times it, does not, and the calibration KPI says so; the same twins
+    following the counts (``traffic.follow_counts``: vehicles added, or taken out) come
+    back to the target."""
     import yaml
 
     from twin import kpi
@@ -409,6 +410,8 @@ def test_truth_against_twin_reports_geh(stream, helsinki_city, tmp_path):
         ("same", 1.0, False),
         ("half", 0.5, False),
         ("followed", 0.5, True),
+        ("more", 1.6, False),
+        ("more-followed", 1.6, True),
     ):
         doc = json.loads(json.dumps(truth, default=str))
         demand = doc["traffic"]["demand"]["veh_per_hour"]
@@ -423,9 +426,11 @@ def test_truth_against_twin_reports_geh(stream, helsinki_city, tmp_path):
     print(f"GEH < 5: {shares}")
     assert shares["same"] >= kpi.GEH_TARGET > shares["half"]
     assert shares["followed"] >= kpi.GEH_TARGET
-    followed = (
-        kpi.connect(tmp_path / "followed" / "timeline.parquet")
-        .execute("SELECT count(*), sum(inserted) FROM timeline WHERE kind = 'counts_followed'")
-        .fetchone()
-    )
-    assert followed[0] > 0 and followed[1] > 0
+    assert shares["more-followed"] >= kpi.GEH_TARGET > shares["more"]
+    for label, column in (("followed", "inserted"), ("more-followed", "removed")):
+        followed = (
+            kpi.connect(tmp_path / label / "timeline.parquet")
+            .execute(f"SELECT count(*), sum({column}) FROM timeline WHERE kind = 'counts_followed'")
+            .fetchone()
+        )
+        assert followed[0] > 0 and followed[1] > 0, label
