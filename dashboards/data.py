@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +30,14 @@ class RunView:
     def refresh(self) -> None:
         """A finished run does not change."""
 
+    def memo(self, key: str, compute: Callable[[Any], Any]) -> Any:
+        """``compute(self.con)``, kept until the timeline changes: a run's never does, a
+        live twin's does at each refresh, an acknowledgement adds an event."""
+        memo = self.__dict__.setdefault("_memo", {})
+        if key not in memo:
+            memo[key] = compute(self.con)
+        return memo[key]
+
     @cached_property
     def info(self) -> dict[str, Any]:
         return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
@@ -36,15 +46,25 @@ class RunView:
     def name(self) -> str:
         return str(self.info.get("scenario", self.path.name))
 
-    @cached_property
+    @property
     def con(self) -> Any:
-        """A DuckDB connection over the timeline, held in memory, with the officers'
-        acknowledgements of alerts (``acknowledgements.jsonl``) among its events."""
+        """A DuckDB connection over the timeline, this thread's own: the app serves its
+        callbacks on several threads at once, and one DuckDB connection refuses a second
+        call while it answers the first."""
+        db, local = self.db, self.__dict__.setdefault("_local", threading.local())
+        if getattr(local, "db", None) is not db:
+            local.db, local.con = db, db.cursor()
+        return local.con
+
+    @cached_property
+    def db(self) -> Any:
+        """The timeline in memory, in DuckDB, with the officers' acknowledgements of alerts
+        (``acknowledgements.jsonl``) among its events."""
         table = pq.read_table(self.path / "timeline.parquet")
         acks = _acks(self.path / ACKS)
         if acks is not None:
             table = pa.concat_tables([table, acks], promote_options="default")
-        return kpi.connect(table)
+        return kpi.connect(table, load=True)
 
     def acknowledge(self, t: float, alert: dict[str, Any], by: str) -> None:
         """An officer acknowledged ``alert`` at ``t``: an ``alert_acknowledged`` event, kept
@@ -55,7 +75,8 @@ class RunView:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        self.__dict__.pop("con", None)
+        self.__dict__.pop("db", None)
+        self.__dict__.pop("_memo", None)
 
     @cached_property
     def city(self) -> Any:
@@ -133,7 +154,8 @@ class LiveView(RunView):
 
         meta, table = read_published(self.path)
         self.meta = meta
-        self.__dict__["con"] = kpi.connect(table)
+        self.__dict__["db"] = kpi.connect(table, load=True)
+        self.__dict__.pop("_memo", None)
         t = table["t"].to_numpy()
         self.__dict__["end"] = float(t.max()) if len(t) else 0.0
 

@@ -76,6 +76,9 @@ def test_summary_reads_parquet_too(tmp_path):
 
     write_parquet(timeline().table(), tmp_path / "t.parquet", {"status": "complete"})
     assert kpi.summary(tmp_path / "t.parquet") == kpi.summary(timeline().table())
+    loaded = kpi.connect(tmp_path / "t.parquet", load=True)  # the dashboards' sorted table
+    assert kpi.summary(loaded) == kpi.summary(timeline().table())
+    assert loaded.execute("SELECT count(*) FROM timeline").fetchone()[0] == timeline().table().num_rows
 
 
 def frame(shares: list[float], teleports: int = 0) -> pd.DataFrame:

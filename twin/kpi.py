@@ -113,8 +113,11 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
 GEH_TARGET = 0.85
 
 
-def connect(timeline: Any) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the timeline as the view ``timeline``."""
+def connect(timeline: Any, *, load: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the timeline as the view ``timeline``; or, with ``load``, as
+    a table in DuckDB's own storage (in memory), sorted by kind and time, so that a query
+    skips the row groups of other kinds: for the many queries of a dashboard over one
+    timeline (measured: half the time of each K3i query)."""
     from twin import events as ev
 
     if isinstance(timeline, duckdb.DuckDBPyConnection):  # a timeline connected already
@@ -131,7 +134,12 @@ def connect(timeline: Any) -> duckdb.DuckDBPyConnection:
     extra = "".join(
         f", NULL::{_SQL_TYPES.get(str(f.type), 'VARCHAR')} AS {f.name}" for f in missing
     )
-    con.execute(f"CREATE VIEW timeline AS SELECT *{extra} FROM {source}")
+    if load:
+        con.execute(f"CREATE TABLE timeline AS SELECT *{extra} FROM {source} ORDER BY kind, t, seq")
+        if source == "timeline_given":
+            con.unregister(source)
+    else:
+        con.execute(f"CREATE VIEW timeline AS SELECT *{extra} FROM {source}")
     return con
 
 

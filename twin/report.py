@@ -341,7 +341,9 @@ def k3i_map(
     on the twin's own roads in longitude/latitude, so it needs no tiles and works offline.
     ``labels`` translates the legend's words (``twin.dashboards`` passes its language)."""
     labels = labels or {}
-    fig = go.Figure()
+    # traces as plain dicts, checked by plotly once at the end rather than trace by trace
+    # (the map is rebuilt at every step of the K3i page's time slider)
+    traces: list[dict[str, Any]] = []
     by_sector = status.set_index("sector") if len(status) else pd.DataFrame()
     label_x: list[float] = []
     label_y: list[float] = []
@@ -350,52 +352,56 @@ def k3i_map(
         state = by_sector["status"].get(sid, "aman") if len(by_sector) else "aman"
         color, sign = STATUS_STYLE[state]
         ring = row["geometry"].exterior.coords
-        fig.add_scatter(
-            x=[p[0] for p in ring], y=[p[1] for p in ring], fill="toself", fillcolor=color,
-            opacity=0.35, line={"color": "white", "width": 1}, mode="lines", showlegend=False,
-            hoveron="fills", name=f"{sid} {sign} {state}", text=f"{sid} {sign} {state}",
-            customdata=[sid] * len(ring), meta={"sector": sid, "status": state},
-        )  # fmt: skip
+        traces.append(dict(
+            type="scatter", x=[p[0] for p in ring], y=[p[1] for p in ring], fill="toself",
+            fillcolor=color, opacity=0.35, line={"color": "white", "width": 1}, mode="lines",
+            showlegend=False, hoveron="fills", name=f"{sid} {sign} {state}",
+            text=f"{sid} {sign} {state}", customdata=[sid] * len(ring),
+            meta={"sector": sid, "status": state},
+        ))  # fmt: skip
         label_x.append(row["centroid_lon"])
         label_y.append(row["centroid_lat"])
         label_text.append(f"<b>{sid}</b><br>{sign} {state}")
     # one text trace for the sectors' names and status: lighter to draw than annotations
-    fig.add_scatter(x=label_x, y=label_y, text=label_text, mode="text", showlegend=False,
-                    hoverinfo="skip", textfont={"size": 11, "color": "#212121"})  # fmt: skip
+    traces.append(dict(type="scatter", x=label_x, y=label_y, text=label_text, mode="text",
+                       showlegend=False, hoverinfo="skip", textfont={"size": 11, "color": "#212121"}))  # fmt: skip
     if roads is not None:
         share = _road_shares(roads, speeds)
+        road_x, road_y = roads["x"].to_numpy(), roads["y"].to_numpy()
         for lo, hi, color in SPEED_BANDS:
             pick = np.flatnonzero((share >= lo) & (share < hi))
-            xs = np.concatenate([roads["x"].iat[i] for i in pick]) if len(pick) else []
-            ys = np.concatenate([roads["y"].iat[i] for i in pick]) if len(pick) else []
+            xs = np.concatenate(road_x[pick]) if len(pick) else []
+            ys = np.concatenate(road_y[pick]) if len(pick) else []
             name = labels.get(f"speed_{lo}", f"speed {lo:.0%}–{min(hi, 1):.0%} of free flow")
-            fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": color, "width": 1.5 if lo >= 0.7 else 3},
-                            name=name, hoverinfo="skip")  # fmt: skip
+            traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", name=name, hoverinfo="skip",
+                               line={"color": color, "width": 1.5 if lo >= 0.7 else 3}))  # fmt: skip
     if incidents is not None and len(incidents):
         placed = incidents.dropna(subset=["lat", "lon"])
-        fig.add_scatter(
-            x=placed["lon"], y=placed["lat"], mode="markers+text", text=placed["incident"],
-            textposition="top center", marker={"symbol": "star", "size": 14, "color": "#212121"},
-            name=labels.get("incidents", "open incidents"), customdata=placed["incident"],
+        traces.append(dict(
+            type="scatter", x=placed["lon"].to_numpy(), y=placed["lat"].to_numpy(),
+            mode="markers+text", text=placed["incident"].tolist(), textposition="top center",
+            marker={"symbol": "star", "size": 14, "color": "#212121"},
+            name=labels.get("incidents", "open incidents"), customdata=placed["incident"].tolist(),
             hovertext=[f"{r.incident} {r.incident_type} P{r.priority}" for r in placed.itertuples()],
-        )  # fmt: skip
+        ))  # fmt: skip
     if units is not None and len(units):
         placed = units.dropna(subset=["lat", "lon"])
         for state, group in placed.groupby("state"):
             symbol, color = UNIT_STYLE.get(state, ("circle", "#424242"))
-            fig.add_scatter(
-                x=group["lon"], y=group["lat"], mode="markers+text", text=group["unit"],
-                textposition="bottom center", marker={"symbol": symbol, "size": 11, "color": color},
-                name=labels.get(f"unit_{state}", state), customdata=group["unit"],
-            )  # fmt: skip
-    fig.add_annotation(text=ATTRIBUTION, xref="paper", yref="paper", x=1, y=0, xanchor="right",
-                       yanchor="bottom", showarrow=False, font={"size": 10, "color": "#555"})  # fmt: skip
-    fig.update_layout(
+            traces.append(dict(
+                type="scatter", x=group["lon"].to_numpy(), y=group["lat"].to_numpy(),
+                mode="markers+text", text=group["unit"].tolist(), textposition="bottom center",
+                marker={"symbol": symbol, "size": 11, "color": color},
+                name=labels.get(f"unit_{state}", state), customdata=group["unit"].tolist(),
+            ))  # fmt: skip
+    layout = dict(
         margin={"l": 0, "r": 0, "t": 0, "b": 0}, plot_bgcolor="white", height=560,
         xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1 / _cos_lat(city)},
         legend={"orientation": "h", "y": -0.02}, clickmode="event",
+        annotations=[dict(text=ATTRIBUTION, xref="paper", yref="paper", x=1, y=0, xanchor="right",
+                          yanchor="bottom", showarrow=False, font={"size": 10, "color": "#555"})],
     )  # fmt: skip
-    return fig
+    return go.Figure(data=traces, layout=layout)
 
 
 def unit_board_figure(spells: pd.DataFrame, *, start: pd.Timestamp, labels: dict[str, str] | None = None,

@@ -36,12 +36,35 @@ def layout(**_: Any) -> html.Div:
 
 @callback(
     Output("cont-title", "children"), Output("cont-runs-label", "children"), Output("cont-table", "children"),
-    Output("cont-ci", "children"), Output("cont-map-title", "children"), Output("cont-map", "figure"),
-    Output("cont-measure", "options"),
+    Output("cont-ci", "children"),
+    Input("cont-runs", "value"), Input("lang", "value"),
+)  # fmt: skip
+def _show_table(names: list[str] | None, lang: str) -> tuple[Any, ...]:
+    words = text(lang)
+    names = _picked(names)
+    head = (words["contingency"], words["runs"])
+    if len(names) < 2:
+        return (*head, html.P(words["pick_two"]), "")
+    summaries = {n: state.RUNS[n].memo("summary", kpi.summary) for n in names}
+    table = kpi.compare(summaries, reference=names[0])
+    return (*head, _table(table, names, words, lang), words["no_ci"])
+
+
+@callback(
+    Output("cont-map-title", "children"), Output("cont-map", "figure"), Output("cont-measure", "options"),
     Input("cont-runs", "value"), Input("cont-measure", "value"), Input("lang", "value"),
 )  # fmt: skip
-def _show(names: list[str] | None, measure: str, lang: str) -> tuple[Any, ...]:
-    return *_page(names, measure, lang), _measures(lang)
+def _show_map(names: list[str] | None, measure: str, lang: str) -> tuple[Any, ...]:
+    """The difference map alone: changing what it shows leaves the table be."""
+    words = text(lang)
+    names = _picked(names)
+    if len(names) < 2:
+        return words["diff_map"], {}, _measures(lang)
+    return words["diff_map"], _difference_map(names, measure, words), _measures(lang)
+
+
+def _picked(names: list[str] | None) -> list[str]:
+    return [n for n in (names or []) if n in state.RUNS.views]
 
 
 def _measures(lang: str) -> list[dict[str, str]]:
@@ -49,19 +72,6 @@ def _measures(lang: str) -> list[dict[str, str]]:
     words = text(lang)
     return [{"label": f" {words['measure_tti']}", "value": "tti"},
             {"label": f" {words['measure_response']}", "value": "response"}]  # fmt: skip
-
-
-def _page(names: list[str] | None, measure: str, lang: str) -> tuple[Any, ...]:
-    words = text(lang)
-    names = [n for n in (names or []) if n in state.RUNS.views]
-    head = (words["contingency"], words["runs"])
-    if len(names) < 2:
-        return (*head, html.P(words["pick_two"]), "", words["diff_map"], {})
-    views = [state.RUNS[n] for n in names]
-    summaries = {n: kpi.summary(v.con) for n, v in zip(names, views, strict=True)}
-    table = kpi.compare(summaries, reference=names[0])
-    return (*head, _table(table, names, words, lang), words["no_ci"], words["diff_map"],
-            _difference_map(views, names, measure, words))  # fmt: skip
 
 
 def _table(table: pd.DataFrame, names: list[str], words: dict[str, str], lang: str) -> html.Table:
@@ -93,12 +103,14 @@ def _table(table: pd.DataFrame, names: list[str], words: dict[str, str], lang: s
     return html.Table([head, *rows], className="status-table")  # fmt: skip
 
 
-def _difference_map(views: list[Any], names: list[str], measure: str, words: dict[str, str]) -> Any:
-    a, b = views[0], views[1]
+def _difference_map(names: list[str], measure: str, words: dict[str, str]) -> Any:
+    a, b = state.RUNS[names[0]], state.RUNS[names[1]]
     if measure == "response":
-        values = kpi.response_by_sector(b.con).sub(kpi.response_by_sector(a.con), fill_value=None)
+        values = b.memo("response", kpi.response_by_sector).sub(
+            a.memo("response", kpi.response_by_sector), fill_value=None
+        )
         title = words["diff_response"].format(a=names[0], b=names[1])
     else:
-        values = mean_sector_tti(b.con).sub(mean_sector_tti(a.con), fill_value=None)
+        values = b.memo("tti", mean_sector_tti).sub(a.memo("tti", mean_sector_tti), fill_value=None)
         title = words["diff_tti"].format(a=names[0], b=names[1])
     return sector_map(a.city, values, title=title, colorbar="Δ", diverging=True)
