@@ -30,12 +30,13 @@ def create_app(runs: list[Path], *, live: list[Path] | None = None, rules: Any =
     module docstring."""
     if not runs and not live:
         raise ValueError("give at least one run folder or live twin")
-    state.RUNS = Runs(runs, rules, live=live)
+    shown = Runs(runs, rules, live=live)
     here = Path(__file__).parent
     app = dash.Dash(
         __name__, use_pages=True, pages_folder=str(here / "pages"), assets_folder=str(here / "assets"),
         title="smart-policing-twin", suppress_callback_exceptions=True, serve_locally=True,
     )  # fmt: skip
+    app.server.config[state.KEY] = shown
     app.layout = html.Div(
         [
             html.Header(

@@ -79,6 +79,16 @@ class RunView:
         self.__dict__.pop("_memo", None)
 
     @cached_property
+    def plan_key(self) -> str:
+        """The run's scenario, as run, without its seed: runs with the same key are
+        replications of one plan."""
+        import yaml
+
+        doc = yaml.safe_load((self.path / "scenario.yaml").read_text(encoding="utf-8")) or {}
+        doc.pop("seed", None)
+        return json.dumps(doc, sort_keys=True, default=str)
+
+    @cached_property
     def city(self) -> Any:
         from twin.city import City
 
@@ -164,6 +174,10 @@ class LiveView(RunView):
         return {"scenario": f"live: {self.meta['scenario']}", "city": {"path": self.meta["city"]}}
 
     @property
+    def plan_key(self) -> str:  # type: ignore[override]
+        return ""  # a live twin is a plan of its own
+
+    @property
     def start(self) -> pd.Timestamp:  # type: ignore[override]
         return pd.Timestamp(self.meta["start"])
 
@@ -194,3 +208,22 @@ class Runs:
     @property
     def names(self) -> list[str]:
         return list(self.views)
+
+    @cached_property
+    def plans(self) -> dict[str, list[str]]:
+        """The runs by plan: runs of one scenario that differ in nothing but their seed are
+        replications of one plan, an ensemble (``twin run plan.yaml --seed N --out ...``);
+        the contingency page gives their KPIs with confidence intervals. A plan is named
+        after its scenario ("name (2)" for another scenario of the same name)."""
+        plans: dict[str, list[str]] = {}
+        keys: dict[str, str] = {}  # plan -> its scenario without the seed
+        for name, view in self.views.items():
+            key = view.plan_key
+            plan = next((p for p, k in keys.items() if k == key and key), None)
+            if plan is None:
+                plan, n = view.name, 2
+                while plan in plans:
+                    plan, n = f"{view.name} ({n})", n + 1
+                plans[plan], keys[plan] = [], key
+            plans[plan].append(name)
+        return plans

@@ -24,7 +24,11 @@ TEXT: dict[str, dict[str, str]] = {
         "pick_two": "Pilih sedikitnya dua skenario.",
         "measure_tti": "Indeks waktu tempuh",
         "measure_response": "Panggilan → tiba di lokasi",
-        "no_ci": "Satu replikasi per skenario: belum ada selang kepercayaan (jalankan ansambel).",
+        "no_ci": "Satu replikasi per skenario: belum ada selang kepercayaan (jalankan ansambel: "
+        "beberapa run skenario yang sama dengan seed berbeda).",
+        "ci": "Rata-rata replikasi ± selang kepercayaan 95 % (t Student); selisih ditandai ▲/▼ hanya "
+        "bila selangnya (Welch) tidak memuat nol, ≈ bila memuatnya.",
+        "replications": "{n} replikasi",
         "k3i_sub": "Komando, kendali, koordinasi, komunikasi, informasi",
         "run": "Skenario",
         "time": "Waktu",
@@ -85,7 +89,11 @@ TEXT: dict[str, dict[str, str]] = {
         "pick_two": "Pick at least two runs.",
         "measure_tti": "Travel time index",
         "measure_response": "Call → on scene",
-        "no_ci": "One replication per run: no confidence intervals yet (run an ensemble).",
+        "no_ci": "One replication per run: no confidence intervals yet (run an ensemble: several "
+        "runs of one scenario with other seeds).",
+        "ci": "Mean of the replications ± 95 % confidence interval (Student's t); a difference is "
+        "marked ▲/▼ only where its interval (Welch) leaves out zero, ≈ where it holds zero.",
+        "replications": "{n} replications",
         "k3i_sub": "Command, control, coordination, communication, information",
         "run": "Scenario",
         "time": "Time",

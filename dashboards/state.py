@@ -1,16 +1,24 @@
-"""The runs the running app shows (set by ``create_app``)."""
+"""The runs an app shows: each app its own (``create_app`` keeps them in its Flask
+config), so that two apps in one process, tests or a server of several, never mix."""
 
 from __future__ import annotations
 
 from typing import Any
 
-RUNS: Any = None
+KEY = "twin.runs"
+
+
+def runs() -> Any:
+    """The runs of the app serving this request (a :class:`twin.dashboards.data.Runs`)."""
+    from flask import current_app
+
+    return current_app.config[KEY]
 
 
 def follow_live(_: int, name: str, t: float | None, was_max: float) -> tuple[float, float]:
     """Every page's live tick: read what the live twin published since, and keep the time
     slider at the present unless the officer moved it back (its new end, its value)."""
-    view = RUNS[name]
+    view = runs()[name]
     view.refresh()
     return view.end, view.end if t is None or t >= was_max else t
 
@@ -18,6 +26,6 @@ def follow_live(_: int, name: str, t: float | None, was_max: float) -> tuple[flo
 def slider_for(name: str) -> tuple[float, float, float, bool]:
     """A page's time slider for the run ``name``: its end, step and value (the end), and
     whether the page's live tick is off (a finished run)."""
-    view = RUNS[name]
+    view = runs()[name]
     view.refresh()
     return view.end, view.step, view.end, not view.live

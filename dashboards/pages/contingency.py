@@ -1,5 +1,7 @@
-"""Contingency: two or more runs or plans side by side, their differences, and maps of
-the difference between two of them."""
+"""Contingency: two or more plans side by side, their differences, and maps of the
+difference between two of them. A plan given as several runs that differ only in their
+seed is an ensemble: its KPIs are means with 95 % confidence intervals, and a difference
+is marked better or worse only where its interval leaves out zero."""
 
 from __future__ import annotations
 
@@ -18,14 +20,14 @@ dash.register_page(__name__, path="/contingency", name="Kontinjensi", title="Kon
 
 
 def layout(**_: Any) -> html.Div:
-    names = state.RUNS.names
+    names = list(state.runs().plans)
     return html.Div(
         [
             html.H1(id="cont-title"),
             html.Label(id="cont-runs-label"),
             dcc.Dropdown(id="cont-runs", options=names, value=names[:2], multi=True),
             html.Div(id="cont-table"),
-            html.P(id="cont-ci", className="sub"),
+            html.P(id="cont-ci", className="note"),
             html.H3(id="cont-map-title"),
             dcc.RadioItems(id="cont-measure", value="tti", inline=True, options=_measures("id")),
             dcc.Graph(id="cont-map", config={"displaylogo": False}),
@@ -45,9 +47,13 @@ def _show_table(names: list[str] | None, lang: str) -> tuple[Any, ...]:
     head = (words["contingency"], words["runs"])
     if len(names) < 2:
         return (*head, html.P(words["pick_two"]), "")
-    summaries = {n: state.RUNS[n].memo("summary", kpi.summary) for n in names}
+    summaries: dict[str, Any] = {}
+    for n in names:
+        runs = [state.runs()[r].memo("summary", kpi.summary) for r in state.runs().plans[n]]
+        summaries[n] = runs if len(runs) > 1 else runs[0]
     table = kpi.compare(summaries, reference=names[0])
-    return (*head, _table(table, names, words, lang), words["no_ci"])
+    ensembles = any(isinstance(v, list) for v in summaries.values())
+    return (*head, _table(table, names, words, lang), words["ci"] if ensembles else words["no_ci"])
 
 
 @callback(
@@ -64,7 +70,7 @@ def _show_map(names: list[str] | None, measure: str, lang: str) -> tuple[Any, ..
 
 
 def _picked(names: list[str] | None) -> list[str]:
-    return [n for n in (names or []) if n in state.RUNS.views]
+    return [n for n in (names or []) if n in state.runs().plans]
 
 
 def _measures(lang: str) -> list[dict[str, str]]:
@@ -75,42 +81,62 @@ def _measures(lang: str) -> list[dict[str, str]]:
 
 
 def _table(table: pd.DataFrame, names: list[str], words: dict[str, str], lang: str) -> html.Table:
+    ensembles = f"n {names[0]}" in table.columns
     head = html.Tr(
         [
             html.Th(words["kpi"]),
-            *(html.Th(n) for n in names),
+            *(html.Th(_plan_head(n, table, words) if ensembles else n) for n in names),
             *(html.Th(f"Δ {n}") for n in names[1:]),
         ]
     )
     rows = []
     for r in table.to_dict("records"):
+        unit = r["unit"]
         cells = [
             html.Td(kpi_label(r["kpi"], r["label"], lang)),
-            *(html.Td(kpi.format_value(r[n], r["unit"])) for n in names),
+            *(html.Td(_with_ci(r[n], r.get(f"± {n}"), unit)) for n in names),
         ]
         for n in names[1:]:
-            delta = r[f"Δ {n}"]
+            delta, half = r[f"Δ {n}"], r.get(f"± Δ {n}")
             better = r["better"]
-            good = None if delta in (None, 0) or not better else (delta > 0) == (better == "higher")
+            known = delta not in (None, 0) and better and (half is None or abs(delta) > half)
+            good = (delta > 0) == (better == "higher") if known else None
             sign = "" if good is None else (" ▲" if good else " ▼")
+            if half is not None and not known and delta not in (None, 0):
+                sign = " ≈"  # the interval holds zero: no difference shown by the ensemble
             color = None if good is None else ("#2e7d32" if good else "#c62828")
             cells.append(
-                html.Td(
-                    kpi.format_value(delta, r["unit"], signed=True) + sign, style={"color": color}
-                )
+                html.Td(_with_ci(delta, half, unit, signed=True) + sign, style={"color": color})
             )
         rows.append(html.Tr(cells))
     return html.Table([head, *rows], className="status-table")  # fmt: skip
 
 
+def _plan_head(name: str, table: pd.DataFrame, words: dict[str, str]) -> str:
+    n = table[f"n {name}"].max() if len(table) else 1
+    return f"{name} ({words['replications'].format(n=n)})"
+
+
+def _with_ci(value: Any, half: float | None, unit: str, *, signed: bool = False) -> str:
+    """A value, and its confidence interval's half-width where there is one."""
+    shown = kpi.format_value(value, unit, signed=signed)
+    if half is None or value is None:
+        return shown
+    return f"{shown} ± {kpi.format_value(half, unit).lstrip('+')}"
+
+
 def _difference_map(names: list[str], measure: str, words: dict[str, str]) -> Any:
-    a, b = state.RUNS[names[0]], state.RUNS[names[1]]
-    if measure == "response":
-        values = b.memo("response", kpi.response_by_sector).sub(
-            a.memo("response", kpi.response_by_sector), fill_value=None
-        )
-        title = words["diff_response"].format(a=names[0], b=names[1])
-    else:
-        values = b.memo("tti", mean_sector_tti).sub(a.memo("tti", mean_sector_tti), fill_value=None)
-        title = words["diff_tti"].format(a=names[0], b=names[1])
-    return sector_map(a.city, values, title=title, colorbar="Δ", diverging=True)
+    """The second plan less the first, by sector: the means over each plan's runs."""
+    a, b = names[0], names[1]
+    per_sector = kpi.response_by_sector if measure == "response" else mean_sector_tti
+    values = _plan_mean(b, measure, per_sector).sub(
+        _plan_mean(a, measure, per_sector), fill_value=None
+    )
+    title = words["diff_response" if measure == "response" else "diff_tti"].format(a=a, b=b)
+    return sector_map(state.runs()[state.runs().plans[a][0]].city, values, title=title, colorbar="Δ",
+                      diverging=True)  # fmt: skip
+
+
+def _plan_mean(plan: str, measure: str, per_sector: Any) -> pd.Series:
+    runs = [state.runs()[r].memo(measure, per_sector) for r in state.runs().plans[plan]]
+    return pd.concat(runs, axis=1).mean(axis=1) if len(runs) > 1 else runs[0]

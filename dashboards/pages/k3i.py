@@ -18,7 +18,7 @@ dash.register_page(__name__, path="/", name="K3i", title="K3i")
 
 
 def layout(**_: Any) -> html.Div:
-    runs = state.RUNS
+    runs = state.runs()
     first = runs[None]
     return html.Div(
         [
@@ -116,7 +116,7 @@ def _play(clicks: int, lang: str) -> tuple[bool, str]:
     prevent_initial_call=True,
 )  # fmt: skip
 def _tick(_: int, t: float, name: str) -> float:
-    view = state.RUNS[name]
+    view = state.runs()[name]
     return 0.0 if t >= view.end else min(view.end, t + view.step)
 
 
@@ -128,7 +128,7 @@ def _tick(_: int, t: float, name: str) -> float:
     Input("k3i-run", "value"), Input("k3i-time", "value"), Input("lang", "value"), Input("k3i-acked", "data"),
 )  # fmt: skip
 def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
-    view, words = state.RUNS[name], text(lang)
+    view, words = state.runs()[name], text(lang)
     t = float(t if t is not None else view.end)
     status = kpi.sector_status(view.con, t, view.rules)
     units, incidents = kpi.units_at(view.con, t), kpi.open_incidents_at(view.con, t)
@@ -180,7 +180,7 @@ def _acknowledge(clicks: list[int], name: str, t: float, officer: str, count: in
     trigger = dash.ctx.triggered_id
     if not trigger or not any(clicks):
         return dash.no_update
-    view = state.RUNS[name]
+    view = state.runs()[name]
     t = float(t if t is not None else view.end)
     status = kpi.sector_status(view.con, t, view.rules)
     numbers = kpi.k3i_cards(view.con, t)
@@ -244,7 +244,7 @@ def _details(click: Any, lang: str, name: str, t: float) -> Any:
     words = text(lang)
     if not click or not click.get("points"):
         return html.P(words["click_hint"])
-    view, point = state.RUNS[name], click["points"][0]
+    view, point = state.runs()[name], click["points"][0]
     key = point.get("customdata")
     if isinstance(key, list):  # a click inside a filled area gives the trace's whole array
         key = key[0] if key else None

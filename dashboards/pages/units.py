@@ -20,7 +20,7 @@ SIGNS = {"available": "●", "dispatched": "▲", "en_route": "▲", "on_scene":
 
 
 def layout(**_: Any) -> html.Div:
-    runs = state.RUNS
+    runs = state.runs()
     first = runs[None]
     return html.Div(
         [
@@ -68,7 +68,7 @@ callback(
     Input("units-run", "value"), Input("units-time", "value"), Input("lang", "value"),
 )  # fmt: skip
 def _show(name: str, t: float, lang: str) -> tuple[Any, ...]:
-    view, words = state.RUNS[name], text(lang)
+    view, words = state.runs()[name], text(lang)
     t = float(t if t is not None else view.end)
     units = kpi.units_at(view.con, t)
     head = html.Tr(

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,20 +35,35 @@ def rush_run(helsinki_city, tmp_path_factory):
                         scenario_dir=ROOT / "scenarios").path  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def served(rush_run):
-    """The dashboards on a free port, served by a thread of this process."""
-    from twin.dashboards.app import create_app
+class Served(str):
+    """The address of an app served by a thread of this process; ``runs``: what it shows."""
+
+    runs: Any
+
+
+def serve(app) -> tuple[Served, Any]:
+    """The app on a free port, served by a thread of this process: its address, and the
+    server (``shutdown()`` stops it)."""
+    from twin.dashboards import state
     from werkzeug.serving import make_server
 
-    app = create_app([rush_run])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = make_server("127.0.0.1", port, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = Served(f"http://127.0.0.1:{port}")
+    address.runs = app.server.config[state.KEY]
+    return address, server
+
+
+@pytest.fixture(scope="module")
+def served(rush_run):
+    """The dashboards on a free port, served by a thread of this process."""
+    from twin.dashboards.app import create_app
+
+    address, server = serve(create_app([rush_run]))
+    yield address
     server.shutdown()
 
 
@@ -199,16 +215,10 @@ def two_runs(rush_run, tmp_path_factory):
 
 def test_contingency_compares_runs_side_by_side_with_a_difference_map(two_runs, page):
     from twin.dashboards.app import create_app
-    from werkzeug.serving import make_server
 
-    app = create_app(two_runs)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = make_server("127.0.0.1", port, app.server, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address, server = serve(create_app(two_runs))
     try:
-        page.goto(f"http://127.0.0.1:{port}/contingency")
+        page.goto(f"{address}/contingency")
         page.wait_for_selector("#cont-map .js-plotly-plot .main-svg", timeout=30000)
         page.wait_for_function("document.querySelectorAll('#cont-table tr').length > 5")
         header = page.locator("#cont-table tr").first.inner_text()
@@ -229,6 +239,61 @@ def test_contingency_compares_runs_side_by_side_with_a_difference_map(two_runs, 
         server.shutdown()
 
 
+@pytest.mark.slow
+def test_contingency_gives_ensembles_confidence_intervals(
+    rush_run, helsinki_city, tmp_path_factory, page
+):
+    """Three seeds of the rush hour and three of the same with an accident: two plans of
+    three replications each. The page gives each KPI's mean with its 95 % interval, the
+    differences with theirs, and marks a difference only where its interval leaves out 0."""
+    import yaml
+    from twin.dashboards.app import create_app
+
+    from twin.plans import run_scenario
+    from twin.scenario import scenario_from_dict
+
+    doc = yaml.safe_load((rush_run / "scenario.yaml").read_text())
+    doc["duration"] = "10min"
+    accident = {**doc, "name": "rush-accident", "events": [{"type": "accident", "id": "forum-crash",
+                "start": "07:02", "duration": "8min", "lanes": 2, "at": {"lat": 60.16914, "lon": 24.93987}}]}  # fmt: skip
+    folder = tmp_path_factory.mktemp("ensembles")
+    runs = [run_scenario(scenario_from_dict(d), seed=seed, out=folder / f"{d['name']}-{seed}", progress=False,
+                         scenario_dir=ROOT / "scenarios").path
+            for d in (doc, accident) for seed in (1, 2, 3)]  # fmt: skip
+    address, server = serve(create_app(runs))
+    assert address.runs.plans == {
+        "helsinki-morning-rush": address.runs.names[:3],
+        "rush-accident": address.runs.names[3:],
+    }
+    try:
+        page.goto(f"{address}/contingency")
+        page.wait_for_function(
+            "document.querySelectorAll('#cont-table tr').length > 5", timeout=30000
+        )
+        header = page.locator("#cont-table tr").first.inner_text()
+        assert (
+            "helsinki-morning-rush (3 replikasi)" in header
+            and "rush-accident (3 replikasi)" in header
+        )
+        assert "selang kepercayaan 95 %" in page.inner_text("#cont-ci")
+        # the mean trip time: the mean of the three runs, and its interval, as computed here
+        trips = [kpi.summary(r / "timeline.parquet")["mean_trip_min"] for r in runs[:3]]
+        row = kpi.compare(
+            {"a": [{"mean_trip_min": v} for v in trips], "b": {"mean_trip_min": 1.0}}
+        ).iloc[0]
+        cells = page.locator(
+            "#cont-table tr", has_text="Waktu perjalanan rata-rata"
+        ).first.inner_text()
+        assert f"{row['a']:,.2f} ± {row['± a']:,.2f}" in cells
+        deltas = page.locator("#cont-table td").all_inner_texts()
+        assert any("±" in d and d.rstrip().endswith(("▲", "▼", "≈")) for d in deltas)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "contingency-ensembles-id.png"), full_page=True)
+        assert_clean(page)
+    finally:
+        server.shutdown()
+
+
 def test_an_alert_acknowledged_becomes_an_event_on_the_timeline(served, rush_run, page):
     import json
 
@@ -244,9 +309,7 @@ def test_an_alert_acknowledged_becomes_an_event_on_the_timeline(served, rush_run
     lines = (rush_run / "acknowledgements.jsonl").read_text().splitlines()
     ack = json.loads(lines[-1])
     assert ack["officer"] == "Briptu Sari" and ack["alert"].split(":")[0] in said
-    from twin.dashboards import state
-
-    events = state.RUNS[None].con.execute(
+    events = served.runs[None].con.execute(
         "SELECT alert, officer FROM timeline WHERE kind = 'alert_acknowledged'").fetchall()  # fmt: skip
     assert (ack["alert"], "Briptu Sari") in events
     SHOTS.mkdir(parents=True, exist_ok=True)
