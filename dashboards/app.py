@@ -25,9 +25,10 @@ from twin.dashboards.i18n import LANGUAGES
 
 
 def create_app(runs: list[Path], *, live: list[Path] | None = None, rules: Any = None,
-               lang: str = "id") -> dash.Dash:  # fmt: skip
+               lang: str = "id", tiles: Any = None) -> dash.Dash:  # fmt: skip
     """A Dash app over these run folders and live twins (their DuckDB files), see the
-    module docstring."""
+    module docstring; ``tiles`` (a :class:`twin.report.Tiles`) puts a tile server's map
+    under the K3i map, for use online."""
     if not runs and not live:
         raise ValueError("give at least one run folder or live twin")
     shown = Runs(runs, rules, live=live)
@@ -37,6 +38,7 @@ def create_app(runs: list[Path], *, live: list[Path] | None = None, rules: Any =
         title="smart-policing-twin", suppress_callback_exceptions=True, serve_locally=True,
     )  # fmt: skip
     app.server.config[state.KEY] = shown
+    app.server.config[state.TILES] = tiles
     app.layout = html.Div(
         [
             html.Header(

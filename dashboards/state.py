@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 KEY = "twin.runs"
+TILES = "twin.tiles"
 
 
 def runs() -> Any:
@@ -13,6 +14,14 @@ def runs() -> Any:
     from flask import current_app
 
     return current_app.config[KEY]
+
+
+def tiles() -> Any:
+    """The tile server under the app's maps (a :class:`twin.report.Tiles`), or None: the
+    twin's own roads and sectors alone, offline."""
+    from flask import current_app
+
+    return current_app.config.get(TILES)
 
 
 def follow_live(_: int, name: str, t: float | None, was_max: float) -> tuple[float, float]:

@@ -244,6 +244,10 @@ def test_sensor_commands_check_their_input(helsinki_city, tmp_path):
         (["dash"], ["give run folders", "--live DB"]),
         (["dash", "runs/nothing"], ["runs/nothing", "not a run folder"]),
         (
+            ["dash", "--tiles", "tiles.example.org/{z}/{x}.png"],
+            ["--tiles", "{y}", "tiles.example.org"],
+        ),
+        (
             ["dash", "--live", "live/none.duckdb"],
             ["live/none.duckdb", "no live twin publishes here"],
         ),

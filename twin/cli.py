@@ -585,12 +585,27 @@ def dash(
         ),
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="id (Bahasa Indonesia) or en.")] = "id",
+    tiles: Annotated[
+        str | None,
+        typer.Option(
+            "--tiles", help="Online: a tile server's URL with {z}/{x}/{y}, under the map."
+        ),
+    ] = None,
+    tiles_attribution: Annotated[
+        str,
+        typer.Option("--tiles-attribution", help="The credit the tile server's licence asks for."),
+    ] = "Tiles © OpenStreetMap contributors",
 ) -> None:
     """Open the dashboards (K3i command centre) on runs or a running live twin, in a
     browser at http://HOST:PORT."""
     from twin import kpi
     from twin.dashboards.app import create_app
+    from twin.report import Tiles
 
+    try:
+        background = Tiles(tiles, tiles_attribution) if tiles else None
+    except ValueError as exc:
+        raise InputError(f"--tiles: {exc}") from exc
     runs, live = runs or [], live or []
     if not runs and not live:
         raise InputError("give run folders (twin dash runs/NAME) or --live DB")
@@ -609,7 +624,7 @@ def dash(
             raise InputError(f"{rules}: {exc}") from exc
     if lang not in ("id", "en"):
         raise InputError(f"--lang: id or en, not {lang!r}")
-    app = create_app(runs, live=live, rules=status_rules, lang=lang)
+    app = create_app(runs, live=live, rules=status_rules, lang=lang, tiles=background)
     out.print(f"Dashboards on http://{host}:{port}/ (Ctrl-C stops them)")
     app.run(host=host, port=port, debug=False)
 

@@ -10,6 +10,7 @@ contributors".
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +279,56 @@ footer {{ margin-top: 3em; font-size: 0.85em; color: #666; }}
     write_text_atomic(path, doc)
 
 
+@dataclass(frozen=True)
+class Tiles:
+    """A slippy-map tile server for the map's background, for use online: ``url`` with
+    ``{z}``, ``{x}`` and ``{y}`` (e.g. ``https://tile.openstreetmap.org/{z}/{x}/{y}.png``),
+    and the attribution its licence asks for. The browser fetches the tiles; the twin's
+    own roads and sectors are drawn over them."""
+
+    url: str
+    attribution: str = "Tiles © OpenStreetMap contributors"
+    most: int = 16  # tiles at most: the deepest zoom that covers the city with as many
+
+    def __post_init__(self) -> None:
+        missing = [k for k in ("{z}", "{x}", "{y}") if k not in self.url]
+        if missing or not self.url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"a tile URL is http(s) with {{z}}, {{x}} and {{y}} in it, got {self.url!r}"
+            )
+
+    def images(self, south: float, west: float, north: float, east: float) -> list[dict[str, Any]]:
+        """The tiles over a box, as plotly layout images placed in longitude/latitude."""
+        import math
+
+        def tile(lat: float, lon: float, z: int) -> tuple[int, int]:
+            n = 2**z
+            y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+            return int((lon + 180) / 360 * n), int(y)
+
+        def corner(x: int, y: int, z: int) -> tuple[float, float]:  # north-west: lat, lon
+            n = 2**z
+            return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n)))), x / n * 360 - 180
+
+        z = 19
+        while z > 0:
+            (x0, y0), (x1, y1) = tile(north, west, z), tile(south, east, z)
+            if (x1 - x0 + 1) * (y1 - y0 + 1) <= self.most:
+                break
+            z -= 1
+        images = []
+        for x in range(x0, x1 + 1):
+            for y in range(y0, y1 + 1):
+                top, left = corner(x, y, z)
+                bottom, right = corner(x + 1, y + 1, z)
+                images.append(dict(
+                    source=self.url.format(z=z, x=x, y=y), xref="x", yref="y", x=left, y=top,
+                    sizex=right - left, sizey=top - bottom, sizing="stretch", xanchor="left",
+                    yanchor="top", layer="below",
+                ))  # fmt: skip
+        return images
+
+
 def _cos_lat(city: Any) -> float:
     import math
 
@@ -335,11 +386,13 @@ def k3i_map(
     city: Any, status: pd.DataFrame, *, roads: pd.DataFrame | None = None,
     speeds: pd.Series | None = None, units: pd.DataFrame | None = None,
     incidents: pd.DataFrame | None = None, labels: dict[str, str] | None = None,
+    tiles: Tiles | None = None,
 ) -> go.Figure:  # fmt: skip
     """The K3i map: sectors by status (colour, sign and word), roads by speed (share of
     free flow per SUMO edge, ``speeds``), open incidents and units with their state. Drawn
-    on the twin's own roads in longitude/latitude, so it needs no tiles and works offline.
-    ``labels`` translates the legend's words (``twin.dashboards`` passes its language)."""
+    on the twin's own roads in longitude/latitude, so it needs no tiles and works offline;
+    with ``tiles``, over a tile server's map. ``labels`` translates the legend's words
+    (``twin.dashboards`` passes its language)."""
     labels = labels or {}
     # traces as plain dicts, checked by plotly once at the end rather than trace by trace
     # (the map is rebuilt at every step of the K3i page's time slider)
@@ -398,9 +451,18 @@ def k3i_map(
         margin={"l": 0, "r": 0, "t": 0, "b": 0}, plot_bgcolor="white", height=560,
         xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1 / _cos_lat(city)},
         legend={"orientation": "h", "y": -0.02}, clickmode="event",
-        annotations=[dict(text=ATTRIBUTION, xref="paper", yref="paper", x=1, y=0, xanchor="right",
-                          yanchor="bottom", showarrow=False, font={"size": 10, "color": "#555"})],
+        annotations=[dict(text=ATTRIBUTION if tiles is None else f"{ATTRIBUTION}; {tiles.attribution}",
+                          xref="paper", yref="paper", x=1, y=0, xanchor="right", yanchor="bottom",
+                          showarrow=False, font={"size": 10, "color": "#555"})],
     )  # fmt: skip
+    if tiles is not None:  # under the sectors, which reach past the extract's box
+        bb = city.manifest.bbox
+        west, south, east, north = bb["west"], bb["south"], bb["east"], bb["north"]
+        if len(city.sectors):
+            w, s_, e, n = city.sectors.total_bounds
+            west, south, east, north = min(west, w), min(south, s_), max(east, e), max(north, n)
+        layout["images"] = tiles.images(south, west, north, east)
+        layout["plot_bgcolor"] = "rgba(0,0,0,0)"
     return go.Figure(data=traces, layout=layout)
 
 

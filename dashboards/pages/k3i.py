@@ -135,6 +135,7 @@ def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
     fig = k3i_map(
         view.city, status, roads=view.roads, speeds=kpi.road_speeds(view.con, t), units=units,
         incidents=incidents, labels={**words, **{f"unit_{k}": v for k, v in words.items()}},
+        tiles=state.tiles(),
     )  # fmt: skip
     numbers = kpi.k3i_cards(view.con, t, units=units, incidents=incidents)
     alerts = kpi.alerts(view.con, t, status, numbers)

@@ -330,3 +330,83 @@ def test_the_light_plotly_is_the_one_plotly_ships():
     light = (ROOT / "dashboards" / "assets" / "plotly-basic.min.js").read_text()[:400]
     version = re.compile(r"plotly\.js(?: \(basic - minified\))? v(\S+)")
     assert version.search(light).group(1) == version.search(full).group(1)
+
+
+def test_tiles_cover_the_city_at_the_deepest_zoom_that_fits():
+    from twin.report import Tiles
+
+    tiles = Tiles("https://tiles.example.org/{z}/{x}/{y}.png")
+    south, west, north, east = 60.155, 24.92, 60.19, 24.97
+    images = tiles.images(south, west, north, east)
+    assert 1 <= len(images) <= 16
+    assert len(Tiles(tiles.url, most=64).images(south, west, north, east)) > 16  # one zoom deeper
+    assert min(i["x"] for i in images) <= west and max(i["x"] + i["sizex"] for i in images) >= east
+    assert (
+        max(i["y"] for i in images) >= north and min(i["y"] - i["sizey"] for i in images) <= south
+    )
+    # one tile round Helsinki's railway station: it holds the point, and is 360° / 2^z wide
+    (one,) = Tiles(tiles.url, most=1).images(60.1709, 24.9413, 60.1711, 24.9415)
+    z, x, _ = (int(v) for v in one["source"].removesuffix(".png").split("/")[-3:])
+    assert (
+        one["x"] <= 24.9414 <= one["x"] + one["sizex"]
+        and one["y"] - one["sizey"] <= 60.171 <= one["y"]
+    )
+    assert one["sizex"] == pytest.approx(360 / 2**z) and one["x"] == pytest.approx(
+        x * 360 / 2**z - 180
+    )
+    with pytest.raises(ValueError, match=r"\{z\}, \{x\} and \{y\}"):
+        Tiles("https://tiles.example.org/{z}/{x}.png")
+
+
+def test_a_tile_server_under_the_k3i_map(rush_run, page, tmp_path):
+    """Online: the K3i map over a tile server's map (here one served on 127.0.0.1): the
+    browser fetches the tiles that cover the city and the map credits their source."""
+    import base64
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from twin.dashboards.app import create_app
+
+    from twin.report import Tiles
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
+    asked: list[str] = []
+
+    class TileServer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    tile_server = ThreadingHTTPServer(("127.0.0.1", 0), TileServer)
+    threading.Thread(target=tile_server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{tile_server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+    address, server = serve(create_app([rush_run], tiles=Tiles(url, "Tiles © test server")))
+    try:
+        page.goto(address)
+        page.wait_for_selector(
+            "#k3i-map .js-plotly-plot .main-svg image", timeout=30000, state="attached"
+        )
+        shown = page.evaluate(
+            "() => [...document.querySelectorAll('#k3i-map image')].map(i => i.getAttribute('href'))"
+        )
+        deadline = time.time() + 10
+        while len(asked) < len(shown) and time.time() < deadline:
+            time.sleep(0.1)
+        assert shown and sorted(asked) == sorted(
+            h.split(str(tile_server.server_address[1]))[1] for h in shown
+        )
+        assert "Tiles © test server" in page.inner_text("#k3i-map")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "k3i-tiles.png"), full_page=True)
+        assert_clean(page)
+    finally:
+        server.shutdown()
+        tile_server.shutdown()
