@@ -407,7 +407,13 @@ def feed(
     ] = 0.0,
     username: Annotated[str | None, typer.Option("--user")] = None,
     password: Annotated[str | None, typer.Option("--password", envvar="TWIN_MQTT_PASSWORD")] = None,
-    tls: Annotated[bool, typer.Option("--tls")] = False,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="TLS, the broker checked with the system's CAs.")
+    ] = False,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option("--tls-ca", help="TLS, the broker checked with this CA certificate."),
+    ] = None,
 ) -> None:
     """Publish what a run's sensors would have sent, to MQTT or a file (for demos and tests)."""
     import time as _time
@@ -427,7 +433,7 @@ def feed(
     city = City.load(Path(info["city"]["path"]))
     registry = load_registry(sensors, city)
     sink: Any = FileSink(to_file) if to_file is not None else MqttSink(*parse_broker(mqtt or ""),
-                                                                        username=username, password=password, tls=tls)  # fmt: skip
+                                                                        username=username, password=password, tls=tls_ca or tls)  # fmt: skip
     first = started = None
     try:
         for message in messages_from_run(run_folder, registry, city):
@@ -472,7 +478,13 @@ def live(
     topic: Annotated[str, typer.Option("--topic")] = "twin/#",
     username: Annotated[str | None, typer.Option("--user")] = None,
     password: Annotated[str | None, typer.Option("--password", envvar="TWIN_MQTT_PASSWORD")] = None,
-    tls: Annotated[bool, typer.Option("--tls")] = False,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="TLS, the broker checked with the system's CAs.")
+    ] = False,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option("--tls-ca", help="TLS, the broker checked with this CA certificate."),
+    ] = None,
 ) -> None:
     """Run the live twin on the city's feed, in wall-clock time; Ctrl-C stops it cleanly."""
     from twin.plans.live import run_live
@@ -487,7 +499,7 @@ def live(
         raise InputError(f"--speed must be positive, got {speed:g}")
     out.print(f"Live twin on mqtt://{mqtt}, writing {db}; Ctrl-C stops it.")
     result = run_live(mqtt=parse_broker(mqtt), db=db, scenario=scenario, devices=sensors, city_path=bundle,
-                      duration=seconds, speed=speed, topic=topic, username=username, password=password, tls=tls)  # fmt: skip
+                      duration=seconds, speed=speed, topic=topic, username=username, password=password, tls=tls_ca or tls)  # fmt: skip
     ing = result["ingest"]
     kept = sum(ing.get("accepted", {}).values())
     quarantined = (
@@ -699,7 +711,13 @@ def ingest(
     ] = None,
     username: Annotated[str | None, typer.Option("--user")] = None,
     password: Annotated[str | None, typer.Option("--password", envvar="TWIN_MQTT_PASSWORD")] = None,
-    tls: Annotated[bool, typer.Option("--tls")] = False,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="TLS, the broker checked with the system's CAs.")
+    ] = False,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option("--tls-ca", help="TLS, the broker checked with this CA certificate."),
+    ] = None,
 ) -> None:
     """Validate a feed into a live twin's history; bad messages go to quarantine, counted."""
     import time as _time
@@ -738,7 +756,7 @@ def ingest(
             else:
                 until = _time.time() + parse_duration(duration) if duration else None
                 source = MqttReceiver(*parse_broker(mqtt or ""), topics=(topic,), username=username,
-                                      password=password, tls=tls)  # fmt: skip
+                                      password=password, tls=tls_ca or tls)  # fmt: skip
                 source.wait_connected()
                 ing = Ingest(registry, store, key=caller_key(db.parent))
                 try:

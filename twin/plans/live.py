@@ -188,7 +188,7 @@ class LiveStore:
 def run_live(
     *, mqtt: tuple[str, int], db: Path, scenario: Scenario | Path | None = None, devices: Path | None = None,
     city_path: Path | None = None, duration: float = 3600.0, speed: float = 1.0, topic: str = "twin/#",
-    username: str | None = None, password: str | None = None, tls: bool = False, client_id: str = "twin-live",
+    username: str | None = None, password: str | None = None, tls: Any = False, client_id: str = "twin-live",
 ) -> dict[str, Any]:  # fmt: skip
     """Run a live twin until ``duration`` simulated seconds have passed (or Ctrl-C).
     Returns what was ingested and how many events the live timeline holds."""

@@ -33,11 +33,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _certificates(folder: Path) -> Path:
+    """A CA of the broker's own, and a certificate for 127.0.0.1 signed by it (openssl):
+    the CA certificate's path."""
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: E731
+    ca, key = folder / "ca.crt", folder / "ca.key"
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(ca),
+        "-days", "2", "-subj", "/CN=smart-policing-twin local CA")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(folder / "server.key"),
+        "-out", str(folder / "server.csr"), "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", str(folder / "server.csr"), "-CA", str(ca), "-CAkey", str(key),
+        "-CAcreateserial", "-out", str(folder / "server.crt"), "-days", "2",
+        "-extfile", str(folder / "san.ext"))  # fmt: skip
+    return ca
+
+
 class LocalBroker:
-    """mosquitto on 127.0.0.1 with one user (``username``/``password``) and persistence."""
+    """mosquitto on 127.0.0.1 with one user (``username``/``password``) and persistence;
+    with ``tls``, TLS only, under a CA of its own (``ca``)."""
 
     def __init__(self, folder: Path, *, username: str = "twin", password: str = "s3cret",
-                 port: int | None = None) -> None:  # fmt: skip
+                 port: int | None = None, tls: bool = False) -> None:  # fmt: skip
         if not Path(MOSQUITTO).exists():
             raise InputError(
                 "mosquitto (the MQTT broker) is not installed: `make test` installs it, "
@@ -48,6 +65,13 @@ class LocalBroker:
         self.folder.mkdir(parents=True, exist_ok=True)
         subprocess.run(["mosquitto_passwd", "-c", "-b", str(self.folder / "passwd"), username, password],
                        check=True)  # fmt: skip
+        #: With ``tls``: the CA certificate that signed the broker's (clients pass it as
+        #: ``tls=broker.ca``, ``--tls-ca``); the broker speaks only TLS then.
+        self.ca: Path | None = _certificates(self.folder) if tls else None
+        listener = f"listener {self.port} 127.0.0.1\n"
+        if self.ca is not None:
+            listener += (f"cafile {self.ca}\ncertfile {self.folder / 'server.crt'}\n"
+                         f"keyfile {self.folder / 'server.key'}\n")  # fmt: skip
         # mosquitto drops to this user: its persistence folder must be the user's own
         (self.folder / "mosquitto.conf").write_text(
             "max_queued_messages 0\n"  # a persistent session keeps everything while away
@@ -56,7 +80,7 @@ class LocalBroker:
             # nothing back for a while, and each small message would wait for a TCP ack
             "set_tcp_nodelay true\n"
             f"persistence true\npersistence_location {self.folder}/\nuser {getpass.getuser()}\n"
-            f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+            f"{listener}allow_anonymous false\n"
             f"password_file {self.folder / 'passwd'}\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None

@@ -40,7 +40,13 @@ def parse_broker(text: str) -> tuple[str, int]:
         raise InputError(f"--mqtt: write HOST:PORT, not {text!r}") from exc
 
 
-def _client(client_id: str, username: str | None, password: str | None, tls: bool, *,
+#: TLS to the broker: False (none), True (the broker's certificate checked against the
+#: system's CAs) or the path of a CA certificate (a city's own CA). The broker's name or
+#: address must be in its certificate.
+Tls = bool | str | Path
+
+
+def _client(client_id: str, username: str | None, password: str | None, tls: Tls, *,
             manual_ack: bool = False) -> Any:  # fmt: skip
     import paho.mqtt.client as mqtt
 
@@ -48,10 +54,24 @@ def _client(client_id: str, username: str | None, password: str | None, tls: boo
                          manual_ack=manual_ack)  # fmt: skip
     if username is not None:
         client.username_pw_set(username, password)
-    if tls:
-        client.tls_set()
+    _use_tls(client, tls)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     return client
+
+
+def _use_tls(client: Any, tls: Tls) -> None:
+    if tls is not False:
+        ca = _ca_file(tls)
+        client.tls_set(ca_certs=None if ca is None else str(ca))
+
+
+def _ca_file(tls: Tls) -> Path | None:
+    """The CA certificate TLS asks for, if any (an :class:`InputError` if it is missing)."""
+    if isinstance(tls, bool):
+        return None
+    if not Path(tls).is_file():
+        raise InputError(f"--tls-ca {tls}: file not found")
+    return Path(tls)
 
 
 class MqttSource:
@@ -63,7 +83,7 @@ class MqttSource:
 
     def __init__(
         self, host: str, port: int, *, topics: tuple[str, ...] = ("twin/#",), client_id: str = "twin-live",
-        username: str | None = None, password: str | None = None, tls: bool = False, qos: int = 1,
+        username: str | None = None, password: str | None = None, tls: Tls = False, qos: int = 1,
     ) -> None:  # fmt: skip
         self.inbox: deque[tuple[bytes, datetime]] = deque()
         self._arrived = threading.Event()
@@ -168,10 +188,11 @@ class MqttReceiver:
 
     def __init__(
         self, host: str, port: int, *, topics: tuple[str, ...] = ("twin/#",), client_id: str = "twin-ingest",
-        username: str | None = None, password: str | None = None, tls: bool = False,
+        username: str | None = None, password: str | None = None, tls: Tls = False,
     ) -> None:  # fmt: skip
         import multiprocessing
 
+        _ca_file(tls)  # said here, not lost in the receiver process
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_receive, name="twin-mqtt-receiver", daemon=True,
@@ -247,7 +268,7 @@ RECEIVER_BATCH = 2000
 
 
 def _receive(conn: Any, host: str, port: int, topics: tuple[str, ...], client_id: str,
-             username: str | None, password: str | None, tls: bool) -> None:  # fmt: skip
+             username: str | None, password: str | None, tls: Tls) -> None:  # fmt: skip
     """The receiver process of :class:`MqttReceiver`."""
     import paho.mqtt.client as mqtt
 
@@ -312,8 +333,8 @@ def _receive(conn: Any, host: str, port: int, topics: tuple[str, ...], client_id
                     client.ack(mid, 1)
 
 
-#: A message's own time, found in its text without decoding it (a replay reads the time of
-#: every line, so this is on the hot path): the first of these attributes in the text.
+#: A message's own time, found in its text without decoding it (a scenario's recorded feed
+#: is timed this way before it plays): the first of these attributes in the text.
 _STAMP = re.compile(
     r'"(?:dateObservedTo|dateObserved|dateIssued|dateReceived)"\s*:\s*"([^"]{1,64})"'
 )
@@ -381,21 +402,39 @@ class MqttSink:
     """Messages to an MQTT broker at QoS 1, never more than :data:`WINDOW` unacknowledged."""
 
     def __init__(self, host: str, port: int, *, client_id: str = "twin-feed", username: str | None = None,
-                 password: str | None = None, tls: bool = False) -> None:  # fmt: skip
+                 password: str | None = None, tls: Tls = False) -> None:  # fmt: skip
         import paho.mqtt.client as mqtt
 
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         if username is not None:
             self.client.username_pw_set(username, password)
-        if tls:
-            self.client.tls_set()
+        _use_tls(self.client, tls)
         self._window = threading.Semaphore(WINDOW)
         self.client.on_publish = lambda c, u, mid, reason, props: self._window.release()
+        answered, refused = threading.Event(), []
+
+        def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+            if reason.is_failure:
+                refused.append(f"it refused: {reason}")
+            answered.set()
+
+        def on_disconnect(c: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+            if not answered.is_set():  # closed before it answered: a TLS port, say
+                refused.append(f"it closed the connection ({reason}); does it want TLS (--tls)?")
+                answered.set()
+
+        self.client.on_connect, self.client.on_disconnect = on_connect, on_disconnect
         try:
             self.client.connect(host, port, keepalive=30)
         except OSError as exc:
             raise InputError(f"cannot reach the MQTT broker at {host}:{port}: {exc}") from exc
         self.client.loop_start()
+        if not answered.wait(10) or refused:  # a broker that speaks TLS to a plain client...
+            self.client.loop_stop()
+            why = refused[0] if refused else "no answer within 10 s"
+            raise InputError(
+                f"the MQTT broker at {host}:{port} did not accept the connection: {why}"
+            )
         self.sent = 0
 
     def send(self, message: dict[str, Any], topic: str) -> None:
