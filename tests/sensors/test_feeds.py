@@ -43,16 +43,21 @@ def broker(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def stream(helsinki_city, tmp_path_factory):
-    """A run's sensor stream as JSON lines: the flood scenario, 90 minutes."""
+def truth_run(helsinki_city, tmp_path_factory) -> Path:
+    """The "truth" whose sensors speak: the flood scenario, 90 minutes."""
     from twin.plans import run_scenario
 
     folder = tmp_path_factory.mktemp("truth")
-    run = run_scenario(
+    return run_scenario(
         ROOT / "scenarios" / "helsinki_flood.yaml", out=folder / "flood", progress=False
-    )
-    out = folder / "flood.jsonl"
-    subprocess.run([sys.executable, "-m", "twin.cli", "feed", "--from-run", str(run.path), "--to", str(out),
+    ).path
+
+
+@pytest.fixture(scope="module")
+def stream(truth_run):
+    """The truth's sensor stream, as `twin feed` writes it to a file (JSON lines)."""
+    out = truth_run.parent / "flood.jsonl"
+    subprocess.run([sys.executable, "-m", "twin.cli", "feed", "--from-run", str(truth_run), "--to", str(out),
                     "--sensors", str(SENSORS)], check=True, capture_output=True)  # fmt: skip
     return [json.loads(line) for line in out.read_text().splitlines()]
 
@@ -134,10 +139,10 @@ def test_wrong_password_is_refused(broker):
     source.close()
 
 
-def test_tls_with_the_citys_own_ca_through_the_cli(stream, helsinki_city, tmp_path):
-    """A broker that speaks only TLS, under a CA of its own: `twin ingest --tls-ca` takes
-    the feed into the history; a client without TLS, or trusting only the system's CAs,
-    is refused with a message that says why."""
+def test_tls_with_the_citys_own_ca_through_the_cli(truth_run, stream, helsinki_city, tmp_path):
+    """A broker that speaks only TLS, under a CA of its own: `twin feed --tls-ca` publishes
+    the truth's stream and `twin ingest --tls-ca` takes all of it into the history; a
+    client without TLS, or trusting only the system's CAs, is refused, saying why."""
     tls_broker = Broker(tmp_path / "tls-broker", tls=True)
     try:
         db = tmp_path / "live" / "live.duckdb"
@@ -146,12 +151,10 @@ def test_tls_with_the_citys_own_ca_through_the_cli(stream, helsinki_city, tmp_pa
                              client_id="twin-ingest", tls=tls_broker.ca)  # fmt: skip
         session.wait_connected()
         session.close()
-        sink = MqttSink(
-            "127.0.0.1", tls_broker.port, username="twin", password="s3cret", tls=tls_broker.ca
-        )
-        for m in stream[:50]:
-            sink.send(m, topic_of(m))
-        sink.close()
+        login = ["--user", "twin", "--password", "s3cret", "--tls-ca", str(tls_broker.ca)]
+        subprocess.run([sys.executable, "-m", "twin.cli", "feed", "--from-run", str(truth_run), "--mqtt",
+                        f"127.0.0.1:{tls_broker.port}", "--sensors", str(SENSORS), *login],
+                       check=True, capture_output=True, timeout=180)  # fmt: skip
         done = subprocess.run(
             [sys.executable, "-m", "twin.cli", "ingest", "--db", str(db), "--mqtt", f"127.0.0.1:{tls_broker.port}",
              "--sensors", str(SENSORS), "--city", str(helsinki_city.path), "--user", "twin", "--password", "s3cret",
@@ -166,7 +169,7 @@ def test_tls_with_the_citys_own_ca_through_the_cli(stream, helsinki_city, tmp_pa
                 con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                 for t in ("readings", "quarantine")
             )
-            assert kept + held == 50
+            assert kept + held == len(stream)
         with pytest.raises(InputError, match="does it want TLS"):
             MqttSink("127.0.0.1", tls_broker.port, username="twin", password="s3cret")
         with pytest.raises(InputError, match="certificate verify failed"):
