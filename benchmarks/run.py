@@ -780,53 +780,60 @@ def bench_dash(repeat: int) -> None:
              "unit board (/units)": ("/units", "#units-board", "#units-clock", "#units-time", "slider"),
              "contingency (/contingency)": ("/contingency", "#cont-map", "#cont-map .gtitle", "#cont-measure", "choice")}  # fmt: skip
     rows = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
-        for label, (path, graph, clock, control, action) in pages.items():
-            cold, warm = [], []
-            for _ in range(max(2, min(repeat, 3))):
-                context = browser.new_context(
-                    viewport={"width": 1400, "height": 1000}
-                )  # empty cache
-                for visits in (cold, warm, warm):  # then the same page again, scripts cached
-                    page = context.new_page()
-                    t0 = time.perf_counter()
-                    page.goto(path if path.startswith("http") else f"http://127.0.0.1:{port}{path}")
-                    page.wait_for_selector(f"{graph} .js-plotly-plot .main-svg", timeout=60000)
-                    page.wait_for_function(
-                        f"(document.querySelector('{clock}') || {{}}).textContent > ''"
-                    )
-                    visits.append(time.perf_counter() - t0)
-                    page.close()
-                context.close()
-            if control is None:  # the floor has no controls
-                rows.append((label, float(np.median(cold)), float(np.median(warm)), None, None))
-                continue
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}{path}")
-            page.wait_for_selector(f"{graph} .js-plotly-plot .main-svg", timeout=60000)
-            page.wait_for_function(f"(document.querySelector('{clock}') || {{}}).textContent > ''")
-            updates = []
-            for k in range(20):  # the page's update callback, from a click to the new picture
-                before = page.text_content(clock)
-                t0 = time.perf_counter()
-                if action == "slider":
-                    rail = page.locator(f"{control} .rc-slider-rail").bounding_box()
-                    x = rail["x"] + rail["width"] * (0.95 - 0.045 * k)
-                    page.mouse.click(x, rail["y"] + rail["height"] / 2)
-                else:
-                    page.locator(f"{control} input").nth((k + 1) % 2).check()
+    try:  # the servers stop whatever happens in the browser
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+            for label, (path, graph, clock, control, action) in pages.items():
+                cold, warm = [], []
+                for _ in range(max(2, min(repeat, 3))):
+                    context = browser.new_context(
+                        viewport={"width": 1400, "height": 1000}
+                    )  # empty cache
+                    for visits in (cold, warm, warm):  # then the same page again, scripts cached
+                        page = context.new_page()
+                        t0 = time.perf_counter()
+                        page.goto(
+                            path if path.startswith("http") else f"http://127.0.0.1:{port}{path}"
+                        )
+                        page.wait_for_selector(f"{graph} .js-plotly-plot .main-svg", timeout=60000)
+                        page.wait_for_function(
+                            f"(document.querySelector('{clock}') || {{}}).textContent > ''"
+                        )
+                        visits.append(time.perf_counter() - t0)
+                        page.close()
+                    context.close()
+                if control is None:  # the floor has no controls
+                    rows.append((label, float(np.median(cold)), float(np.median(warm)), None, None))
+                    continue
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"http://127.0.0.1:{port}{path}")
+                page.wait_for_selector(f"{graph} .js-plotly-plot .main-svg", timeout=60000)
                 page.wait_for_function(
-                    f"document.querySelector('{clock}').textContent !== {before!r}", timeout=30000
+                    f"(document.querySelector('{clock}') || {{}}).textContent > ''"
                 )
-                updates.append(time.perf_counter() - t0)
-            page.close()
-            rows.append((label, float(np.median(cold)), float(np.median(warm)), float(np.percentile(updates, 50)),
-                         float(np.percentile(updates, 95))))  # fmt: skip
-        browser.close()
-    for proc in (server, floor):
-        proc.terminate()
-        proc.wait(10)
+                updates = []
+                for k in range(20):  # the page's update callback, from a click to the new picture
+                    before = page.text_content(clock)
+                    t0 = time.perf_counter()
+                    if action == "slider":
+                        rail = page.locator(f"{control} .rc-slider-rail").bounding_box()
+                        x = rail["x"] + rail["width"] * (0.95 - 0.045 * k)
+                        page.mouse.click(x, rail["y"] + rail["height"] / 2)
+                    else:
+                        page.locator(f"{control} input").nth((k + 1) % 2).check()
+                    page.wait_for_function(
+                        f"document.querySelector('{clock}').textContent !== {before!r}",
+                        timeout=30000,
+                    )
+                    updates.append(time.perf_counter() - t0)
+                page.close()
+                rows.append((label, float(np.median(cold)), float(np.median(warm)), float(np.percentile(updates, 50)),
+                             float(np.percentile(updates, 95))))  # fmt: skip
+            browser.close()
+    finally:
+        for proc in (server, floor):
+            proc.terminate()
+            proc.wait(10)
     print(
         "\n### dash: the dashboards in headless chromium, on the default rush hour with its emergency load\n"
     )
