@@ -216,14 +216,16 @@ class Runs:
         the contingency page gives their KPIs with confidence intervals. A plan is named
         after its scenario ("name (2)" for another scenario of the same name)."""
         plans: dict[str, list[str]] = {}
-        keys: dict[str, str] = {}  # plan -> its scenario without the seed
+        plan_of: dict[str, str] = {}  # a scenario without its seed -> its plan
         for name, view in self.views.items():
-            key = view.plan_key
-            plan = next((p for p, k in keys.items() if k == key and key), None)
+            key = view.plan_key  # "" (a live twin): a plan of its own
+            plan = plan_of.get(key) if key else None
             if plan is None:
                 plan, n = view.name, 2
                 while plan in plans:
                     plan, n = f"{view.name} ({n})", n + 1
-                plans[plan], keys[plan] = [], key
+                plans[plan] = []
+                if key:
+                    plan_of[key] = plan
             plans[plan].append(name)
         return plans

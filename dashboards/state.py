@@ -38,3 +38,21 @@ def slider_for(name: str) -> tuple[float, float, float, bool]:
     view = runs()[name]
     view.refresh()
     return view.end, view.step, view.end, not view.live
+
+
+def follow_time(page: str) -> None:
+    """Wire a page's time controls: its run picker ``<page>-run`` sets its time slider
+    ``<page>-time`` (:func:`slider_for`), and its live tick ``<page>-live`` keeps the slider
+    at the present (:func:`follow_live`)."""
+    from dash import Input, Output, State, callback
+
+    callback(
+        Output(f"{page}-time", "max"), Output(f"{page}-time", "step"), Output(f"{page}-time", "value"),
+        Output(f"{page}-live", "disabled"),
+        Input(f"{page}-run", "value"), prevent_initial_call=True,
+    )(slider_for)  # fmt: skip
+    callback(
+        Output(f"{page}-time", "max", allow_duplicate=True), Output(f"{page}-time", "value", allow_duplicate=True),
+        Input(f"{page}-live", "n_intervals"), State(f"{page}-run", "value"), State(f"{page}-time", "value"),
+        State(f"{page}-time", "max"), prevent_initial_call=True,
+    )(follow_live)  # fmt: skip

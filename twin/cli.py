@@ -31,6 +31,17 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+# The login and TLS options of every command that talks to an MQTT broker (feed, live,
+# ingest); a command passes ``tls=tls_ca or tls`` on.
+MqttUser = Annotated[str | None, typer.Option("--user")]
+MqttPassword = Annotated[str | None, typer.Option("--password", envvar="TWIN_MQTT_PASSWORD")]
+MqttTls = Annotated[
+    bool, typer.Option("--tls", help="TLS, the broker checked with the system's CAs.")
+]
+MqttTlsCa = Annotated[
+    Path | None, typer.Option("--tls-ca", help="TLS, the broker checked with this CA certificate.")
+]
 _state = {"debug": False}
 
 
@@ -405,15 +416,10 @@ def feed(
     speed: Annotated[
         float, typer.Option("--speed", help="Publish at this many times real time; 0: at once.")
     ] = 0.0,
-    username: Annotated[str | None, typer.Option("--user")] = None,
-    password: Annotated[str | None, typer.Option("--password", envvar="TWIN_MQTT_PASSWORD")] = None,
-    tls: Annotated[
-        bool, typer.Option("--tls", help="TLS, the broker checked with the system's CAs.")
-    ] = False,
-    tls_ca: Annotated[
-        Path | None,
-        typer.Option("--tls-ca", help="TLS, the broker checked with this CA certificate."),
-    ] = None,
+    username: MqttUser = None,
+    password: MqttPassword = None,
+    tls: MqttTls = False,
+    tls_ca: MqttTlsCa = None,
 ) -> None:
     """Publish what a run's sensors would have sent, to MQTT or a file (for demos and tests)."""
     import time as _time
@@ -476,15 +482,10 @@ def live(
         float, typer.Option("--speed", help="Times real time (1: the wall clock).")
     ] = 1.0,
     topic: Annotated[str, typer.Option("--topic")] = "twin/#",
-    username: Annotated[str | None, typer.Option("--user")] = None,
-    password: Annotated[str | None, typer.Option("--password", envvar="TWIN_MQTT_PASSWORD")] = None,
-    tls: Annotated[
-        bool, typer.Option("--tls", help="TLS, the broker checked with the system's CAs.")
-    ] = False,
-    tls_ca: Annotated[
-        Path | None,
-        typer.Option("--tls-ca", help="TLS, the broker checked with this CA certificate."),
-    ] = None,
+    username: MqttUser = None,
+    password: MqttPassword = None,
+    tls: MqttTls = False,
+    tls_ca: MqttTlsCa = None,
 ) -> None:
     """Run the live twin on the city's feed, in wall-clock time; Ctrl-C stops it cleanly."""
     from twin.plans.live import run_live
@@ -709,15 +710,10 @@ def ingest(
     idle: Annotated[
         float | None, typer.Option("--idle", help="MQTT: stop after this many quiet seconds.")
     ] = None,
-    username: Annotated[str | None, typer.Option("--user")] = None,
-    password: Annotated[str | None, typer.Option("--password", envvar="TWIN_MQTT_PASSWORD")] = None,
-    tls: Annotated[
-        bool, typer.Option("--tls", help="TLS, the broker checked with the system's CAs.")
-    ] = False,
-    tls_ca: Annotated[
-        Path | None,
-        typer.Option("--tls-ca", help="TLS, the broker checked with this CA certificate."),
-    ] = None,
+    username: MqttUser = None,
+    password: MqttPassword = None,
+    tls: MqttTls = False,
+    tls_ca: MqttTlsCa = None,
 ) -> None:
     """Validate a feed into a live twin's history; bad messages go to quarantine, counted."""
     import time as _time

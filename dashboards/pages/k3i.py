@@ -80,24 +80,7 @@ def layout(**_: Any) -> html.Div:
     )
 
 
-@callback(
-    Output("k3i-time", "max"), Output("k3i-time", "step"), Output("k3i-time", "value"),
-    Output("k3i-live", "disabled"),
-    Input("k3i-run", "value"), prevent_initial_call=True,
-)  # fmt: skip
-def _run_changed(name: str) -> tuple[float, float, float, bool]:
-    return state.slider_for(name)
-
-
-callback(
-    Output("k3i-time", "max", allow_duplicate=True),
-    Output("k3i-time", "value", allow_duplicate=True),
-    Input("k3i-live", "n_intervals"),
-    State("k3i-run", "value"),
-    State("k3i-time", "value"),
-    State("k3i-time", "max"),
-    prevent_initial_call=True,
-)(state.follow_live)
+state.follow_time("k3i")
 
 
 @callback(

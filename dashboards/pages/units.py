@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, callback, dcc, html
 from twin.dashboards import state
 from twin.dashboards.i18n import text
 
@@ -42,24 +42,7 @@ def layout(**_: Any) -> html.Div:
     )  # fmt: skip
 
 
-@callback(
-    Output("units-time", "max"), Output("units-time", "step"), Output("units-time", "value"),
-    Output("units-live", "disabled"),
-    Input("units-run", "value"), prevent_initial_call=True,
-)  # fmt: skip
-def _run_changed(name: str) -> tuple[float, float, float, bool]:
-    return state.slider_for(name)
-
-
-callback(
-    Output("units-time", "max", allow_duplicate=True),
-    Output("units-time", "value", allow_duplicate=True),
-    Input("units-live", "n_intervals"),
-    State("units-run", "value"),
-    State("units-time", "value"),
-    State("units-time", "max"),
-    prevent_initial_call=True,
-)(state.follow_live)
+state.follow_time("units")
 
 
 @callback(
