@@ -23,12 +23,16 @@ PACKAGE_DIR = {
 
 
 def _packages() -> list[str]:
-    """Every package below the mapped folders, named by its import path."""
+    """Every folder below the mapped ones, named by its import path: the packages, and the
+    folders of package data (``twin.dashboards.assets``, ``twin.city.data``), which
+    setuptools wants listed too."""
     found = []
     for name, folder in PACKAGE_DIR.items():
         root = HERE / folder
-        for init in sorted(root.rglob("__init__.py")):
-            rel = init.parent.relative_to(root)
+        for sub in [root, *sorted(p for p in root.rglob("*") if p.is_dir())]:
+            rel = sub.relative_to(root)
+            if any(part.startswith((".", "_")) for part in rel.parts):
+                continue  # __pycache__, hidden folders
             found.append(".".join((name, *rel.parts)))
     return sorted(set(found))
 
@@ -36,8 +40,8 @@ def _packages() -> list[str]:
 def _extensions() -> list[Extension]:
     """One extension per ``ext/*.pyx`` kernel, compiled against numpy."""
     sources = sorted((HERE / "ext").glob("*.pyx"))
-    if not sources:
-        return []
+    if not sources:  # a wheel without its kernels would fail at run time, far from here
+        raise SystemExit("ext/*.pyx: the Cython kernels' sources are missing (see MANIFEST.in)")
     import numpy
     from Cython.Build import cythonize
 

@@ -31,9 +31,9 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
-from twin.ext import civil as kernel
 
 from twin._errors import InputError
+from twin.ext import civil as kernel
 
 ACTIVE, QUIET, ARRESTED = (kernel.STATES[s] for s in ("active", "quiet", "arrested"))
 CITIZEN, COP = kernel.KINDS["citizen"], kernel.KINDS["cop"]

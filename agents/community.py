@@ -39,9 +39,9 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
-from twin.ext import community as kernel
 
 from twin._errors import InputError
+from twin.ext import community as kernel
 
 #: How many people each kind of POI draws, relative to a plain junction's 0.
 PLACE_WEIGHT = {

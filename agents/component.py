@@ -22,10 +22,10 @@ from collections.abc import Generator
 from typing import Any
 
 import numpy as np
-from twin.agents.civil import CivilViolence
-from twin.agents.community import CommunityModel
 
 from twin import events as ev
+from twin.agents.civil import CivilViolence
+from twin.agents.community import CommunityModel
 from twin.city.places import ResolvedEvent
 from twin.scenario import Community
 

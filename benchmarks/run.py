@@ -296,10 +296,9 @@ def grid_graph(side: int) -> Any:
 
 def bench_routing(repeat: int) -> None:
     """The travel-time engine against networkx and scipy (see the module docstring)."""
-    from twin.ext.routing import threads_available
-
     from twin.city import build_city
     from twin.city.facilities import load_facilities
+    from twin.ext.routing import threads_available
     from twin.routing import TravelTimeEngine
 
     print(
@@ -456,6 +455,7 @@ def bench_civil_violence(repeat: int) -> None:
     import numpy as np
     from mesa.examples.advanced.epstein_civil_violence.model import EpsteinCivilViolence
     from scipy import stats
+
     from twin.agents.civil import CivilViolence
 
     seeds, steps = 20, 100

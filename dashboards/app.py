@@ -14,11 +14,13 @@ to 1.0 s for a page with one graph). The dashboards' figures use only those trac
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import dash
 from dash import dcc, html
+
 from twin.dashboards import state
 from twin.dashboards.data import Runs
 from twin.dashboards.i18n import LANGUAGES
@@ -32,7 +34,7 @@ def create_app(runs: list[Path], *, live: list[Path] | None = None, rules: Any =
     if not runs and not live:
         raise ValueError("give at least one run folder or live twin")
     shown = Runs(runs, rules, live=live)
-    here = Path(__file__).parent
+    here = resources.files("twin.dashboards")  # package data: the pages and the assets
     app = dash.Dash(
         __name__, use_pages=True, pages_folder=str(here / "pages"), assets_folder=str(here / "assets"),
         title="smart-policing-twin", suppress_callback_exceptions=True, serve_locally=True,

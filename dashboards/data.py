@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from twin import kpi
+from twin._inputs import load_yaml
 
 
 @dataclass
@@ -82,9 +83,8 @@ class RunView:
     def plan_key(self) -> str:
         """The run's scenario, as run, without its seed: runs with the same key are
         replications of one plan."""
-        import yaml
 
-        doc = yaml.safe_load((self.path / "scenario.yaml").read_text(encoding="utf-8")) or {}
+        doc = load_yaml(self.path / "scenario.yaml", what="run's scenario") or {}
         doc.pop("seed", None)
         return json.dumps(doc, sort_keys=True, default=str)
 

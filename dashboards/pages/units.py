@@ -6,10 +6,10 @@ from typing import Any
 
 import dash
 from dash import Input, Output, callback, dcc, html
-from twin.dashboards import state
-from twin.dashboards.i18n import text
 
 from twin import kpi
+from twin.dashboards import state
+from twin.dashboards.i18n import text
 from twin.report import UNIT_STYLE, unit_board_figure
 
 dash.register_page(__name__, path="/units", name="Unit", title="Unit")

@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+
+from twin._errors import InputError
 from twin.agents.civil import (
     ACTIVE,
     ARRESTED,
@@ -19,8 +21,6 @@ from twin.agents.civil import (
     max_active_share,
 )
 from twin.ext import civil as kernel
-
-from twin._errors import InputError
 
 
 def test_arrest_probability_is_epsteins_with_mesas_rounding():

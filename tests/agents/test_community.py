@@ -8,10 +8,10 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from twin.agents.community import CommunityModel
-from twin.agents.component import edge_forecast
 
 from twin._errors import InputError
+from twin.agents.community import CommunityModel
+from twin.agents.component import edge_forecast
 from twin.plans import run_scenario
 from twin.scenario import scenario_from_dict
 

@@ -4,7 +4,6 @@ Each test saves a screenshot in ``test-artifacts/dashboards/``."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -17,10 +16,6 @@ from twin import kpi
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "dashboards"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-unsafe-swiftshader"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +39,9 @@ class Served(str):
 def serve(app) -> tuple[Served, Any]:
     """The app on a free port, served by a thread of this process: its address, and the
     server (``shutdown()`` stops it)."""
-    from twin.dashboards import state
     from werkzeug.serving import make_server
+
+    from twin.dashboards import state
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,27 +61,6 @@ def served(rush_run):
     address, server = serve(create_app([rush_run]))
     yield address
     server.shutdown()
-
-
-@pytest.fixture
-def page():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=FLAGS,  # a fresh profile of its own
-        )
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.errors = []  # type: ignore[attr-defined]
-        pg.scripts = []  # type: ignore[attr-defined]
-        pg.on("request", lambda r: r.resource_type == "script" and pg.scripts.append(r.url))
-        pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))
-        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-        yield pg
-        browser.close()
 
 
 def assert_clean(page) -> None:
@@ -247,8 +222,8 @@ def test_contingency_gives_ensembles_confidence_intervals(
     three replications each. The page gives each KPI's mean with its 95 % interval, the
     differences with theirs, and marks a difference only where its interval leaves out 0."""
     import yaml
-    from twin.dashboards.app import create_app
 
+    from twin.dashboards.app import create_app
     from twin.plans import run_scenario
     from twin.scenario import scenario_from_dict
 
@@ -365,7 +340,6 @@ def test_a_tile_server_under_the_k3i_map(rush_run, page, tmp_path):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from twin.dashboards.app import create_app
-
     from twin.report import Tiles
 
     png = base64.b64decode(

@@ -44,7 +44,7 @@ def test_facilities_from_the_bundle(helsinki_city, tmp_path):
     with pytest.raises(
         InputError, match=r"no hospital facility in OpenStreetMap and there is no posts file"
     ):
-        load_facilities(helsinki_city, "hospital", scenarios=tmp_path)
+        load_facilities(helsinki_city, "hospital", shipped=tmp_path)
     (tmp_path / "helsinki_posts.geojson").write_text(
         '{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": '
         '{"type": "Point", "coordinates": [24.94, 60.17]}, "properties": {"kind": "police"}}]}'
@@ -52,7 +52,7 @@ def test_facilities_from_the_bundle(helsinki_city, tmp_path):
     with pytest.raises(
         InputError, match=r"no hospital facility in OpenStreetMap and its posts file .* has none"
     ):
-        load_facilities(helsinki_city, "hospital", scenarios=tmp_path)
+        load_facilities(helsinki_city, "hospital", shipped=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,8 @@ def test_facilities_from_the_bundle(helsinki_city, tmp_path):
             '{"type": "FeatureCollection", "features": [{"geometry": {"type": "LineString"}}]}',
             "features[0]: geometry must be a Point",
         ),
-        ("posts.geojson", "not json", "not a GeoJSON FeatureCollection"),
+        ("posts.geojson", "not json", "posts.geojson: line 1, column 1: not valid JSON"),
+        ("posts.geojson", "[1, 2]", "not a GeoJSON FeatureCollection"),
         ("posts.csv", "name,lat,lon,kind\n", "holds no facility"),
     ],
 )

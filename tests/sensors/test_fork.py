@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,9 +20,11 @@ from twin.sensors.feeds import MqttSink, topic_of
 from .test_feeds import SENSORS, Broker
 from .test_live import base_scenario
 
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboards"
+
 
 @pytest.mark.slow
-def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city, tmp_path):
+def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city, tmp_path, page):
     broker = Broker(tmp_path / "broker")
     scenario = base_scenario(tmp_path / "base.yaml", helsinki_city, seed=5, veh_per_hour=900,
                              rates="{crime: 40, medical: 20}", police=4, ambulances=2)  # fmt: skip
@@ -57,48 +60,38 @@ def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city,
             capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         # while the twin runs (and holds its DuckDB file), what it publishes can be read
-        from twin.dashboards.data import LiveView
-
         from twin import kpi
+        from twin.dashboards.data import LiveView
 
         view = LiveView(db)
         assert view.end > 20 and view.name == "live: live-base"
         assert len(kpi.sector_status(view.con, view.end)) > 0
         assert (kpi.units_at(view.con, view.end)["unit"].str.startswith(("P-", "A-"))).all()
         # and the dashboards follow it in a real browser
-        from tests.dashboards.test_k3i import CHROMIUM, FLAGS, SHOTS
         from twin.sensors.broker import free_port
 
         port = free_port()
         dash = subprocess.Popen([sys.executable, "-m", "twin.cli", "dash", "--live", str(db), "--port", str(port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
         try:
-            from playwright.sync_api import sync_playwright
-
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                errors: list[str] = []
-                page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-                for _ in range(60):  # the server starting
-                    try:
-                        page.goto(f"http://127.0.0.1:{port}/")
-                        break
-                    except Exception:
-                        time.sleep(0.5)
-                page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
-                page.wait_for_function(
-                    "(document.querySelector('#k3i-clock') || {}).innerText > ''"
-                )
-                assert "live: live-base" in page.inner_text("#k3i-run")
-                before = page.inner_text("#k3i-clock")
-                # the page reads what the twin published and follows the present
-                page.wait_for_function(f"document.querySelector('#k3i-clock').innerText !== {before!r}",
-                                       timeout=30000)  # fmt: skip
-                SHOTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(SHOTS / "k3i-live.png"), full_page=True)
-                browser.close()
-            assert errors == []
+            for _ in range(60):  # the server starting
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/")
+                    break
+                except Exception:
+                    time.sleep(0.5)
+            page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
+            page.wait_for_function(
+                "(document.querySelector('#k3i-clock') || {}).innerText > ''"
+            )
+            assert "live: live-base" in page.inner_text("#k3i-run")
+            before = page.inner_text("#k3i-clock")
+            # the page reads what the twin published and follows the present
+            page.wait_for_function(f"document.querySelector('#k3i-clock').innerText !== {before!r}",
+                                   timeout=30000)  # fmt: skip
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "k3i-live.png"), full_page=True)
+            assert page.errors == []
         finally:
             dash.terminate()
             dash.wait(10)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -299,10 +300,11 @@ def resolve_response(
     source: str = "scenario",
     net: CityNet | None = None,
     events: list[ResolvedEvent] | None = None,
+    folder: Path | None = None,
 ) -> ResolvedResponse | None:
     """Unit bases, scripted incidents, hospitals and beats on this city, or a ScenarioError
     listing every problem. ``events`` are the resolved road events (their accidents become
-    incidents)."""
+    incidents); ``folder`` is the scenario file's own, where its relative paths lead."""
     from twin.city.facilities import MAX_SNAP_M as FACILITY_SNAP_M
     from twin.city.facilities import load_facilities
 
@@ -317,7 +319,7 @@ def resolve_response(
 
     def facility_nodes(kind: str, path: str) -> list[tuple[str, int]]:
         try:
-            found, where = load_facilities(city, kind)
+            found, where = load_facilities(city, kind, folder=folder)
         except Exception as exc:  # InputError: no such facility, or a bad file
             problems.append((path, str(exc)))
             return []

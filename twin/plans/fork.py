@@ -47,6 +47,7 @@ import yaml
 from pydantic import ValidationError
 
 from twin._errors import InputError
+from twin._inputs import load_yaml
 from twin.scenario import Scenario, ScenarioError, _merge, _problems, parse_duration
 
 #: How often a live twin looks for fork requests, simulated seconds.
@@ -132,7 +133,7 @@ def fork_scenario(
     simulated second the fork ends at."""
     meta = json.loads((package / "fork.json").read_text())
     t_now = float(meta["t_s"])
-    doc = yaml.safe_load((package / "scenario.yaml").read_text())
+    doc = load_yaml(package / "scenario.yaml", what="fork package's scenario")
     base = Scenario.model_validate(doc)
     until = t_now + ahead_s
     if until > base.duration:
@@ -146,13 +147,28 @@ def fork_scenario(
     if not isinstance(overlay, dict):
         raise InputError("an overlay is a mapping of overrides, nested like a scenario")
     overlay = json.loads(json.dumps(overlay))  # a copy we may change
-    name = overlay.pop("name", "plan")
-    events = overlay.pop("events", [])
-    scripted = overlay.get("response", {}).get("incidents", {}).pop("scripted", [])
-    for item in [*events, *scripted]:
-        start = str(item.get("start", ""))
-        if start.startswith("+"):  # from the fork point
-            item["start"] = f"+{t_now + parse_duration(start[1:]):g}s"
+    name = str(overlay.pop("name", "plan"))[:80]
+    events = overlay.pop("events", None) or []
+    response = overlay.get("response")
+    incidents = response.get("incidents") if isinstance(response, dict) else None
+    scripted = (incidents.pop("scripted", None) if isinstance(incidents, dict) else None) or []
+    problems: list[tuple[str, str]] = []
+    for path, items in (("events", events), ("response.incidents.scripted", scripted)):
+        if not isinstance(items, list):
+            problems.append((path, f"a list, got {type(items).__name__}"))
+            continue
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                problems.append((f"{path}[{i}]", f"a mapping, got {type(item).__name__}"))
+                continue
+            start = str(item.get("start", ""))
+            if start.startswith("+"):  # from the fork point
+                try:
+                    item["start"] = f"+{t_now + parse_duration(start[1:]):g}s"
+                except ValueError as exc:
+                    problems.append((f"{path}[{i}].start", str(exc)))
+    if problems:
+        raise ScenarioError("overlay", problems)
     merged = _merge(json.loads(base.model_dump_json(exclude_unset=True)), overlay)
     merged["name"] = f"{base.name}-{name}"
     merged["events"] = [*merged.get("events", []), *events]

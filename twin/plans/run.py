@@ -144,7 +144,9 @@ def run_scenario(
     events = resolve_events(
         scenario, city, source=source, net=net
     )  # a ScenarioError writes nothing
-    response = resolve_response(scenario, city, source=source, net=net, events=events)
+    response = resolve_response(
+        scenario, city, source=source, net=net, events=events, folder=scenario_dir
+    )
     extra_routes = _extra_routes(scenario, scenario_dir, source)
     sensors = _sensor_files(scenario, scenario_dir, source, city)
     out = out or Path("runs") / scenario.name
@@ -163,7 +165,9 @@ def run_scenario(
     )
     if baseline and result.status == "complete":
         base_scenario = scenario.model_copy(update={"events": []})
-        base_response = resolve_response(base_scenario, city, source=source, net=net, events=[])
+        base_response = resolve_response(
+            base_scenario, city, source=source, net=net, events=[], folder=scenario_dir
+        )
         base = _run_once(
             base_scenario, city, [], out=out / "baseline", progress=progress, label="baseline",
             extra_routes=extra_routes, edge_sector=net.sector_of_edge, response=base_response,

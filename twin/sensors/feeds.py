@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from twin._errors import InputError
+from twin.sensors.messages import MAX_MESSAGE_CHARS, Unreadable
 
 #: Unacknowledged QoS 1 messages a publisher lets out at once.
 WINDOW = 1000
@@ -352,18 +353,49 @@ def observed_time(text: str) -> datetime | None:
     return t if t.tzinfo else None
 
 
-def lines(path: Path) -> Iterator[str]:
+def lines(path: Path, *, limit: int = MAX_MESSAGE_CHARS) -> Iterator[str]:
     """The messages of a JSON-lines file, or of a CSV file with one message per row (see
-    :func:`_from_csv`), as JSON text."""
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            for row in csv.DictReader(fh):
-                yield json.dumps(_from_csv(row))
-    else:
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
+    :func:`_from_csv`), as JSON text, in bounded memory whatever the file holds.
+
+    A line is read ``limit`` characters at most: a longer one comes as its first
+    ``limit + 1`` characters (which ingestion refuses as ``too_large``) and the rest is
+    skipped. Bytes that are not UTF-8 come as lone surrogates (``surrogateescape``), which
+    ingestion refuses as ``not_utf8``; a CSV row that cannot be read comes as an
+    :class:`~twin.sensors.messages.Unreadable` line."""
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        if path.suffix.lower() == ".csv":
+            rows = csv.DictReader(_bounded(fh, limit))
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield Unreadable(
+                        f"CSV line {rows.line_num}", "bad_csv", f"not a CSV row: {exc}"
+                    )
+                    continue
+                try:
+                    yield json.dumps(_from_csv(row), ensure_ascii=False)
+                except (TypeError, ValueError) as exc:  # a row with more cells than columns
+                    yield Unreadable(
+                        f"CSV line {rows.line_num}", "bad_csv", f"not a CSV row: {exc}"
+                    )
+        else:
+            for line in _bounded(fh, limit):
                 if line.strip():
-                    yield line.rstrip("\n")
+                    yield line.rstrip("\r\n")
+
+
+def _bounded(fh: Any, limit: int) -> Iterator[str]:
+    """A text file's lines, each cut to ``limit + 1`` characters (the rest of a longer line
+    read in pieces and dropped)."""
+    readline = fh.readline
+    while line := readline(limit + 1):
+        if len(line) > limit and not line.endswith("\n"):
+            while (rest := readline(1 << 20)) and not rest.endswith("\n"):
+                pass
+        yield line
 
 
 def _from_csv(row: dict[str, str]) -> dict[str, Any]:

@@ -5,7 +5,11 @@ one: each is either a reading in the store's ``readings`` table or a row of its
 ``quarantine`` table with one of these reasons, counted per reason:
 
 =================  ==========================================================================
-``bad_json``       not JSON, or not a JSON object
+``too_large``      longer than ``MAX_MESSAGE_CHARS`` (never parsed)
+``bad_csv``        a row of a CSV recording that cannot be read
+``not_utf8``       bytes that are not UTF-8 text
+``bad_json``       not JSON (nesting deeper than pydantic's limit of 200 included), or not a
+                   JSON object
 ``unknown_type``   no ``type``, or one the twin does not know
 ``invalid``        the schema refuses it (the detail names the field and the value)
 ``unknown_sensor`` it names a device the sensors file does not list
@@ -24,6 +28,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import time
 from bisect import bisect_right
 from collections import Counter
@@ -39,13 +44,21 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from twin._errors import InputError
-from twin.sensors.messages import KINDS, parse, parse_json, parse_lines, pseudonymise
+from twin.sensors.messages import (
+    KINDS,
+    MAX_MESSAGE_CHARS,
+    Unreadable,
+    parse,
+    parse_json,
+    parse_lines,
+    pseudonymise,
+)
 from twin.sensors.registry import SENDS, Registry
 
 #: Kinds of message that carry a position.
 _PLACED = frozenset({"Vehicle", "Alert", "EmergencyCall"})
-REASONS = ("bad_json", "unknown_type", "invalid", "unknown_sensor", "wrong_sensor",
-           "outside_city", "future", "stale", "duplicate")  # fmt: skip
+REASONS = ("too_large", "bad_csv", "not_utf8", "bad_json", "unknown_type", "invalid",
+           "unknown_sensor", "wrong_sensor", "outside_city", "future", "stale", "duplicate")  # fmt: skip
 #: A live feed's history commits (see :meth:`Ingest.follow`), seconds.
 COMMIT_EVERY_S = 0.010
 COMMIT_WITHIN_S = 0.5
@@ -54,6 +67,7 @@ COMMIT_WITHIN_S = 0.5
 MAX_JUMP_S = 3600.0
 #: Raw text kept in quarantine, characters.
 RAW_KEPT = 4000
+_TYPE = re.compile(r'"type"\s*:\s*"([^"\\]{0,60})"')
 
 #: The history: one narrow table for every kind of message, which DuckDB appends in one
 #: statement per commit (a statement costs about a millisecond whatever its size, so one
@@ -257,7 +271,12 @@ class Ingest:
         received = received or now
         rec_ts = received.timestamp()
         now_ts = rec_ts if now is received else now.timestamp()
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        # bytes that are not UTF-8 stay visible (as lone surrogates) and are quarantined
+        text = raw.decode("utf-8", errors="surrogateescape") if isinstance(raw, bytes) else raw
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = _too_large(text)
+        if text.__class__ is Unreadable:
+            return self._reject(rec_ts, text.reason, text.detail, text)
         if "caller" in text and self.key is not None:  # never store who called
             return self._handle_decoded(text, rec_ts, now_ts)
         try:
@@ -288,9 +307,15 @@ class Ingest:
         check, decoded = self._check, self._handle_decoded
         for chunk in _batches(texts, batch):
             callers = _containing(chunk, "caller") if self.key is not None else _NONE
-            for i, (text, msg) in enumerate(zip(chunk, parse_lines(chunk), strict=True)):
+            parsed = chunk
+            if max(map(len, chunk)) > MAX_MESSAGE_CHARS:  # never parsed: refused below
+                chunk = [t if len(t) <= MAX_MESSAGE_CHARS else _too_large(t) for t in chunk]
+                parsed = ["" if t.__class__ is Unreadable else t for t in chunk]
+            for i, (text, msg) in enumerate(zip(chunk, parse_lines(parsed), strict=True)):
                 if msg.__class__ is str:  # not a message: say why, at the clock
-                    if i in callers:
+                    if text.__class__ is Unreadable:
+                        self._reject(clock, text.reason, text.detail, text)
+                    elif i in callers:
                         decoded(text, clock, clock)
                     else:
                         self._diagnose(text, clock, None)
@@ -345,6 +370,8 @@ class Ingest:
         source.committed()
 
     def _handle_decoded(self, text: str, received: float, now: float) -> bool:
+        if not _is_text(text):
+            return self._reject(received, "not_utf8", _NOT_UTF8, text)
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
@@ -369,13 +396,13 @@ class Ingest:
             else:  # pragma: no cover - a line refused in a batch passes alone
                 raise AssertionError(f"a line refused in a batch passed alone: {text[:200]}")
         first = exc.errors()[0]
+        if first["type"] == "string_unicode":  # lone surrogates: bytes that were not UTF-8
+            return self._reject(received, "not_utf8", _NOT_UTF8, text)
         if first["type"] == "json_invalid":
             return self._reject(received, "bad_json", f"not JSON: {first['msg']}", text)
         if first["type"] in ("dict_type", "model_attributes_type"):
-            try:
-                name = type(json.loads(text)).__name__
-            except (ValueError, RecursionError):
-                name = "something else"
+            name = {list: "an array", str: "a string", bool: "true or false", int: "a number",
+                    float: "a number", type(None): "null"}.get(type(first.get("input")), "something else")  # fmt: skip
             return self._reject(
                 received, "bad_json", f"a message is a JSON object, got {name}", text
             )
@@ -462,13 +489,14 @@ class Ingest:
         return True
 
     def _reject(self, received: float, reason: str, detail: str, raw: str) -> bool:
+        raw = raw[:RAW_KEPT]
+        if not _is_text(raw):  # kept as it came, its bad bytes shown as U+FFFD
+            raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         self.quarantined[reason] += 1
         self.last, self.last_reason, self.last_text = None, reason, raw
-        try:
-            self.last_type = str(json.loads(raw).get("type", ""))[:60]
-        except (ValueError, AttributeError):
-            self.last_type = ""
-        self.store.add_quarantined((received, reason, detail[:1000], raw[:RAW_KEPT]))
+        found = _TYPE.search(raw)  # what it says it is, read without parsing it
+        self.last_type = found.group(1) if found else ""
+        self.store.add_quarantined((received, reason, detail[:1000], raw))
         return False
 
     def summary(self) -> dict[str, Any]:
@@ -482,6 +510,24 @@ def _stamp(msg: Any) -> str:
 
 
 _NONE: frozenset[int] = frozenset()
+_NOT_UTF8 = "bytes that are not UTF-8 text"
+
+
+def _too_large(text: str) -> Unreadable:
+    """A message past :data:`MAX_MESSAGE_CHARS`, refused unparsed (its start kept)."""
+    return Unreadable(
+        text[:RAW_KEPT], "too_large",
+        f"{len(text):,} characters or more, past the {MAX_MESSAGE_CHARS:,} a message may have",
+    )  # fmt: skip
+
+
+def _is_text(text: str) -> bool:
+    """True unless the text holds lone surrogates (bytes that were not UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _containing(texts: list[str], needle: str) -> set[int] | frozenset[int]:

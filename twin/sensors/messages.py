@@ -209,6 +209,24 @@ _LINES: TypeAdapter[Any] = TypeAdapter(
 )
 
 
+#: The longest message taken, characters: a sensor's message is a few hundred, so this is
+#: far past any real one, and bounds what one hostile message costs to read and parse.
+MAX_MESSAGE_CHARS = 64 * 1024
+
+
+class Unreadable(str):
+    """A line of a recording that is refused before it is parsed, with why: ``reason`` (a
+    quarantine reason) and ``detail``."""
+
+    reason: str
+    detail: str
+
+    def __new__(cls, text: str, reason: str, detail: str) -> Unreadable:
+        obj = super().__new__(cls, text)
+        obj.reason, obj.detail = reason, detail
+        return obj
+
+
 def parse(data: Any) -> Any:
     """A message from decoded JSON; raises pydantic's ValidationError."""
     return _ADAPTER.validate_python(data)

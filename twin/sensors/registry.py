@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin._errors import InputError
+from twin._inputs import load_yaml
 from twin.scenario import ScenarioError, _problems
 
 #: Which kinds of sensor send which kinds of message.
@@ -105,10 +105,11 @@ def load_registry(path: Path | None, city: Any) -> Registry:
     if not Path(path).is_file():
         raise InputError(f"{path}: sensors file not found")
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_yaml(Path(path), what="sensors file")
+    except InputError as exc:  # YAML, UTF-8, size and depth: said where
+        raise ScenarioError(str(path), [("", str(exc).removeprefix(f"{path}: "))]) from None
+    try:
         spec = SensorsFile.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(str(path), [("", f"not valid YAML ({exc})")]) from exc
     except ValidationError as exc:
         raise ScenarioError(str(path), [p for err in exc.errors() for p in _problems(err)]) from exc
     from twin.city.places import MAX_SNAP_M, CityNet

@@ -1,0 +1,121 @@
+"""The twin as a stranger installs it: an sdist and a wheel built from it, the wheel
+installed into a fresh venv, and the shipped morning rush run and the dashboards served from
+a folder that is not the checkout.
+
+This is what would catch package data left out of the wheel (the default posts file, the
+dashboard pages and assets) or a path that walks up from ``__file__`` into the checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = {"/": "k3i", "/units": "units", "/contingency": "cont"}
+
+
+def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> str:
+    done = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, (
+        f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The sdist and wheel, built as a package index would (the wheel from the sdist), the
+    wheel installed into a fresh venv: its bin folder and a clean environment."""
+    dist = tmp_path_factory.mktemp("dist")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    _run([sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)], cwd=dist, env=env,
+         timeout=900)  # fmt: skip
+    wheels, sdists = list(dist.glob("*.whl")), list(dist.glob("*.tar.gz"))
+    assert len(wheels) == 1 and len(sdists) == 1, sorted(p.name for p in dist.iterdir())
+    venv = tmp_path_factory.mktemp("venv") / "v"
+    _run([sys.executable, "-m", "venv", str(venv)], cwd=dist, env=env, timeout=120)
+    bin_ = venv / "bin"
+    _run([str(bin_ / "python"), "-m", "pip", "install", "--quiet", str(wheels[0])], cwd=dist,
+         env=env, timeout=900)  # fmt: skip
+    env["PATH"] = f"{bin_}{os.pathsep}{env.get('PATH', '')}"
+    return bin_, env
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_its_package_data(installed):
+    bin_, env = installed
+    listing = _run(
+        [str(bin_ / "python"), "-c",
+         "from importlib import resources as r; import json;"
+         "print(json.dumps([str(p.name) for d in ('twin.dashboards.pages', 'twin.dashboards.assets', 'twin.city.data')"
+         " for p in r.files(d).iterdir()]))"],
+        cwd=bin_, env=env, timeout=60,
+    )  # fmt: skip
+    names = set(json.loads(listing))
+    assert {"k3i.py", "units.py", "contingency.py"} <= names
+    assert {"plotly-basic.min.js", "style.css", "helsinki_posts.geojson"} <= names
+
+
+@pytest.mark.slow
+def test_a_wheel_runs_the_morning_rush_and_serves_every_page(installed, tmp_path, page):
+    bin_, env = installed
+    work = tmp_path / "planner"  # not the checkout: only the scenarios copied beside it
+    shutil.copytree(ROOT / "scenarios", work / "scenarios")
+    _run([str(bin_ / "twin"), "build", "--out", "cities/helsinki"], cwd=work, env=env,
+         timeout=600)  # fmt: skip
+    said = _run(
+        [str(bin_ / "twin"), "run", "scenarios/helsinki_morning_rush.yaml", "--quiet"],
+        cwd=work, env=env, timeout=900,
+    )  # fmt: skip
+    assert "KPIs of helsinki-morning-rush (complete)" in said and "Incidents" in said, said
+    run = work / "runs" / "helsinki-morning-rush"
+    assert (run / "timeline.parquet").is_file() and (run / "report.html").is_file()
+    assert json.loads((run / "run.json").read_text())["status"] == "complete"
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(bin_ / "twin"), "dash", str(run), "--port", str(port)],
+        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_dash-layout", timeout=5) as r:
+                    layout = r.read().decode()
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "twin dash did not answer in 120 s"
+                time.sleep(0.5)
+        assert "_pages_content" in layout
+        for path, prefix in PAGES.items():  # each page drawn in a browser, with its title
+            page.goto(f"{base}{path}")
+            page.wait_for_function(
+                f"(document.querySelector('#{prefix}-title') || {{}}).innerText > ''",
+                timeout=60000,
+            )
+        assert page.errors == []
+        assert any("plotly-basic.min.js" in url for url in page.scripts)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
