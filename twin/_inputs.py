@@ -68,17 +68,19 @@ def load_yaml(path: Path, *, what: str, limit: int = MAX_CONFIG_BYTES) -> Any:
     """A YAML file's content (``None`` for an empty file), within the module's limits; an
     :class:`InputError` naming the line and column of a syntax error or a limit passed."""
     text = read_text(path, what=what, limit=limit)
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # its reader refuses control characters at once
         return loader.get_single_data()
     except _Refused as exc:
         raise InputError(f"{path}: {_at(exc.mark)}{exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}: {_at(mark)}not valid YAML ({problem})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_json(path: Path, *, what: str, limit: int = MAX_DATA_BYTES) -> Any:

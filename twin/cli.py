@@ -622,13 +622,7 @@ def dash(
             raise InputError(f"{run}: not a run folder (no timeline.parquet); run `twin run` first")
     status_rules = None
     if rules is not None:
-        from pydantic import ValidationError
-
-        doc = load_yaml(rules, what="rules file") or {}
-        try:
-            status_rules = kpi.StatusRules.model_validate(doc)
-        except ValidationError as exc:
-            raise InputError(f"{rules}: {exc}") from exc
+        status_rules = kpi.StatusRules.from_file(rules)
     if lang not in ("id", "en"):
         raise InputError(f"--lang: id or en, not {lang!r}")
     app = create_app(runs, live=live, rules=status_rules, lang=lang, tiles=background)

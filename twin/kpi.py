@@ -48,6 +48,7 @@ pending                    incident needs waiting for a free unit
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from twin._errors import InputError
+from twin._inputs import load_yaml
 
 DELAYED_S = 120.0
 GRIDLOCK_SAMPLES = 5
@@ -717,6 +721,27 @@ class StatusRules(BaseModel):
     rasa_aman: tuple[float, float] = Field(
         (60, 45), description="residents' sense of safety (0-100): at or below these"
     )
+
+    @field_validator("*")
+    @classmethod
+    def _finite(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(math.isfinite(v) for v in value):
+            raise ValueError(f"thresholds are numbers, not {value!r}")
+        return value
+
+    @classmethod
+    def from_file(cls, path: Path) -> StatusRules:
+        """Thresholds from a YAML file of the same fields (``twin dash --rules``); an
+        :class:`~twin._errors.InputError` names the file and each field that is wrong."""
+        doc = load_yaml(path, what="rules file")
+        try:
+            return cls.model_validate({} if doc is None else doc)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'rules'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise InputError(f"{path}: {problems}") from None
 
 
 def sector_status(timeline: Any, t: float, rules: StatusRules | None = None) -> pd.DataFrame:

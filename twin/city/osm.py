@@ -282,7 +282,8 @@ def read_osm(path: Path, *, roads: bool = True) -> OsmExtract:
                 centroid = _area_centroid(obj)
                 if centroid is not None:
                     add_poi(osm_id, obj.tags, *centroid)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError, osmium.InvalidLocationError) as exc:
+        # libosmium's words: a parse error, an illegal id, a coordinate it cannot read
         kind = "PBF" if fmt == "pbf" else "OSM XML"
         raise InputError(f"{path}: corrupt or unreadable {kind} ({exc})") from exc
 
