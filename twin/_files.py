@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,26 +58,52 @@ def replacing_folder(out: Path, *, marker: str, what: str) -> Iterator[Path]:
                 f"--out {out}: cannot write there ({ancestor} is a file, not a folder)"
             )
     made = [p for p in (parent, *parent.parents) if not p.exists()]
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        for stale in parent.glob(f".{out.name}.partial-*"):  # left by a killed writer
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-    except OSError as exc:
-        _remove_empty(made)
-        raise BundleError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a result is as shareable as any folder
+    # An interrupt (Ctrl-C, SIGTERM) waits while the temporary folder is made, put in place
+    # or removed, and is raised only inside the try: landing between mkdtemp and the try, or
+    # inside the clean-up, it left the folder behind.
+    tmp: Path | None = None
     done = False
     try:
+        with _interrupts_held():
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+                for stale in parent.glob(f".{out.name}.partial-*"):  # left by a killed writer
+                    shutil.rmtree(stale, ignore_errors=True)
+                tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+            except OSError as exc:
+                raise BundleError(
+                    f"--out {out}: cannot write there ({exc.strerror or exc})"
+                ) from exc
+            umask = os.umask(0)
+            os.umask(umask)
+            tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a result is as shareable
         yield tmp
-        _swap_into_place(tmp, out)
-        done = True
+        with _interrupts_held():
+            _swap_into_place(tmp, out)
+            done = True
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not done:
-            _remove_empty(made)
+        with _interrupts_held():
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if not done:
+                _remove_empty(made)
+
+
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back from this thread for the block; one that came meanwhile
+    is delivered (and raises) when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python delivers signals to the main thread only
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
