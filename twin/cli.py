@@ -642,8 +642,9 @@ def calibrate(
     ] = None,
 ) -> None:
     """Rebuild a scenario's demand to follow observed counts (routeSampler) and report GEH."""
-    from twin.plans.calibrate import GEH_LIMIT, GEH_SHARE, observed_counts
+    from twin.kpi import GEH_LIMIT, GEH_SHARE
     from twin.plans.calibrate import calibrate as run_calibration
+    from twin.plans.calibrate import observed_counts
     from twin.plans.run import load_city
     from twin.scenario import load_scenario
     from twin.sensors.registry import load_registry

@@ -17,9 +17,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 import pyarrow as pa
+
+# -- the words every layer shares ---------------------------------------------------------------
+
+#: The emergency numbers: 110 police, 112 the general number, 119 medical, 113 fire.
+EmergencyNumber = Literal["110", "112", "119", "113"]
+NUMBERS: tuple[str, ...] = get_args(EmergencyNumber)
+#: What can happen: the incident types of the scenario, the call centres and the feeds.
+IncidentTypeName = Literal["crime", "traffic_accident", "medical", "fire", "public_order"]
+INCIDENT_TYPES: tuple[str, ...] = get_args(IncidentTypeName)
 
 #: Field annotation (as written) -> Arrow type of its column.
 FIELD_TYPES: dict[str, pa.DataType] = {

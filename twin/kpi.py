@@ -293,14 +293,32 @@ def geh(timeline: Any, *, until: float | None = None, window_s: float = 3600.0) 
         FROM obs JOIN sim USING (sensor) WHERE obs.span > 0 AND sim.span > 0 ORDER BY sensor
         """
     ).df()
-    m, c = frame["observed_vph"], frame["simulated_vph"]
-    frame["geh"] = ((2 * (m - c) ** 2) / (m + c).where(m + c > 0, 1.0)) ** 0.5
+    frame["geh"] = geh_statistic(frame["simulated_vph"], frame["observed_vph"])
     return frame
 
 
+#: The accepted standard of calibration: GEH below this on at least :data:`GEH_SHARE` of
+#: the detectors (or detector-hours).
+GEH_LIMIT = 5.0
+GEH_SHARE = 0.85
+
+
+def geh_statistic(model: Any, count: Any) -> Any:
+    """The GEH statistic of hourly flows, sqrt(2 (M - C)^2 / (M + C)), element by element
+    (0 where both are 0).
+
+    >>> [round(float(g), 2) for g in geh_statistic([100, 0, 400], [120, 0, 300])]
+    [1.91, 0.0, 5.35]
+    """
+    m, c = np.asarray(model, dtype=float), np.asarray(count, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.sqrt(2 * (m - c) ** 2 / (m + c))
+    return np.where((m + c) > 0, out, 0.0)
+
+
 def geh_share(frame: pd.DataFrame) -> float | None:
-    """The share of detectors with GEH < 5 (None without any)."""
-    return round(float((frame["geh"] < 5).mean()), 3) if len(frame) else None
+    """The share of detectors with GEH under :data:`GEH_LIMIT` (None without any)."""
+    return round(float((frame["geh"] < GEH_LIMIT).mean()), 3) if len(frame) else None
 
 
 def community_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

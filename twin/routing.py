@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from twin._errors import InputError, TwinError
+from twin._geo import haversine_m
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -411,7 +412,7 @@ class TravelTimeEngine:
         """The node nearest a point, and how far it is in metres (great circle)."""
         node = self._nearest_node(lat, lon)
         data = self._graph.nodes[node]
-        return node, _haversine_m(lat, lon, data["y"], data["x"])
+        return node, haversine_m(lat, lon, data["y"], data["x"])
 
     def _nearest_node(self, lat: float, lon: float) -> int:
         from scipy.spatial import cKDTree
@@ -442,12 +443,6 @@ class TravelTimeEngine:
             )
         return self._sectors_cache
 
-
-def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(lon2 - lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return float(2 * 6_371_008.8 * np.arcsin(np.sqrt(a)))
 
 
 def _limit(within: float) -> float:

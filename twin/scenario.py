@@ -34,6 +34,7 @@ from pydantic import (
 
 from twin._errors import InputError
 from twin._inputs import load_yaml
+from twin.events import INCIDENT_TYPES, NUMBERS, EmergencyNumber, IncidentTypeName
 
 
 class ScenarioError(InputError):
@@ -275,8 +276,6 @@ class Traffic(_Model):
 
 # -- emergency response (twin.response) --------------------------------------------------------
 
-#: The emergency numbers: 110 police, 112 the general number, 119 medical, 113 fire.
-NUMBERS = ("110", "112", "119", "113")
 #: What an incident can need, and the unit types that serve each need.
 NEEDS = {
     "police": ("police_car", "motorbike"),
@@ -284,7 +283,6 @@ NEEDS = {
     "fire": ("fire_engine",),
 }
 UNIT_TYPES = ("police_car", "motorbike", "ambulance", "fire_engine")
-INCIDENT_TYPES = ("crime", "traffic_accident", "medical", "fire", "public_order")
 
 
 class TimeDist(_Model):
@@ -299,7 +297,7 @@ class CallPool(_Model):
     """Call-takers who answer some of the numbers."""
 
     name: str = Field(pattern=r"^[\w-]+$")
-    numbers: list[Literal["110", "112", "119", "113"]] = Field(min_length=1)
+    numbers: list[EmergencyNumber] = Field(min_length=1)
     call_takers: int = Field(ge=1, le=1000)
 
 
@@ -315,7 +313,7 @@ class CallCentre(_Model):
     pool. Calls wait in priority order (1 first), then in order of arrival."""
 
     pools: list[CallPool] = Field(default_factory=_default_pools, min_length=1)
-    handling: dict[Literal["110", "112", "119", "113"], TimeDist] = Field(
+    handling: dict[EmergencyNumber, TimeDist] = Field(
         default_factory=dict,
         description="talk time per number; default: lognormal, mean 90 s (119: 120 s), cv 0.5",
     )
@@ -422,7 +420,7 @@ class ScriptedIncident(_Model):
     """One incident at a given time and place (an inject)."""
 
     id: str | None = None
-    type: Literal["crime", "traffic_accident", "medical", "fire", "public_order"]
+    type: IncidentTypeName
     at: Place
     start: str = Field(description='local time of day "07:40", or an offset "+40min"')
     priority: int | None = Field(None, ge=1, le=3)
@@ -441,14 +439,14 @@ class Incidents(_Model):
     hour of day (``"07": 4``). They are shared out over the sectors by road length times
     ``sector_weights``, and arrive as a Poisson process whose rate changes by hour."""
 
-    rates: dict[Literal["crime", "traffic_accident", "medical", "fire", "public_order"], Rate] = (
+    rates: dict[IncidentTypeName, Rate] = (
         Field(default_factory=dict)
     )
     sector_weights: dict[str, float] = Field(
         default_factory=dict, description="sector id -> multiplier of its share (default 1)"
     )
     types: dict[
-        Literal["crime", "traffic_accident", "medical", "fire", "public_order"], IncidentType
+        IncidentTypeName, IncidentType
     ] = Field(default_factory=dict)
     scripted: list[ScriptedIncident] = Field(default_factory=list)
     from_road_events: bool = Field(

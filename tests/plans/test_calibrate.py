@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from twin.kpi import GEH_SHARE
+from twin.kpi import geh_statistic as geh
 from twin.plans import run_scenario
-from twin.plans.calibrate import GEH_SHARE, calibrate, geh, observed_counts
+from twin.plans.calibrate import calibrate, observed_counts
 from twin.scenario import scenario_from_dict
 from twin.sensors.feeds import lines
 from twin.sensors.ingest import Ingest, SensorStore

@@ -315,9 +315,11 @@ def test_no_message_can_crash_the_feed(helsinki_city, tmp_path):
     assert sum(q.values()) == len(nasty) and q["outside_city"] == 1 and q["bad_json"] >= 3
 
 
-def test_a_replayed_feed_acts_on_the_twin(stream, helsinki_city, tmp_path):
+def test_a_replayed_feed_acts_on_the_twin(truth_run, stream, helsinki_city, tmp_path):
     """A past morning's feed (the flood run's) played on a run's clock: counts observed,
-    calls answered, and the gauge over its threshold closes the waterfront."""
+    calls answered, and the gauge over its threshold closes the waterfront. The round trip
+    (run, ``twin feed``, replay) gives back every incident and call of the run, field for
+    field: type, priority, place, number and time."""
     from twin.plans import run_scenario
     from twin.scenario import scenario_from_dict
 
@@ -361,6 +363,22 @@ def test_a_replayed_feed_acts_on_the_twin(stream, helsinki_city, tmp_path):
             )[0][0]
             > 0
         )
+        truth = f"'{truth_run / 'timeline.parquet'}'"
+        incidents = q(
+            "SELECT 'alert:' || incident, incident_type, priority, round(lat, 6), round(lon, 6), round(t, 3) "
+            f"FROM {truth} WHERE kind = 'incident_occurred'"
+        )
+        alerts = q(
+            "SELECT alert, incident_type, priority, round(lat, 6), round(lon, 6), round(t, 3) "
+            "FROM TL WHERE kind = 'alert_received'"
+        )
+        assert incidents and sorted(alerts) == sorted(incidents)
+        placed = q(
+            "SELECT c.number, round(c.t, 3), i.incident_type FROM " + truth + " c JOIN " + truth + " i "
+            "ON i.kind = 'incident_occurred' AND i.incident = c.incident WHERE c.kind = 'call_placed'"
+        )
+        received = q("SELECT number, round(t, 3), incident_type FROM TL WHERE kind = 'call_received'")
+        assert placed and sorted(received) == sorted(placed)
         flood = q(
             "SELECT t FROM TL WHERE kind = 'road_event_started' AND event_id = 'flood-gauge-kauppatori'"
         )

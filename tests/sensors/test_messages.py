@@ -154,3 +154,13 @@ def test_lines_validated_together_fail_alone():
             assert got == text
         else:
             assert got == alone
+
+
+def test_every_priority_goes_out_as_a_severity_and_comes_back():
+    from twin.sensors.messages import PRIORITY_OF_SEVERITY, SEVERITY_OF_PRIORITY
+
+    assert {p: PRIORITY_OF_SEVERITY[SEVERITY_OF_PRIORITY[p]] for p in (1, 2, 3)} == {
+        1: 1,
+        2: 2,
+        3: 3,
+    }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from twin._geo import haversine_m
 from twin.scenario import Area, Place, Scenario, ScenarioError
 
 if TYPE_CHECKING:
@@ -413,12 +414,7 @@ def _snap_joined(city: City, joined: Any, lat: float, lon: float) -> tuple[int, 
     """The nearest junction from which a unit can reach the whole city and come back, and
     how far it is (metres): a base snapped to a one-way stub would be stranded."""
     ids, lats, lons = joined
-    p1, p2 = np.radians(lat), np.radians(lats)
-    a = (
-        np.sin((p2 - p1) / 2) ** 2
-        + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lons - lon) / 2) ** 2
-    )
-    dist = 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
+    dist = haversine_m(lat, lon, lats, lons)
     i = int(np.argmin(dist))
     return int(ids[i]), float(dist[i])
 

@@ -34,18 +34,7 @@ import pandas as pd
 
 from twin._errors import InputError, SumoError
 from twin._sumo import run_tool, sumo_env, sumo_home
-
-#: The accepted standard: GEH below this on at least :data:`GEH_SHARE` of detector-hours.
-GEH_LIMIT = 5.0
-GEH_SHARE = 0.85
-
-
-def geh(model: Any, count: Any) -> Any:
-    """The GEH statistic of hourly flows (0 where both are 0)."""
-    m, c = np.asarray(model, dtype=float), np.asarray(count, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.sqrt(2 * (m - c) ** 2 / (m + c))
-    return np.where((m + c) > 0, out, 0.0)
+from twin.kpi import GEH_LIMIT, geh_statistic
 
 
 def observed_counts(db: Path, registry: Any, scenario: Any) -> pd.DataFrame:
@@ -136,8 +125,8 @@ def calibrate(
     table["after"] = [
         after.get((e, b), 0) for e, b in zip(table["edge"], table["begin_s"], strict=True)
     ]
-    table["geh_before"] = geh(table["before"], table["observed"])
-    table["geh_after"] = geh(table["after"], table["observed"])
+    table["geh_before"] = geh_statistic(table["before"], table["observed"])
+    table["geh_after"] = geh_statistic(table["after"], table["observed"])
     return Calibration(
         table[["sensor", "hour", "observed", "before", "after", "geh_before", "geh_after"]],
         float((table["geh_before"] < GEH_LIMIT).mean()),

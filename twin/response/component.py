@@ -39,6 +39,7 @@ import numpy as np
 import simpy
 
 from twin import events as ev
+from twin._geo import haversine_m
 from twin.city.places import ResolvedEvent, ResolvedResponse
 from twin.response.model import (
     CallCentre,
@@ -59,11 +60,6 @@ DUPLICATE_DELAY_S = 120.0
 #: a duplicate of it.
 DUPLICATE_RADIUS_M = 300.0
 DUPLICATE_WINDOW_S = 1800.0
-
-
-def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    k = math.cos(math.radians((lat1 + lat2) / 2))
-    return math.hypot((lat2 - lat1) * 110_540.0, (lon2 - lon1) * 111_320.0 * k)
 
 
 class ResponseComponent:
@@ -298,7 +294,7 @@ class ResponseComponent:
             if (
                 incident.kind == kind
                 and not incident.closed
-                and _metres(incident.lat, incident.lon, call.lat, call.lon) <= DUPLICATE_RADIUS_M
+                and haversine_m(incident.lat, incident.lon, call.lat, call.lon) <= DUPLICATE_RADIUS_M
             ):
                 assert self.call_centre is not None
                 self.call_centre.call(incident, call.number)

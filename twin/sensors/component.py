@@ -28,17 +28,9 @@ from typing import Any
 
 from twin import events as ev
 from twin.sensors.ingest import MAX_JUMP_S, Ingest, SensorStore
+from twin.sensors.messages import PRIORITY_OF_SEVERITY, incident_of
 from twin.sensors.registry import Registry
 
-#: Alert categories and emergency-call categories as incident types.
-ALERT_TYPES = {
-    "traffic": "traffic_accident",
-    "security": "crime",
-    "health": "medical",
-    "fire": "fire",
-}
-PRIORITY = {"critical": 1, "high": 1, "medium": 2, "low": 3, "informational": 3}
-INCIDENT_TYPES = ("crime", "traffic_accident", "medical", "fire", "public_order")
 #: How often a live twin drains its MQTT queue, seconds.
 POLL_S = 1.0
 
@@ -134,16 +126,11 @@ class SensorsComponent:
             sim.emit(ev.CountObserved(sensor=msg.sensor, edge=sensor.edge, entered=msg.intensity,
                                       interval_s=span, end_s=end), source=self.name)  # fmt: skip
         elif kind == "EmergencyCall" and msg.location is not None:
-            kind_ = msg.category if msg.category in INCIDENT_TYPES else "crime"
-            sim.emit(ev.CallReceived(call=msg.id, number=msg.number, incident_type=kind_, lat=msg.location.lat,
+            sim.emit(ev.CallReceived(call=msg.id, number=msg.number, incident_type=incident_of(msg), lat=msg.location.lat,
                                      lon=msg.location.lon, caller=msg.caller or ""), source=self.name)  # fmt: skip
         elif kind == "Alert":
-            kind_ = (
-                msg.subCategory
-                if msg.subCategory in INCIDENT_TYPES
-                else ALERT_TYPES.get(msg.category, "crime")
-            )
-            sim.emit(ev.AlertReceived(alert=msg.id, incident_type=kind_, priority=PRIORITY[msg.severity],
+            sim.emit(ev.AlertReceived(alert=msg.id, incident_type=incident_of(msg),
+                                      priority=PRIORITY_OF_SEVERITY[msg.severity],
                                       lat=msg.location.lat, lon=msg.location.lon), source=self.name)  # fmt: skip
         elif kind == "Vehicle":
             sim.emit(ev.UnitObserved(unit=msg.id, lat=msg.location.lat, lon=msg.location.lon,

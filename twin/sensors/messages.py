@@ -48,6 +48,8 @@ from pydantic import (
     model_validator,
 )
 
+from twin.events import INCIDENT_TYPES, EmergencyNumber, IncidentTypeName
+
 
 class _Message(BaseModel):
     # other attributes (FIWARE's address, dataProvider...) are allowed and kept in the
@@ -161,12 +163,10 @@ class Alert(_Message):
 
 class EmergencyCall(_Message):
     type: Literal["EmergencyCall"]
-    number: Literal["110", "112", "119", "113"]
+    number: EmergencyNumber
     dateReceived: AwareDatetime
     location: GeoPoint | None = None
-    category: Literal["crime", "traffic_accident", "medical", "fire", "public_order", "other"] = (
-        "other"
-    )
+    category: Literal[IncidentTypeName, "other"] = "other"
     caller: str | None = Field(
         None, max_length=64, description="replaced by a keyed hash at ingestion"
     )
@@ -225,6 +225,28 @@ class Unreadable(str):
         obj = super().__new__(cls, text)
         obj.reason, obj.detail = reason, detail
         return obj
+
+
+#: FIWARE's Alert categories as the twin's incident types, and back (an incident type
+#: without a category of its own is "security").
+INCIDENT_OF_CATEGORY = {"traffic": "traffic_accident", "security": "crime", "health": "medical",
+                        "fire": "fire"}  # fmt: skip
+CATEGORY_OF_INCIDENT = {"crime": "security", "public_order": "security", "traffic_accident": "traffic",
+                        "medical": "health", "fire": "fire"}  # fmt: skip
+#: An incident's priority (1 most urgent .. 3) from an Alert's severity, and the severity
+#: a priority is sent as: one table both ways, so a run fed through ``twin feed`` and taken
+#: back keeps every priority.
+PRIORITY_OF_SEVERITY = {"critical": 1, "high": 1, "medium": 2, "low": 3, "informational": 3}
+SEVERITY_OF_PRIORITY = {p: s for s, p in reversed(PRIORITY_OF_SEVERITY.items())}
+
+
+def incident_of(message: Any) -> str:
+    """The incident type an Alert or an EmergencyCall reports (crime where it says none)."""
+    if message.type == "EmergencyCall":
+        return message.category if message.category in INCIDENT_TYPES else "crime"
+    if message.subCategory in INCIDENT_TYPES:
+        return message.subCategory
+    return INCIDENT_OF_CATEGORY.get(message.category, "crime")
 
 
 def parse(data: Any) -> Any:

@@ -23,11 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from twin._errors import InputError
+from twin.sensors.messages import CATEGORY_OF_INCIDENT, SEVERITY_OF_PRIORITY
 from twin.sensors.registry import Registry
 
-CATEGORY = {"crime": "security", "public_order": "security", "traffic_accident": "traffic",
-            "medical": "health", "fire": "fire"}  # fmt: skip
-SEVERITY = {1: "critical", 2: "high", 3: "medium"}
 GAUGE_EVERY_S = 300.0
 
 
@@ -81,9 +79,9 @@ def messages_from_run(folder: Path, registry: Registry, city: Any) -> Iterator[d
     ).fetchall():
         incidents[incident] = (kind, lat, lon)
         out.append((t, len(out), {
-            "type": "Alert", "id": f"alert:{incident}", "category": CATEGORY.get(kind, "other"),
+            "type": "Alert", "id": f"alert:{incident}", "category": CATEGORY_OF_INCIDENT.get(kind, "other"),
             "subCategory": kind, "location": _point(lat, lon), "dateIssued": _iso(start, t),
-            "severity": SEVERITY.get(int(priority), "medium"),
+            "severity": SEVERITY_OF_PRIORITY.get(int(priority), "medium"),
         }))  # fmt: skip
     for t, call, incident, number, attempt in con.execute(
         "SELECT t, call, incident, number, attempt FROM timeline WHERE kind = 'call_placed' ORDER BY seq"
