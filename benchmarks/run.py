@@ -201,25 +201,23 @@ def bench_rush_hour(repeat: int) -> None:
     from twin._sumo import sumo_env
     from twin.city import build_city
     from twin.city.places import CityNet
-    from twin.plans.run import _make_demand
+    from twin.runs.components import traffic_component
     from twin.scenario import load_scenario
     from twin.sim import Simulation
-    from twin.traffic import TrafficComponent
+    from twin.traffic.demand import scenario_demand
 
     scenario = load_scenario(HERE.parent / "scenarios" / "helsinki_morning_rush.yaml")
     city = build_city(out=CACHE / "helsinki", progress=False).city
     work = CACHE / "rush"
     work.mkdir(exist_ok=True)
-    routes = _make_demand(scenario, city, [], work)
+    routes = scenario_demand(scenario, city, [], work)
     edge_sector = CityNet(city).sector_of_edge
     repeat = min(repeat, 5)
 
-    def component(simulator: str) -> TrafficComponent:
-        t = scenario.traffic
-        return TrafficComponent(
-            net_file=city.net_path, route_files=routes, edge_sector=edge_sector, events=[],
-            workdir=work, seed=scenario.seed, step_length=t.step_length, sample_every=t.sample_every,
-            teleport_after=t.teleport_after, mode=t.mode, simulator=simulator,
+    def component(simulator: str) -> Any:  # as a run assembles it
+        return traffic_component(
+            scenario, net_file=city.net_path, routes=routes, edge_sector=edge_sector, events=[],
+            workdir=work, simulator=simulator,
         )  # fmt: skip
 
     def plain_sumo() -> None:
@@ -409,7 +407,7 @@ def bench_response(repeat: int) -> None:
     """Events per second of the response model alone (see the module docstring)."""
     from twin.city import build_city
     from twin.city.places import resolve_response
-    from twin.response import ResponseComponent
+    from twin.runs.components import add_components
     from twin.scenario import scenario_from_dict
     from twin.sim import Simulation
 
@@ -435,7 +433,8 @@ def bench_response(repeat: int) -> None:
     rows = []
     for _ in range(min(repeat, 3)):
         sim = Simulation(duration=scenario.duration, seed=scenario.seed, start=scenario.start)
-        sim.add(ResponseComponent(scenario.response, resolved, city, start=scenario.start))
+        add_components(sim, scenario, city, routes=[], events=[], edge_sector={},
+                       workdir=CACHE, response=resolved)  # fmt: skip
         t0 = time.perf_counter()
         sim.run()
         wall = time.perf_counter() - t0
@@ -525,14 +524,14 @@ def bench_emergency_driving(repeat: int) -> None:
     import sumolib
 
     from twin.city import build_city
-    from twin.plans.run import _make_demand
     from twin.scenario import load_scenario
+    from twin.traffic.demand import scenario_demand
 
     scenario = load_scenario(HERE.parent / "scenarios" / "helsinki_morning_rush.yaml")
     city = build_city(out=CACHE / "helsinki", progress=False).city
     work = CACHE / "emergency"
     work.mkdir(exist_ok=True)
-    routes = _make_demand(scenario, city, [], work)
+    routes = scenario_demand(scenario, city, [], work)
     net = sumolib.net.readNet(str(city.net_path))
     edges = sorted(
         e.getID() for e in net.getEdges() if e.allows("passenger") and not e.getID().startswith(":")
@@ -721,7 +720,7 @@ def bench_dash(repeat: int) -> None:
     from playwright.sync_api import sync_playwright
 
     from twin.city import build_city
-    from twin.plans import run_scenario
+    from twin.runs import run_scenario
     from twin.scenario import load_scenario
 
     city = build_city(out=CACHE / "helsinki", progress=False).city

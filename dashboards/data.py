@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from twin import kpi
-from twin._inputs import load_yaml
+from twin.runs.folder import Run
 
 
 @dataclass
@@ -40,8 +40,12 @@ class RunView:
         return memo[key]
 
     @cached_property
+    def run(self) -> Run:
+        return Run.load(self.path)
+
+    @property
     def info(self) -> dict[str, Any]:
-        return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+        return self.run.info
 
     @property
     def name(self) -> str:
@@ -84,7 +88,7 @@ class RunView:
         """The run's scenario, as run, without its seed: runs with the same key are
         replications of one plan."""
 
-        doc = load_yaml(self.path / "scenario.yaml", what="run's scenario") or {}
+        doc = dict(self.run.scenario)
         doc.pop("seed", None)
         return json.dumps(doc, sort_keys=True, default=str)
 
@@ -142,7 +146,7 @@ def _acks(path: Path) -> pa.Table | None:
 
 
 class LiveView(RunView):
-    """A running live twin, read from the timeline it publishes (``twin.plans.live``);
+    """A running live twin, read from the timeline it publishes (``twin.live.run``);
     :meth:`refresh` reads what came since."""
 
     live = True
@@ -154,13 +158,13 @@ class LiveView(RunView):
     def acknowledge(self, t: float, alert: dict[str, Any], by: str) -> None:
         """Send the acknowledgement to the live twin, which puts it on its timeline (it
         shows here once the twin publishes it, within seconds)."""
-        from twin.plans.live import send_order
+        from twin.live.run import send_order
 
         send_order(self.path, {"kind": "alert_acknowledged", "alert": alert["alert"], "sector": alert["sector"],
                                "status": alert["status"], "reason": alert["reason"], "officer": by})  # fmt: skip
 
     def refresh(self) -> None:
-        from twin.plans.live import read_published
+        from twin.live.run import read_published
 
         meta, table = read_published(self.path)
         self.meta = meta

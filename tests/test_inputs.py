@@ -22,7 +22,7 @@ from twin._inputs import MAX_DEPTH, load_json, load_yaml
 from twin.city.facilities import read_facilities
 from twin.city.osm import read_osm
 from twin.kpi import StatusRules
-from twin.plans.fork import fork_scenario
+from twin.live.fork import fork_scenario
 from twin.scenario import ScenarioError, load_scenario, scenario_from_dict
 from twin.sensors.registry import load_registry
 

@@ -126,7 +126,7 @@ def run(
 ) -> None:
     """Run a what-if scenario and print its KPIs; the run folder holds the report. A
     scenario with variants runs each of them and prints them side by side."""
-    from twin.plans import RunIncomplete, run_scenario, run_variants
+    from twin.runs import RunIncomplete, run_scenario, run_variants
     from twin.scenario import load_scenario
 
     if simulator not in (None, "libsumo", "traci"):
@@ -170,7 +170,7 @@ def compare(
     ] = None,
 ) -> None:
     """Compare runs: a KPI table with differences against the first, and an HTML report."""
-    from twin.plans.compare import compare_runs
+    from twin.runs.compare import compare_runs
 
     table, path = compare_runs(runs, out=out_file)
     _print_comparison(table, runs, path)
@@ -198,9 +198,10 @@ def _print_comparison(table: Any, runs: list[Path], path: Path) -> None:
         ]
         grid.add_row(*cells, row["unit"])
     out.print(grid)
-    from twin.plans.compare import read_run, run_warnings
+    from twin.runs import Run
+    from twin.runs.compare import run_warnings
 
-    for warning in run_warnings(names, [read_run(r) for r in runs]):
+    for warning in run_warnings(names, [Run.load(r).info for r in runs]):
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     out.print(f"Comparison report: {path}")
 
@@ -347,11 +348,11 @@ def predict(
 ) -> None:
     """Score hotspot forecasts (naive, kde, sepp) on a run's crimes: hit rate and PAI."""
     from twin.city import City
-    from twin.plans.compare import read_run
     from twin.predict import city_grid, evaluate, events_from_timeline
+    from twin.runs import Run
     from twin.scenario import parse_duration
 
-    info = read_run(run_folder)
+    info = Run.load(run_folder).info
     try:
         shift_s, after_s = parse_duration(shift), parse_duration(after)
     except ValueError as exc:
@@ -426,7 +427,7 @@ def feed(
     from datetime import datetime as _dt
 
     from twin.city import City
-    from twin.plans.compare import read_run
+    from twin.runs import Run
     from twin.sensors.feeds import FileSink, MqttSink, parse_broker, topic_of
     from twin.sensors.registry import load_registry
     from twin.sensors.stream import messages_from_run
@@ -435,14 +436,17 @@ def feed(
         raise InputError("give one of --to FILE or --mqtt HOST:PORT")
     if speed < 0:
         raise InputError(f"--speed must be 0 (at once) or positive, got {speed:g}")
-    info = read_run(run_folder)
-    city = City.load(Path(info["city"]["path"]))
+    run = Run.load(run_folder)
+    city = City.load(Path(run.info["city"]["path"]))
     registry = load_registry(sensors, city)
     sink: Any = FileSink(to_file) if to_file is not None else MqttSink(*parse_broker(mqtt or ""),
                                                                         username=username, password=password, tls=tls_ca or tls)  # fmt: skip
     first = started = None
     try:
-        for message in messages_from_run(run_folder, registry, city):
+        messages = messages_from_run(
+            run.timeline, end_s=float(run.info["simulated_s"]), registry=registry, city=city
+        )
+        for message in messages:
             if speed > 0:
                 stamp = next(
                     v
@@ -488,7 +492,7 @@ def live(
     tls_ca: MqttTlsCa = None,
 ) -> None:
     """Run the live twin on the city's feed, in wall-clock time; Ctrl-C stops it cleanly."""
-    from twin.plans.live import run_live
+    from twin.live.run import run_live
     from twin.scenario import parse_duration
     from twin.sensors.feeds import parse_broker
 
@@ -538,7 +542,7 @@ def fork(
 ) -> None:
     """Branch a what-if from the live twin's present: the next ``--ahead`` as things are,
     and with ``--overlay``, faster than real time."""
-    from twin.plans.fork import request_fork, run_fork
+    from twin.live.fork import request_fork, run_fork
     from twin.scenario import parse_duration
 
     try:
@@ -645,7 +649,7 @@ def calibrate(
     from twin.kpi import GEH_LIMIT, GEH_SHARE
     from twin.plans.calibrate import calibrate as run_calibration
     from twin.plans.calibrate import observed_counts
-    from twin.plans.run import load_city
+    from twin.runs.run import load_city
     from twin.scenario import load_scenario
     from twin.sensors.registry import load_registry
 

@@ -12,7 +12,7 @@ import pytest
 from twin._errors import InputError
 from twin.agents.community import CommunityModel
 from twin.agents.component import edge_forecast
-from twin.plans import run_scenario
+from twin.runs import run_scenario
 from twin.scenario import scenario_from_dict
 
 WEEK = 7 * 144  # ten-minute steps

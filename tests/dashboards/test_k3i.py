@@ -21,7 +21,7 @@ SHOTS = ROOT / "test-artifacts" / "dashboards"
 @pytest.fixture(scope="module")
 def rush_run(helsinki_city, tmp_path_factory):
     """The default rush hour with its emergency load, 30 minutes."""
-    from twin.plans import run_scenario
+    from twin.runs import run_scenario
     from twin.scenario import load_scenario
 
     sc = load_scenario(ROOT / "scenarios" / "helsinki_morning_rush.yaml")
@@ -177,7 +177,7 @@ def two_runs(rush_run, tmp_path_factory):
     """The rush hour, and the same with an accident on Mannerheimintie: a plan to compare."""
     import yaml
 
-    from twin.plans import run_scenario
+    from twin.runs import run_scenario
     from twin.scenario import scenario_from_dict
 
     sc = yaml.safe_load((rush_run / "scenario.yaml").read_text())
@@ -233,7 +233,7 @@ def test_contingency_gives_ensembles_confidence_intervals(
     import yaml
 
     from twin.dashboards.app import create_app
-    from twin.plans import run_scenario
+    from twin.runs import run_scenario
     from twin.scenario import scenario_from_dict
 
     doc = yaml.safe_load((rush_run / "scenario.yaml").read_text())

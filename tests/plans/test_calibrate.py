@@ -10,7 +10,7 @@ import pytest
 
 from twin.kpi import GEH_SHARE
 from twin.kpi import geh_statistic as geh
-from twin.plans import run_scenario
+from twin.runs import run_scenario
 from twin.plans.calibrate import calibrate, observed_counts
 from twin.scenario import scenario_from_dict
 from twin.sensors.feeds import lines

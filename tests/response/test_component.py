@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from twin import kpi
-from twin.plans import run_scenario
+from twin.runs import run_scenario
 from twin.scenario import ScenarioError, scenario_from_dict
 
 #: Allowed unit state changes (the life-cycle of the issue).

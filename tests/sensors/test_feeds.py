@@ -45,7 +45,7 @@ def broker(tmp_path):
 @pytest.fixture(scope="module")
 def truth_run(helsinki_city, tmp_path_factory) -> Path:
     """The "truth" whose sensors speak: the flood scenario, 90 minutes."""
-    from twin.plans import run_scenario
+    from twin.runs import run_scenario
 
     folder = tmp_path_factory.mktemp("truth")
     return run_scenario(
@@ -320,7 +320,7 @@ def test_a_replayed_feed_acts_on_the_twin(truth_run, stream, helsinki_city, tmp_
     calls answered, and the gauge over its threshold closes the waterfront. The round trip
     (run, ``twin feed``, replay) gives back every incident and call of the run, field for
     field: type, priority, place, number and time."""
-    from twin.plans import run_scenario
+    from twin.runs import run_scenario
     from twin.scenario import scenario_from_dict
 
     feed = tmp_path / "feed.jsonl"
@@ -459,7 +459,7 @@ def test_truth_against_twin_reports_geh(stream, helsinki_city, tmp_path):
     import yaml
 
     from twin import kpi
-    from twin.plans import run_scenario
+    from twin.runs import run_scenario
     from twin.scenario import scenario_from_dict
 
     feed = tmp_path / "feed.jsonl"

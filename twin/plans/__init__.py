@@ -1,7 +1,4 @@
-"""Plans: running scenarios (one run, or a run with its baseline) and comparing runs."""
+"""Plans: the analyses that compare and choose plans (coverage, post placement, demand
+calibration). Running one scenario is ``twin.runs``; the live twin is ``twin.live``."""
 
 from __future__ import annotations
-
-from twin.plans.run import RunIncomplete, RunResult, run_scenario, run_variants
-
-__all__ = ["RunIncomplete", "RunResult", "run_scenario", "run_variants"]

@@ -82,18 +82,18 @@ def calibrate(
     scenario: Any, city: Any, counts: pd.DataFrame, out: Path, *, seed: int = 0
 ) -> Calibration:
     """Rebuild the scenario's demand to follow ``counts`` (see the module docstring)."""
-    from twin.plans.run import _make_demand  # the scenario's own random demand
+    from twin.traffic.demand import scenario_demand  # the scenario's own random demand
 
     if scenario.traffic is None:
         raise InputError(f"{scenario.name}: calibration needs a scenario with traffic")
     out.mkdir(parents=True, exist_ok=True)
-    base = _make_demand(scenario, city, [], out)
+    base = scenario_demand(scenario, city, [], out)
     candidates_scenario = scenario.model_copy(update={"traffic": scenario.traffic.model_copy(update={
         "demand": scenario.traffic.demand.model_copy(update={
             "veh_per_hour": {h: 3 * v for h, v in scenario.traffic.demand.veh_per_hour.items()}})})})  # fmt: skip
     cand_dir = out / "candidates"
     cand_dir.mkdir(exist_ok=True)
-    candidates = _make_demand(candidates_scenario, city, [], cand_dir)
+    candidates = scenario_demand(candidates_scenario, city, [], cand_dir)
     observed = out / "observed.edgedata.xml"
     _write_edgedata(counts, observed)
     sampled = out / "sampled.rou.xml"

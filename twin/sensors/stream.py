@@ -29,20 +29,20 @@ from twin.sensors.registry import Registry
 GAUGE_EVERY_S = 300.0
 
 
-def messages_from_run(folder: Path, registry: Registry, city: Any) -> Iterator[dict[str, Any]]:
-    """The run's sensor messages, in time order."""
-    import json
-
+def messages_from_run(
+    timeline: Path, *, end_s: float, registry: Registry, city: Any
+) -> Iterator[dict[str, Any]]:
+    """A run's sensor messages, in time order: its timeline, up to the simulated second
+    ``end_s`` it reached."""
     from twin.kpi import connect
 
-    info = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8"))
-    con = connect(Path(folder) / "timeline.parquet")
+    folder = Path(timeline).parent
+    con = connect(Path(timeline))
     start = datetime.fromisoformat(
         con.execute(
             "SELECT start_local FROM timeline WHERE kind = 'run_started' LIMIT 1"
         ).fetchone()[0]
     )
-    end_s = float(info["simulated_s"])
     out: list[tuple[float, int, dict[str, Any]]] = []
     detectors = {s.edge: s for s in registry.sensors.values() if s.kind == "detector"}
     if detectors:

@@ -13,9 +13,17 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from twin._errors import SumoError
 from twin._sumo import sumo_env, sumo_home
+
+if TYPE_CHECKING:
+    from twin.city import City
+    from twin.city.places import ResolvedEvent
+    from twin.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -78,3 +86,37 @@ def random_routes(
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
         raise SumoError(f"randomTrips.py failed for demand {piece.prefix}:\n{tail}")
     return routes
+
+
+def scenario_demand(
+    scenario: Scenario, city: City, events: list[ResolvedEvent], folder: Path
+) -> list[Path]:
+    """The scenario's route files in ``folder``: the background demand, piece by piece
+    between whole hours, and each demonstration's extra traffic toward its area; each
+    piece seeded from the scenario's seed, so the same scenario gives the same routes."""
+    seeds = np.random.SeedSequence(scenario.seed).generate_state(
+        len(scenario.demand_segments()) + len(events)
+    )
+    pieces = [
+        DemandPiece(f"demand{i:02d}", b, e, rate, int(seeds[i]))
+        for i, (b, e, rate) in enumerate(scenario.demand_segments())
+    ]
+    offset = len(pieces)
+    for j, ev in enumerate(events):
+        if ev.type == "demonstration" and ev.extra_veh_per_hour > 0 and ev.approach_edges:
+            pieces.append(
+                DemandPiece(f"toward_{_safe(ev.id)}", ev.begin_s, ev.end_s, ev.extra_veh_per_hour,
+                            int(seeds[offset + j]), tuple(ev.approach_edges))
+            )  # fmt: skip
+    routes = []
+    for piece in pieces:
+        path = random_routes(
+            city.net_path, piece, folder, min_trip_m=scenario.traffic.demand.min_trip_m
+        )
+        if path is not None:
+            routes.append(path)
+    return routes
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)

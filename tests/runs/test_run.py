@@ -11,8 +11,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from twin.plans import RunIncomplete, run_scenario
-from twin.plans.compare import compare_runs
+from twin.runs import RunIncomplete, run_scenario
+from twin.runs.compare import compare_runs
 from twin.scenario import ScenarioError, load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -284,7 +284,7 @@ def test_a_run_from_another_version_is_refused_clearly(first_run, tmp_path):
 
 
 def test_variants_run_side_by_side_on_one_seed(helsinki_city, tmp_path):
-    from twin.plans import run_variants
+    from twin.runs import run_variants
 
     data = {
         "name": "plans", "city": str(helsinki_city.path), "start": "2026-12-01T00:00:00+02:00",

@@ -211,7 +211,7 @@ def run_fork(package: Path, *, overlay: dict[str, Any] | None, ahead_s: float, o
              progress: bool = True) -> dict[str, Any]:  # fmt: skip
     """Replay the package, check it against the live twin, and run ahead as things are and
     with the overlay; the runs and a comparison go into ``out``."""
-    from twin.plans.run import run_scenario
+    from twin.runs.run import run_scenario
 
     base, plan, until = fork_scenario(package, overlay, ahead_s)
     meta = json.loads((package / "fork.json").read_text())
@@ -242,7 +242,7 @@ def run_fork(package: Path, *, overlay: dict[str, Any] | None, ahead_s: float, o
             "kpis": result.kpis,
         }
     if plan is not None:  # the comparison report, as `twin compare` writes it
-        from twin.plans.compare import compare_runs
+        from twin.runs.compare import compare_runs
 
         _, report = compare_runs([out / "as-is", out / "plan"], out=out / "compare.html")
         results["report"] = str(report)

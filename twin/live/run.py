@@ -12,7 +12,7 @@ Everything goes into one DuckDB file per live twin: the sensor history (``readin
 DuckDB lets one process write a file and nobody else open it meanwhile, so the live twin
 also publishes its timeline as Parquet parts beside it (``<db>.timeline/``, see
 :func:`read_published`), which the dashboards (``twin dash --live``) read while it runs.
-``twin fork`` asks it for its whole state through a request file (:mod:`twin.plans.fork`).
+``twin fork`` asks it for its whole state through a request file (:mod:`twin.live.fork`).
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def run_live(
     Returns what was ingested and how many events the live timeline holds."""
     from twin.city import City, build_city
     from twin.events import RunEnded, RunStarted
-    from twin.plans.run import load_city
+    from twin.runs.run import load_city
     from twin.sensors.component import SensorsComponent
     from twin.sensors.feeds import MqttSource
     from twin.sensors.ingest import caller_key
@@ -235,14 +235,13 @@ def run_live(
             live = base.model_copy(update={"start": now, "duration": duration, "events": [],
                                            "sensors": None, "variants": {}})  # fmt: skip
             workdir = db.parent / f".{db.stem}-sumo"
-            for component in _scenario_components(live, city, workdir, registry.detectors()):
-                sim.add(component)
+            _add_scenario(sim, live, city, workdir, registry.detectors(), scenario_dir)
         sensors = SensorsComponent(
             registry, store.sensors, key=caller_key(db.parent), source=source
         )
         sim.add(sensors)
         if live is not None:  # `twin fork` asks for the present state through a request file
-            from twin.plans.fork import serve_forks
+            from twin.live.fork import serve_forks
 
             sim.env.process(
                 serve_forks(
@@ -278,11 +277,13 @@ def run_live(
             "geh": geh, "geh_under_5": kpi.geh_share(geh)}  # fmt: skip
 
 
-def _scenario_components(
-    live: Scenario, city: Any, workdir: Path, detectors: dict[str, str]
-) -> list[Any]:
+def _add_scenario(
+    sim: Any, live: Scenario, city: Any, workdir: Path, detectors: dict[str, str], folder: Path
+) -> None:
     """The live scenario's traffic, response and community, from now on."""
     from twin.city.places import CityNet, resolve_events, resolve_response
+    from twin.runs.components import add_components
+    from twin.traffic.demand import scenario_demand
 
     now, duration = live.start, live.duration
     if live.traffic is not None:
@@ -295,28 +296,12 @@ def _scenario_components(
             )
     net = CityNet(city)
     events = resolve_events(live, city, net=net)
-    out: list[Any] = []
+    routes: list[Path] = []
     if live.traffic is not None:
-        from twin.plans.run import _make_demand
-        from twin.traffic import TrafficComponent
-
         workdir.mkdir(parents=True, exist_ok=True)
-        t = live.traffic
-        routes = _make_demand(live, city, events, workdir)
-        out.append(TrafficComponent(
-            net_file=city.net_path, route_files=routes, edge_sector=net.sector_of_edge, events=events,
-            workdir=workdir, seed=live.seed, step_length=t.step_length, sample_every=t.sample_every,
-            teleport_after=t.teleport_after, mode=t.mode, simulator=t.simulator,
-            record_edges=live.outputs.edge_states, detectors=detectors, follow_counts=t.follow_counts,
-        ))  # fmt: skip
-    if live.response is not None:
-        from twin.response import ResponseComponent
-
-        resolved = resolve_response(live, city, net=net, events=events)
-        out.append(ResponseComponent(live.response, resolved, city, start=now, road_events=events,
-                                     traffic=live.traffic is not None))  # fmt: skip
-    if live.community is not None:
-        from twin.agents.component import CommunityComponent
-
-        out.append(CommunityComponent(live.community, city, road_events=events))
-    return out
+        routes = scenario_demand(live, city, events, workdir)
+    add_components(
+        sim, live, city, routes=routes, events=events, edge_sector=net.sector_of_edge,
+        workdir=workdir, response=resolve_response(live, city, net=net, events=events, folder=folder),
+        start=now, detectors=detectors,
+    )  # fmt: skip

@@ -11,29 +11,14 @@ import pandas as pd
 from twin import kpi, report
 from twin._errors import InputError
 from twin.city import City
-from twin.sim.timeline import format_problem
-
-
-def read_run(folder: Path) -> dict[str, Any]:
-    """A run folder's ``run.json``, checked; an :class:`InputError` names what is wrong."""
-    info_file = folder / "run.json"
-    if not folder.is_dir():
-        raise InputError(f"{folder}: no run folder here")
-    if not info_file.exists() or not (folder / "timeline.parquet").exists():
-        raise InputError(
-            f"{folder}: not a run folder (no run.json and timeline.parquet); make one with 'twin run'"
-        )
-    problem = format_problem(folder / "timeline.parquet")
-    if problem:
-        raise InputError(f"{folder}: {problem}")
-    return json.loads(info_file.read_text(encoding="utf-8"))
+from twin.runs.folder import Run
 
 
 def compare_runs(folders: list[Path], *, out: Path | None = None) -> tuple[pd.DataFrame, Path]:
     """KPI table of several runs (differences against the first) and the report's path."""
     if len(folders) < 2:
         raise InputError("compare needs two or more run folders")
-    infos = [read_run(f) for f in folders]
+    infos = [Run.load(f).info for f in folders]
     names = _unique_names(folders, infos)
     summaries = {
         n: kpi.summary(f / "timeline.parquet") for n, f in zip(names, folders, strict=True)

@@ -1,22 +1,9 @@
 """Running a scenario: the run folder, its KPIs and its report.
 
 The simulation itself runs in a worker process watched by a supervisor, so that a SUMO
-crash cannot take the twin down (see :mod:`twin.plans.worker`).
+crash cannot take the twin down (see :mod:`twin.runs.worker`).
 
-A run folder (``runs/<name>/``) holds:
-
-=====================  ============================================================
-``scenario.yaml``      the scenario as run (seed included; versions in its header)
-``run.json``           status, the simulated time reached, wall time, real-time factor,
-                       timeline hash, versions, city
-``timeline.parquet``   every event (query it with DuckDB; see ``twin.kpi``)
-``kpis.json``          the KPI summary (and the difference to the baseline)
-``network.parquet``,   KPI tables over time
-``sectors.parquet``
-``report.html``        the report, self-contained and offline
-``sumo/``              routes, SUMO's log, console and trip records
-``baseline/``          with ``--baseline``: the same run without the road events
-=====================  ============================================================
+What a run folder holds is described in :mod:`twin.runs.folder`, which reads it back.
 
 The folder is written in a hidden temporary folder and renamed into place at the end, so
 a run folder is either whole or, after a simulator crash, whole and marked incomplete.
@@ -48,10 +35,11 @@ from twin.city.places import (
     resolve_events,
     resolve_response,
 )
-from twin.plans.worker import WorkerSpec, close_crashed_timeline, pinpoint, supervise
+from twin.runs.report import write_run_report
+from twin.runs.worker import WorkerSpec, close_crashed_timeline, pinpoint, supervise
 from twin.scenario import Scenario, load_scenario
 from twin.sim.timeline import content_hash, read_stream, write_parquet
-from twin.traffic.demand import DemandPiece, random_routes
+from twin.traffic.demand import scenario_demand
 
 
 class RunIncomplete(TwinError):
@@ -178,7 +166,7 @@ def run_scenario(
         (out / "kpis.json").write_text(
             json.dumps(kpis_doc, indent=2, default=str) + "\n", encoding="utf-8"
         )
-        _write_run_report(out, scenario, city, baseline_dir=out / "baseline", delta=result.delta)
+        write_run_report(out, scenario, city, baseline_dir=out / "baseline", delta=result.delta)
     if result.status != "complete":
         raise RunIncomplete(result.info["error"], result)
     return result
@@ -191,9 +179,9 @@ def run_variants(
     """Run every variant of a scenario into ``<out>/<variant>`` (same seed, so the
     variants differ only in what they change) and write a comparison report.
 
-    Returns the runs, the KPI table (:func:`twin.plans.compare.compare_runs`) and the
+    Returns the runs, the KPI table (:func:`twin.runs.compare.compare_runs`) and the
     comparison report's path."""
-    from twin.plans.compare import compare_runs
+    from twin.runs.compare import compare_runs
 
     source = str(scenario) if not isinstance(scenario, Scenario) else scenario.name
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -238,7 +226,7 @@ def _run_once(
     with replacing_folder(out, marker="run.json", what="a run folder") as tmp:
         sumo_dir = tmp / "sumo"
         sumo_dir.mkdir(parents=True, exist_ok=True)
-        routes = _make_demand(scenario, city, events, sumo_dir) if scenario.traffic else []
+        routes = scenario_demand(scenario, city, events, sumo_dir) if scenario.traffic else []
         for i, extra in enumerate(extra_routes or []):  # copied: the run folder stands alone
             routes.append(Path(shutil.copy(extra, sumo_dir / f"extra{i:02d}_{extra.name}")))
         spec = WorkerSpec(
@@ -267,7 +255,7 @@ def _run_once(
         if outcome.get("failed") and outcome["t"] == 0:  # refused at start: bad input, keep nothing
             what = (
                 "SUMO refused the scenario's input"
-                if scenario.traffic
+                if scenario.traffic and not outcome.get("setup")
                 else "the run could not start"
             )
             raise InputError(f"{scenario.name}: {what}: {outcome['detail']}")
@@ -312,7 +300,7 @@ def _run_once(
         )
         _write_scenario(tmp / "scenario.yaml", scenario, info)
         (tmp / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        _write_run_report(tmp, scenario, city)
+        write_run_report(tmp, scenario, city)
         return RunResult(path=out, status=status, kpis=kpis, info=info)
 
 
@@ -359,34 +347,6 @@ def _extra_routes(scenario: Scenario, scenario_dir: Path, source: str) -> list[P
     return found
 
 
-def _make_demand(
-    scenario: Scenario, city: City, events: list[ResolvedEvent], folder: Path
-) -> list[Path]:
-    """Route files for the background demand and each demonstration's extra traffic."""
-    seeds = np.random.SeedSequence(scenario.seed).generate_state(
-        len(scenario.demand_segments()) + len(events)
-    )
-    pieces = [
-        DemandPiece(f"demand{i:02d}", b, e, rate, int(seeds[i]))
-        for i, (b, e, rate) in enumerate(scenario.demand_segments())
-    ]
-    offset = len(pieces)
-    for j, ev in enumerate(events):
-        if ev.type == "demonstration" and ev.extra_veh_per_hour > 0 and ev.approach_edges:
-            pieces.append(
-                DemandPiece(f"toward_{_safe(ev.id)}", ev.begin_s, ev.end_s, ev.extra_veh_per_hour,
-                            int(seeds[offset + j]), tuple(ev.approach_edges))
-            )  # fmt: skip
-    routes = []
-    for piece in pieces:
-        path = random_routes(
-            city.net_path, piece, folder, min_trip_m=scenario.traffic.demand.min_trip_m
-        )
-        if path is not None:
-            routes.append(path)
-    return routes
-
-
 # -- outputs --------------------------------------------------------------------------------
 
 
@@ -403,162 +363,6 @@ def _write_scenario(path: Path, scenario: Scenario, info: dict[str, Any]) -> Non
     )
 
 
-def _write_run_report(
-    folder: Path,
-    scenario: Scenario,
-    city: City,
-    *,
-    baseline_dir: Path | None = None,
-    delta: dict[str, Any] | None = None,
-) -> None:
-    import html as _html
-
-    import pandas as pd
-
-    from twin import kpi, report
-
-    timeline = folder / "timeline.parquet"
-    runs: dict[str, Any] = {scenario.name: timeline}
-    summaries = {scenario.name: kpi.summary(timeline)}
-    if baseline_dir is not None:
-        runs["baseline"] = baseline_dir / "timeline.parquet"
-        summaries["baseline"] = kpi.summary(runs["baseline"])
-    info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    start = pd.Timestamp(scenario.start)
-    events = kpi.road_events(timeline)
-    intro = (
-        f"<p>{_html.escape(scenario.description.strip())}</p>"
-        f"<p>City <b>{_html.escape(city.name)}</b>, {scenario.start:%A %d %B %Y, %H:%M} (UTC{scenario.start:%z}) for "
-        f"{scenario.duration / 60:.0f} minutes, seed {scenario.seed}, "
-        + (
-            f"SUMO {scenario.traffic.mode} via {scenario.traffic.simulator}"
-            if scenario.traffic
-            else "no traffic simulation"
-        )
-        + f". Simulated {info['simulated_s'] / 60:.0f} min in {info['wall_s']} s "
-        f"({info['realtime_factor']}× real time).</p>"
-    )
-    if info["status"] != "complete":
-        intro += f"<p class='warn'><b>Incomplete run.</b> {_html.escape(info['error'])}</p>"
-    sections: list[tuple[str, Any]] = [
-        (
-            "Key figures",
-            report.kpi_table_html(
-                kpi.compare(summaries, reference="baseline" if baseline_dir else None)
-            ),
-        ),
-    ]
-    if scenario.traffic is not None:
-        sections += [
-            (
-                "Speed and congestion over time",
-                report.speed_figure(runs, start=start, events=events),
-            ),
-            (
-                "Congestion by sector",
-                report.sector_map(
-                    city,
-                    report.mean_sector_tti(timeline),
-                    title="Mean travel-time index per sector",
-                    colorbar="TTI",
-                ),
-            ),
-        ]
-    if scenario.response is not None:
-        answers = kpi.answers_by_number(timeline)
-        sections += [
-            ("Calls by number", _table(answers, shares=["answered_in_target", "abandoned"])),
-            ("Response time by agency and priority", _table(kpi.response_times(timeline), shares=["within_target"])),
-            (
-                "Response time by sector",
-                report.sector_map(city, kpi.response_by_sector(timeline) / 60,
-                                  title="Median response time per sector (call to first unit on scene)",
-                                  colorbar="minutes"),
-            ),
-            ("Unit utilisation", report.utilisation_figure(timeline)),
-            ("Pending queue", report.pending_figure(timeline, start=start)),
-        ]  # fmt: skip
-    if scenario.community is not None:
-        safety = kpi.safety_over_time(timeline)
-        last = (
-            safety[safety["t"] == safety["t"].max()].set_index("sector")["rasa_aman"]
-            if len(safety)
-            else None
-        )
-        crimes = safety.groupby("sector")["crimes"].sum() if len(safety) else None
-        sections += [
-            ("Rasa aman over time", report.safety_figure(timeline, start=start)),
-        ]
-        if last is not None:
-            sections += [
-                ("Rasa aman by sector", report.sector_map(city, last, title="Rasa aman at the end of the run",
-                                                          colorbar="0-100")),
-                ("Crime by sector", report.sector_map(city, crimes, title="Crimes committed per sector",
-                                                      colorbar="crimes")),
-            ]  # fmt: skip
-    if baseline_dir is not None and scenario.traffic is not None:
-        diff = report.mean_sector_tti(timeline).sub(
-            report.mean_sector_tti(runs["baseline"]), fill_value=0
-        )
-        sections.append(
-            (
-                "Difference to the baseline by sector",
-                report.sector_map(
-                    city,
-                    diff,
-                    title="Travel-time index: scenario minus baseline",
-                    colorbar="ΔTTI",
-                    diverging=True,
-                ),
-            )
-        )
-    if len(events):
-        table = events.assign(
-            start=lambda d: [
-                (start + pd.Timedelta(seconds=s)).strftime("%H:%M") for s in d.start_s
-            ],
-            end=lambda d: [
-                "after the run"
-                if pd.isna(s)
-                else (start + pd.Timedelta(seconds=s)).strftime("%H:%M")
-                for s in d.end_s
-            ],
-        )[
-            [
-                "event_id",
-                "event_type",
-                "roads",
-                "lanes_closed",
-                "start",
-                "end",
-                "rerouted",
-                "cut_short",
-            ]
-        ]
-        table["lanes_closed"] = table["lanes_closed"].map(lambda n: "all" if n == 0 else n)
-        sections.append(("Incident impact", table.to_html(index=False, border=0)))
-    if scenario.traffic is not None:
-        sections.append(("Vehicles delayed", report.delay_histogram(runs)))
-    report.write_html(
-        folder / "report.html",
-        title=f"What-if run: {scenario.name}",
-        intro=intro,
-        sections=sections,
-    )
-
-
-def _table(frame: Any, *, shares: list[str]) -> str:
-    """A small HTML table: shares as percentages, seconds rounded."""
-    out = frame.copy()
-    for col in out.columns:
-        if col in shares:
-            out[col] = out[col].map(lambda x: "–" if x is None or x != x else f"{x:.0%}")
-        elif col.endswith("_s"):
-            out[col] = out[col].map(lambda x: "–" if x is None or x != x else f"{x:,.0f}")
-    out.columns = [c.replace("_s", " (s)").replace("_", " ") for c in out.columns]
-    return out.to_html(index=False, border=0)
-
-
 def _delta(kpis: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in kpis.items():
@@ -570,10 +374,6 @@ def _delta(kpis: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         ):
             out[key] = round(value - b, 3)
     return out
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text)
 
 
 def _versions() -> dict[str, str]:

@@ -12,7 +12,7 @@ import pytest
 
 from twin.sensors.feeds import MqttSink, topic_of
 
-from .test_feeds import SENSORS, Broker
+from tests.sensors.test_feeds import SENSORS, Broker
 
 
 def base_scenario(
@@ -100,7 +100,7 @@ def test_the_published_timeline_is_whole_and_its_parts_few(tmp_path):
     import json
 
     from twin import events as ev
-    from twin.plans.live import MAX_PARTS, LiveStore, published, read_published
+    from twin.live.run import MAX_PARTS, LiveStore, published, read_published
     from twin.sim.timeline import Timeline
 
     db = tmp_path / "live.duckdb"
@@ -126,7 +126,7 @@ def test_orders_reach_a_running_live_twin_as_events(tmp_path):
     refused and removed, not left to block the others."""
     from datetime import datetime
 
-    from twin.plans.live import orders_folder, send_order, serve_orders
+    from twin.live.run import orders_folder, send_order, serve_orders
     from twin.sim import Simulation
 
     db = tmp_path / "live.duckdb"

@@ -52,8 +52,7 @@ class WorkerSpec:
 def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
     """Runs in the worker process: the simulation, streaming its timeline."""
     from twin.events import RunEnded, RunStarted, SimulatorCrashed
-    from twin.sim import Simulation
-    from twin.traffic import SimulatorCrash, TrafficComponent
+    from twin.traffic import SimulatorCrash
 
     # SUMO writes its warnings to the console as well as to its log: keep the planner's
     # terminal for progress and errors, and SUMO's console in the run folder.
@@ -64,74 +63,12 @@ def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
     os.dup2(console, 2)
     os.close(console)
 
-    scenario = Scenario.model_validate_json(spec.scenario_json)
-    if spec.until is not None:
-        scenario = scenario.model_copy(update={"duration": spec.until})
-    timeline = Timeline(stream_to=Path(spec.stream))
-    sim = Simulation(
-        duration=scenario.duration, seed=scenario.seed, start=scenario.start, timeline=timeline
-    )
-    traffic = scenario.traffic
-    registry = None
-    if spec.sensors is not None:
-        from twin.city import City
-        from twin.sensors.registry import load_registry
-
-        devices = spec.sensors[0]
-        registry = load_registry(Path(devices) if devices else None, City.load(spec.city_path))
-    if traffic is not None:
-        sim.add(
-            TrafficComponent(
-                net_file=Path(spec.net_file),
-                route_files=[Path(p) for p in spec.routes],
-                edge_sector=spec.edge_sector,
-                events=spec.events,
-                workdir=Path(spec.workdir),
-                seed=scenario.seed,
-                step_length=traffic.step_length,
-                sample_every=traffic.sample_every,
-                teleport_after=traffic.teleport_after,
-                mode=traffic.mode,
-                simulator=traffic.simulator,
-                record_edges=scenario.outputs.edge_states,
-                on_advance=_tell(clock),
-                step_by_step=spec.step_by_step,
-                detectors=registry.detectors() if registry is not None else None,
-                follow_counts=traffic.follow_counts,
-            )
-        )
-    if scenario.response is not None and spec.response is not None:
-        from twin.city import City
-        from twin.response import ResponseComponent
-
-        sim.add(
-            ResponseComponent(
-                scenario.response, spec.response, City.load(spec.city_path),
-                start=scenario.start, road_events=spec.events, traffic=traffic is not None,
-            )
-        )  # fmt: skip
-    if spec.sensors is not None:
-        from twin.sensors.component import SensorsComponent
-        from twin.sensors.ingest import SensorStore, caller_key
-
-        run_dir = Path(spec.stream).parent
-        _, feed, kind = spec.sensors
-        assert registry is not None
-        store = SensorStore(run_dir / "sensors.duckdb")
-        if kind == "journal":  # callers pseudonymised by the live twin already
-            sim.add(SensorsComponent(registry, store, key=None, journal=Path(feed)))
-        else:
-            sim.add(SensorsComponent(registry, store, key=caller_key(run_dir), replay=Path(feed)))
-    if scenario.community is not None:
-        from twin.agents.component import CommunityComponent
-        from twin.city import City
-
-        sim.add(
-            CommunityComponent(
-                scenario.community, City.load(spec.city_path), road_events=spec.events
-            )
-        )
-
+    try:  # a scenario or component that cannot be set up is not a simulator crash
+        scenario, sim, timeline = _set_up(spec, clock)
+    except Exception as exc:
+        conn.send(("failed", 0.0, f"{type(exc).__name__}: {exc}", "setup"))
+        conn.close()
+        os._exit(_CRASH_EXIT)
     sim.emit(
         RunStarted(
             scenario=scenario.name,
@@ -161,6 +98,44 @@ def _worker(spec: WorkerSpec, conn: Any, clock: Any) -> None:
     timeline.close()
     conn.send(("done", sim.duration))
     conn.close()
+
+
+def _set_up(spec: WorkerSpec, clock: Any) -> tuple[Scenario, Any, Timeline]:
+    """The worker's simulation, its components added (in the worker process)."""
+    from twin.city import City
+    from twin.runs.components import add_components
+    from twin.sim import Simulation
+
+    scenario = Scenario.model_validate_json(spec.scenario_json)
+    if spec.until is not None:
+        scenario = scenario.model_copy(update={"duration": spec.until})
+    timeline = Timeline(stream_to=Path(spec.stream))
+    sim = Simulation(
+        duration=scenario.duration, seed=scenario.seed, start=scenario.start, timeline=timeline
+    )
+    needs_city = scenario.response or scenario.community or spec.sensors  # traffic does not
+    city = City.load(spec.city_path) if needs_city else None
+    registry = sensors = None
+    if spec.sensors is not None:
+        from twin.sensors.component import SensorsComponent
+        from twin.sensors.ingest import SensorStore, caller_key
+        from twin.sensors.registry import load_registry
+
+        devices, feed, kind = spec.sensors
+        registry = load_registry(Path(devices) if devices else None, city)
+        run_dir = Path(spec.stream).parent
+        store = SensorStore(run_dir / "sensors.duckdb")
+        if kind == "journal":  # callers pseudonymised by the live twin already
+            sensors = SensorsComponent(registry, store, key=None, journal=Path(feed))
+        else:
+            sensors = SensorsComponent(registry, store, key=caller_key(run_dir), replay=Path(feed))
+    add_components(
+        sim, scenario, city, net_file=Path(spec.net_file), routes=[Path(p) for p in spec.routes], events=spec.events,
+        edge_sector=spec.edge_sector, workdir=Path(spec.workdir), response=spec.response,
+        sensors=sensors, detectors=registry.detectors() if registry is not None else None,
+        on_advance=_tell(clock), step_by_step=spec.step_by_step,
+    )  # fmt: skip
+    return scenario, sim, timeline
 
 
 def pinpoint(
@@ -236,6 +211,7 @@ def supervise(
                         "t": msg[1],
                         "error": msg[2].rstrip("."),
                         "failed": True,
+                        "setup": msg[3:] == ("setup",),
                     }
             elif not proc.is_alive():
                 proc.join()
