@@ -14,11 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.live.test_live import base_scenario
+from tests.sensors.test_feeds import SENSORS, Broker
 from twin.live.fork import first_difference
 from twin.sensors.feeds import MqttSink, topic_of
-
-from tests.sensors.test_feeds import SENSORS, Broker
-from tests.live.test_live import base_scenario
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboards"
 

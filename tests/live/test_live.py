@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 
-from twin.sensors.feeds import MqttSink, topic_of
-
 from tests.sensors.test_feeds import SENSORS, Broker
+from twin.sensors.feeds import MqttSink, topic_of
 
 
 def base_scenario(

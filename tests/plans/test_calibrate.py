@@ -10,8 +10,8 @@ import pytest
 
 from twin.kpi import GEH_SHARE
 from twin.kpi import geh_statistic as geh
-from twin.runs import run_scenario
 from twin.plans.calibrate import calibrate, observed_counts
+from twin.runs import run_scenario
 from twin.scenario import scenario_from_dict
 from twin.sensors.feeds import lines
 from twin.sensors.ingest import Ingest, SensorStore

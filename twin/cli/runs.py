@@ -1,0 +1,184 @@
+"""Commands that run and read what-if scenarios: ``twin run``, ``compare``, ``predict`` and
+``schema``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from twin._errors import InputError
+from twin.cli._app import (
+    app,
+    err,
+    fmt,
+    out,
+    print_comparison,
+)
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="A scenario file (YAML).")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder. Default: runs/<scenario name>.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Override the scenario's seed.")
+    ] = None,
+    baseline: Annotated[
+        bool, typer.Option("--baseline", help="Also run without the road events and compare.")
+    ] = False,
+    simulator: Annotated[
+        str | None, typer.Option("--simulator", help="libsumo (default) or traci.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a what-if scenario and print its KPIs; the run folder holds the report. A
+    scenario with variants runs each of them and prints them side by side."""
+    from twin.runs import RunIncomplete, run_scenario, run_variants
+    from twin.scenario import load_scenario
+
+    if simulator not in (None, "libsumo", "traci"):
+        raise InputError(f"--simulator: 'libsumo' or 'traci', not {simulator!r}")
+    if load_scenario(scenario).variants:
+        if baseline or simulator:
+            raise InputError(
+                "--baseline and --simulator apply to one run; give them in the variants instead"
+            )
+        try:
+            results, table, report = run_variants(
+                scenario, out=out_dir, seed=seed, progress=not quiet
+            )
+        except RunIncomplete as exc:
+            _print_run(exc.result)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
+        print_comparison(table, [r.path for r in results], report)
+        return
+    try:
+        result = run_scenario(
+            scenario,
+            out=out_dir,
+            seed=seed,
+            baseline=baseline,
+            simulator=simulator,
+            progress=not quiet,
+        )
+    except RunIncomplete as exc:
+        _print_run(exc.result)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    _print_run(result)
+
+
+def _print_run(result: Any) -> None:
+    from twin import kpi
+
+    summaries = {"run": result.kpis}
+    if result.baseline is not None:
+        summaries = {"baseline": result.baseline.kpis, "run": result.kpis}
+    table = kpi.compare(summaries, reference="baseline" if result.baseline else "run")
+    info = result.info
+    grid = Table(title=f"KPIs of {info['scenario']} ({info['status']})", title_justify="left")
+    grid.add_column("KPI")
+    for name in summaries:
+        grid.add_column(name, justify="right")
+    if result.baseline is not None:
+        grid.add_column("difference", justify="right")
+    grid.add_column("unit")
+    for row in table.to_dict("records"):
+        cells = [row["label"], *(fmt(row[n], row["unit"]) for n in summaries)]
+        if result.baseline is not None:
+            cells.append(fmt(row.get("Δ run"), row["unit"], signed=True))
+        grid.add_row(*cells, row["unit"])
+    out.print(grid)
+    out.print(
+        f"Simulated {info['simulated_s'] / 60:.0f} min in {info['wall_s']} s "
+        f"({info['realtime_factor']}× real time). Report: {result.path / 'report.html'}"
+    )
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders.")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Report file. Default: compare-<runs>.html.")
+    ] = None,
+) -> None:
+    """Compare runs: a KPI table with differences against the first, and an HTML report."""
+    from twin.runs.compare import compare_runs
+
+    table, path = compare_runs(runs, out=out_file)
+    print_comparison(table, runs, path)
+
+
+@app.command()
+def predict(
+    run_folder: Annotated[Path, typer.Argument(help="A run folder with crime on its timeline.")],
+    shift: Annotated[str, typer.Option("--shift", help="Forecast period: 8h, 12h, 1d ...")] = "8h",
+    flag: Annotated[float, typer.Option("--flag", help="Share of the area flagged, in %.")] = 5.0,
+    cell: Annotated[float, typer.Option("--cell", help="Grid cell side, metres.")] = 100.0,
+    after: Annotated[
+        str, typer.Option("--after", help="Learn from this much history before the first forecast.")
+    ] = "1d",
+    bandwidth: Annotated[float, typer.Option("--bandwidth", help="Kernel width, metres.")] = 50.0,
+) -> None:
+    """Score hotspot forecasts (naive, kde, sepp) on a run's crimes: hit rate and PAI."""
+    from twin.city import City
+    from twin.predict import city_grid, evaluate, events_from_timeline
+    from twin.runs import Run
+    from twin.scenario import parse_duration
+
+    info = Run.load(run_folder).info
+    try:
+        shift_s, after_s = parse_duration(shift), parse_duration(after)
+    except ValueError as exc:
+        raise InputError(f"--shift/--after: {exc}") from exc
+    if not 0 < flag <= 100:
+        raise InputError(f"--flag must be a percentage in (0, 100], got {flag:g}")
+    city = City.load(Path(info["city"]["path"]))
+    grid, frame = city_grid(city, cell=cell)
+    events, what = events_from_timeline(run_folder / "timeline.parquet", frame)
+    end = float(info["simulated_s"])
+    table = evaluate(events, grid, start=after_s, end=end, shift=shift_s, share=flag / 100,
+                     bandwidth=bandwidth)  # fmt: skip
+    out.print(
+        f"{len(events.t):,} {what} in {run_folder}; forecasts every {shift} after the first {after}, "
+        f"flagging {flag:g}% of {grid.n:,} cells of {cell:g} m."
+    )
+    grid_t = Table(title="Hotspot forecasts", title_justify="left")
+    for col in ("method", "shifts", "events", "hit rate", "PAI"):
+        grid_t.add_column(col, justify="left" if col == "method" else "right")
+    for row in table.itertuples():
+        grid_t.add_row(
+            row.method, f"{row.shifts}", f"{row.events:,}", f"{row.hit_rate:.1%}", f"{row.pai:.2f}"
+        )
+    out.print(grid_t)
+    out.print("PAI: hit rate over the share of the area flagged (1 = no better than chance).")
+
+
+@app.command()
+def schema(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file instead of printing.")
+    ] = None,
+    sensors: Annotated[
+        bool, typer.Option("--sensors", help="The sensor messages' schemas instead.")
+    ] = False,
+) -> None:
+    """Print the JSON Schema of scenario files (or of sensor messages), for editors."""
+    from twin.scenario import json_schema
+    from twin.sensors.messages import json_schemas
+
+    what = "sensor messages" if sensors else "scenario"
+    text = json.dumps(json_schemas() if sensors else json_schema(), indent=2, ensure_ascii=False)
+    if out_file is None:
+        print(text)
+    else:
+        out_file.write_text(text + "\n", encoding="utf-8")
+        out.print(f"Wrote the {what} JSON Schema to {out_file}")
