@@ -113,10 +113,12 @@ def test_compare_keeps_counts_as_integers_and_differences_against_the_reference(
     assert table.loc["gridlock", "Δ b"] is None
 
 
-def test_the_docstring_examples_hold():
+@pytest.mark.parametrize("module", ["labels", "response", "run", "ensemble", "status"])
+def test_the_docstring_examples_hold(module):
     import doctest
+    import importlib
 
-    assert doctest.testmod(kpi).failed == 0
+    assert doctest.testmod(importlib.import_module(f"twin.kpi.{module}")).failed == 0
 
 
 def test_an_ensembles_confidence_intervals_cover_the_truth_at_their_level():

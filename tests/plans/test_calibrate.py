@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from twin.kpi import GEH_SHARE
+from twin.kpi import GEH_TARGET
 from twin.kpi import geh_statistic as geh
 from twin.plans.calibrate import calibrate, observed_counts
 from twin.runs import run_scenario
@@ -47,5 +47,5 @@ def test_calibrated_demand_meets_the_geh_standard(helsinki_city, tmp_path):
     counts = observed_counts(tmp_path / "live.duckdb", registry, base)
     assert len(counts) >= 2 * 10  # ten detectors or more, two whole hours
     result = calibrate(base, helsinki_city, counts, tmp_path / "calibration", seed=1)
-    assert result.share_before < GEH_SHARE <= result.share_after
+    assert result.share_before < GEH_TARGET <= result.share_after
     assert result.routes.exists() and "<vehicle" in result.routes.read_text()

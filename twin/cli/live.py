@@ -329,7 +329,7 @@ def calibrate(
     ] = None,
 ) -> None:
     """Rebuild a scenario's demand to follow observed counts (routeSampler) and report GEH."""
-    from twin.kpi import GEH_LIMIT, GEH_SHARE
+    from twin.kpi import GEH_LIMIT, GEH_TARGET
     from twin.plans.calibrate import calibrate as run_calibration
     from twin.plans.calibrate import observed_counts
     from twin.runs.run import load_city
@@ -357,9 +357,9 @@ def calibrate(
         grid.add_row(r.sensor, r.hour, f"{r.observed:,}", f"{r.before:,}", f"{r.after:,}",
                      f"{r.geh_before:.1f}", f"{r.geh_after:.1f}")  # fmt: skip
     out.print(grid)
-    verdict = "meets" if result.share_after >= GEH_SHARE else "MISSES"
+    verdict = "meets" if result.share_after >= GEH_TARGET else "MISSES"
     out.print(
         f"GEH < {GEH_LIMIT:g} on {result.share_before:.0%} of detector-hours with the scenario's demand, "
-        f"[bold]{result.share_after:.0%}[/] calibrated: {verdict} the {GEH_SHARE:.0%} standard. "
+        f"[bold]{result.share_after:.0%}[/] calibrated: {verdict} the {GEH_TARGET:.0%} standard. "
         f"Calibrated routes: {result.routes} (use them as traffic.route_files, with a demand of 0)."
     )

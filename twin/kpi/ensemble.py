@@ -1,0 +1,99 @@
+"""Runs side by side: each KPI's difference to a reference run and, for ensembles of
+replications, means with confidence intervals (Student's t) and differences with
+Welch's intervals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from twin.kpi.labels import KPI_LABELS
+
+
+def compare(
+    summaries: dict[str, dict[str, Any] | list[dict[str, Any]]], *, reference: str | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:  # fmt: skip
+    """KPIs of several runs side by side, with each run's difference to the reference run.
+
+    Returns a table with one row per KPI: label, unit, one column per run, and a
+    ``Δ <run>`` column per other run.
+
+    A run given as a list of summaries is an ensemble: replications of one plan under
+    other seeds. Its column then holds the mean, ``± <run>`` the half-width of the mean's
+    ``confidence`` interval (Student's t) and ``n <run>`` the replications; ``± Δ <run>``
+    is the half-width of the difference's interval (Welch's t), where both sides have two
+    replications or more (else None: one run says nothing of its own spread).
+
+    >>> t = compare({"a": [{"trips": 10}, {"trips": 12}], "b": [{"trips": 15}, {"trips": 17}]})
+    >>> row = t.iloc[0]
+    >>> row["a"], row["Δ b"], round(row["± Δ b"], 2)
+    (11.0, 5.0, 6.08)
+    """
+    names = list(summaries)
+    ref = reference or names[0]
+    ensembles = any(isinstance(v, list) for v in summaries.values())
+    runs = {n: (v if isinstance(v, list) else [v]) for n, v in summaries.items()}
+    rows = []
+    for key, (label, unit, better) in KPI_LABELS.items():
+        if all(s.get(key) is None for n in names for s in runs[n]):
+            continue  # a part of the twin none of the runs had (traffic, response)
+        row: dict[str, Any] = {"kpi": key, "label": label, "unit": unit, "better": better}
+        spread: dict[str, tuple[float, float, int] | None] = {}  # mean, variance, n
+        for name in names:
+            values = [s.get(key) for s in runs[name]]
+            row[name], spread[name] = _ensemble_value(values)
+            if ensembles:
+                row[f"n {name}"] = len(values)
+                row[f"± {name}"] = _half_width(spread[name], confidence)
+        for name in names:
+            if name == ref:
+                continue
+            a, b = row[ref], row[name]
+            if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+                row[f"Δ {name}"] = None
+            else:
+                row[f"Δ {name}"] = round(b - a, 3)
+            if ensembles:
+                row[f"± Δ {name}"] = _welch_half_width(spread[ref], spread[name], confidence)
+        rows.append(row)
+    return pd.DataFrame(rows, dtype=object)  # object columns keep counts as ints
+
+
+def _ensemble_value(values: list[Any]) -> tuple[Any, tuple[float, float, int] | None]:
+    """A KPI over replications: the one value of a single run (as it is), else the mean,
+    with the sample's mean, variance and size where all are numbers."""
+    if len(values) == 1:
+        v = values[0]
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        return v, ((float(v), 0.0, 1) if number else None)
+    if any(v is None or not isinstance(v, int | float) or isinstance(v, bool) for v in values):
+        return (values[0] if all(v == values[0] for v in values) else None), None
+    x = np.asarray(values, dtype=float)
+    return float(x.mean()), (float(x.mean()), float(x.var(ddof=1)), len(x))
+
+
+def _half_width(spread: tuple[float, float, int] | None, confidence: float) -> float | None:
+    if spread is None or spread[2] < 2:
+        return None
+    from scipy import stats
+
+    _, var, n = spread
+    return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * np.sqrt(var / n))
+
+
+def _welch_half_width(
+    a: tuple[float, float, int] | None, b: tuple[float, float, int] | None, confidence: float
+) -> float | None:
+    """Half-width of the interval of a difference of two means (Welch-Satterthwaite)."""
+    if a is None or b is None or a[2] < 2 or b[2] < 2:
+        return None
+    from scipy import stats
+
+    va, vb = a[1] / a[2], b[1] / b[2]
+    if va + vb == 0:
+        return 0.0
+    df = (va + vb) ** 2 / (va**2 / (a[2] - 1) + vb**2 / (b[2] - 1))
+    return float(stats.t.ppf(0.5 + confidence / 2, df) * np.sqrt(va + vb))

@@ -1,0 +1,90 @@
+"""What each KPI is called, its unit and which way is better, the thresholds the KPIs are
+judged by, and how a KPI value is written for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DELAYED_S = 120.0
+GRIDLOCK_SAMPLES = 5
+GRIDLOCK_HALTING_SHARE = 0.5
+QUEUE_M_PER_VEHICLE = 7.5
+#: The "rule of 60": patrol units committed to calls more than this share of their time on
+#: duty have too little left for patrol and back-up.
+RULE_OF_60 = 0.6
+#: Response targets when a timeline does not state its own.
+ANSWER_TARGET_S = 10.0
+ON_SCENE_TARGET_S = 600.0
+
+
+#: KPI key -> (label, unit, better): how ``twin run`` and reports show each KPI.
+KPI_LABELS: dict[str, tuple[str, str, str]] = {
+    "network_speed_kmh": ("Network mean speed", "km/h", "higher"),
+    "mean_tti": ("Mean travel-time index", "", "lower"),
+    "peak_tti": ("Peak travel-time index", "", "lower"),
+    "trips": ("Trips completed", "trips", "higher"),
+    "mean_trip_min": ("Mean trip time", "min", "lower"),
+    "delay_veh_h": ("Total delay", "vehicle-hours", "lower"),
+    "mean_delay_s": ("Mean delay per trip", "s", "lower"),
+    "vehicles_delayed": (f"Vehicles delayed over {DELAYED_S / 60:.0f} min", "vehicles", "lower"),
+    "vehicles_rerouted": ("Vehicles rerouted round closed roads", "vehicles", "lower"),
+    "trips_cut_short": ("Trips cut short at a closure", "trips", "lower"),
+    "longest_queue_veh": ("Longest queue", "vehicles", "lower"),
+    "teleports": ("Teleports (stuck vehicles removed)", "vehicles", "lower"),
+    "gridlock": ("Gridlock", "", "lower"),
+    "incidents": ("Incidents", "incidents", ""),
+    "calls": ("Emergency calls", "calls", ""),
+    "answered_in_target": ("Calls answered within target", "%", "higher"),
+    "speed_of_answer_s": ("Average speed of answer", "s", "lower"),
+    "abandoned": ("Calls abandoned", "%", "lower"),
+    "processing_s": ("Mean processing time (call to dispatch)", "s", "lower"),
+    "response_p50_s": ("Response time, median (call to on scene)", "s", "lower"),
+    "response_p90_s": ("Response time, 90th percentile", "s", "lower"),
+    "on_scene_in_target": ("Incidents reached within target", "%", "higher"),
+    "utilisation_police": ("Police unit utilisation", "%", "lower"),
+    "utilisation_ambulance": ("Ambulance utilisation", "%", "lower"),
+    "utilisation_fire": ("Fire engine utilisation", "%", "lower"),
+    "pending_max": ("Longest pending queue", "needs", "lower"),
+    "unserved": ("Incident needs never served", "needs", "lower"),
+    "crimes": ("Crimes committed", "crimes", "lower"),
+    "crimes_reported": ("Crimes reported to 110", "%", ""),
+    "segments_for_quarter": ("Road segments holding a quarter of the crime", "%", ""),
+    "segments_for_half": ("Road segments holding half the crime", "%", ""),
+    "rasa_aman": ("Rasa aman (sense of safety), mean over sectors", "0-100", "higher"),
+    "rasa_aman_lowest": ("Rasa aman of the least safe sector", "0-100", "higher"),
+    "trust": ("Residents' trust in the police", "0-1", "higher"),
+    "disputes": ("Disputes between neighbours", "disputes", "lower"),
+    "disputes_mediated": ("Disputes mediated by Bhabinkamtibmas", "%", "higher"),
+    "unrest_peak": ("Most rioters at once", "people", "lower"),
+    "geh_under_5": ("Detectors with GEH < 5, last hour (calibration)", "%", "higher"),
+}
+#: The accepted standard: a calibrated model has GEH < 5 at 85 % of its count sites.
+GEH_TARGET = 0.85
+
+
+_TRAFFIC_KEYS = [
+    "network_speed_kmh", "mean_tti", "peak_tti", "trips", "mean_trip_min", "delay_veh_h",
+    "mean_delay_s", "vehicles_delayed", "vehicles_rerouted", "trips_cut_short",
+    "longest_queue_veh", "longest_queue_at", "teleports", "departed", "gridlock", "geh_under_5",
+]  # fmt: skip
+_COMMUNITY_KEYS = [
+    "crimes", "crimes_reported", "segments_for_quarter", "segments_for_half", "rasa_aman", "rasa_aman_lowest", "trust",
+    "disputes", "disputes_mediated", "unrest_peak",
+]  # fmt: skip
+_RESPONSE_KEYS = [k for k in KPI_LABELS if k not in _TRAFFIC_KEYS and k not in _COMMUNITY_KEYS]
+
+
+def format_value(value: Any, unit: str = "", *, signed: bool = False) -> str:
+    """A KPI value for people: shares (unit ``%``) as percentages, differences of shares
+    in percentage points, counts with thousands separators."""
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return "–"
+    if isinstance(value, bool):
+        return "YES" if value else "no"
+    if unit == "%" and isinstance(value, int | float):
+        return f"{value * 100:+.1f} pp" if signed else f"{value * 100:.1f}%"
+    if isinstance(value, float):
+        return f"{value:+,.2f}" if signed else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:+,}" if signed else f"{value:,}"
+    return str(value)
