@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import twin.scenario as scenario_module
+import twin.scenario._base as scenario_module
 from twin.scenario import (
     ScenarioError,
     json_schema,

@@ -48,7 +48,7 @@ from pydantic import ValidationError
 
 from twin._errors import InputError
 from twin._inputs import load_yaml
-from twin.scenario import Scenario, ScenarioError, _merge, _problems, parse_duration
+from twin.scenario import Scenario, ScenarioError, field_problems, merge_overrides, parse_duration
 
 #: How often a live twin looks for fork requests, simulated seconds.
 FORK_POLL_S = 1.0
@@ -169,7 +169,7 @@ def fork_scenario(
                     problems.append((f"{path}[{i}].start", str(exc)))
     if problems:
         raise ScenarioError("overlay", problems)
-    merged = _merge(json.loads(base.model_dump_json(exclude_unset=True)), overlay)
+    merged = merge_overrides(json.loads(base.model_dump_json(exclude_unset=True)), overlay)
     merged["name"] = f"{base.name}-{name}"
     merged["events"] = [*merged.get("events", []), *events]
     if scripted:
@@ -178,7 +178,9 @@ def fork_scenario(
     try:
         plan = Scenario.model_validate(merged)
     except ValidationError as exc:
-        raise ScenarioError("overlay", [p for err in exc.errors() for p in _problems(err)]) from exc
+        raise ScenarioError(
+            "overlay", [p for err in exc.errors() for p in field_problems(err)]
+        ) from exc
     for i, event in enumerate(plan.events[len(base.events) :]):
         if plan.event_begin(event) < t_now:
             raise ScenarioError(

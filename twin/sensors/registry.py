@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from twin._errors import InputError
 from twin._inputs import load_yaml
-from twin.scenario import ScenarioError, _problems
+from twin.scenario import ScenarioError, field_problems
 
 #: Which kinds of sensor send which kinds of message.
 SENDS = {
@@ -111,7 +111,9 @@ def load_registry(path: Path | None, city: Any) -> Registry:
     try:
         spec = SensorsFile.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(str(path), [p for err in exc.errors() for p in _problems(err)]) from exc
+        raise ScenarioError(
+            str(path), [p for err in exc.errors() for p in field_problems(err)]
+        ) from exc
     from twin.city.places import MAX_SNAP_M, CityNet
 
     net = CityNet(city)
