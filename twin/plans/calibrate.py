@@ -193,7 +193,7 @@ def _simulate(
     run_tool("sumo", ["-n", str(city.net_path), "-r", ",".join(map(str, routes)), "--additional-files", str(add),
                       "--end", f"{math.ceil(end / 3600) * 3600:g}", "--no-step-log", "--no-warnings",
                       "--ignore-route-errors", "--time-to-teleport", "300", "--seed", "1"], timeout=3600)  # fmt: skip
-    from twin.traffic.component import read_flows
+    from twin.traffic.observe import read_flows
 
     flows = read_flows(folder / "hourly.xml")
     return {

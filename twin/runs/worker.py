@@ -273,7 +273,7 @@ def close_crashed_timeline(
 ) -> pa.Table:
     """Finish a dead worker's timeline: its trips so far, the crash, and the end."""
     from twin.events import RunEnded, SimulatorCrashed
-    from twin.traffic.component import add_teleports, add_trips
+    from twin.traffic.observe import add_teleports, add_trips
 
     tail = Timeline()
     done_kinds = set(table["kind"].to_pylist()) if table.num_rows else set()

@@ -44,7 +44,6 @@ from twin.scenario.model import (
 from twin.scenario.response import (
     DEFAULT_TYPES,
     NEEDS,
-    UNIT_TYPES,
     CallCentre,
     CallPool,
     Dispatch,
@@ -68,7 +67,6 @@ __all__ = [
     "MAX_DURATION_S",
     "NEEDS",
     "NUMBERS",
-    "UNIT_TYPES",
     "Accident",
     "Area",
     "CallCentre",

@@ -25,7 +25,6 @@ NEEDS = {
     "ambulance": ("ambulance",),
     "fire": ("fire_engine",),
 }
-UNIT_TYPES = ("police_car", "motorbike", "ambulance", "fire_engine")
 
 
 class TimeDist(_Model):
@@ -75,7 +74,7 @@ class CallCentre(_Model):
 
 class IncidentType(_Model):
     """How incidents of one type behave. Unset fields take the type's defaults
-    (``twin.response.incidents.DEFAULT_TYPES``)."""
+    (:data:`DEFAULT_TYPES` below)."""
 
     number: Literal["110", "119", "113"] | None = Field(None, description="the number callers dial")
     priority: dict[int, float] | None = Field(
