@@ -99,9 +99,16 @@ class CivilViolence(mesa.Model):
         seed: int | None = None,
     ) -> None:
         super().__init__(seed=seed)
-        _check(width=width, height=height, citizen_density=citizen_density, cop_density=cop_density,
-               citizen_vision=citizen_vision, cop_vision=cop_vision, legitimacy=legitimacy,
-               max_jail_term=max_jail_term)  # fmt: skip
+        _check(
+            width=width,
+            height=height,
+            citizen_density=citizen_density,
+            cop_density=cop_density,
+            citizen_vision=citizen_vision,
+            cop_vision=cop_vision,
+            legitimacy=legitimacy,
+            max_jail_term=max_jail_term,
+        )
         self.width, self.height = int(width), int(height)
         self.legitimacy, self.threshold = float(legitimacy), float(active_threshold)
         self.arrest_constant, self.max_jail_term = float(arrest_prob_constant), int(max_jail_term)
@@ -140,11 +147,25 @@ class CivilViolence(mesa.Model):
         order = self.rng.permutation(n)
         uniforms = self.rng.random((n, 3))
         self.arrests += kernel.step(
-            self.grid, self.width, self.height, self.kind, self.cell, self.grievance,
-            self.risk_aversion, self.state, self.jail, self._offsets[0], self._offsets[1], order,
-            uniforms, self.threshold, self.arrest_constant, self.max_jail_term, self.movement,
+            self.grid,
+            self.width,
+            self.height,
+            self.kind,
+            self.cell,
+            self.grievance,
+            self.risk_aversion,
+            self.state,
+            self.jail,
+            self._offsets[0],
+            self._offsets[1],
+            order,
+            uniforms,
+            self.threshold,
+            self.arrest_constant,
+            self.max_jail_term,
+            self.movement,
             *self._scratch,
-        )  # fmt: skip
+        )
         self.history.append(self.counts())
 
     def counts(self) -> dict[str, int]:

@@ -45,12 +45,22 @@ from twin.ext import community as kernel
 
 #: How many people each kind of POI draws, relative to a plain junction's 0.
 PLACE_WEIGHT = {
-    "market": 4.0, "transport_hub": 5.0, "school": 1.5, "place_of_worship": 1.0,
-    "government": 1.0, "police": 0.5, "hospital": 1.5, "fire_station": 0.3,
-}  # fmt: skip
+    "market": 4.0,
+    "transport_hub": 5.0,
+    "school": 1.5,
+    "place_of_worship": 1.0,
+    "government": 1.0,
+    "police": 0.5,
+    "hospital": 1.5,
+    "fire_station": 0.3,
+}
 #: Crime types and the share of each reported to 110 (the rest stays in the dark figure).
-CRIME_TYPES = {"theft": (0.55, 0.45), "robbery": (0.15, 0.8), "assault": (0.15, 0.65),
-               "vandalism": (0.15, 0.25)}  # fmt: skip
+CRIME_TYPES = {
+    "theft": (0.55, 0.45),
+    "robbery": (0.15, 0.8),
+    "assault": (0.15, 0.65),
+    "vandalism": (0.15, 0.25),
+}
 STRATEGIES = ("random", "beats", "hotspot", "predicted")
 #: One patrol unit on a junction guards its roads this much (1 - exp(-GUARD)).
 GUARD = 1.5
@@ -190,8 +200,13 @@ class CommunityModel(mesa.Model):
             )
         if strategy == "predicted" and forecast is None:
             raise InputError("the predicted-hotspot strategy needs a forecast")
-        for name, value in {"residents": residents, "offenders": offenders, "patrols": patrols,
-                            "officers": officers, "hotspots": hotspots}.items():  # fmt: skip
+        for name, value in {
+            "residents": residents,
+            "offenders": offenders,
+            "patrols": patrols,
+            "officers": officers,
+            "hotspots": hotspots,
+        }.items():
             if int(value) != value or value < 0:
                 raise InputError(f"{name} must be a whole number >= 0, got {value!r}")
         from twin.routing import TravelTimeEngine
@@ -336,11 +351,23 @@ class CommunityModel(mesa.Model):
         where = np.empty(n, dtype=np.int32)
         suitable = np.minimum(1.0, self.suitability * (1.0 + self.boost))
         count = kernel.offender_step(
-            self.off_node, self.off_dest, self.off_dwell, self.off_motivation, self.next_edge,
-            self.edge_head, self.edge_time, suitable, guard,
+            self.off_node,
+            self.off_dest,
+            self.off_dwell,
+            self.off_motivation,
+            self.next_edge,
+            self.edge_head,
+            self.edge_time,
+            suitable,
+            guard,
             np.array([self.engine._index[int(p)] for p in self.place_nodes], dtype=np.int32),
-            self.place_cum, self.step_s, 6, uniforms, who, where,
-        )  # fmt: skip
+            self.place_cum,
+            self.step_s,
+            6,
+            uniforms,
+            who,
+            where,
+        )
         new = []
         kinds = list(CRIME_TYPES)
         p_kind = np.array([CRIME_TYPES[k][0] for k in kinds])
@@ -428,8 +455,14 @@ class CommunityModel(mesa.Model):
                         mine.sum(), size=min(hit[s], mine.sum()), replace=False
                     )
                 ] = True
-            target = (0.55 + 0.25 * self.res_trust[mine] + 0.15 * min(1.0, seen[s])
-                      - 0.3 * min(1.0, self.disorder[s]) - 0.5 * victims - 0.05 * min(1.0, hit[s] / 2))  # fmt: skip
+            target = (
+                0.55
+                + 0.25 * self.res_trust[mine]
+                + 0.15 * min(1.0, seen[s])
+                - 0.3 * min(1.0, self.disorder[s])
+                - 0.5 * victims
+                - 0.05 * min(1.0, hit[s] / 2)
+            )
             self.res_safety[mine] += 0.1 * (np.clip(target, 0, 1) - self.res_safety[mine])
             self.disorder[s] *= 0.97
 

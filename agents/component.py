@@ -56,15 +56,30 @@ class CommunityComponent:
             forecast = edge_forecast(self.city, method=cfg.patrols.forecast, shift=8 * 3600.0)
         seed = int(sim.rng.integers(2**31))
         self.model = CommunityModel(
-            self.city, step_s=cfg.step, residents=cfg.residents, offenders=cfg.offenders,
-            patrols=cfg.patrols.units, strategy=cfg.patrols.strategy, officers=cfg.bhabinkamtibmas,
-            motivation=cfg.motivation, hotspots=cfg.patrols.hotspots, forecast=forecast,
-            trust=cfg.trust, seed=seed,
-        )  # fmt: skip
-        sim.emit(ev.CommunityConfigured(segments=self.model.segments(), residents=cfg.residents,
-                                        offenders=cfg.offenders, patrols=cfg.patrols.units,
-                                        strategy=cfg.patrols.strategy, officers=cfg.bhabinkamtibmas),
-                 source=self.name)  # fmt: skip
+            self.city,
+            step_s=cfg.step,
+            residents=cfg.residents,
+            offenders=cfg.offenders,
+            patrols=cfg.patrols.units,
+            strategy=cfg.patrols.strategy,
+            officers=cfg.bhabinkamtibmas,
+            motivation=cfg.motivation,
+            hotspots=cfg.patrols.hotspots,
+            forecast=forecast,
+            trust=cfg.trust,
+            seed=seed,
+        )
+        sim.emit(
+            ev.CommunityConfigured(
+                segments=self.model.segments(),
+                residents=cfg.residents,
+                offenders=cfg.offenders,
+                patrols=cfg.patrols.units,
+                strategy=cfg.patrols.strategy,
+                officers=cfg.bhabinkamtibmas,
+            ),
+            source=self.name,
+        )
         sim.env.process(self._run(sim))
         if cfg.unrest is not None:
             for event in self.road_events:
@@ -85,19 +100,38 @@ class CommunityComponent:
             model.step()
             for d in model.disputes[disputes:]:
                 node = g.nodes[d.node]
-                sim.emit(ev.DisputeEvent(sector=d.sector, lat=node["y"], lon=node["x"], outcome=d.outcome),
-                         source=self.name)  # fmt: skip
+                sim.emit(
+                    ev.DisputeEvent(
+                        sector=d.sector, lat=node["y"], lon=node["x"], outcome=d.outcome
+                    ),
+                    source=self.name,
+                )
                 if d.outcome == "escalated":
-                    sim.emit(ev.CrimeCommitted(crime=f"K{next(self._ids):06d}", crime_type="public_order",
-                                               sector=d.sector, lat=node["y"], lon=node["x"], reported=True),
-                             source=self.name)  # fmt: skip
+                    sim.emit(
+                        ev.CrimeCommitted(
+                            crime=f"K{next(self._ids):06d}",
+                            crime_type="public_order",
+                            sector=d.sector,
+                            lat=node["y"],
+                            lon=node["x"],
+                            reported=True,
+                        ),
+                        source=self.name,
+                    )
             for crime in model.crimes[before:]:
                 a, b = g.nodes[crime.u], g.nodes[crime.v]
                 since[crime.sector] = since.get(crime.sector, 0) + 1
-                sim.emit(ev.CrimeCommitted(crime=f"K{next(self._ids):06d}", crime_type=crime.crime_type,
-                                           sector=crime.sector, lat=(a["y"] + b["y"]) / 2,
-                                           lon=(a["x"] + b["x"]) / 2, reported=crime.reported),
-                         source=self.name)  # fmt: skip
+                sim.emit(
+                    ev.CrimeCommitted(
+                        crime=f"K{next(self._ids):06d}",
+                        crime_type=crime.crime_type,
+                        sector=crime.sector,
+                        lat=(a["y"] + b["y"]) / 2,
+                        lon=(a["x"] + b["x"]) / 2,
+                        reported=crime.reported,
+                    ),
+                    source=self.name,
+                )
             if env.now >= next_report - 1e-9:
                 self._report(sim, since)
                 since = {}
@@ -109,10 +143,16 @@ class CommunityComponent:
         safety = model.rasa_aman()
         trust = model.sector_mean(model.res_trust)
         for sector in model.sectors:
-            sim.emit(ev.SectorSafety(sector=sector, rasa_aman=float(safety.get(sector, float("nan"))),
-                                     trust=round(float(trust.get(sector, float("nan"))), 4),
-                                     disorder=round(float(model.disorder.get(sector, 0.0)), 4),
-                                     crimes=int(crimes.get(sector, 0))), source=self.name)  # fmt: skip
+            sim.emit(
+                ev.SectorSafety(
+                    sector=sector,
+                    rasa_aman=float(safety.get(sector, float("nan"))),
+                    trust=round(float(trust.get(sector, float("nan"))), 4),
+                    disorder=round(float(model.disorder.get(sector, 0.0)), 4),
+                    crimes=int(crimes.get(sector, 0)),
+                ),
+                source=self.name,
+            )
 
     def _crowd(self, sim: Any, event: ResolvedEvent) -> Generator[Any, Any, None]:
         """A demonstration's crowd under the civil violence rules, while it lasts."""
@@ -132,21 +172,41 @@ class CommunityComponent:
         side = max(15, math.ceil(math.sqrt((cfg.crowd + cfg.police) / 0.75)))
         rng = np.random.default_rng(int(sim.rng.integers(2**31)))
         crowd = CivilViolence(
-            width=side, height=side, citizen_density=cfg.crowd / side**2,
-            cop_density=cfg.police / side**2, legitimacy=legitimacy, max_jail_term=cfg.max_jail_term,
+            width=side,
+            height=side,
+            citizen_density=cfg.crowd / side**2,
+            cop_density=cfg.police / side**2,
+            legitimacy=legitimacy,
+            max_jail_term=cfg.max_jail_term,
             seed=int(sim.rng.integers(2**31)),
-        )  # fmt: skip
+        )
         while env.now + self.config.step <= event.end_s + 1e-9:
             yield env.timeout(self.config.step)
             crowd.step()
             c = crowd.counts()
-            sim.emit(ev.UnrestState(event_id=event.id, active=c["active"], quiet=c["quiet"],
-                                    jailed=c["arrested"], legitimacy=legitimacy), source=self.name)  # fmt: skip
+            sim.emit(
+                ev.UnrestState(
+                    event_id=event.id,
+                    active=c["active"],
+                    quiet=c["quiet"],
+                    jailed=c["arrested"],
+                    legitimacy=legitimacy,
+                ),
+                source=self.name,
+            )
             clashes = int(rng.poisson(c["active"] / RIOTERS_PER_CALL))
             for _ in range(clashes):
-                sim.emit(ev.CrimeCommitted(crime=f"K{next(self._ids):06d}", crime_type="public_order",
-                                           sector=sectors[0] if sectors else "", lat=lat, lon=lon,
-                                           reported=True), source=self.name)  # fmt: skip
+                sim.emit(
+                    ev.CrimeCommitted(
+                        crime=f"K{next(self._ids):06d}",
+                        crime_type="public_order",
+                        sector=sectors[0] if sectors else "",
+                        lat=lat,
+                        lon=lon,
+                        reported=True,
+                    ),
+                    source=self.name,
+                )
             share = c["active"] / max(crowd.citizens, 1)
             for s in sectors:
                 model.disorder[s] = model.disorder.get(s, 0.0) + share

@@ -65,7 +65,9 @@ def bench_civil_violence(repeat: int) -> None:
         ).pvalue
         for j in range(3)
     ]
-    print(f"\nThe twin runs a step {ratio:.0f}× faster than Mesa's example: "
-          f"{'meets' if ratio >= 10 else 'MISSES'} the 10× target. The means' 95 % intervals "
-          f"{'overlap' if agree else 'DO NOT overlap'} for every share; Levene's test on the "
-          f"spreads gives p = {', '.join(f'{p:.2f}' for p in sd)} (active, quiet, jailed).")  # fmt: skip
+    print(
+        f"\nThe twin runs a step {ratio:.0f}× faster than Mesa's example: "
+        f"{'meets' if ratio >= 10 else 'MISSES'} the 10× target. The means' 95 % intervals "
+        f"{'overlap' if agree else 'DO NOT overlap'} for every share; Levene's test on the "
+        f"spreads gives p = {', '.join(f'{p:.2f}' for p in sd)} (active, quiet, jailed)."
+    )

@@ -30,8 +30,19 @@ def bench_dash(repeat: int) -> None:
         from twin.scenario import scenario_from_dict
 
         doc = sc.model_dump(mode="json", exclude_none=True)
-        doc.update(name="rush-accident", events=[{"type": "accident", "id": "forum-crash", "start": "07:05",
-                   "duration": "20min", "lanes": 2, "at": {"lat": 60.16914, "lon": 24.93987}}])  # fmt: skip
+        doc.update(
+            name="rush-accident",
+            events=[
+                {
+                    "type": "accident",
+                    "id": "forum-crash",
+                    "start": "07:05",
+                    "duration": "20min",
+                    "lanes": 2,
+                    "at": {"lat": 60.16914, "lon": 24.93987},
+                }
+            ],
+        )
         run_scenario(
             scenario_from_dict(doc),
             out=plan,
@@ -42,8 +53,11 @@ def bench_dash(repeat: int) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # served as a planner serves it, by `twin dash` in a process of its own
-    server = subprocess.Popen([sys.executable, "-m", "twin.cli", "dash", str(run), str(plan), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "dash", str(run), str(plan), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -51,9 +65,17 @@ def bench_dash(repeat: int) -> None:
             break
         except OSError:
             time.sleep(0.2)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--enable-unsafe-swiftshader"]  # fmt: skip
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-unsafe-swiftshader",
+    ]
     # the floor: a Dash page with one two-point graph, served the same way
     floor_app = CACHE / "dash_floor.py"
     floor_app.write_text(
@@ -67,14 +89,31 @@ def bench_dash(repeat: int) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         floor_port = s.getsockname()[1]
-    floor = subprocess.Popen([sys.executable, str(floor_app), str(floor_port)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    floor = subprocess.Popen(
+        [sys.executable, str(floor_app), str(floor_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     # page: (address, its graph, what shows it is drawn and changes on an update, the control
     # and how it is used: a click along a time slider, or the other of two choices)
-    pages = {"floor: one two-point Dash graph": (f"http://127.0.0.1:{floor_port}/", "#floor-graph", "#floor-clock", None, None),
-             "K3i (/)": ("/", "#k3i-map", "#k3i-clock", "#k3i-time", "slider"),
-             "unit board (/units)": ("/units", "#units-board", "#units-clock", "#units-time", "slider"),
-             "contingency (/contingency)": ("/contingency", "#cont-map", "#cont-map .gtitle", "#cont-measure", "choice")}  # fmt: skip
+    pages = {
+        "floor: one two-point Dash graph": (
+            f"http://127.0.0.1:{floor_port}/",
+            "#floor-graph",
+            "#floor-clock",
+            None,
+            None,
+        ),
+        "K3i (/)": ("/", "#k3i-map", "#k3i-clock", "#k3i-time", "slider"),
+        "unit board (/units)": ("/units", "#units-board", "#units-clock", "#units-time", "slider"),
+        "contingency (/contingency)": (
+            "/contingency",
+            "#cont-map",
+            "#cont-map .gtitle",
+            "#cont-measure",
+            "choice",
+        ),
+    }
     rows = []
     try:  # the servers stop whatever happens in the browser
         with sync_playwright() as p:
@@ -123,8 +162,15 @@ def bench_dash(repeat: int) -> None:
                     )
                     updates.append(time.perf_counter() - t0)
                 page.close()
-                rows.append((label, float(np.median(cold)), float(np.median(warm)), float(np.percentile(updates, 50)),
-                             float(np.percentile(updates, 95))))  # fmt: skip
+                rows.append(
+                    (
+                        label,
+                        float(np.median(cold)),
+                        float(np.median(warm)),
+                        float(np.percentile(updates, 50)),
+                        float(np.percentile(updates, 95)),
+                    )
+                )
             browser.close()
     finally:
         for proc in (server, floor):

@@ -36,18 +36,31 @@ def bench_emergency_driving(repeat: int) -> None:
         a, b = (net.getEdge(edges[i]) for i in rng.choice(len(edges), 2, replace=False))
         path, _ = net.getShortestPath(a, b, vClass="passenger")
         if path and 1000 <= sum(e.getLength() for e in path) <= 3000:
-            probes.append({"id": len(probes), "edges": [e.getID() for e in path],
-                           "depart": 600 + 120 * len(probes)})  # fmt: skip
+            probes.append(
+                {
+                    "id": len(probes),
+                    "edges": [e.getID() for e in path],
+                    "depart": 600 + 120 * len(probes),
+                }
+            )
     (work / "probes.json").write_text(json.dumps(probes))
     results: dict[str, dict[str, float] | str] = {}
     for kind in ("car", "emulated", "bluelight"):
         out = work / f"{kind}.json"
         out.unlink(missing_ok=True)
         proc = subprocess.run(
-            [sys.executable, str(HERE / "emergency_driving.py"), kind, str(city.net_path),
-             ",".join(str(r) for r in routes), str(work / "probes.json"), str(out)],
-            capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(HERE / "emergency_driving.py"),
+                kind,
+                str(city.net_path),
+                ",".join(str(r) for r in routes),
+                str(work / "probes.json"),
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0 or not out.exists():
             how = (
                 f"signal {-proc.returncode}" if proc.returncode < 0 else f"status {proc.returncode}"
@@ -66,5 +79,7 @@ def bench_emergency_driving(repeat: int) -> None:
             continue
         both = sorted(set(res) & set(car))
         ratio = np.array([res[v] / car[v] for v in both])
-        print(f"| {kind} | {len(res)} | {np.mean([res[v] for v in both]):.0f} s | "
-              f"{ratio.mean():.2f}× | {np.median(ratio):.2f}× |")  # fmt: skip
+        print(
+            f"| {kind} | {len(res)} | {np.mean([res[v] for v in both]):.0f} s | "
+            f"{ratio.mean():.2f}× | {np.median(ratio):.2f}× |"
+        )

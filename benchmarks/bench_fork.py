@@ -33,21 +33,51 @@ def bench_fork(repeat: int) -> None:
         scenario.write_text(yaml.safe_dump(base))
         db = Path(tmp) / "live" / "live.duckdb"
         live = subprocess.Popen(
-            [*twin, "live", "--mqtt", f"127.0.0.1:{broker.port}", "--db", str(db), "--scenario", str(scenario),
-             "--sensors", str(root / "scenarios" / "sensors" / "helsinki.yaml"), "--for", "3h", "--speed", "20",
-             "--user", broker.username, "--password", broker.password],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                *twin,
+                "live",
+                "--mqtt",
+                f"127.0.0.1:{broker.port}",
+                "--db",
+                str(db),
+                "--scenario",
+                str(scenario),
+                "--sensors",
+                str(root / "scenarios" / "sensors" / "helsinki.yaml"),
+                "--for",
+                "3h",
+                "--speed",
+                "20",
+                "--user",
+                broker.username,
+                "--password",
+                broker.password,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             time.sleep(25)  # SUMO starts, and some minutes of the rush pass
             for i in range(min(repeat, 3)):
                 out = Path(tmp) / f"fork{i}"
                 started = time.perf_counter()
                 done = subprocess.run(
-                    [*twin, "fork", "--live", str(db), "--ahead", "60min", "--out", str(out), "--overlay",
-                     str(root / "scenarios" / "overlays" / "close_mannerheimintie.yaml")],
-                    capture_output=True, text=True,
-                )  # fmt: skip
+                    [
+                        *twin,
+                        "fork",
+                        "--live",
+                        str(db),
+                        "--ahead",
+                        "60min",
+                        "--out",
+                        str(out),
+                        "--overlay",
+                        str(root / "scenarios" / "overlays" / "close_mannerheimintie.yaml"),
+                    ],
+                    capture_output=True,
+                    text=True,
+                )
                 if done.returncode != 0:
                     raise RuntimeError(f"twin fork failed: {done.stderr.strip()}")
                 wall = time.perf_counter() - started
@@ -63,12 +93,16 @@ def bench_fork(repeat: int) -> None:
         "Each fork replays the live twin to the fork point, checks the replay against it event by "
         "event, then runs 60 minutes as things are and with an accident on Mannerheimintie.\n"
     )
-    print("| fork point (simulated) | fork, wall (request, 2 replays, 2 runs ahead) | as-is run | plan run "
-          "| 60 min ahead per wall time |")  # fmt: skip
+    print(
+        "| fork point (simulated) | fork, wall (request, 2 replays, 2 runs ahead) | as-is run | plan run "
+        "| 60 min ahead per wall time |"
+    )
     print("|---|---|---|---|---|")
     for t_now, wall, runs in rows:
-        print(f"| {t_now / 60:.1f} min | {wall:.1f} s | {runs['as-is']['wall_s']:.1f} s | "
-              f"{runs['plan']['wall_s']:.1f} s | {3600 / wall:.0f}× real time |")  # fmt: skip
+        print(
+            f"| {t_now / 60:.1f} min | {wall:.1f} s | {runs['as-is']['wall_s']:.1f} s | "
+            f"{runs['plan']['wall_s']:.1f} s | {3600 / wall:.0f}× real time |"
+        )
     best = min(w for _, w, _ in rows)
     print(
         f"\nTarget: the next 60 minutes in under 1 minute: {'met' if best < 60 else 'missed'} "

@@ -31,8 +31,10 @@ def bench_ingest(repeat: int) -> None:
         run("stream", str(feed), "200000")
     r = run("replay", str(feed), str(CACHE / "replay.duckdb"))
     print("\n### ingest: replay of 200,000 messages from a JSON-lines file, one CPU\n")
-    print(f"Kept {r['kept']:,} and stored {r['stored']:,}; quarantined {r['in quarantine']:,} "
-          f"({', '.join(f'{k} {v}' for k, v in sorted(r['quarantined'].items()))}).\n")  # fmt: skip
+    print(
+        f"Kept {r['kept']:,} and stored {r['stored']:,}; quarantined {r['in quarantine']:,} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(r['quarantined'].items()))}).\n"
+    )
     print("| reader | messages per second | the twin's share of it |")
     print("|---|---|---|")
     for name in ("json.loads", "pydantic alone", "pydantic batched", "twin"):
@@ -52,8 +54,9 @@ def bench_ingest(repeat: int) -> None:
             if n > 10_000:  # the messages wait in the persistent session, then the receiver starts
                 run("subscribe", port)
                 sent = run("publish", port, str(live), "0")
-            receiver = subprocess.Popen([*script, "receive", port, str(db), str(n)],
-                                        stdout=subprocess.PIPE, text=True)  # fmt: skip
+            receiver = subprocess.Popen(
+                [*script, "receive", port, str(db), str(n)], stdout=subprocess.PIPE, text=True
+            )
             assert receiver.stdout is not None
             receiver.stdout.readline()  # "ready": subscribed
             if n == 10_000:
@@ -69,11 +72,15 @@ def bench_ingest(repeat: int) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for label, sent, got in rows:
-        print(f"| {label} | {sent['published']:,} | {sent['rate']:,.0f} | {got['received']:,} | "
-              f"{got['kept']:,} | {got['quarantined']:,} ({got['duplicates']}) | {got['rate']:,.0f} | "
-              f"{got['p50_ms']:.1f} ms | {got['p99_ms']:.1f} ms | {got['max_ms']:.0f} ms |")  # fmt: skip
+        print(
+            f"| {label} | {sent['published']:,} | {sent['rate']:,.0f} | {got['received']:,} | "
+            f"{got['kept']:,} | {got['quarantined']:,} ({got['duplicates']}) | {got['rate']:,.0f} | "
+            f"{got['p50_ms']:.1f} ms | {got['p99_ms']:.1f} ms | {got['max_ms']:.0f} ms |"
+        )
     paced, fast = rows[0][2], rows[1][2]
     lost = rows[1][1]["published"] - fast["kept"] - (fast["quarantined"] - fast["duplicates"])
-    print(f"\nTargets: p99 under 25 ms at 1,000/s: {'met' if paced['p99_ms'] < 25 else 'missed'}; "
-          f"20,000/s sustained with none lost: {'met' if fast['rate'] >= 20_000 and lost <= 0 else 'missed'} "
-          f"({max(lost, 0):,} lost).")  # fmt: skip
+    print(
+        f"\nTargets: p99 under 25 ms at 1,000/s: {'met' if paced['p99_ms'] < 25 else 'missed'}; "
+        f"20,000/s sustained with none lost: {'met' if fast['rate'] >= 20_000 and lost <= 0 else 'missed'} "
+        f"({max(lost, 0):,} lost)."
+    )

@@ -23,11 +23,31 @@ def grid_graph(side: int) -> Any:
             f"(making a {side}x{side} grid with netgenerate, once; the 100k grid takes minutes)",
             flush=True,
         )
-        run_tool("netgenerate", ["--grid", "--grid.number", str(side), "--grid.length", "100",
-                                 "--perturb-x", "25", "--perturb-y", "25", "--seed", "1",
-                                 "--default.lanenumber", "1", "--default.speed", "13.89",
-                                 "--no-internal-links", "--no-turnarounds", "-o", str(path)],
-                 timeout=3600)  # fmt: skip
+        run_tool(
+            "netgenerate",
+            [
+                "--grid",
+                "--grid.number",
+                str(side),
+                "--grid.length",
+                "100",
+                "--perturb-x",
+                "25",
+                "--perturb-y",
+                "25",
+                "--seed",
+                "1",
+                "--default.lanenumber",
+                "1",
+                "--default.speed",
+                "13.89",
+                "--no-internal-links",
+                "--no-turnarounds",
+                "-o",
+                str(path),
+            ],
+            timeout=3600,
+        )
     edge_re = re.compile(r'<edge id="[^"]+" from="([^"]+)" to="([^"]+)"')
     lane_re = re.compile(r'<lane id="[^"]+" index="0" speed="([\d.]+)" length="([\d.]+)"')
     g = nx.MultiDiGraph()

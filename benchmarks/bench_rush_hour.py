@@ -30,9 +30,14 @@ def bench_rush_hour(repeat: int) -> None:
 
     def component(simulator: str) -> Any:  # as a run assembles it
         return traffic_component(
-            scenario, net_file=city.net_path, routes=routes, edge_sector=edge_sector, events=[],
-            workdir=work, simulator=simulator,
-        )  # fmt: skip
+            scenario,
+            net_file=city.net_path,
+            routes=routes,
+            edge_sector=edge_sector,
+            events=[],
+            workdir=work,
+            simulator=simulator,
+        )
 
     def plain_sumo() -> None:
         cmd = [*component("libsumo").sumo_command(), "--end", f"{scenario.duration:g}"]

@@ -53,10 +53,28 @@ def main(kind: str, net: str, routes: str, probes_json: str, out_json: str) -> N
     probes = json.loads(Path(probes_json).read_text())
     types = Path(out_json).with_suffix(".types.rou.xml")
     types.write_text(probe_types(kind))
-    api.start([str(tool_path("sumo")), "-n", net, "-r", f"{types},{routes}", "--seed", "1",
-               "--no-step-log", "--time-to-teleport", "300", "--ignore-route-errors",
-               "--device.rerouting.probability", "1", "--device.rerouting.period", "120",
-               "--collision.action", "warn", "--no-warnings"])  # fmt: skip
+    api.start(
+        [
+            str(tool_path("sumo")),
+            "-n",
+            net,
+            "-r",
+            f"{types},{routes}",
+            "--seed",
+            "1",
+            "--no-step-log",
+            "--time-to-teleport",
+            "300",
+            "--ignore-route-errors",
+            "--device.rerouting.probability",
+            "1",
+            "--device.rerouting.period",
+            "120",
+            "--collision.action",
+            "warn",
+            "--no-warnings",
+        ]
+    )
     for p in probes:
         api.route.add(f"r{p['id']}", p["edges"])
         api.vehicle.add(f"probe{p['id']}", f"r{p['id']}", typeID="probe", depart=str(p["depart"]))

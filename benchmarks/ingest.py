@@ -63,15 +63,25 @@ def stream(out: Path, n: int, seed: int = 7, *, end: datetime | None = None) -> 
         t0 = end - timedelta(seconds=n * 0.25)
     states = ["available", "dispatched", "en_route", "on_scene", "returning"]
     kinds = rng.choice(
-        ["flow", "avl", "crowd", "call", "alert", "gauge", "bad"], size=n,
+        ["flow", "avl", "crowd", "call", "alert", "gauge", "bad"],
+        size=n,
         p=[0.60, 0.30, 0.04, 0.03, 0.02, 0.005, 0.005],
-    )  # fmt: skip
-    bad = ["{not json", '["a list"]', '{"type": "Alien", "id": "x"}',
-           '{"type": "TrafficFlowObserved", "id": "neg", "refDevice": "det-ghost"}']  # fmt: skip
+    )
+    bad = [
+        "{not json",
+        '["a list"]',
+        '{"type": "Alien", "id": "x"}',
+        '{"type": "TrafficFlowObserved", "id": "neg", "refDevice": "det-ghost"}',
+    ]
 
     def point() -> dict[str, Any]:
-        return {"type": "Point", "coordinates": [round(float(rng.uniform(lon0, lon1)), 6),
-                                                 round(float(rng.uniform(lat0, lat1)), 6)]}  # fmt: skip
+        return {
+            "type": "Point",
+            "coordinates": [
+                round(float(rng.uniform(lon0, lon1)), 6),
+                round(float(rng.uniform(lat0, lat1)), 6),
+            ],
+        }
 
     tmp = out.with_name(out.name + ".partial")
     with tmp.open("w") as fh:
@@ -79,24 +89,60 @@ def stream(out: Path, n: int, seed: int = 7, *, end: datetime | None = None) -> 
             t = t0 + timedelta(seconds=i * 0.25)
             iso = t.isoformat()
             if kind == "flow":
-                m = {"type": "TrafficFlowObserved", "id": f"f{i}", "refDevice": by_kind["detector"][i % 12],
-                     "dateObservedFrom": (t - timedelta(seconds=60)).isoformat(), "dateObservedTo": iso,
-                     "intensity": int(rng.poisson(15)), "averageVehicleSpeed": round(float(rng.uniform(10, 50)), 1)}  # fmt: skip
+                m = {
+                    "type": "TrafficFlowObserved",
+                    "id": f"f{i}",
+                    "refDevice": by_kind["detector"][i % 12],
+                    "dateObservedFrom": (t - timedelta(seconds=60)).isoformat(),
+                    "dateObservedTo": iso,
+                    "intensity": int(rng.poisson(15)),
+                    "averageVehicleSpeed": round(float(rng.uniform(10, 50)), 1),
+                }
             elif kind == "avl":
-                m = {"type": "Vehicle", "id": f"P-{i % 40}", "dateObserved": iso, "location": point(),
-                     "serviceStatus": states[i % 5], "speed": round(float(rng.uniform(0, 60)), 1)}  # fmt: skip
+                m = {
+                    "type": "Vehicle",
+                    "id": f"P-{i % 40}",
+                    "dateObserved": iso,
+                    "location": point(),
+                    "serviceStatus": states[i % 5],
+                    "speed": round(float(rng.uniform(0, 60)), 1),
+                }
             elif kind == "crowd":
-                m = {"type": "CrowdFlowObserved", "id": f"c{i}", "refDevice": by_kind["crowd"][0],
-                     "dateObserved": iso, "peopleCount": int(rng.integers(0, 5000))}  # fmt: skip
+                m = {
+                    "type": "CrowdFlowObserved",
+                    "id": f"c{i}",
+                    "refDevice": by_kind["crowd"][0],
+                    "dateObserved": iso,
+                    "peopleCount": int(rng.integers(0, 5000)),
+                }
             elif kind == "call":
-                m = {"type": "EmergencyCall", "id": f"k{i}", "number": "110", "dateReceived": iso,
-                     "location": point(), "category": "crime", "caller": f"+62812{i:07d}"}  # fmt: skip
+                m = {
+                    "type": "EmergencyCall",
+                    "id": f"k{i}",
+                    "number": "110",
+                    "dateReceived": iso,
+                    "location": point(),
+                    "category": "crime",
+                    "caller": f"+62812{i:07d}",
+                }
             elif kind == "alert":
-                m = {"type": "Alert", "id": f"a{i}", "category": "traffic", "location": point(),
-                     "dateIssued": iso, "severity": "high", "description": "tabrakan di persimpangan"}  # fmt: skip
+                m = {
+                    "type": "Alert",
+                    "id": f"a{i}",
+                    "category": "traffic",
+                    "location": point(),
+                    "dateIssued": iso,
+                    "severity": "high",
+                    "description": "tabrakan di persimpangan",
+                }
             elif kind == "gauge":
-                m = {"type": "FloodMonitoring", "id": f"g{i}", "refDevice": by_kind["gauge"][0],
-                     "dateObserved": iso, "currentLevel": round(float(rng.uniform(0, 2)), 2)}  # fmt: skip
+                m = {
+                    "type": "FloodMonitoring",
+                    "id": f"g{i}",
+                    "refDevice": by_kind["gauge"][0],
+                    "dateObserved": iso,
+                    "currentLevel": round(float(rng.uniform(0, 2)), 2),
+                }
             else:
                 fh.write(bad[i % len(bad)] + "\n")
                 continue
@@ -156,8 +202,12 @@ def replay(path: Path, db: Path) -> dict[str, Any]:
         out["kept"], out["quarantined"] = sum(s["accepted"].values()), s["quarantined"]
         return s["total"]
 
-    for name, fn in (("json.loads", floor), ("pydantic alone", pydantic_alone),
-                     ("pydantic batched", pydantic_batched), ("twin", twin)):  # fmt: skip
+    for name, fn in (
+        ("json.loads", floor),
+        ("pydantic alone", pydantic_alone),
+        ("pydantic batched", pydantic_batched),
+        ("twin", twin),
+    ):
         best = float("inf")
         for _ in range(3):
             with collecting_rarely(REPLAY_YOUNG):  # as `twin ingest --file` does, for all
@@ -201,8 +251,14 @@ def subscribe(port: int) -> dict[str, Any]:
     """Open the receiver's persistent session, then leave: the broker keeps what comes."""
     from twin.sensors.feeds import MqttSource
 
-    source = MqttSource("127.0.0.1", port, topics=("twin/bench",), username=USER, password=PASSWORD,
-                        client_id="bench-sub")  # fmt: skip
+    source = MqttSource(
+        "127.0.0.1",
+        port,
+        topics=("twin/bench",),
+        username=USER,
+        password=PASSWORD,
+        client_id="bench-sub",
+    )
     source.wait_connected()
     time.sleep(0.5)  # the subscription is acknowledged
     source.close()
@@ -219,8 +275,14 @@ def receive(port: int, db: Path, expect: int, *, timeout: float = 300.0) -> dict
     db.unlink(missing_ok=True)
     store = SensorStore(db)
     ing = Ingest(store=store, registry=registry(), key=KEY)
-    source = MqttReceiver("127.0.0.1", port, topics=("twin/bench",), username=USER,
-                          password=PASSWORD, client_id="bench-sub")  # fmt: skip
+    source = MqttReceiver(
+        "127.0.0.1",
+        port,
+        topics=("twin/bench",),
+        username=USER,
+        password=PASSWORD,
+        client_id="bench-sub",
+    )
     source.wait_connected()
     print("ready", flush=True)
     pending: list[float] = []
@@ -277,16 +339,21 @@ def receive(port: int, db: Path, expect: int, *, timeout: float = 300.0) -> dict
     lat = np.array(latencies) * 1000
     span = times[-1] - times[0] if len(times) > 1 else float("nan")
     return {
-        "received": len(times), "kept": kept, "quarantined": quarantined, "duplicates": duplicates,
+        "received": len(times),
+        "kept": kept,
+        "quarantined": quarantined,
+        "duplicates": duplicates,
         "rate": (len(times) - 1) / span,
-        "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
-        "max_ms": float(lat.max()), "commit_ms": float(np.median(flushes) * 1000) if flushes else None,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "max_ms": float(lat.max()),
+        "commit_ms": float(np.median(flushes) * 1000) if flushes else None,
         "commits": len(flushes),
         "to_receiver_p50": float(np.median([b - a for a, b, c in stages]) * 1000),
         "to_receiver_p99": float(np.percentile([b - a for a, b, c in stages], 99) * 1000),
         "to_ingest_p50": float(np.median([c - b for a, b, c in stages]) * 1000),
         "to_ingest_p99": float(np.percentile([c - b for a, b, c in stages], 99) * 1000),
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str]) -> int:

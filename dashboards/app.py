@@ -26,8 +26,14 @@ from twin.dashboards.data import Runs
 from twin.dashboards.i18n import LANGUAGES
 
 
-def create_app(runs: list[Path], *, live: list[Path] | None = None, rules: Any = None,
-               lang: str = "id", tiles: Any = None) -> dash.Dash:  # fmt: skip
+def create_app(
+    runs: list[Path],
+    *,
+    live: list[Path] | None = None,
+    rules: Any = None,
+    lang: str = "id",
+    tiles: Any = None,
+) -> dash.Dash:
     """A Dash app over these run folders and live twins (their DuckDB files), see the
     module docstring; ``tiles`` (a :class:`twin.report.Tiles`) puts a tile server's map
     under the K3i map, for use online."""
@@ -36,9 +42,14 @@ def create_app(runs: list[Path], *, live: list[Path] | None = None, rules: Any =
     shown = Runs(runs, rules, live=live)
     here = resources.files("twin.dashboards")  # package data: the pages and the assets
     app = dash.Dash(
-        __name__, use_pages=True, pages_folder=str(here / "pages"), assets_folder=str(here / "assets"),
-        title="smart-policing-twin", suppress_callback_exceptions=True, serve_locally=True,
-    )  # fmt: skip
+        __name__,
+        use_pages=True,
+        pages_folder=str(here / "pages"),
+        assets_folder=str(here / "assets"),
+        title="smart-policing-twin",
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+    )
     app.server.config[state.KEY] = shown
     app.server.config[state.TILES] = tiles
     app.layout = html.Div(

@@ -74,8 +74,17 @@ class RunView:
     def acknowledge(self, t: float, alert: dict[str, Any], by: str) -> None:
         """An officer acknowledged ``alert`` at ``t``: an ``alert_acknowledged`` event, kept
         beside the run (its timeline stays as it ran) and read with it from now on."""
-        line = json.dumps({"t": t, "alert": alert["alert"], "sector": alert["sector"], "status": alert["status"],
-                           "reason": alert["reason"], "officer": by}, ensure_ascii=False)  # fmt: skip
+        line = json.dumps(
+            {
+                "t": t,
+                "alert": alert["alert"],
+                "sector": alert["sector"],
+                "status": alert["status"],
+                "reason": alert["reason"],
+                "officer": by,
+            },
+            ensure_ascii=False,
+        )
         with (self.path / ACKS).open("a", encoding="utf-8") as fh:  # one whole line per write
             fh.write(line + "\n")
             fh.flush()
@@ -160,8 +169,17 @@ class LiveView(RunView):
         shows here once the twin publishes it, within seconds)."""
         from twin.live.run import send_order
 
-        send_order(self.path, {"kind": "alert_acknowledged", "alert": alert["alert"], "sector": alert["sector"],
-                               "status": alert["status"], "reason": alert["reason"], "officer": by})  # fmt: skip
+        send_order(
+            self.path,
+            {
+                "kind": "alert_acknowledged",
+                "alert": alert["alert"],
+                "sector": alert["sector"],
+                "status": alert["status"],
+                "reason": alert["reason"],
+                "officer": by,
+            },
+        )
 
     def refresh(self) -> None:
         from twin.live.run import read_published
@@ -193,8 +211,12 @@ class LiveView(RunView):
 class Runs:
     """The runs a dashboard app shows, by name: run folders, and running live twins."""
 
-    def __init__(self, folders: list[Path], rules: kpi.StatusRules | None = None,
-                 live: list[Path] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        folders: list[Path],
+        rules: kpi.StatusRules | None = None,
+        live: list[Path] | None = None,
+    ) -> None:
         self.views: dict[str, RunView] = {}
         for db in live or []:
             view = LiveView(Path(db), rules)

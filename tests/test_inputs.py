@@ -32,17 +32,21 @@ FUZZ = settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12)
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12)
+)
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=16,
-)  # fmt: skip
+)
 #: Text that YAML readers choke on: tabs, odd indents, anchors, tags, directives.
 yaml_junk = st.text(
     alphabet=st.sampled_from([*" \t\n:-[]{}&*!|>'\"#%@`,?abc01.", "\ufeff", "\x00", "\udcff"]),
     max_size=120,
-)  # fmt: skip
+)
 
 
 def write(path: Path, data: bytes | str) -> Path:
@@ -75,13 +79,15 @@ def test_any_yaml_file_is_read_or_refused_by_name(tmp_path_factory, data):
         ("a: " + "[" * 500 + "]" * 500, f"nested deeper than {MAX_DEPTH} levels"),
         ("- " * 300 + "x", f"nested deeper than {MAX_DEPTH} levels"),
         # a billion laughs: ten aliases of ten aliases, nine deep
-        ("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-         + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)),
-         "holds more than 200,000 values"),
+        (
+            "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)),
+            "holds more than 200,000 values",
+        ),
         ("name: x\n\tbad: tab\n", "line 2, column 1: not valid YAML"),
         (b"name: caf\xe9\n", "line 1: byte 0xe9 is not UTF-8"),
     ],
-)  # fmt: skip
+)
 def test_hostile_yaml_is_refused_quickly_with_where(tmp_path, text, words):
     path = write(tmp_path / "s.yaml", text)
     started = time.perf_counter()
@@ -172,12 +178,18 @@ overlays = st.one_of(
         {},
         optional={
             "name": values,
-            "events": st.lists(st.dictionaries(st.sampled_from(["type", "start", "at", "id"]), values), max_size=3) | values,
-            "response": st.dictionaries(st.just("incidents"), st.dictionaries(st.just("scripted"), values)) | values,
+            "events": st.lists(
+                st.dictionaries(st.sampled_from(["type", "start", "at", "id"]), values), max_size=3
+            )
+            | values,
+            "response": st.dictionaries(
+                st.just("incidents"), st.dictionaries(st.just("scripted"), values)
+            )
+            | values,
             "traffic": values,
         },
     ),
-)  # fmt: skip
+)
 
 
 @FUZZ
@@ -205,12 +217,16 @@ def test_any_rules_file_gives_rules_or_a_named_problem(tmp_path_factory, data):
 
 sensor_rows = st.lists(
     st.fixed_dictionaries(
-        {"id": values, "kind": st.sampled_from(["detector", "camera", "gauge", "crowd"]) | values,
-         "lat": st.floats(allow_nan=True) | values, "lon": st.floats(allow_nan=True) | values},
+        {
+            "id": values,
+            "kind": st.sampled_from(["detector", "camera", "gauge", "crowd"]) | values,
+            "lat": st.floats(allow_nan=True) | values,
+            "lon": st.floats(allow_nan=True) | values,
+        },
         optional={"threshold_m": values, "floods_radius_m": values},
     ),
     max_size=4,
-)  # fmt: skip
+)
 
 
 @FUZZ
@@ -226,19 +242,32 @@ def test_any_sensors_file_gives_a_registry_or_named_problems(helsinki_city, tmp_
 features = st.lists(
     st.one_of(
         values,
-        st.fixed_dictionaries({
-            "geometry": st.fixed_dictionaries({"type": st.just("Point") | values,
-                                               "coordinates": st.lists(st.floats(allow_nan=True) | values, max_size=3) | values}),
-            "properties": st.fixed_dictionaries({"kind": st.sampled_from(["police", "hospital", "fire"]) | values,
-                                                 "name": values}),
-        }),
+        st.fixed_dictionaries(
+            {
+                "geometry": st.fixed_dictionaries(
+                    {
+                        "type": st.just("Point") | values,
+                        "coordinates": st.lists(st.floats(allow_nan=True) | values, max_size=3)
+                        | values,
+                    }
+                ),
+                "properties": st.fixed_dictionaries(
+                    {
+                        "kind": st.sampled_from(["police", "hospital", "fire"]) | values,
+                        "name": values,
+                    }
+                ),
+            }
+        ),
     ),
     max_size=4,
-)  # fmt: skip
+)
 
 
 @FUZZ
-@given(doc=st.one_of(values, st.fixed_dictionaries({"type": values, "features": features | values})))
+@given(
+    doc=st.one_of(values, st.fixed_dictionaries({"type": values, "features": features | values}))
+)
 def test_any_posts_file_gives_posts_or_names_the_feature(tmp_path_factory, doc):
     path = write(tmp_path_factory.mktemp("posts") / "posts.geojson", json.dumps(doc))
     try:
@@ -250,7 +279,11 @@ def test_any_posts_file_gives_posts_or_names_the_feature(tmp_path_factory, doc):
 
 
 @FUZZ
-@given(text=st.lists(st.sampled_from([*",\"\n\r;x19.-", "police", "lat", "\x00"]), max_size=80).map("".join))
+@given(
+    text=st.lists(st.sampled_from([*',"\n\r;x19.-', "police", "lat", "\x00"]), max_size=80).map(
+        "".join
+    )
+)
 def test_any_posts_csv_gives_posts_or_names_the_line(tmp_path_factory, text):
     path = write(tmp_path_factory.mktemp("posts") / "posts.csv", "name,lat,lon,kind\n" + text)
     try:
@@ -259,21 +292,29 @@ def test_any_posts_csv_gives_posts_or_names_the_line(tmp_path_factory, text):
         assert str(exc).startswith(str(path))
 
 
-coordinate = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=6))
+coordinate = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=6)
+)
 osm_node = st.builds(
     lambda i, lat, lon, tag: f'<node id="{i}" lat="{lat}" lon="{lon}">{tag}</node>',
-    st.integers(-5, 2**63), coordinate, coordinate,
+    st.integers(-5, 2**63),
+    coordinate,
+    coordinate,
     st.sampled_from(["", '<tag k="amenity" v="police"/>', '<tag k="name" v="&amp;"/>', "<tag/>"]),
-)  # fmt: skip
+)
 osm_way = st.builds(
-    lambda i, refs, tag: f'<way id="{i}">' + "".join(f"<nd ref='{r}'/>" for r in refs) + f"{tag}</way>",
-    st.integers(-5, 50), st.lists(st.integers(-5, 50), max_size=5),
+    lambda i, refs, tag: (
+        f'<way id="{i}">' + "".join(f"<nd ref='{r}'/>" for r in refs) + f"{tag}</way>"
+    ),
+    st.integers(-5, 50),
+    st.lists(st.integers(-5, 50), max_size=5),
     st.sampled_from(["", '<tag k="highway" v="primary"/>', '<tag k="building" v="yes"/>']),
-)  # fmt: skip
+)
 osm_xml = st.builds(
     lambda items, tail: '<?xml version="1.0"?><osm version="0.6">' + "".join(items) + tail,
-    st.lists(osm_node | osm_way, max_size=12), st.sampled_from(["</osm>", "", "<node", "</way>"]),
-)  # fmt: skip
+    st.lists(osm_node | osm_way, max_size=12),
+    st.sampled_from(["</osm>", "", "<node", "</way>"]),
+)
 
 
 @FUZZ

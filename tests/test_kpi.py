@@ -11,27 +11,60 @@ from twin import kpi
 from twin.sim.timeline import Timeline
 
 
-def network(tl: Timeline, t: float, *, vehicles: int, halting: int, speed: float = 8.0, tti: float = 1.2,
-            departed: int = 100, teleports: int = 0) -> None:  # fmt: skip
+def network(
+    tl: Timeline,
+    t: float,
+    *,
+    vehicles: int,
+    halting: int,
+    speed: float = 8.0,
+    tti: float = 1.2,
+    departed: int = 100,
+    teleports: int = 0,
+) -> None:
     tl.append(
         t,
-        ev.NetworkState(vehicles=vehicles, halting=halting, speed_mps=speed, tti=tti, departed=departed,
-                        arrived=departed - vehicles, teleports=teleports, waiting_to_insert=0),
+        ev.NetworkState(
+            vehicles=vehicles,
+            halting=halting,
+            speed_mps=speed,
+            tti=tti,
+            departed=departed,
+            arrived=departed - vehicles,
+            teleports=teleports,
+            waiting_to_insert=0,
+        ),
         source="traffic",
-    )  # fmt: skip
+    )
 
 
 def timeline() -> Timeline:
     tl = Timeline()
     for i, speed in enumerate([10.0, 5.0, 7.5]):
         network(tl, 60.0 * (i + 1), vehicles=50, halting=5, speed=speed, tti=1.0 + i)
-    tl.extend(60.0, "edge_state", source="traffic", edge=["a", "b"], sector=["S01", "S01"], vehicles=[3, 9],
-              halting=[1, 7], speed_mps=[5.0, 1.0], density_veh_km=[10.0, 30.0], tti=[1.5, 6.0])  # fmt: skip
     tl.extend(
-        [100.0, 200.0, 300.0], "trip", source="traffic", vehicle=["x", "y", "z"], depart_s=[0.0, 50.0, 100.0],
-        duration_s=[100.0, 150.0, 200.0], route_length_m=[1000.0] * 3, time_loss_s=[30.0, 130.0, 300.0],
+        60.0,
+        "edge_state",
+        source="traffic",
+        edge=["a", "b"],
+        sector=["S01", "S01"],
+        vehicles=[3, 9],
+        halting=[1, 7],
+        speed_mps=[5.0, 1.0],
+        density_veh_km=[10.0, 30.0],
+        tti=[1.5, 6.0],
+    )
+    tl.extend(
+        [100.0, 200.0, 300.0],
+        "trip",
+        source="traffic",
+        vehicle=["x", "y", "z"],
+        depart_s=[0.0, 50.0, 100.0],
+        duration_s=[100.0, 150.0, 200.0],
+        route_length_m=[1000.0] * 3,
+        time_loss_s=[30.0, 130.0, 300.0],
         rerouted=[0, 1, 0],
-    )  # fmt: skip
+    )
     tl.append(
         90.0,
         ev.RoadEventStarted(event_id="acc", event_type="accident", edges=["a"], lanes_closed=0),
@@ -85,8 +118,14 @@ def test_summary_reads_parquet_too(tmp_path):
 
 
 def frame(shares: list[float], teleports: int = 0) -> pd.DataFrame:
-    return pd.DataFrame({"vehicles": [100] * len(shares), "halting": [int(s * 100) for s in shares],
-                         "teleports": [teleports] * len(shares), "departed": [1000] * len(shares)})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "vehicles": [100] * len(shares),
+            "halting": [int(s * 100) for s in shares],
+            "teleports": [teleports] * len(shares),
+            "departed": [1000] * len(shares),
+        }
+    )
 
 
 @pytest.mark.parametrize(

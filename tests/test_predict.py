@@ -57,8 +57,9 @@ def test_sepp_recovers_the_process_that_made_the_data():
 def test_on_self_exciting_crime_sepp_beats_the_naive_forecast():
     ev = hawkes(np.random.default_rng(5), days=12, per_day=30, theta=0.6, omega=1 / 3600, sigma=40)
     grid = Grid(0.0, 0.0, 100.0, 20, 20)
-    table = evaluate(ev, grid, start=7 * 86400, end=12 * 86400, shift=4 * 3600, share=0.05,
-                     bandwidth=150.0).set_index("method")  # fmt: skip
+    table = evaluate(
+        ev, grid, start=7 * 86400, end=12 * 86400, shift=4 * 3600, share=0.05, bandwidth=150.0
+    ).set_index("method")
     assert table.loc["sepp", "pai"] > table.loc["naive", "pai"]
     assert (table["pai"] >= 0).all() and (table["hit_rate"] <= 1).all()
 

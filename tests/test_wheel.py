@@ -46,15 +46,23 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     wheel installed into a fresh venv: its bin folder and a clean environment."""
     dist = tmp_path_factory.mktemp("dist")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    _run([sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)], cwd=dist, env=env,
-         timeout=900)  # fmt: skip
+    _run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
+        cwd=dist,
+        env=env,
+        timeout=900,
+    )
     wheels, sdists = list(dist.glob("*.whl")), list(dist.glob("*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1, sorted(p.name for p in dist.iterdir())
     venv = tmp_path_factory.mktemp("venv") / "v"
     _run([sys.executable, "-m", "venv", str(venv)], cwd=dist, env=env, timeout=120)
     bin_ = venv / "bin"
-    _run([str(bin_ / "python"), "-m", "pip", "install", "--quiet", str(wheels[0])], cwd=dist,
-         env=env, timeout=900)  # fmt: skip
+    _run(
+        [str(bin_ / "python"), "-m", "pip", "install", "--quiet", str(wheels[0])],
+        cwd=dist,
+        env=env,
+        timeout=900,
+    )
     env["PATH"] = f"{bin_}{os.pathsep}{env.get('PATH', '')}"
     return bin_, env
 
@@ -63,12 +71,17 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 def test_the_wheel_holds_its_package_data(installed):
     bin_, env = installed
     listing = _run(
-        [str(bin_ / "python"), "-c",
-         "from importlib import resources as r; import json;"
-         "print(json.dumps([str(p.name) for d in ('twin.dashboards.pages', 'twin.dashboards.assets', 'twin.city.data')"
-         " for p in r.files(d).iterdir()]))"],
-        cwd=bin_, env=env, timeout=60,
-    )  # fmt: skip
+        [
+            str(bin_ / "python"),
+            "-c",
+            "from importlib import resources as r; import json;"
+            "print(json.dumps([str(p.name) for d in ('twin.dashboards.pages', 'twin.dashboards.assets', 'twin.city.data')"
+            " for p in r.files(d).iterdir()]))",
+        ],
+        cwd=bin_,
+        env=env,
+        timeout=60,
+    )
     names = set(json.loads(listing))
     assert {"k3i.py", "units.py", "contingency.py"} <= names
     assert {"plotly-basic.min.js", "style.css", "helsinki_posts.geojson"} <= names
@@ -79,12 +92,13 @@ def test_a_wheel_runs_the_morning_rush_and_serves_every_page(installed, tmp_path
     bin_, env = installed
     work = tmp_path / "planner"  # not the checkout: only the scenarios copied beside it
     shutil.copytree(ROOT / "scenarios", work / "scenarios")
-    _run([str(bin_ / "twin"), "build", "--out", "cities/helsinki"], cwd=work, env=env,
-         timeout=600)  # fmt: skip
+    _run([str(bin_ / "twin"), "build", "--out", "cities/helsinki"], cwd=work, env=env, timeout=600)
     said = _run(
         [str(bin_ / "twin"), "run", "scenarios/helsinki_morning_rush.yaml", "--quiet"],
-        cwd=work, env=env, timeout=900,
-    )  # fmt: skip
+        cwd=work,
+        env=env,
+        timeout=900,
+    )
     assert "KPIs of helsinki-morning-rush (complete)" in said and "Incidents" in said, said
     run = work / "runs" / "helsinki-morning-rush"
     assert (run / "timeline.parquet").is_file() and (run / "report.html").is_file()
@@ -93,8 +107,12 @@ def test_a_wheel_runs_the_morning_rush_and_serves_every_page(installed, tmp_path
     port = _free_port()
     server = subprocess.Popen(
         [str(bin_ / "twin"), "dash", str(run), "--port", str(port)],
-        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120

@@ -106,9 +106,15 @@ def city_grid(city: Any, cell: float = 100.0) -> tuple[Grid, LocalFrame]:
 
 
 def forecast(
-    events: Events, grid: Grid, *, now: float, method: str = "kde", shift: float = 8 * 3600.0,
-    bandwidth: float = 100.0, half_life: float = 7 * 86400.0,
-) -> np.ndarray:  # fmt: skip
+    events: Events,
+    grid: Grid,
+    *,
+    now: float,
+    method: str = "kde",
+    shift: float = 8 * 3600.0,
+    bandwidth: float = 100.0,
+    half_life: float = 7 * 86400.0,
+) -> np.ndarray:
     """Each cell's forecast risk for ``[now, now + shift)``, from the events before ``now``."""
     past = events.before(now)
     if method == "naive":
@@ -119,8 +125,9 @@ def forecast(
         from twin.ext.hotspots import kde_grid
 
         weight = np.power(0.5, (now - past.t) / half_life)
-        dens = kde_grid(past.x, past.y, weight, grid.x0, grid.y0, grid.cell, grid.nx, grid.ny,
-                        float(bandwidth))  # fmt: skip
+        dens = kde_grid(
+            past.x, past.y, weight, grid.x0, grid.y0, grid.cell, grid.nx, grid.ny, float(bandwidth)
+        )
         return dens.ravel()
     if method == "sepp":
         return SEPP.fit(past, bandwidth=bandwidth).risk(grid, now=now, shift=shift)
@@ -164,8 +171,15 @@ class SEPP:
         p_bg = np.full(n, 0.5)
         for _ in range(iterations):
             mu = (k @ p_bg) / max(span, 1.0)  # background rate density at each event
-            trig = np.where(earlier, theta * omega * np.exp(-omega * np.where(earlier, dt, 0))
-                            * np.exp(-d2 / (2 * sigma**2)) / (2 * np.pi * sigma**2), 0.0)  # fmt: skip
+            trig = np.where(
+                earlier,
+                theta
+                * omega
+                * np.exp(-omega * np.where(earlier, dt, 0))
+                * np.exp(-d2 / (2 * sigma**2))
+                / (2 * np.pi * sigma**2),
+                0.0,
+            )
             total = mu + trig.sum(axis=1)
             total[total <= 0] = 1e-300
             p_bg = mu / total
@@ -183,12 +197,22 @@ class SEPP:
 
         ev = self.events
         area = grid.cell * grid.cell
-        background = kde_grid(ev.x, ev.y, self.background / self.span * shift, grid.x0, grid.y0,
-                              grid.cell, grid.nx, grid.ny, float(self.bandwidth))  # fmt: skip
+        background = kde_grid(
+            ev.x,
+            ev.y,
+            self.background / self.span * shift,
+            grid.x0,
+            grid.y0,
+            grid.cell,
+            grid.nx,
+            grid.ny,
+            float(self.bandwidth),
+        )
         age = now - ev.t
         after = self.theta * (np.exp(-self.omega * age) - np.exp(-self.omega * (age + shift)))
-        shocks = kde_grid(ev.x, ev.y, after, grid.x0, grid.y0, grid.cell, grid.nx, grid.ny,
-                          float(self.sigma))  # fmt: skip
+        shocks = kde_grid(
+            ev.x, ev.y, after, grid.x0, grid.y0, grid.cell, grid.nx, grid.ny, float(self.sigma)
+        )
         return ((background + shocks) * area).ravel()
 
 
@@ -213,9 +237,16 @@ def score(risk: np.ndarray, future: Events, grid: Grid, share: float) -> tuple[f
 
 
 def evaluate(
-    events: Events, grid: Grid, *, start: float, end: float, shift: float = 8 * 3600.0,
-    share: float = 0.05, methods: tuple[str, ...] = METHODS, bandwidth: float = 100.0,
-) -> pd.DataFrame:  # fmt: skip
+    events: Events,
+    grid: Grid,
+    *,
+    start: float,
+    end: float,
+    shift: float = 8 * 3600.0,
+    share: float = 0.05,
+    methods: tuple[str, ...] = METHODS,
+    bandwidth: float = 100.0,
+) -> pd.DataFrame:
     """Forecast every shift from ``start`` to ``end`` with each method, from the history
     before it, and score it: mean hit rate and PAI over the shifts that had events."""
     rows = []

@@ -107,10 +107,18 @@ def sector_map(
             color = pc.sample_colorscale(scale, [min(max(frac, 0.0), 1.0)])[0]
         label = "no data" if value is None or pd.isna(value) else f"{value:.2f}"
         fig.add_scatter(
-            x=[p[0] for p in ring], y=[p[1] for p in ring], fill="toself", fillcolor=color,
-            line={"color": "white", "width": 1}, opacity=0.75, mode="lines", showlegend=False,
-            hoveron="fills", name=f"{sid}: {label}", text=f"{sid}: {label}",
-        )  # fmt: skip
+            x=[p[0] for p in ring],
+            y=[p[1] for p in ring],
+            fill="toself",
+            fillcolor=color,
+            line={"color": "white", "width": 1},
+            opacity=0.75,
+            mode="lines",
+            showlegend=False,
+            hoveron="fills",
+            name=f"{sid}: {label}",
+            text=f"{sid}: {label}",
+        )
         fig.add_annotation(
             x=row["centroid_lon"],
             y=row["centroid_lat"],
@@ -127,10 +135,20 @@ def sector_map(
         showlegend=False,
     )
     fig.add_scatter(
-        x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
-        marker={"colorscale": scale, "cmin": lo, "cmax": hi, "color": [lo], "showscale": True,
-                "colorbar": {"title": colorbar}},
-    )  # fmt: skip
+        x=[None],
+        y=[None],
+        mode="markers",
+        showlegend=False,
+        hoverinfo="skip",
+        marker={
+            "colorscale": scale,
+            "cmin": lo,
+            "cmax": hi,
+            "color": [lo],
+            "showscale": True,
+            "colorbar": {"title": colorbar},
+        },
+    )
     west, south, east, north = city.sectors.total_bounds
     pad = 0.05 * max(east - west, north - south)
     fig.update_layout(
@@ -194,12 +212,19 @@ def utilisation_figure(timeline: Any) -> go.Figure:
     util = kpi.utilisation(timeline)
     fig = go.Figure()
     for i, (agency, part) in enumerate(util.groupby("agency", sort=True)):
-        fig.add_bar(x=part["unit"], y=part["utilisation"], name=agency,
-                    marker={"color": _COLORS[i % len(_COLORS)]},
-                    text=[f"{u:.0%}" for u in part["utilisation"].fillna(0)], textposition="outside")  # fmt: skip
+        fig.add_bar(
+            x=part["unit"],
+            y=part["utilisation"],
+            name=agency,
+            marker={"color": _COLORS[i % len(_COLORS)]},
+            text=[f"{u:.0%}" for u in part["utilisation"].fillna(0)],
+            textposition="outside",
+        )
     fig.add_hline(y=kpi.RULE_OF_60, line={"dash": "dash"}, annotation_text="rule of 60")
-    fig.update_layout(title="Unit utilisation: share of time on duty committed",
-                      yaxis={"title": "share", "tickformat": ".0%", "range": [0, 1.1]})  # fmt: skip
+    fig.update_layout(
+        title="Unit utilisation: share of time on duty committed",
+        yaxis={"title": "share", "tickformat": ".0%", "range": [0, 1.1]},
+    )
     return fig
 
 
@@ -207,8 +232,13 @@ def pending_figure(timeline: Any, *, start: pd.Timestamp | None = None) -> go.Fi
     """The pending queue (incident needs waiting for a free unit) over time."""
     pending = kpi.pending_over_time(timeline)
     fig = go.Figure()
-    fig.add_scatter(x=_clock_axis(start, pending["t"]), y=pending["pending"], mode="lines",
-                    line={"shape": "hv"}, name="pending")  # fmt: skip
+    fig.add_scatter(
+        x=_clock_axis(start, pending["t"]),
+        y=pending["pending"],
+        mode="lines",
+        line={"shape": "hv"},
+        name="pending",
+    )
     fig.update_layout(title="Pending queue: needs waiting for a unit", yaxis_title="needs")
     return fig
 
@@ -218,11 +248,22 @@ def safety_figure(timeline: Any, *, start: pd.Timestamp | None = None) -> go.Fig
     safety = kpi.safety_over_time(timeline)
     fig = go.Figure()
     for i, (sector, part) in enumerate(safety.groupby("sector", sort=True)):
-        fig.add_scatter(x=_clock_axis(start, part["t"]), y=part["rasa_aman"], mode="lines", name=sector,
-                        line={"width": 1, "color": _COLORS[i % len(_COLORS)]}, opacity=0.6)  # fmt: skip
+        fig.add_scatter(
+            x=_clock_axis(start, part["t"]),
+            y=part["rasa_aman"],
+            mode="lines",
+            name=sector,
+            line={"width": 1, "color": _COLORS[i % len(_COLORS)]},
+            opacity=0.6,
+        )
     mean = safety.groupby("t")["rasa_aman"].mean()
-    fig.add_scatter(x=_clock_axis(start, pd.Series(mean.index)), y=mean.to_numpy(), mode="lines",
-                    name="city mean", line={"width": 3, "color": "black"})  # fmt: skip
+    fig.add_scatter(
+        x=_clock_axis(start, pd.Series(mean.index)),
+        y=mean.to_numpy(),
+        mode="lines",
+        name="city mean",
+        line={"width": 3, "color": "black"},
+    )
     fig.update_layout(title="Rasa aman (sense of safety) by sector", yaxis_title="index, 0-100")
     return fig
 
@@ -321,11 +362,21 @@ class Tiles:
             for y in range(y0, y1 + 1):
                 top, left = corner(x, y, z)
                 bottom, right = corner(x + 1, y + 1, z)
-                images.append(dict(
-                    source=self.url.format(z=z, x=x, y=y), xref="x", yref="y", x=left, y=top,
-                    sizex=right - left, sizey=top - bottom, sizing="stretch", xanchor="left",
-                    yanchor="top", layer="below",
-                ))  # fmt: skip
+                images.append(
+                    dict(
+                        source=self.url.format(z=z, x=x, y=y),
+                        xref="x",
+                        yref="y",
+                        x=left,
+                        y=top,
+                        sizex=right - left,
+                        sizey=top - bottom,
+                        sizing="stretch",
+                        xanchor="left",
+                        yanchor="top",
+                        layer="below",
+                    )
+                )
         return images
 
 
@@ -368,8 +419,13 @@ def road_lines(city: Any) -> pd.DataFrame:
     rows = []
     for u, v, k, data in city.graph.edges(keys=True, data=True):
         x, y = data["geometry"].xy
-        rows.append({"x": np.append(np.asarray(x), np.nan), "y": np.append(np.asarray(y), np.nan),
-                     "sumo_edges": by_edge.get((u, v, k), [])})  # fmt: skip
+        rows.append(
+            {
+                "x": np.append(np.asarray(x), np.nan),
+                "y": np.append(np.asarray(y), np.nan),
+                "sumo_edges": by_edge.get((u, v, k), []),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -383,11 +439,16 @@ def _road_shares(roads: pd.DataFrame, speeds: pd.Series | None) -> np.ndarray:
 
 
 def k3i_map(
-    city: Any, status: pd.DataFrame, *, roads: pd.DataFrame | None = None,
-    speeds: pd.Series | None = None, units: pd.DataFrame | None = None,
-    incidents: pd.DataFrame | None = None, labels: dict[str, str] | None = None,
+    city: Any,
+    status: pd.DataFrame,
+    *,
+    roads: pd.DataFrame | None = None,
+    speeds: pd.Series | None = None,
+    units: pd.DataFrame | None = None,
+    incidents: pd.DataFrame | None = None,
+    labels: dict[str, str] | None = None,
     tiles: Tiles | None = None,
-) -> go.Figure:  # fmt: skip
+) -> go.Figure:
     """The K3i map: sectors by status (colour, sign and word), roads by speed (share of
     free flow per SUMO edge, ``speeds``), open incidents and units with their state. Drawn
     on the twin's own roads in longitude/latitude, so it needs no tiles and works offline;
@@ -405,19 +466,40 @@ def k3i_map(
         state = by_sector["status"].get(sid, "aman") if len(by_sector) else "aman"
         color, sign = STATUS_STYLE[state]
         ring = row["geometry"].exterior.coords
-        traces.append(dict(
-            type="scatter", x=[p[0] for p in ring], y=[p[1] for p in ring], fill="toself",
-            fillcolor=color, opacity=0.35, line={"color": "white", "width": 1}, mode="lines",
-            showlegend=False, hoveron="fills", name=f"{sid} {sign} {state}",
-            text=f"{sid} {sign} {state}", customdata=[sid] * len(ring),
-            meta={"sector": sid, "status": state},
-        ))  # fmt: skip
+        traces.append(
+            dict(
+                type="scatter",
+                x=[p[0] for p in ring],
+                y=[p[1] for p in ring],
+                fill="toself",
+                fillcolor=color,
+                opacity=0.35,
+                line={"color": "white", "width": 1},
+                mode="lines",
+                showlegend=False,
+                hoveron="fills",
+                name=f"{sid} {sign} {state}",
+                text=f"{sid} {sign} {state}",
+                customdata=[sid] * len(ring),
+                meta={"sector": sid, "status": state},
+            )
+        )
         label_x.append(row["centroid_lon"])
         label_y.append(row["centroid_lat"])
         label_text.append(f"<b>{sid}</b><br>{sign} {state}")
     # one text trace for the sectors' names and status: lighter to draw than annotations
-    traces.append(dict(type="scatter", x=label_x, y=label_y, text=label_text, mode="text",
-                       showlegend=False, hoverinfo="skip", textfont={"size": 11, "color": "#212121"}))  # fmt: skip
+    traces.append(
+        dict(
+            type="scatter",
+            x=label_x,
+            y=label_y,
+            text=label_text,
+            mode="text",
+            showlegend=False,
+            hoverinfo="skip",
+            textfont={"size": 11, "color": "#212121"},
+        )
+    )
     if roads is not None:
         share = _road_shares(roads, speeds)
         road_x, road_y = roads["x"].to_numpy(), roads["y"].to_numpy()
@@ -426,35 +508,74 @@ def k3i_map(
             xs = np.concatenate(road_x[pick]) if len(pick) else []
             ys = np.concatenate(road_y[pick]) if len(pick) else []
             name = labels.get(f"speed_{lo}", f"speed {lo:.0%}–{min(hi, 1):.0%} of free flow")
-            traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", name=name, hoverinfo="skip",
-                               line={"color": color, "width": 1.5 if lo >= 0.7 else 3}))  # fmt: skip
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    name=name,
+                    hoverinfo="skip",
+                    line={"color": color, "width": 1.5 if lo >= 0.7 else 3},
+                )
+            )
     if incidents is not None and len(incidents):
         placed = incidents.dropna(subset=["lat", "lon"])
-        traces.append(dict(
-            type="scatter", x=placed["lon"].to_numpy(), y=placed["lat"].to_numpy(),
-            mode="markers+text", text=placed["incident"].tolist(), textposition="top center",
-            marker={"symbol": "star", "size": 14, "color": "#212121"},
-            name=labels.get("incidents", "open incidents"), customdata=placed["incident"].tolist(),
-            hovertext=[f"{r.incident} {r.incident_type} P{r.priority}" for r in placed.itertuples()],
-        ))  # fmt: skip
+        traces.append(
+            dict(
+                type="scatter",
+                x=placed["lon"].to_numpy(),
+                y=placed["lat"].to_numpy(),
+                mode="markers+text",
+                text=placed["incident"].tolist(),
+                textposition="top center",
+                marker={"symbol": "star", "size": 14, "color": "#212121"},
+                name=labels.get("incidents", "open incidents"),
+                customdata=placed["incident"].tolist(),
+                hovertext=[
+                    f"{r.incident} {r.incident_type} P{r.priority}" for r in placed.itertuples()
+                ],
+            )
+        )
     if units is not None and len(units):
         placed = units.dropna(subset=["lat", "lon"])
         for state, group in placed.groupby("state"):
             symbol, color = UNIT_STYLE.get(state, ("circle", "#424242"))
-            traces.append(dict(
-                type="scatter", x=group["lon"].to_numpy(), y=group["lat"].to_numpy(),
-                mode="markers+text", text=group["unit"].tolist(), textposition="bottom center",
-                marker={"symbol": symbol, "size": 11, "color": color},
-                name=labels.get(f"unit_{state}", state), customdata=group["unit"].tolist(),
-            ))  # fmt: skip
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=group["lon"].to_numpy(),
+                    y=group["lat"].to_numpy(),
+                    mode="markers+text",
+                    text=group["unit"].tolist(),
+                    textposition="bottom center",
+                    marker={"symbol": symbol, "size": 11, "color": color},
+                    name=labels.get(f"unit_{state}", state),
+                    customdata=group["unit"].tolist(),
+                )
+            )
     layout = dict(
-        margin={"l": 0, "r": 0, "t": 0, "b": 0}, plot_bgcolor="white", height=560,
-        xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1 / _cos_lat(city)},
-        legend={"orientation": "h", "y": -0.02}, clickmode="event",
-        annotations=[dict(text=ATTRIBUTION if tiles is None else f"{ATTRIBUTION}; {tiles.attribution}",
-                          xref="paper", yref="paper", x=1, y=0, xanchor="right", yanchor="bottom",
-                          showarrow=False, font={"size": 10, "color": "#555"})],
-    )  # fmt: skip
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        plot_bgcolor="white",
+        height=560,
+        xaxis={"visible": False},
+        yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1 / _cos_lat(city)},
+        legend={"orientation": "h", "y": -0.02},
+        clickmode="event",
+        annotations=[
+            dict(
+                text=ATTRIBUTION if tiles is None else f"{ATTRIBUTION}; {tiles.attribution}",
+                xref="paper",
+                yref="paper",
+                x=1,
+                y=0,
+                xanchor="right",
+                yanchor="bottom",
+                showarrow=False,
+                font={"size": 10, "color": "#555"},
+            )
+        ],
+    )
     if tiles is not None:  # under the sectors, which reach past the extract's box
         bb = city.manifest.bbox
         west, south, east, north = bb["west"], bb["south"], bb["east"], bb["north"]
@@ -466,8 +587,13 @@ def k3i_map(
     return go.Figure(data=traces, layout=layout)
 
 
-def unit_board_figure(spells: pd.DataFrame, *, start: pd.Timestamp, labels: dict[str, str] | None = None,
-                      now: float | None = None) -> go.Figure:  # fmt: skip
+def unit_board_figure(
+    spells: pd.DataFrame,
+    *,
+    start: pd.Timestamp,
+    labels: dict[str, str] | None = None,
+    now: float | None = None,
+) -> go.Figure:
     """Each unit's states over time, one row per unit, one colour and one legend entry
     per state (hover names the incident); a line marks ``now``."""
     labels = labels or {}
@@ -476,14 +602,26 @@ def unit_board_figure(spells: pd.DataFrame, *, start: pd.Timestamp, labels: dict
     for state, group in spells.groupby("state", sort=False):
         _, color = UNIT_STYLE.get(state, ("circle", "#424242"))
         fig.add_bar(
-            y=group["unit"], x=(group["end"] - group["start"]) * 1000, base=[start + pd.Timedelta(seconds=s) for s in group["start"]],
-            orientation="h", marker={"color": color}, name=labels.get(state, state),
-            hovertext=[f"{u}: {labels.get(state, state)} {i or ''}" for u, i in zip(group["unit"], group["incident"], strict=True)],
-        )  # fmt: skip
+            y=group["unit"],
+            x=(group["end"] - group["start"]) * 1000,
+            base=[start + pd.Timedelta(seconds=s) for s in group["start"]],
+            orientation="h",
+            marker={"color": color},
+            name=labels.get(state, state),
+            hovertext=[
+                f"{u}: {labels.get(state, state)} {i or ''}"
+                for u, i in zip(group["unit"], group["incident"], strict=True)
+            ],
+        )
     if now is not None:
         fig.add_vline(x=start + pd.Timedelta(seconds=now), line={"color": "#212121", "dash": "dot"})
-    fig.update_layout(barmode="overlay", height=max(260, 28 * spells["unit"].nunique() + 80),
-                      margin={"l": 60, "r": 10, "t": 10, "b": 30}, xaxis={"type": "date"},
-                      yaxis={"autorange": "reversed"}, legend={"orientation": "h", "y": -0.15},
-                      plot_bgcolor="white")  # fmt: skip
+    fig.update_layout(
+        barmode="overlay",
+        height=max(260, 28 * spells["unit"].nunique() + 80),
+        margin={"l": 60, "r": 10, "t": 10, "b": 30},
+        xaxis={"type": "date"},
+        yaxis={"autorange": "reversed"},
+        legend={"orientation": "h", "y": -0.15},
+        plot_bgcolor="white",
+    )
     return fig

@@ -180,9 +180,13 @@ class TravelTimeEngine:
                 self._to.clear()
             _, rcost = self.cost(emergency=emergency)
             times, _ = self._kernel.one_to_all(
-                self.rev_indptr, self.rev_indices, rcost, np.array([t], dtype=np.int64),
-                np.zeros(1), np.inf,
-            )  # fmt: skip
+                self.rev_indptr,
+                self.rev_indices,
+                rcost,
+                np.array([t], dtype=np.int64),
+                np.zeros(1),
+                np.inf,
+            )
             self._to[key] = times
         return times[self._indices(origins)]
 
@@ -255,9 +259,14 @@ class TravelTimeEngine:
         return self._kernel.many_to_all(self.indptr, self.indices, cost, idx, _limit(within))
 
     def nearest(
-        self, targets: Sequence[Place], candidates: Sequence[Place], *, k: int = 1, within: float = np.inf,
+        self,
+        targets: Sequence[Place],
+        candidates: Sequence[Place],
+        *,
+        k: int = 1,
+        within: float = np.inf,
         emergency: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    ) -> tuple[np.ndarray, np.ndarray]:
         """For each target, the ``k`` candidates with the shortest travel time *to* it.
 
         Returns ``(which, times)``, each ``(len(targets), k)``: indices into
@@ -442,7 +451,6 @@ class TravelTimeEngine:
                 ]
             )
         return self._sectors_cache
-
 
 
 def _limit(within: float) -> float:

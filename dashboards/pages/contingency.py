@@ -33,14 +33,17 @@ def layout(**_: Any) -> html.Div:
             dcc.Graph(id="cont-map", config={"displaylogo": False}),
         ],
         className="page",
-    )  # fmt: skip
+    )
 
 
 @callback(
-    Output("cont-title", "children"), Output("cont-runs-label", "children"), Output("cont-table", "children"),
+    Output("cont-title", "children"),
+    Output("cont-runs-label", "children"),
+    Output("cont-table", "children"),
     Output("cont-ci", "children"),
-    Input("cont-runs", "value"), Input("lang", "value"),
-)  # fmt: skip
+    Input("cont-runs", "value"),
+    Input("lang", "value"),
+)
 def _show_table(names: list[str] | None, lang: str) -> tuple[Any, ...]:
     words = text(lang)
     names = _picked(names)
@@ -57,9 +60,13 @@ def _show_table(names: list[str] | None, lang: str) -> tuple[Any, ...]:
 
 
 @callback(
-    Output("cont-map-title", "children"), Output("cont-map", "figure"), Output("cont-measure", "options"),
-    Input("cont-runs", "value"), Input("cont-measure", "value"), Input("lang", "value"),
-)  # fmt: skip
+    Output("cont-map-title", "children"),
+    Output("cont-map", "figure"),
+    Output("cont-measure", "options"),
+    Input("cont-runs", "value"),
+    Input("cont-measure", "value"),
+    Input("lang", "value"),
+)
 def _show_map(names: list[str] | None, measure: str, lang: str) -> tuple[Any, ...]:
     """The difference map alone: changing what it shows leaves the table be."""
     words = text(lang)
@@ -76,8 +83,10 @@ def _picked(names: list[str] | None) -> list[str]:
 def _measures(lang: str) -> list[dict[str, str]]:
     """What the difference map can show, in the page's words."""
     words = text(lang)
-    return [{"label": f" {words['measure_tti']}", "value": "tti"},
-            {"label": f" {words['measure_response']}", "value": "response"}]  # fmt: skip
+    return [
+        {"label": f" {words['measure_tti']}", "value": "tti"},
+        {"label": f" {words['measure_response']}", "value": "response"},
+    ]
 
 
 def _table(table: pd.DataFrame, names: list[str], words: dict[str, str], lang: str) -> html.Table:
@@ -109,7 +118,7 @@ def _table(table: pd.DataFrame, names: list[str], words: dict[str, str], lang: s
                 html.Td(_with_ci(delta, half, unit, signed=True) + sign, style={"color": color})
             )
         rows.append(html.Tr(cells))
-    return html.Table([head, *rows], className="status-table")  # fmt: skip
+    return html.Table([head, *rows], className="status-table")
 
 
 def _plan_head(name: str, table: pd.DataFrame, words: dict[str, str]) -> str:
@@ -133,8 +142,13 @@ def _difference_map(names: list[str], measure: str, words: dict[str, str]) -> An
         _plan_mean(a, measure, per_sector), fill_value=None
     )
     title = words["diff_response" if measure == "response" else "diff_tti"].format(a=a, b=b)
-    return sector_map(state.runs()[state.runs().plans[a][0]].city, values, title=title, colorbar="Δ",
-                      diverging=True)  # fmt: skip
+    return sector_map(
+        state.runs()[state.runs().plans[a][0]].city,
+        values,
+        title=title,
+        colorbar="Δ",
+        diverging=True,
+    )
 
 
 def _plan_mean(plan: str, measure: str, per_sector: Any) -> pd.Series:

@@ -84,9 +84,11 @@ state.follow_time("k3i")
 
 
 @callback(
-    Output("k3i-tick", "disabled"), Output("k3i-play", "children"),
-    Input("k3i-play", "n_clicks"), Input("lang", "value"),
-)  # fmt: skip
+    Output("k3i-tick", "disabled"),
+    Output("k3i-play", "children"),
+    Input("k3i-play", "n_clicks"),
+    Input("lang", "value"),
+)
 def _play(clicks: int, lang: str) -> tuple[bool, str]:
     playing = bool(clicks and clicks % 2)
     words = text(lang)
@@ -95,38 +97,61 @@ def _play(clicks: int, lang: str) -> tuple[bool, str]:
 
 @callback(
     Output("k3i-time", "value", allow_duplicate=True),
-    Input("k3i-tick", "n_intervals"), State("k3i-time", "value"), State("k3i-run", "value"),
+    Input("k3i-tick", "n_intervals"),
+    State("k3i-time", "value"),
+    State("k3i-run", "value"),
     prevent_initial_call=True,
-)  # fmt: skip
+)
 def _tick(_: int, t: float, name: str) -> float:
     view = state.runs()[name]
     return 0.0 if t >= view.end else min(view.end, t + view.step)
 
 
 @callback(
-    Output("k3i-title", "children"), Output("k3i-sub", "children"), Output("k3i-clock", "children"),
-    Output("k3i-cards", "children"), Output("k3i-map", "figure"), Output("k3i-status-title", "children"),
-    Output("k3i-status", "children"), Output("k3i-details-title", "children"),
-    Output("k3i-alerts-title", "children"), Output("k3i-alerts", "children"),
-    Input("k3i-run", "value"), Input("k3i-time", "value"), Input("lang", "value"), Input("k3i-acked", "data"),
-)  # fmt: skip
+    Output("k3i-title", "children"),
+    Output("k3i-sub", "children"),
+    Output("k3i-clock", "children"),
+    Output("k3i-cards", "children"),
+    Output("k3i-map", "figure"),
+    Output("k3i-status-title", "children"),
+    Output("k3i-status", "children"),
+    Output("k3i-details-title", "children"),
+    Output("k3i-alerts-title", "children"),
+    Output("k3i-alerts", "children"),
+    Input("k3i-run", "value"),
+    Input("k3i-time", "value"),
+    Input("lang", "value"),
+    Input("k3i-acked", "data"),
+)
 def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
     view, words = state.runs()[name], text(lang)
     t = float(t if t is not None else view.end)
     status = kpi.sector_status(view.con, t, view.rules)
     units, incidents = kpi.units_at(view.con, t), kpi.open_incidents_at(view.con, t)
     fig = k3i_map(
-        view.city, status, roads=view.roads, speeds=kpi.road_speeds(view.con, t), units=units,
-        incidents=incidents, labels={**words, **{f"unit_{k}": v for k, v in words.items()}},
+        view.city,
+        status,
+        roads=view.roads,
+        speeds=kpi.road_speeds(view.con, t),
+        units=units,
+        incidents=incidents,
+        labels={**words, **{f"unit_{k}": v for k, v in words.items()}},
         tiles=state.tiles(),
-    )  # fmt: skip
+    )
     numbers = kpi.k3i_cards(view.con, t, units=units, incidents=incidents)
     alerts = kpi.alerts(view.con, t, status, numbers)
     return (
-        words["k3i"], words["k3i_sub"], f"{words['time']} {view.clock(t)}", _cards(numbers, words),
-        fig, words["sectors"], _status_table(status, words), words["details"],
-        f"⚠ {words['alerts']} ({int((~alerts['acknowledged']).sum())})", _alerts(alerts, words),
-    )  # fmt: skip
+        words["k3i"],
+        words["k3i_sub"],
+        f"{words['time']} {view.clock(t)}",
+        _cards(numbers, words),
+        fig,
+        words["sectors"],
+        _status_table(status, words),
+        words["details"],
+        f"⚠ {words['alerts']} ({int((~alerts['acknowledged']).sum())})",
+        _alerts(alerts, words),
+    )
 
 
 def _alerts(alerts: Any, words: dict[str, str]) -> Any:
@@ -136,11 +161,22 @@ def _alerts(alerts: Any, words: dict[str, str]) -> Any:
     for a in alerts.itertuples(index=False):
         color, sign = STATUS_STYLE[a.status]
         what = a.sector or words.get(a.alert.split(":")[0], a.alert.split(":")[0])
-        button = (html.Span(f"✓ {words['acked']}", className="acked") if a.acknowledged else
-                  html.Button(words["ack"], id={"type": "k3i-ack", "alert": a.alert}, n_clicks=0))  # fmt: skip
+        button = (
+            html.Span(f"✓ {words['acked']}", className="acked")
+            if a.acknowledged
+            else html.Button(words["ack"], id={"type": "k3i-ack", "alert": a.alert}, n_clicks=0)
+        )
         reason = "; ".join(f"{_word(k, words)} {_value(k, v)}" for k, v in a.why)
-        items.append(html.Li([html.B(f"{sign} {a.status} ", style={"color": color}), f"{what}: {reason} ", button],
-                             className="alert acked" if a.acknowledged else "alert"))  # fmt: skip
+        items.append(
+            html.Li(
+                [
+                    html.B(f"{sign} {a.status} ", style={"color": color}),
+                    f"{what}: {reason} ",
+                    button,
+                ],
+                className="alert acked" if a.acknowledged else "alert",
+            )
+        )
     return html.Ul(items, className="alerts")
 
 
@@ -156,9 +192,12 @@ def _value(key: str, value: float) -> str:
 @callback(
     Output("k3i-acked", "data"),
     Input({"type": "k3i-ack", "alert": ALL}, "n_clicks"),
-    State("k3i-run", "value"), State("k3i-time", "value"), State("k3i-officer", "value"), State("k3i-acked", "data"),
+    State("k3i-run", "value"),
+    State("k3i-time", "value"),
+    State("k3i-officer", "value"),
+    State("k3i-acked", "data"),
     prevent_initial_call=True,
-)  # fmt: skip
+)
 def _acknowledge(clicks: list[int], name: str, t: float, officer: str, count: int) -> int:
     """An officer acknowledged an alert: an event on the timeline (see RunView.acknowledge)."""
     trigger = dash.ctx.triggered_id
@@ -181,49 +220,93 @@ def _cards(c: dict[str, Any], words: dict[str, str]) -> list[html.Div]:
     def card(title: str, value: str, good: bool | None, note: str) -> html.Div:
         mark = "–" if good is None else ("✓" if good else "✖")
         cls = "card" if good is None else ("card good" if good else "card bad")
-        return html.Div([html.Div(title, className="card-title"),
-                         html.Div(f"{mark} {value}", className="card-value"),
-                         html.Div(note, className="card-note")], className=cls)  # fmt: skip
+        return html.Div(
+            [
+                html.Div(title, className="card-title"),
+                html.Div(f"{mark} {value}", className="card-value"),
+                html.Div(note, className="card-note"),
+            ],
+            className=cls,
+        )
 
     def share(x: Any) -> str:
         return words["no_data"] if x is None or pd.isna(x) else f"{x:.0%}"
 
     answered, scene = c["answered_110"], c["on_scene"]
     return [
-        card(words["answered_110"].format(target=c["answer_target_s"]), share(answered),
-             None if answered is None else answered >= 0.9, f"{words['target']} 90 %"),
-        card(words["on_scene_card"].format(target=c["on_scene_target_s"] / 60), share(scene),
-             None if scene is None else scene >= 0.8, f"{words['target']} 80 %"),
-        card(words["tti"], words["no_data"] if c["tti"] is None else f"{c['tti']:.2f}",
-             None if c["tti"] is None else c["tti"] < 1.3, f"{words['target']} < 1.30"),
-        card(words["units_available"], f"{c['units_available']} {words['of']} {c['units']}",
-             c["units_available"] > 0 if c["units"] else None, f"{words['target']} ≥ 1"),
+        card(
+            words["answered_110"].format(target=c["answer_target_s"]),
+            share(answered),
+            None if answered is None else answered >= 0.9,
+            f"{words['target']} 90 %",
+        ),
+        card(
+            words["on_scene_card"].format(target=c["on_scene_target_s"] / 60),
+            share(scene),
+            None if scene is None else scene >= 0.8,
+            f"{words['target']} 80 %",
+        ),
+        card(
+            words["tti"],
+            words["no_data"] if c["tti"] is None else f"{c['tti']:.2f}",
+            None if c["tti"] is None else c["tti"] < 1.3,
+            f"{words['target']} < 1.30",
+        ),
+        card(
+            words["units_available"],
+            f"{c['units_available']} {words['of']} {c['units']}",
+            c["units_available"] > 0 if c["units"] else None,
+            f"{words['target']} ≥ 1",
+        ),
         card(words["open_incidents"], str(c["open_incidents"]), None, ""),
-        *([card(words["geh"], share(c["geh_under_5"]), c["geh_under_5"] >= kpi.GEH_TARGET,
-                f"{words['target']} {kpi.GEH_TARGET:.0%}")] if c["geh_under_5"] is not None else []),
-    ]  # fmt: skip
+        *(
+            [
+                card(
+                    words["geh"],
+                    share(c["geh_under_5"]),
+                    c["geh_under_5"] >= kpi.GEH_TARGET,
+                    f"{words['target']} {kpi.GEH_TARGET:.0%}",
+                )
+            ]
+            if c["geh_under_5"] is not None
+            else []
+        ),
+    ]
 
 
 def _status_table(status: pd.DataFrame, words: dict[str, str]) -> html.Table:
     def why(reasons: list[Any]) -> str:
-        return "; ".join(f"{words.get(k + '_kpi', k)} {v:.3g} ≥ {lim:.3g}" if k != "rasa_aman"
-                         else f"{words['rasa_aman_kpi']} {v:.3g} ≤ {lim:.3g}" for k, v, lim, _ in reasons)  # fmt: skip
+        return "; ".join(
+            f"{words.get(k + '_kpi', k)} {v:.3g} ≥ {lim:.3g}"
+            if k != "rasa_aman"
+            else f"{words['rasa_aman_kpi']} {v:.3g} ≤ {lim:.3g}"
+            for k, v, lim, _ in reasons
+        )
 
     head = html.Tr([html.Th(words["sector"]), html.Th(words["status"]), html.Th(words["reasons"])])
     rows = []
     for r in status.itertuples(index=False):
         color, sign = STATUS_STYLE[r.status]
-        rows.append(html.Tr([html.Td(r.sector),
-                             html.Td(f"{sign} {r.status}", style={"color": color, "fontWeight": "bold"}),
-                             html.Td(why(r.reasons))], className=f"status-{r.status}"))  # fmt: skip
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(r.sector),
+                    html.Td(f"{sign} {r.status}", style={"color": color, "fontWeight": "bold"}),
+                    html.Td(why(r.reasons)),
+                ],
+                className=f"status-{r.status}",
+            )
+        )
     return html.Table([head, *rows], className="status-table")
 
 
 @callback(
     Output("k3i-details", "children"),
-    Input("k3i-map", "clickData"), Input("lang", "value"),
-    State("k3i-run", "value"), State("k3i-time", "value"),
-)  # fmt: skip
+    Input("k3i-map", "clickData"),
+    Input("lang", "value"),
+    State("k3i-run", "value"),
+    State("k3i-time", "value"),
+)
 def _details(click: Any, lang: str, name: str, t: float) -> Any:
     words = text(lang)
     if not click or not click.get("points"):
@@ -254,22 +337,38 @@ def _details(click: Any, lang: str, name: str, t: float) -> Any:
             )
         )  # a sector where nothing was recorded
         color, sign = STATUS_STYLE[row["status"]]
-        items = [html.Li(f"{words[k + '_kpi']}: {'–' if pd.isna(row[k]) else f'{row[k]:.3g}'}")
-                 for k in ("tti", "open_incidents", "response_p90_s", "rasa_aman")]  # fmt: skip
-        return [html.H4(f"{words['sector']} {key}: {sign} {row['status']}", style={"color": color}),
-                html.Ul(items)]  # fmt: skip
+        items = [
+            html.Li(f"{words[k + '_kpi']}: {'–' if pd.isna(row[k]) else f'{row[k]:.3g}'}")
+            for k in ("tti", "open_incidents", "response_p90_s", "rasa_aman")
+        ]
+        return [
+            html.H4(f"{words['sector']} {key}: {sign} {row['status']}", style={"color": color}),
+            html.Ul(items),
+        ]
     units = kpi.units_at(view.con, t).set_index("unit")
     if key in units.index:
         u = units.loc[key]
-        return [html.H4(f"{words['unit']} {key}"),
-                html.Ul([html.Li(f"{words['state']}: {words.get(u['state'], u['state'])}"),
-                         html.Li(f"{words['incident']}: {u['incident'] or '–'}"),
-                         html.Li(f"{words['sector']}: {u['sector']}")])]  # fmt: skip
+        return [
+            html.H4(f"{words['unit']} {key}"),
+            html.Ul(
+                [
+                    html.Li(f"{words['state']}: {words.get(u['state'], u['state'])}"),
+                    html.Li(f"{words['incident']}: {u['incident'] or '–'}"),
+                    html.Li(f"{words['sector']}: {u['sector']}"),
+                ]
+            ),
+        ]
     incidents = kpi.open_incidents_at(view.con, t).set_index("incident")
     if key in incidents.index:
         i = incidents.loc[key]
-        return [html.H4(f"{words['incident']} {key}"),
-                html.Ul([html.Li(f"{i['incident_type']}, P{i['priority']}"),
-                         html.Li(f"{words['sector']}: {i['sector']}"),
-                         html.Li(f"{words['time']}: {view.clock(float(i['t']))}")])]  # fmt: skip
+        return [
+            html.H4(f"{words['incident']} {key}"),
+            html.Ul(
+                [
+                    html.Li(f"{i['incident_type']}, P{i['priority']}"),
+                    html.Li(f"{words['sector']}: {i['sector']}"),
+                    html.Li(f"{words['time']}: {view.clock(float(i['t']))}"),
+                ]
+            ),
+        ]
     return html.P(words["click_hint"])

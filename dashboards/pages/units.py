@@ -15,8 +15,16 @@ from twin.report import UNIT_STYLE, unit_board_figure
 dash.register_page(__name__, path="/units", name="Unit", title="Unit")
 
 #: A sign beside each state's word, so the board reads without colour.
-SIGNS = {"available": "●", "dispatched": "▲", "en_route": "▲", "on_scene": "■", "transporting": "◆",
-         "at_hospital": "◆", "returning": "○", "off_duty": "✖"}  # fmt: skip
+SIGNS = {
+    "available": "●",
+    "dispatched": "▲",
+    "en_route": "▲",
+    "on_scene": "■",
+    "transporting": "◆",
+    "at_hospital": "◆",
+    "returning": "○",
+    "off_duty": "✖",
+}
 
 
 def layout(**_: Any) -> html.Div:
@@ -27,9 +35,23 @@ def layout(**_: Any) -> html.Div:
             html.H1(id="units-title"),
             html.Div(
                 [
-                    dcc.Dropdown(id="units-run", options=runs.names, value=runs.names[0], clearable=False, className="run"),
-                    dcc.Slider(id="units-time", min=0, max=first.end, step=first.step, value=first.end, marks=None,
-                               tooltip={"placement": "bottom"}, className="slider"),
+                    dcc.Dropdown(
+                        id="units-run",
+                        options=runs.names,
+                        value=runs.names[0],
+                        clearable=False,
+                        className="run",
+                    ),
+                    dcc.Slider(
+                        id="units-time",
+                        min=0,
+                        max=first.end,
+                        step=first.step,
+                        value=first.end,
+                        marks=None,
+                        tooltip={"placement": "bottom"},
+                        className="slider",
+                    ),
                     html.Span(id="units-clock", className="clock"),
                 ],
                 className="controls",
@@ -39,17 +61,21 @@ def layout(**_: Any) -> html.Div:
             dcc.Graph(id="units-board", config={"displaylogo": False}),
         ],
         className="page",
-    )  # fmt: skip
+    )
 
 
 state.follow_time("units")
 
 
 @callback(
-    Output("units-title", "children"), Output("units-clock", "children"), Output("units-table", "children"),
+    Output("units-title", "children"),
+    Output("units-clock", "children"),
+    Output("units-table", "children"),
     Output("units-board", "figure"),
-    Input("units-run", "value"), Input("units-time", "value"), Input("lang", "value"),
-)  # fmt: skip
+    Input("units-run", "value"),
+    Input("units-time", "value"),
+    Input("lang", "value"),
+)
 def _show(name: str, t: float, lang: str) -> tuple[Any, ...]:
     view, words = state.runs()[name], text(lang)
     t = float(t if t is not None else view.end)
@@ -61,10 +87,21 @@ def _show(name: str, t: float, lang: str) -> tuple[Any, ...]:
     rows = []
     for u in units.itertuples(index=False):
         _, color = UNIT_STYLE.get(u.state, ("circle", "#424242"))
-        rows.append(html.Tr([
-            html.Td(u.unit), html.Td(f"{SIGNS.get(u.state, '?')} {words.get(u.state, u.state)}", style={"color": color}),
-            html.Td(u.incident or "–"), html.Td(u.sector or "–"), html.Td(view.clock(float(u.since))),
-        ], className=f"unit-{u.state}"))  # fmt: skip
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(u.unit),
+                    html.Td(
+                        f"{SIGNS.get(u.state, '?')} {words.get(u.state, u.state)}",
+                        style={"color": color},
+                    ),
+                    html.Td(u.incident or "–"),
+                    html.Td(u.sector or "–"),
+                    html.Td(view.clock(float(u.since))),
+                ],
+                className=f"unit-{u.state}",
+            )
+        )
     fig = unit_board_figure(
         kpi.unit_spells(view.con, view.end), start=view.start, labels=words, now=t
     )

@@ -54,9 +54,26 @@ def one_citizen_world(cops: int, others_active: int, grievance: float, risk: flo
     r[0] = risk
     offsets = kernel.von_neumann_offsets(7)
     scratch = (np.empty(len(offsets), dtype=np.int32), np.empty(len(offsets), dtype=np.int32))
-    kernel.step(grid, width, height, np.array(kinds, dtype=np.int8), np.array(cells, dtype=np.int32),
-                g, r, state, np.zeros(n, dtype=np.int32), offsets, offsets,
-                np.array([0], dtype=np.int64), np.zeros((n, 3)), 0.1, 2.3, 30, False, *scratch)  # fmt: skip
+    kernel.step(
+        grid,
+        width,
+        height,
+        np.array(kinds, dtype=np.int8),
+        np.array(cells, dtype=np.int32),
+        g,
+        r,
+        state,
+        np.zeros(n, dtype=np.int32),
+        offsets,
+        offsets,
+        np.array([0], dtype=np.int64),
+        np.zeros((n, 3)),
+        0.1,
+        2.3,
+        30,
+        False,
+        *scratch,
+    )
     return state[0]
 
 

@@ -67,8 +67,12 @@ def test_bhabinkamtibmas_raise_trust_and_the_sense_of_safety(helsinki_city):
 
 
 def test_predicted_hotspots_steer_the_patrols(helsinki_city):
-    model = week(helsinki_city, patrols=4, strategy="predicted",
-                 forecast=edge_forecast(helsinki_city, method="kde", shift=8 * 3600.0))  # fmt: skip
+    model = week(
+        helsinki_city,
+        patrols=4,
+        strategy="predicted",
+        forecast=edge_forecast(helsinki_city, method="kde", shift=8 * 3600.0),
+    )
     assert len(model.crimes) > 0
     spots = model.hotspots(predicted=True)
     assert len(spots) == model.n_hotspots
@@ -93,15 +97,33 @@ def q(sql: str) -> list[tuple]:
 
 
 def test_a_run_with_community_response_and_unrest(helsinki_city, tmp_path):
-    sc = scenario_from_dict({
-        "name": "unrest", "city": str(helsinki_city.path), "start": "2026-12-01T08:00:00+02:00",
-        "duration": "6h", "seed": 4,
-        "events": [{"type": "demonstration", "id": "rally", "area": {"center": {"lat": 60.1705, "lon": 24.9430},
-                    "radius_m": 200}, "start": "09:00", "duration": "3h"}],
-        "community": {"offenders": 30, "patrols": {"units": 3, "strategy": "hotspot"}, "bhabinkamtibmas": 2,
-                      "unrest": {"legitimacy": 0.6, "crowd": 400, "police": 10}},
-        "response": {"units": [{"name": "P", "type": "police_car", "count": 6, "base": "police"}]},
-    })  # fmt: skip
+    sc = scenario_from_dict(
+        {
+            "name": "unrest",
+            "city": str(helsinki_city.path),
+            "start": "2026-12-01T08:00:00+02:00",
+            "duration": "6h",
+            "seed": 4,
+            "events": [
+                {
+                    "type": "demonstration",
+                    "id": "rally",
+                    "area": {"center": {"lat": 60.1705, "lon": 24.9430}, "radius_m": 200},
+                    "start": "09:00",
+                    "duration": "3h",
+                }
+            ],
+            "community": {
+                "offenders": 30,
+                "patrols": {"units": 3, "strategy": "hotspot"},
+                "bhabinkamtibmas": 2,
+                "unrest": {"legitimacy": 0.6, "crowd": 400, "police": 10},
+            },
+            "response": {
+                "units": [{"name": "P", "type": "police_car", "count": 6, "base": "police"}]
+            },
+        }
+    )
     result = run_scenario(sc, out=tmp_path / "unrest", progress=False)
     again = run_scenario(sc, out=tmp_path / "again", progress=False)
     assert again.info["timeline_sha256"] == result.info["timeline_sha256"]  # same seed, same run

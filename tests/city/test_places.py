@@ -69,8 +69,13 @@ def test_areas_close_the_roads_inside(helsinki):
         "start": "07:15",
         "duration": "20min",
     }
-    demo = {"type": "demonstration", "area": {"center": {"lat": 60.1705, "lon": 24.9430}, "radius_m": 300},
-            "start": "07:30", "duration": "20min", "extra_veh_per_hour": 300}  # fmt: skip
+    demo = {
+        "type": "demonstration",
+        "area": {"center": {"lat": 60.1705, "lon": 24.9430}, "radius_m": 300},
+        "start": "07:30",
+        "duration": "20min",
+        "extra_veh_per_hour": 300,
+    }
     flood, closure, rally = resolve_events(scenario(circle, sectors, demo), helsinki)
     assert len(flood.edges) > 5 and flood.emergency_access is False
     net = CityNet(helsinki)

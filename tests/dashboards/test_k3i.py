@@ -26,8 +26,12 @@ def rush_run(helsinki_city, tmp_path_factory):
 
     sc = load_scenario(ROOT / "scenarios" / "helsinki_morning_rush.yaml")
     sc = sc.model_copy(update={"duration": 1800.0, "city": str(helsinki_city.path)})
-    return run_scenario(sc, out=tmp_path_factory.mktemp("runs") / "rush", progress=False,
-                        scenario_dir=ROOT / "scenarios").path  # fmt: skip
+    return run_scenario(
+        sc,
+        out=tmp_path_factory.mktemp("runs") / "rush",
+        progress=False,
+        scenario_dir=ROOT / "scenarios",
+    ).path
 
 
 class Served(str):
@@ -123,8 +127,10 @@ def test_k3i_language_switch_and_play_change_what_is_shown(served, page):
     page.click("#k3i-play")  # pause
     # a click on a sector opens its details: click beside its name, inside its area
     page.wait_for_timeout(1500)
-    sector = page.evaluate("() => document.querySelector('#k3i-map .js-plotly-plot').data"
-                           ".find(t => t.fill === 'toself').customdata[0]")  # fmt: skip
+    sector = page.evaluate(
+        "() => document.querySelector('#k3i-map .js-plotly-plot').data"
+        ".find(t => t.fill === 'toself').customdata[0]"
+    )
     xy = page.evaluate(
         """(sid) => {
             const gd = document.querySelector('#k3i-map .js-plotly-plot');
@@ -181,10 +187,25 @@ def two_runs(rush_run, tmp_path_factory):
     from twin.scenario import scenario_from_dict
 
     sc = yaml.safe_load((rush_run / "scenario.yaml").read_text())
-    sc.update(name="rush-accident", events=[{"type": "accident", "id": "forum-crash", "start": "07:05",
-              "duration": "20min", "lanes": 2, "at": {"lat": 60.16914, "lon": 24.93987}}])  # fmt: skip
-    plan = run_scenario(scenario_from_dict(sc), out=tmp_path_factory.mktemp("runs") / "accident", progress=False,
-                        scenario_dir=ROOT / "scenarios").path  # fmt: skip
+    sc.update(
+        name="rush-accident",
+        events=[
+            {
+                "type": "accident",
+                "id": "forum-crash",
+                "start": "07:05",
+                "duration": "20min",
+                "lanes": 2,
+                "at": {"lat": 60.16914, "lon": 24.93987},
+            }
+        ],
+    )
+    plan = run_scenario(
+        scenario_from_dict(sc),
+        out=tmp_path_factory.mktemp("runs") / "accident",
+        progress=False,
+        scenario_dir=ROOT / "scenarios",
+    ).path
     return [rush_run, plan]
 
 
@@ -238,12 +259,32 @@ def test_contingency_gives_ensembles_confidence_intervals(
 
     doc = yaml.safe_load((rush_run / "scenario.yaml").read_text())
     doc["duration"] = "10min"
-    accident = {**doc, "name": "rush-accident", "events": [{"type": "accident", "id": "forum-crash",
-                "start": "07:02", "duration": "8min", "lanes": 2, "at": {"lat": 60.16914, "lon": 24.93987}}]}  # fmt: skip
+    accident = {
+        **doc,
+        "name": "rush-accident",
+        "events": [
+            {
+                "type": "accident",
+                "id": "forum-crash",
+                "start": "07:02",
+                "duration": "8min",
+                "lanes": 2,
+                "at": {"lat": 60.16914, "lon": 24.93987},
+            }
+        ],
+    }
     folder = tmp_path_factory.mktemp("ensembles")
-    runs = [run_scenario(scenario_from_dict(d), seed=seed, out=folder / f"{d['name']}-{seed}", progress=False,
-                         scenario_dir=ROOT / "scenarios").path
-            for d in (doc, accident) for seed in (1, 2, 3)]  # fmt: skip
+    runs = [
+        run_scenario(
+            scenario_from_dict(d),
+            seed=seed,
+            out=folder / f"{d['name']}-{seed}",
+            progress=False,
+            scenario_dir=ROOT / "scenarios",
+        ).path
+        for d in (doc, accident)
+        for seed in (1, 2, 3)
+    ]
     address, server = serve(create_app(runs))
     assert address.runs.plans == {
         "helsinki-morning-rush": address.runs.names[:3],
@@ -293,8 +334,11 @@ def test_an_alert_acknowledged_becomes_an_event_on_the_timeline(served, rush_run
     lines = (rush_run / "acknowledgements.jsonl").read_text().splitlines()
     ack = json.loads(lines[-1])
     assert ack["officer"] == "Briptu Sari" and ack["alert"].split(":")[0] in said
-    events = served.runs[None].con.execute(
-        "SELECT alert, officer FROM timeline WHERE kind = 'alert_acknowledged'").fetchall()  # fmt: skip
+    events = (
+        served.runs[None]
+        .con.execute("SELECT alert, officer FROM timeline WHERE kind = 'alert_acknowledged'")
+        .fetchall()
+    )
     assert (ack["alert"], "Briptu Sari") in events
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "k3i-acknowledged.png"), full_page=True)

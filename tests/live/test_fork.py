@@ -25,8 +25,15 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboards"
 @pytest.mark.slow
 def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city, tmp_path, page):
     broker = Broker(tmp_path / "broker")
-    scenario = base_scenario(tmp_path / "base.yaml", helsinki_city, seed=5, veh_per_hour=900,
-                             rates="{crime: 40, medical: 20}", police=4, ambulances=2)  # fmt: skip
+    scenario = base_scenario(
+        tmp_path / "base.yaml",
+        helsinki_city,
+        seed=5,
+        veh_per_hour=900,
+        rates="{crime: 40, medical: 20}",
+        police=4,
+        ambulances=2,
+    )
     overlay = tmp_path / "plan.yaml"
     overlay.write_text(
         "name: close-mannerheimintie\n"
@@ -35,29 +42,77 @@ def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city,
     )
     db = tmp_path / "live" / "live.duckdb"
     live = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "live", "--mqtt", f"127.0.0.1:{broker.port}", "--db", str(db),
-         "--scenario", str(scenario), "--sensors", str(SENSORS), "--for", "1h", "--speed", "4",
-         "--user", "twin", "--password", "s3cret"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "twin.cli",
+            "live",
+            "--mqtt",
+            f"127.0.0.1:{broker.port}",
+            "--db",
+            str(db),
+            "--scenario",
+            str(scenario),
+            "--sensors",
+            str(SENSORS),
+            "--for",
+            "1h",
+            "--speed",
+            "4",
+            "--user",
+            "twin",
+            "--password",
+            "s3cret",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(8)  # the twin connects and SUMO starts
         sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
         now = datetime.now(UTC)
         point = {"type": "Point", "coordinates": [24.9430, 60.1705]}
         for i in range(3):
-            m = {"type": "EmergencyCall", "id": f"c{i}", "number": "110", "dateReceived": now.isoformat(),
-                 "location": point, "category": "crime", "caller": f"+62811111{i}"}  # fmt: skip
+            m = {
+                "type": "EmergencyCall",
+                "id": f"c{i}",
+                "number": "110",
+                "dateReceived": now.isoformat(),
+                "location": point,
+                "category": "crime",
+                "caller": f"+62811111{i}",
+            }
             sink.send(m, topic_of(m))
-        m = {"type": "FloodMonitoring", "id": "g1", "refDevice": "gauge-kauppatori",
-             "dateObserved": now.isoformat(), "currentLevel": 1.6}  # fmt: skip
+        m = {
+            "type": "FloodMonitoring",
+            "id": "g1",
+            "refDevice": "gauge-kauppatori",
+            "dateObserved": now.isoformat(),
+            "currentLevel": 1.6,
+        }
         sink.send(m, topic_of(m))
         sink.close()
         time.sleep(12)  # past SUMO's first minute of edge counts
         fork = subprocess.run(
-            [sys.executable, "-m", "twin.cli", "fork", "--live", str(db), "--ahead", "10min",
-             "--overlay", str(overlay), "--out", str(tmp_path / "fork")],
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "twin.cli",
+                "fork",
+                "--live",
+                str(db),
+                "--ahead",
+                "10min",
+                "--overlay",
+                str(overlay),
+                "--out",
+                str(tmp_path / "fork"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         # while the twin runs (and holds its DuckDB file), what it publishes can be read
         from twin import kpi
         from twin.dashboards.data import LiveView
@@ -70,8 +125,12 @@ def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city,
         from twin.sensors.broker import free_port
 
         port = free_port()
-        dash = subprocess.Popen([sys.executable, "-m", "twin.cli", "dash", "--live", str(db), "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        dash = subprocess.Popen(
+            [sys.executable, "-m", "twin.cli", "dash", "--live", str(db), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             for _ in range(60):  # the server starting
                 try:
@@ -80,14 +139,13 @@ def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city,
                 except Exception:
                     time.sleep(0.5)
             page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
-            page.wait_for_function(
-                "(document.querySelector('#k3i-clock') || {}).innerText > ''"
-            )
+            page.wait_for_function("(document.querySelector('#k3i-clock') || {}).innerText > ''")
             assert "live: live-base" in page.inner_text("#k3i-run")
             before = page.inner_text("#k3i-clock")
             # the page reads what the twin published and follows the present
-            page.wait_for_function(f"document.querySelector('#k3i-clock').innerText !== {before!r}",
-                                   timeout=30000)  # fmt: skip
+            page.wait_for_function(
+                f"document.querySelector('#k3i-clock').innerText !== {before!r}", timeout=30000
+            )
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / "k3i-live.png"), full_page=True)
             assert page.errors == []
@@ -96,8 +154,10 @@ def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city,
             dash.wait(10)
         too_far = subprocess.run(
             [sys.executable, "-m", "twin.cli", "fork", "--live", str(db), "--ahead", "2h"],
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     finally:
         live.send_signal(signal.SIGINT)
         try:

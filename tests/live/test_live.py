@@ -32,33 +32,89 @@ def base_scenario(
 @pytest.mark.slow
 def test_live_twin_follows_the_feed(helsinki_city, tmp_path):
     broker = Broker(tmp_path / "broker")
-    scenario = base_scenario(tmp_path / "base.yaml", helsinki_city, seed=3, veh_per_hour=600, rates="{}",
-                             police=3, ambulances=1)  # fmt: skip
+    scenario = base_scenario(
+        tmp_path / "base.yaml",
+        helsinki_city,
+        seed=3,
+        veh_per_hour=600,
+        rates="{}",
+        police=3,
+        ambulances=1,
+    )
     db = tmp_path / "live" / "live.duckdb"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "live", "--mqtt", f"127.0.0.1:{broker.port}", "--db", str(db),
-         "--scenario", str(scenario), "--sensors", str(SENSORS), "--for", "25s", "--user", "twin",
-         "--password", "s3cret"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "twin.cli",
+            "live",
+            "--mqtt",
+            f"127.0.0.1:{broker.port}",
+            "--db",
+            str(db),
+            "--scenario",
+            str(scenario),
+            "--sensors",
+            str(SENSORS),
+            "--for",
+            "25s",
+            "--user",
+            "twin",
+            "--password",
+            "s3cret",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(8)  # the twin connects and SUMO starts
         sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
         now = datetime.now(UTC)
         point = {"type": "Point", "coordinates": [24.9430, 60.1705]}
         messages = [
-            {"type": "EmergencyCall", "id": "c1", "number": "110", "dateReceived": now.isoformat(),
-             "location": point, "category": "crime", "caller": "+628111111"},
-            {"type": "EmergencyCall", "id": "c2", "number": "110", "dateReceived": now.isoformat(),
-             "location": point, "category": "crime", "caller": "+628222222"},  # the same incident
-            {"type": "TrafficFlowObserved", "id": "k1", "refDevice": "det-kaivokatu",
-             "dateObservedFrom": (now - timedelta(minutes=1)).isoformat(), "dateObservedTo": now.isoformat(),
-             "intensity": 21},
-            {"type": "FloodMonitoring", "id": "g1", "refDevice": "gauge-kauppatori",
-             "dateObserved": now.isoformat(), "currentLevel": 1.6},
-            {"type": "TrafficFlowObserved", "id": "old", "refDevice": "det-kaivokatu",
-             "dateObservedFrom": "2020-01-01T00:00:00+00:00", "dateObservedTo": "2020-01-01T00:01:00+00:00",
-             "intensity": 5},
-        ]  # fmt: skip
+            {
+                "type": "EmergencyCall",
+                "id": "c1",
+                "number": "110",
+                "dateReceived": now.isoformat(),
+                "location": point,
+                "category": "crime",
+                "caller": "+628111111",
+            },
+            {
+                "type": "EmergencyCall",
+                "id": "c2",
+                "number": "110",
+                "dateReceived": now.isoformat(),
+                "location": point,
+                "category": "crime",
+                "caller": "+628222222",
+            },  # the same incident
+            {
+                "type": "TrafficFlowObserved",
+                "id": "k1",
+                "refDevice": "det-kaivokatu",
+                "dateObservedFrom": (now - timedelta(minutes=1)).isoformat(),
+                "dateObservedTo": now.isoformat(),
+                "intensity": 21,
+            },
+            {
+                "type": "FloodMonitoring",
+                "id": "g1",
+                "refDevice": "gauge-kauppatori",
+                "dateObserved": now.isoformat(),
+                "currentLevel": 1.6,
+            },
+            {
+                "type": "TrafficFlowObserved",
+                "id": "old",
+                "refDevice": "det-kaivokatu",
+                "dateObservedFrom": "2020-01-01T00:00:00+00:00",
+                "dateObservedTo": "2020-01-01T00:01:00+00:00",
+                "intensity": 5,
+            },
+        ]
         for m in messages:
             sink.send(m, topic_of(m))
         sink.close()
@@ -106,9 +162,20 @@ def test_the_published_timeline_is_whole_and_its_parts_few(tmp_path):
     store = LiveStore(db, meta={"scenario": "x", "start": "2026-12-01T07:00:00+07:00"})
     timeline = Timeline(on_batch=store.add_batch)
     for i in range(3 * MAX_PARTS):
-        timeline.append(float(i), ev.UnitState(unit=f"P-{i}", unit_type="police_car", agency="police",
-                                               state="available", incident="", sector="S01",
-                                               lat=0.0, lon=0.0), source="test")  # fmt: skip
+        timeline.append(
+            float(i),
+            ev.UnitState(
+                unit=f"P-{i}",
+                unit_type="police_car",
+                agency="police",
+                state="available",
+                incident="",
+                sector="S01",
+                lat=0.0,
+                lon=0.0,
+            ),
+            source="test",
+        )
         timeline.flush()
         store.publish()
         meta, table = read_published(db)
@@ -134,8 +201,17 @@ def test_orders_reach_a_running_live_twin_as_events(tmp_path):
     )
     sim.env.process(serve_orders(sim, db))
     send_order(db, {"kind": "close_the_city", "why": "no"})
-    send_order(db, {"kind": "alert_acknowledged", "alert": "S05:rawan", "sector": "S05", "status": "rawan",
-                    "reason": "tti 1.7", "officer": "Briptu Sari"})  # fmt: skip
+    send_order(
+        db,
+        {
+            "kind": "alert_acknowledged",
+            "alert": "S05:rawan",
+            "sector": "S05",
+            "status": "rawan",
+            "reason": "tti 1.7",
+            "officer": "Briptu Sari",
+        },
+    )
     sim.run()
     acks = sim.timeline.events("alert_acknowledged")
     assert [(e["alert"], e["officer"]) for e in acks] == [("S05:rawan", "Briptu Sari")]

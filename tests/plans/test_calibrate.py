@@ -26,17 +26,42 @@ def test_geh_by_its_definition():
 
 
 def scenario(city: Path, name: str, demand: dict[str, int], seed: int):
-    return scenario_from_dict({"name": name, "city": str(city), "start": "2026-12-01T07:00:00+02:00",
-                               "duration": "2h", "seed": seed, "traffic": {"demand": {"veh_per_hour": demand}}})  # fmt: skip
+    return scenario_from_dict(
+        {
+            "name": name,
+            "city": str(city),
+            "start": "2026-12-01T07:00:00+02:00",
+            "duration": "2h",
+            "seed": seed,
+            "traffic": {"demand": {"veh_per_hour": demand}},
+        }
+    )
 
 
 @pytest.mark.slow
 def test_calibrated_demand_meets_the_geh_standard(helsinki_city, tmp_path):
-    truth = run_scenario(scenario(helsinki_city.path, "truth", {"07": 2400, "08": 2700}, 99),
-                         out=tmp_path / "truth", progress=False)  # fmt: skip
+    truth = run_scenario(
+        scenario(helsinki_city.path, "truth", {"07": 2400, "08": 2700}, 99),
+        out=tmp_path / "truth",
+        progress=False,
+    )
     feed = tmp_path / "truth.jsonl"
-    subprocess.run([sys.executable, "-m", "twin.cli", "feed", "--from-run", str(truth.path), "--to", str(feed),
-                    "--sensors", str(SENSORS)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twin.cli",
+            "feed",
+            "--from-run",
+            str(truth.path),
+            "--to",
+            str(feed),
+            "--sensors",
+            str(SENSORS),
+        ],
+        check=True,
+        capture_output=True,
+    )
     registry = load_registry(SENSORS, helsinki_city)
     store = SensorStore(tmp_path / "live.duckdb")
     Ingest(registry, store, key=b"k" * 32).replay(lines(feed))

@@ -88,8 +88,22 @@ def test_bad_facility_files_name_the_row(tmp_path, name, content, words):
 def test_coverage_command(tmp_path, helsinki_city):
     posts = tmp_path / "mine.csv"
     posts.write_text("name,lat,lon,kind\nStation,60.1700,24.9410,police\n")
-    proc = subprocess.run([*TWIN, "coverage", str(helsinki_city.path), "--within", "3min", "--from", str(posts),
-                           "--out", str(tmp_path / "map.html")], capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [
+            *TWIN,
+            "coverage",
+            str(helsinki_city.path),
+            "--within",
+            "3min",
+            "--from",
+            str(posts),
+            "--out",
+            str(tmp_path / "map.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (
         "1 facilities from" in proc.stdout
@@ -116,6 +130,20 @@ def test_a_facility_far_from_every_road_is_refused(tmp_path, helsinki_city):
         match=r"Far away \(-6\.20000, 106\.80000\) is [\d,.]+ km from the nearest road of helsinki",
     ):
         coverage(helsinki_city, read_facilities(posts), 120)
-    proc = subprocess.run([*TWIN, "place-posts", str(helsinki_city.path), "--n", "1", "--within", "1min",
-                           "--today", str(posts)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [
+            *TWIN,
+            "place-posts",
+            str(helsinki_city.path),
+            "--n",
+            "1",
+            "--within",
+            "1min",
+            "--today",
+            str(posts),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "Far away" in proc.stderr and "Traceback" not in proc.stderr

@@ -55,8 +55,22 @@ def test_bad_requests(helsinki_city):
 
 def test_place_posts_command(tmp_path, helsinki_city):
     out = tmp_path / "posts.geojson"
-    proc = subprocess.run([*TWIN, "place-posts", str(helsinki_city.path), "--n", "2", "--within", "1min", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [
+            *TWIN,
+            "place-posts",
+            str(helsinki_city.path),
+            "--n",
+            "2",
+            "--within",
+            "1min",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (
         "2 posts chosen" in proc.stdout
@@ -66,6 +80,20 @@ def test_place_posts_command(tmp_path, helsinki_city):
     doc = json.loads(out.read_text())
     assert len(doc["features"]) == 2
     # the chosen posts feed straight back into coverage
-    proc = subprocess.run([*TWIN, "coverage", str(helsinki_city.path), "--from", str(out), "--within", "1min",
-                           "--out", str(tmp_path / "m.html")], capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [
+            *TWIN,
+            "coverage",
+            str(helsinki_city.path),
+            "--from",
+            str(out),
+            "--within",
+            "1min",
+            "--out",
+            str(tmp_path / "m.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0 and "2 facilities from" in proc.stdout

@@ -24,11 +24,21 @@ NEXT = {
 }
 
 RESPONSE = {
-    "call_centre": {"pools": [{"name": "integrated", "numbers": ["110", "112", "119", "113"], "call_takers": 2}]},
+    "call_centre": {
+        "pools": [{"name": "integrated", "numbers": ["110", "112", "119", "113"], "call_takers": 2}]
+    },
     "incidents": {
         "rates": {"crime": 5, "traffic_accident": 3, "medical": 4, "fire": 0.5, "public_order": 1},
-        "scripted": [{"id": "market-fire", "type": "fire", "at": {"lat": 60.1676, "lon": 24.9525},
-                      "start": "07:10", "priority": 1, "extra_calls": 3}],
+        "scripted": [
+            {
+                "id": "market-fire",
+                "type": "fire",
+                "at": {"lat": 60.1676, "lon": 24.9525},
+                "start": "07:10",
+                "priority": 1,
+                "extra_calls": 3,
+            }
+        ],
     },
     "units": [
         {"name": "P", "type": "police_car", "count": 4, "base": "police"},
@@ -36,7 +46,7 @@ RESPONSE = {
         {"name": "A", "type": "ambulance", "count": 2, "base": "hospital"},
         {"name": "F", "type": "fire_engine", "count": 1, "base": "fire"},
     ],
-}  # fmt: skip
+}
 
 
 def scenario(city: Path, **changes):
@@ -100,7 +110,9 @@ def test_incidents_calls_and_dispatch_add_up(runs):
     inc = kpi.incident_times(path)
     scripted = inc[inc["incident"].str.endswith("market-fire")]
     assert len(scripted) == 1 and scripted.iloc[0]["occurred_t"] == 600
-    calls = q(f"SELECT count(*) FROM '{path}' WHERE kind = 'call_placed' AND incident = '{scripted.iloc[0]['incident']}' AND attempt = 1")[0]  # fmt: skip
+    calls = q(
+        f"SELECT count(*) FROM '{path}' WHERE kind = 'call_placed' AND incident = '{scripted.iloc[0]['incident']}' AND attempt = 1"
+    )[0]
     assert calls == (4,)  # the first call and its 3 duplicates
     # every incident the CAD knows has each need served or waiting
     needs = q(f"SELECT incident, len(needs) FROM '{path}' WHERE kind = 'incident_occurred'")
@@ -135,11 +147,18 @@ def test_incidents_calls_and_dispatch_add_up(runs):
 @pytest.mark.slow
 def test_units_drive_through_sumo_traffic(helsinki_city, tmp_path):
     sc = scenario(
-        helsinki_city.path, duration="40min",
+        helsinki_city.path,
+        duration="40min",
         traffic={"demand": {"veh_per_hour": {"07": 1500}}},
-        events=[{"type": "closure", "roads": [{"lat": 60.16914, "lon": 24.93987}], "start": "07:05",
-                 "duration": "30min"}],
-    )  # fmt: skip
+        events=[
+            {
+                "type": "closure",
+                "roads": [{"lat": 60.16914, "lon": 24.93987}],
+                "start": "07:05",
+                "duration": "30min",
+            }
+        ],
+    )
     result = run_scenario(sc, out=tmp_path / "traffic", progress=False)
     again = run_scenario(sc, out=tmp_path / "again", progress=False)
     assert again.info["timeline_sha256"] == result.info["timeline_sha256"]  # same seed, same run
@@ -176,15 +195,37 @@ def test_scenario_errors_name_the_field(helsinki_city):
     assert "response.dispatch.beats.S01: no unit called 'P-9'" in text
     assert "medical incidents need ambulance units" in text
     with pytest.raises(ScenarioError, match=r"response.units\[0\].base: .*outside the city"):
-        run_scenario(scenario(helsinki_city.path, response={**RESPONSE, "units": [{"name": "P", "type": "police_car", "base": {"lat": 60.3, "lon": 24.9}}, *RESPONSE["units"][1:]]}),
-            out=Path("/nonexistent/never-written"), progress=False)  # fmt: skip
+        run_scenario(
+            scenario(
+                helsinki_city.path,
+                response={
+                    **RESPONSE,
+                    "units": [
+                        {"name": "P", "type": "police_car", "base": {"lat": 60.3, "lon": 24.9}},
+                        *RESPONSE["units"][1:],
+                    ],
+                },
+            ),
+            out=Path("/nonexistent/never-written"),
+            progress=False,
+        )
 
 
 def test_accidents_on_the_roads_become_incidents_with_calls(helsinki_city, tmp_path):
-    sc = scenario(helsinki_city.path, duration="30min", events=[
-        {"type": "accident", "id": "crash", "at": {"lat": 60.16914, "lon": 24.93987}, "start": "07:05",
-         "duration": "20min", "lanes": 9},
-    ])  # fmt: skip
+    sc = scenario(
+        helsinki_city.path,
+        duration="30min",
+        events=[
+            {
+                "type": "accident",
+                "id": "crash",
+                "at": {"lat": 60.16914, "lon": 24.93987},
+                "start": "07:05",
+                "duration": "20min",
+                "lanes": 9,
+            },
+        ],
+    )
     result = run_scenario(sc, out=tmp_path / "crash", progress=False)
     path = result.path / "timeline.parquet"
     rows = q(
@@ -218,9 +259,18 @@ def test_dispatch_estimates_follow_the_speeds_traffic_reports(helsinki_city):
 
     def sample(t: float, tti: float) -> None:
         n = len(edges)
-        sim.timeline.extend(t, "edge_state", source="traffic", edge=edges, sector=[""] * n,
-                            vehicles=[5] * n, halting=[0] * n, speed_mps=[5.0] * n,
-                            density_veh_km=[10.0] * n, tti=[tti] * n)  # fmt: skip
+        sim.timeline.extend(
+            t,
+            "edge_state",
+            source="traffic",
+            edge=edges,
+            sector=[""] * n,
+            vehicles=[5] * n,
+            halting=[0] * n,
+            speed_mps=[5.0] * n,
+            density_veh_km=[10.0] * n,
+            tti=[tti] * n,
+        )
 
     sample(60, 2.0)  # every road at half its free-flow speed
     np.testing.assert_allclose(travel.estimate(nodes[:20], nodes[50]), 2 * free, rtol=1e-9)

@@ -39,9 +39,17 @@ def test_durations_have_the_asked_mean_and_spread():
 def test_calls_wait_by_priority_then_in_order():
     env = simpy.Environment()
     log: list[Any] = []
-    centre = CallCentre(env, pools=[("all", ["110", "112", "119", "113"], 1)], handling={"110": FIXED},
-                        patience=None, redial=0, redial_after=FIXED, rng=np.random.default_rng(0),
-                        emit=log.append, on_known=lambda i: None)  # fmt: skip
+    centre = CallCentre(
+        env,
+        pools=[("all", ["110", "112", "119", "113"], 1)],
+        handling={"110": FIXED},
+        patience=None,
+        redial=0,
+        redial_after=FIXED,
+        rng=np.random.default_rng(0),
+        emit=log.append,
+        on_known=lambda i: None,
+    )
     centre.call(incident("first", 3), "110")  # takes the only call-taker at t=0
     centre.call(incident("low", 3), "110", delay=1)
     centre.call(incident("urgent", 1), "110", delay=2)
@@ -54,10 +62,17 @@ def test_calls_wait_by_priority_then_in_order():
 def test_impatient_callers_hang_up_and_some_redial():
     env = simpy.Environment()
     log: list[Any] = []
-    centre = CallCentre(env, pools=[("all", ["110"], 1)], handling={"110": TimeDist(mean=1000.0, distribution="fixed")},
-                        patience=TimeDist(mean=30.0, distribution="fixed"), redial=1.0,
-                        redial_after=TimeDist(mean=100.0, distribution="fixed"), rng=np.random.default_rng(0),
-                        emit=log.append, on_known=lambda i: None)  # fmt: skip
+    centre = CallCentre(
+        env,
+        pools=[("all", ["110"], 1)],
+        handling={"110": TimeDist(mean=1000.0, distribution="fixed")},
+        patience=TimeDist(mean=30.0, distribution="fixed"),
+        redial=1.0,
+        redial_after=TimeDist(mean=100.0, distribution="fixed"),
+        rng=np.random.default_rng(0),
+        emit=log.append,
+        on_known=lambda i: None,
+    )
     centre.call(incident("busy", 1), "110")
     centre.call(incident("waits", 1), "110", delay=1)
     env.run(until=900)
@@ -87,8 +102,14 @@ class LineTravel:
 
 def fleet(env: simpy.Environment, log: list[Any], **options: Any) -> Dispatcher:
     units = [Unit("far", "police_car", 1000, "S01"), Unit("near", "police_car", 10, "S01")]
-    return Dispatcher(env, units, travel=LineTravel(env), rng=np.random.default_rng(0),
-                      emit=lambda e: log.append((env.now, e)), **options)  # fmt: skip
+    return Dispatcher(
+        env,
+        units,
+        travel=LineTravel(env),
+        rng=np.random.default_rng(0),
+        emit=lambda e: log.append((env.now, e)),
+        **options,
+    )
 
 
 def test_closest_unit_goes_and_a_busy_fleet_queues_by_priority():
@@ -124,8 +145,11 @@ def test_a_unit_that_frees_up_takes_over_when_reassignment_is_on():
         cad.open(incident("short", 1, node=12))  # near: 2 s away, 600 s on scene, back at 604
         cad.open(incident("far-away", 2, node=10))  # far: 990 s away, arrives at 990
         env.run()
-        first_on_scene = next(e.unit for _, e in log if isinstance(e, ev.UnitState)
-                              and e.state == "on_scene" and e.incident == "far-away")  # fmt: skip
+        first_on_scene = next(
+            e.unit
+            for _, e in log
+            if isinstance(e, ev.UnitState) and e.state == "on_scene" and e.incident == "far-away"
+        )
         assert first_on_scene == expected
         if reassign:  # the far unit turned back and was home as long after as it had driven
             far = [(t, e.state) for t, e in log if isinstance(e, ev.UnitState) and e.unit == "far"]

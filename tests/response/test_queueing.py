@@ -42,8 +42,11 @@ def test_hypercube_two_units_matches_mm2_and_conserves_load():
     assert h.p_all_busy == pytest.approx(erlang_c(arrival_rate=1, service_rate=1, servers=2).p_wait)
     assert h.workload.sum() == pytest.approx(1.0)  # offered load in erlangs
     assert h.workload == pytest.approx([0.5, 0.5])
-    skew = hypercube(arrival_rates=[0.7, 0.1, 0.2], preferences=[[0, 1, 2], [1, 2, 0], [2, 0, 1]],
-                     service_rate=1.0)  # fmt: skip
+    skew = hypercube(
+        arrival_rates=[0.7, 0.1, 0.2],
+        preferences=[[0, 1, 2], [1, 2, 0], [2, 0, 1]],
+        service_rate=1.0,
+    )
     assert skew.workload.sum() == pytest.approx(1.0)
     assert skew.workload[0] == max(skew.workload)
     assert np.allclose(skew.dispatch_share.sum(axis=1), 1.0)

@@ -31,19 +31,24 @@ def within_ci(samples: list[float], theory: float, level: float = 0.99) -> tuple
 SPEC = IncidentSpec("crime", "110", {1: 1.0}, {"police": 1}, {}, TimeDist(mean=1.0), 0.0, 0.0)
 
 
-def call_centre_run(seed: int, *, lam: float, mu: float, servers: int, theta: float | None,
-                    calls: int) -> dict[str, float]:  # fmt: skip
+def call_centre_run(
+    seed: int, *, lam: float, mu: float, servers: int, theta: float | None, calls: int
+) -> dict[str, float]:
     """One replication of the call centre alone: Poisson calls, exponential talk times."""
     env = simpy.Environment()
     rng = np.random.default_rng(seed)
     log: list[ev.Event] = []
     centre = CallCentre(
-        env, pools=[("all", ["110"], servers)],
+        env,
+        pools=[("all", ["110"], servers)],
         handling={"110": TimeDist(mean=1 / mu, distribution="exponential")},
         patience=None if theta is None else TimeDist(mean=1 / theta, distribution="exponential"),
-        redial=0.0, redial_after=TimeDist(mean=1.0), rng=rng, emit=log.append,
+        redial=0.0,
+        redial_after=TimeDist(mean=1.0),
+        rng=rng,
+        emit=log.append,
         on_known=lambda incident: None,
-    )  # fmt: skip
+    )
 
     def arrivals():
         for i in range(calls):
@@ -83,10 +88,15 @@ def call_centre_run(seed: int, *, lam: float, mu: float, servers: int, theta: fl
 )
 def test_call_centre_reproduces_erlang_c(lam, mu, servers):
     theory = erlang_c(arrival_rate=lam, service_rate=mu, servers=servers)
-    runs = [call_centre_run(seed, lam=lam, mu=mu, servers=servers, theta=None, calls=6000)
-            for seed in range(REPLICATIONS)]  # fmt: skip
-    for key, value in [("p_wait", theory.p_wait), ("mean_wait", theory.mean_wait_s),
-                       ("within_10", theory.service_level(10))]:  # fmt: skip
+    runs = [
+        call_centre_run(seed, lam=lam, mu=mu, servers=servers, theta=None, calls=6000)
+        for seed in range(REPLICATIONS)
+    ]
+    for key, value in [
+        ("p_wait", theory.p_wait),
+        ("mean_wait", theory.mean_wait_s),
+        ("within_10", theory.service_level(10)),
+    ]:
         ok, said = within_ci([r[key] for r in runs], value)
         assert ok, f"{key}: {said}"
 
@@ -99,16 +109,22 @@ def test_call_centre_reproduces_erlang_c(lam, mu, servers):
 )
 def test_call_centre_with_impatient_callers_reproduces_erlang_a(lam, mu, servers, theta):
     theory = erlang_a(arrival_rate=lam, service_rate=mu, servers=servers, abandon_rate=theta)
-    runs = [call_centre_run(seed, lam=lam, mu=mu, servers=servers, theta=theta, calls=6000)
-            for seed in range(REPLICATIONS)]  # fmt: skip
-    for key, value in [("p_wait", theory.p_wait), ("mean_wait", theory.mean_wait_s),
-                       ("p_abandon", theory.p_abandon)]:  # fmt: skip
+    runs = [
+        call_centre_run(seed, lam=lam, mu=mu, servers=servers, theta=theta, calls=6000)
+        for seed in range(REPLICATIONS)
+    ]
+    for key, value in [
+        ("p_wait", theory.p_wait),
+        ("mean_wait", theory.mean_wait_s),
+        ("p_abandon", theory.p_abandon),
+    ]:
         ok, said = within_ci([r[key] for r in runs], value)
         assert ok, f"{key}: {said}"
 
 
-def fleet_run(seed: int, *, rates: list[float], prefs: list[list[int]], mu: float,
-              incidents: int) -> dict[str, object]:  # fmt: skip
+def fleet_run(
+    seed: int, *, rates: list[float], prefs: list[list[int]], mu: float, incidents: int
+) -> dict[str, object]:
     """One replication of dispatch alone: atoms are sectors, each with its preference
     list; no travel, exponential time on scene, FCFS queue when every unit is busy."""
     env = simpy.Environment()
@@ -116,12 +132,25 @@ def fleet_run(seed: int, *, rates: list[float], prefs: list[list[int]], mu: floa
     log: list[tuple[float, ev.Event]] = []
     n = len(prefs[0])
     units = [Unit(f"U{i}", "police_car", 0, "") for i in range(n)]
-    spec = IncidentSpec("crime", "110", {1: 1.0}, {"police": 1}, {},
-                        TimeDist(mean=1 / mu, distribution="exponential"), 0.0, 0.0)  # fmt: skip
+    spec = IncidentSpec(
+        "crime",
+        "110",
+        {1: 1.0},
+        {"police": 1},
+        {},
+        TimeDist(mean=1 / mu, distribution="exponential"),
+        0.0,
+        0.0,
+    )
     cad = Dispatcher(
-        env, units, travel=NoTravel(env), rng=rng, emit=lambda e: log.append((env.now, e)),
-        policy="beats", beats={f"A{j}": [f"U{u}" for u in pref] for j, pref in enumerate(prefs)},
-    )  # fmt: skip
+        env,
+        units,
+        travel=NoTravel(env),
+        rng=rng,
+        emit=lambda e: log.append((env.now, e)),
+        policy="beats",
+        beats={f"A{j}": [f"U{u}" for u in pref] for j, pref in enumerate(prefs)},
+    )
     total = sum(rates)
     atom_p = np.array(rates) / total
 
@@ -177,8 +206,12 @@ def fleet_run(seed: int, *, rates: list[float], prefs: list[list[int]], mu: floa
 def test_dispatch_by_beats_reproduces_the_hypercube(rates, prefs, mu):
     scale = 1800.0  # seconds per time unit: 30 minutes on scene on average
     theory = hypercube(arrival_rates=rates, preferences=prefs, service_rate=mu)
-    runs = [fleet_run(seed, rates=[r / scale for r in rates], prefs=prefs, mu=mu / scale,
-                      incidents=8000) for seed in range(REPLICATIONS)]  # fmt: skip
+    runs = [
+        fleet_run(
+            seed, rates=[r / scale for r in rates], prefs=prefs, mu=mu / scale, incidents=8000
+        )
+        for seed in range(REPLICATIONS)
+    ]
     for u in range(len(prefs)):
         ok, said = within_ci([r["workload"][u] for r in runs], theory.workload[u])
         assert ok, f"unit {u} workload: {said}"

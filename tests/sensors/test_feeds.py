@@ -57,8 +57,22 @@ def truth_run(helsinki_city, tmp_path_factory) -> Path:
 def stream(truth_run):
     """The truth's sensor stream, as `twin feed` writes it to a file (JSON lines)."""
     out = truth_run.parent / "flood.jsonl"
-    subprocess.run([sys.executable, "-m", "twin.cli", "feed", "--from-run", str(truth_run), "--to", str(out),
-                    "--sensors", str(SENSORS)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twin.cli",
+            "feed",
+            "--from-run",
+            str(truth_run),
+            "--to",
+            str(out),
+            "--sensors",
+            str(SENSORS),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
@@ -94,8 +108,13 @@ def test_mqtt_to_history_with_quarantine_and_no_loss(broker, stream, helsinki_ci
         clock=lambda: datetime.fromisoformat("2026-12-01T08:30:00+02:00"),
     )
     count = next(m for m in stream if m["type"] == "TrafficFlowObserved")
-    bad = ["not json", json.dumps({"type": "Alien"}), json.dumps({**count, "refDevice": "det-ghost"}),
-           json.dumps({**count, "intensity": -5, "id": "neg"}), json.dumps(count)]  # fmt: skip
+    bad = [
+        "not json",
+        json.dumps({"type": "Alien"}),
+        json.dumps({**count, "refDevice": "det-ghost"}),
+        json.dumps({**count, "intensity": -5, "id": "neg"}),
+        json.dumps(count),
+    ]
     sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
     for m in stream:
         sink.send(m, topic_of(m))
@@ -125,8 +144,9 @@ def test_mqtt_to_history_with_quarantine_and_no_loss(broker, stream, helsinki_ci
             c in " ".join(r[0] for r in con.execute("SELECT payload FROM readings").fetchall())
             for c in raw
         )
-        hourly = con.execute("SELECT sensor, sum(vehicles) FROM counts "
-                             "GROUP BY sensor ORDER BY sensor").fetchall()  # fmt: skip
+        hourly = con.execute(
+            "SELECT sensor, sum(vehicles) FROM counts GROUP BY sensor ORDER BY sensor"
+        ).fetchall()
         assert len(hourly) >= 3
 
 
@@ -147,20 +167,64 @@ def test_tls_with_the_citys_own_ca_through_the_cli(truth_run, stream, helsinki_c
     try:
         db = tmp_path / "live" / "live.duckdb"
         # `twin ingest`'s persistent session first, so that the broker keeps what comes
-        session = MqttSource("127.0.0.1", tls_broker.port, username="twin", password="s3cret",
-                             client_id="twin-ingest", tls=tls_broker.ca)  # fmt: skip
+        session = MqttSource(
+            "127.0.0.1",
+            tls_broker.port,
+            username="twin",
+            password="s3cret",
+            client_id="twin-ingest",
+            tls=tls_broker.ca,
+        )
         session.wait_connected()
         session.close()
         login = ["--user", "twin", "--password", "s3cret", "--tls-ca", str(tls_broker.ca)]
-        subprocess.run([sys.executable, "-m", "twin.cli", "feed", "--from-run", str(truth_run), "--mqtt",
-                        f"127.0.0.1:{tls_broker.port}", "--sensors", str(SENSORS), *login],
-                       check=True, capture_output=True, timeout=180)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "twin.cli",
+                "feed",
+                "--from-run",
+                str(truth_run),
+                "--mqtt",
+                f"127.0.0.1:{tls_broker.port}",
+                "--sensors",
+                str(SENSORS),
+                *login,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
         done = subprocess.run(
-            [sys.executable, "-m", "twin.cli", "ingest", "--db", str(db), "--mqtt", f"127.0.0.1:{tls_broker.port}",
-             "--sensors", str(SENSORS), "--city", str(helsinki_city.path), "--user", "twin", "--password", "s3cret",
-             "--tls-ca", str(tls_broker.ca), "--idle", "3", "--for", "120s"],
-            capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "twin.cli",
+                "ingest",
+                "--db",
+                str(db),
+                "--mqtt",
+                f"127.0.0.1:{tls_broker.port}",
+                "--sensors",
+                str(SENSORS),
+                "--city",
+                str(helsinki_city.path),
+                "--user",
+                "twin",
+                "--password",
+                "s3cret",
+                "--tls-ca",
+                str(tls_broker.ca),
+                "--idle",
+                "3",
+                "--for",
+                "120s",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert done.returncode == 0, done.stderr
         assert "Ingested into" in done.stdout
         with duckdb.connect(str(db), read_only=True) as con:  # all came (the flood's day is
@@ -216,15 +280,31 @@ def test_file_replay_paces_by_the_history_and_judges_times_by_it(stream, helsink
     sink.close()
     with path.open("a") as fh:
         count = next(m for m in stream if m["type"] == "TrafficFlowObserved")
-        fh.write(json.dumps({**count, "id": "late", "dateObservedFrom": "2031-01-01T00:00:00+00:00",
-                             "dateObservedTo": "2031-01-01T00:01:00+00:00"}) + "\n")  # fmt: skip
+        fh.write(
+            json.dumps(
+                {
+                    **count,
+                    "id": "late",
+                    "dateObservedFrom": "2031-01-01T00:00:00+00:00",
+                    "dateObservedTo": "2031-01-01T00:01:00+00:00",
+                }
+            )
+            + "\n"
+        )
     ing = ingest_for(helsinki_city, tmp_path / "r.duckdb")
     done: list[int] = []
     t0 = time.monotonic()
     ing.replay(lines(path), speed=600.0, batch=16, progress=done.append)  # 600x: ~10 min in ~1 s
     took = time.monotonic() - t0
-    first, last = (datetime.fromisoformat(stream[i].get("dateObservedTo") or stream[i].get("dateIssued")
-                                          or stream[i].get("dateReceived") or stream[i].get("dateObserved")) for i in (0, 39))  # fmt: skip
+    first, last = (
+        datetime.fromisoformat(
+            stream[i].get("dateObservedTo")
+            or stream[i].get("dateIssued")
+            or stream[i].get("dateReceived")
+            or stream[i].get("dateObserved")
+        )
+        for i in (0, 39)
+    )
     assert took >= (last - first).total_seconds() / 600 * 0.9
     assert done == [16, 16, 9]
     ing.store.close()
@@ -233,8 +313,10 @@ def test_file_replay_paces_by_the_history_and_judges_times_by_it(stream, helsink
     }
     with duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True) as con:
         # every message is received at the history's time, not the replay's wall clock
-        lag = con.execute("SELECT max(abs(epoch(received_at) - epoch(observed_at))) FROM readings "
-                          "WHERE kind <> 'TrafficFlowObserved'").fetchone()[0]  # fmt: skip
+        lag = con.execute(
+            "SELECT max(abs(epoch(received_at) - epoch(observed_at))) FROM readings "
+            "WHERE kind <> 'TrafficFlowObserved'"
+        ).fetchone()[0]
         assert lag == 0
 
 
@@ -244,11 +326,21 @@ def test_a_batched_replay_judges_each_message_as_one_at_a_time_would(
     """Batch validation must not change a verdict: every line, good or bad, gets the same
     one as :meth:`Ingest.handle` gives it, in the same order, under the same clock."""
     texts = [json.dumps(m) for m in stream[:300]]
-    t = stream[150].get("dateObserved") or stream[150].get("dateObservedTo") or stream[150].get("dateIssued") \
-        or stream[150].get("dateReceived")  # fmt: skip
-    texts[10:10] = ["{not json", "[1, 2]", '{"type": "Alien", "id": "x"}', texts[20], '{"a": 1},{"b": 2}',
-                    '{"type": "EmergencyCall", "id": "k", "number": "999", "dateReceived": "' + t + '", '
-                    '"caller": "+6281234567"}']  # fmt: skip
+    t = (
+        stream[150].get("dateObserved")
+        or stream[150].get("dateObservedTo")
+        or stream[150].get("dateIssued")
+        or stream[150].get("dateReceived")
+    )
+    texts[10:10] = [
+        "{not json",
+        "[1, 2]",
+        '{"type": "Alien", "id": "x"}',
+        texts[20],
+        '{"a": 1},{"b": 2}',
+        '{"type": "EmergencyCall", "id": "k", "number": "999", "dateReceived": "' + t + '", '
+        '"caller": "+6281234567"}',
+    ]
     batched = ingest_for(helsinki_city, tmp_path / "b.duckdb")
     batched.replay(texts, batch=7)
     batched.store.close()
@@ -269,8 +361,10 @@ def test_a_batched_replay_judges_each_message_as_one_at_a_time_would(
     assert batched.summary() == single.summary()
     assert batched.summary()["quarantined"]["duplicate"] >= 1
     query = "SELECT * FROM {} ORDER BY ALL"
-    with duckdb.connect(str(tmp_path / "b.duckdb"), read_only=True) as a, \
-            duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as b:  # fmt: skip
+    with (
+        duckdb.connect(str(tmp_path / "b.duckdb"), read_only=True) as a,
+        duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as b,
+    ):
         for table in ("readings", "quarantine"):
             assert (
                 a.execute(query.format(table)).fetchall()
@@ -300,10 +394,18 @@ def test_csv_replay_and_the_caller_key(helsinki_city, tmp_path):
 
 def test_no_message_can_crash_the_feed(helsinki_city, tmp_path):
     ing = ingest_for(helsinki_city, tmp_path / "f.duckdb")
-    nasty = [b"\xff\xfe\x00", "[]", "null", "1e999", '{"type": null}', '{"type": "Alert"}', "{" * 5000,
-             '{"type": "Vehicle", "id": "P-1", "dateObserved": "2026-12-01T07:00:00", "serviceStatus": "x"}',
-             '{"type": "Alert", "id": "a", "category": "security", "location": {"type": "Point", "coordinates": [0, 0]},'
-             ' "dateIssued": "' + datetime.now(UTC).isoformat() + '"}']  # fmt: skip
+    nasty = [
+        b"\xff\xfe\x00",
+        "[]",
+        "null",
+        "1e999",
+        '{"type": null}',
+        '{"type": "Alert"}',
+        "{" * 5000,
+        '{"type": "Vehicle", "id": "P-1", "dateObserved": "2026-12-01T07:00:00", "serviceStatus": "x"}',
+        '{"type": "Alert", "id": "a", "category": "security", "location": {"type": "Point", "coordinates": [0, 0]},'
+        ' "dateIssued": "' + datetime.now(UTC).isoformat() + '"}',
+    ]
     threads = [threading.Thread(target=lambda t=t: ing.handle(t)) for t in nasty[:1]]
     for th in threads:
         th.start()
@@ -330,15 +432,25 @@ def test_a_replayed_feed_acts_on_the_twin(truth_run, stream, helsinki_city, tmp_
         + json.dumps({"type": "Alien"})
         + "\n"
     )
-    sc = scenario_from_dict({
-        "name": "replay", "city": str(helsinki_city.path), "start": "2026-12-01T07:00:00+02:00",
-        "duration": "90min", "seed": 8, "traffic": {"demand": {"veh_per_hour": {"07": 1200, "08": 1200}}},
-        "response": {"incidents": {"rates": {}}, "units": [
-            {"name": "P", "type": "police_car", "count": 4, "base": "police"},
-            {"name": "A", "type": "ambulance", "count": 2, "base": "hospital"},
-            {"name": "F", "type": "fire_engine", "count": 1, "base": "fire"}]},
-        "sensors": {"devices": str(SENSORS), "replay": str(feed)},
-    })  # fmt: skip
+    sc = scenario_from_dict(
+        {
+            "name": "replay",
+            "city": str(helsinki_city.path),
+            "start": "2026-12-01T07:00:00+02:00",
+            "duration": "90min",
+            "seed": 8,
+            "traffic": {"demand": {"veh_per_hour": {"07": 1200, "08": 1200}}},
+            "response": {
+                "incidents": {"rates": {}},
+                "units": [
+                    {"name": "P", "type": "police_car", "count": 4, "base": "police"},
+                    {"name": "A", "type": "ambulance", "count": 2, "base": "hospital"},
+                    {"name": "F", "type": "fire_engine", "count": 1, "base": "fire"},
+                ],
+            },
+            "sensors": {"devices": str(SENSORS), "replay": str(feed)},
+        }
+    )
     result = run_scenario(sc, out=tmp_path / "replay", progress=False)
     path = result.path / "timeline.parquet"
     with duckdb.connect() as con:
@@ -374,10 +486,16 @@ def test_a_replayed_feed_acts_on_the_twin(truth_run, stream, helsinki_city, tmp_
         )
         assert incidents and sorted(alerts) == sorted(incidents)
         placed = q(
-            "SELECT c.number, round(c.t, 3), i.incident_type FROM " + truth + " c JOIN " + truth + " i "
+            "SELECT c.number, round(c.t, 3), i.incident_type FROM "
+            + truth
+            + " c JOIN "
+            + truth
+            + " i "
             "ON i.kind = 'incident_occurred' AND i.incident = c.incident WHERE c.kind = 'call_placed'"
         )
-        received = q("SELECT number, round(t, 3), incident_type FROM TL WHERE kind = 'call_received'")
+        received = q(
+            "SELECT number, round(t, 3), incident_type FROM TL WHERE kind = 'call_received'"
+        )
         assert placed and sorted(received) == sorted(placed)
         flood = q(
             "SELECT t FROM TL WHERE kind = 'road_event_started' AND event_id = 'flood-gauge-kauppatori'"
@@ -393,11 +511,15 @@ def test_a_replayed_feed_acts_on_the_twin(truth_run, stream, helsinki_city, tmp_
 def test_a_broker_restart_mid_stream_loses_no_message(broker, stream, helsinki_city, tmp_path):
     """`twin ingest --mqtt` (the receiver process, acknowledging after each commit) while
     the broker stops and starts again in the middle of a steady stream."""
-    receiver = MqttReceiver("127.0.0.1", broker.port, username="twin", password="s3cret",
-                            client_id="restarted")  # fmt: skip
+    receiver = MqttReceiver(
+        "127.0.0.1", broker.port, username="twin", password="s3cret", client_id="restarted"
+    )
     receiver.wait_connected()
-    ing = ingest_for(helsinki_city, tmp_path / "live.duckdb",
-                     clock=lambda: datetime.fromisoformat("2026-12-01T08:30:00+02:00"))  # fmt: skip
+    ing = ingest_for(
+        helsinki_city,
+        tmp_path / "live.duckdb",
+        clock=lambda: datetime.fromisoformat("2026-12-01T08:30:00+02:00"),
+    )
     worker = threading.Thread(target=ing.follow, args=(receiver,), kwargs={"idle": 8.0})
     worker.start()
     sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
@@ -422,8 +544,9 @@ def test_a_broker_restart_mid_stream_loses_no_message(broker, stream, helsinki_c
 def test_what_was_not_committed_comes_again(broker, stream, helsinki_city, tmp_path):
     """A twin that stops between taking messages and committing them has not acknowledged
     them: the broker sends them again to the next run."""
-    first = MqttReceiver("127.0.0.1", broker.port, username="twin", password="s3cret",
-                         client_id="crashy")  # fmt: skip
+    first = MqttReceiver(
+        "127.0.0.1", broker.port, username="twin", password="s3cret", client_id="crashy"
+    )
     first.wait_connected()
     sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
     for m in stream[:100]:
@@ -439,8 +562,9 @@ def test_what_was_not_committed_comes_again(broker, stream, helsinki_city, tmp_p
     assert all(first.next(5.0) for _ in range(50))  # ... these 50 are taken, never committed
     time.sleep(0.5)
     first.close()
-    again = MqttReceiver("127.0.0.1", broker.port, username="twin", password="s3cret",
-                         client_id="crashy")  # fmt: skip
+    again = MqttReceiver(
+        "127.0.0.1", broker.port, username="twin", password="s3cret", client_id="crashy"
+    )
     again.wait_connected()
     came = []
     while (item := again.next(3.0)) is not None:

@@ -27,22 +27,46 @@ NOW = "2026-12-01T07:30:00+02:00"
 POINT = {"type": "Point", "coordinates": [24.9430, 60.1705]}
 #: One real message of each kind, as the Helsinki sensors file's devices would send it.
 REAL = [
-    {"type": "TrafficFlowObserved", "id": "f1", "refDevice": "det-kaivokatu",
-     "dateObservedFrom": "2026-12-01T07:20:00+02:00", "dateObservedTo": NOW, "intensity": 40},
-    {"type": "Vehicle", "id": "P-1", "dateObserved": NOW, "location": POINT,
-     "serviceStatus": "available"},
+    {
+        "type": "TrafficFlowObserved",
+        "id": "f1",
+        "refDevice": "det-kaivokatu",
+        "dateObservedFrom": "2026-12-01T07:20:00+02:00",
+        "dateObservedTo": NOW,
+        "intensity": 40,
+    },
+    {
+        "type": "Vehicle",
+        "id": "P-1",
+        "dateObserved": NOW,
+        "location": POINT,
+        "serviceStatus": "available",
+    },
     {"type": "Alert", "id": "a1", "category": "security", "location": POINT, "dateIssued": NOW},
-    {"type": "EmergencyCall", "id": "c1", "number": "110", "dateReceived": NOW,
-     "location": POINT, "caller": "+628111111"},
-    {"type": "FloodMonitoring", "id": "g1", "refDevice": "gauge-kauppatori", "dateObserved": NOW,
-     "currentLevel": 0.8},
-]  # fmt: skip
+    {
+        "type": "EmergencyCall",
+        "id": "c1",
+        "number": "110",
+        "dateReceived": NOW,
+        "location": POINT,
+        "caller": "+628111111",
+    },
+    {
+        "type": "FloodMonitoring",
+        "id": "g1",
+        "refDevice": "gauge-kauppatori",
+        "dateObserved": NOW,
+        "currentLevel": 0.8,
+    },
+]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
-)  # fmt: skip
+)
 
 
 @st.composite
@@ -93,7 +117,9 @@ def _accounted(ing: Ingest) -> int:
     return s["total"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(raw=st.one_of(hostile_text, hostile_bytes))
 def test_any_message_is_kept_or_quarantined_with_a_reason(ingest, raw):
     before = _accounted(ingest)
@@ -106,7 +132,9 @@ def test_any_message_is_kept_or_quarantined_with_a_reason(ingest, raw):
         ingest.last_text.encode("utf-8")  # what quarantine keeps is text, bad bytes shown
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     body=st.lists(st.one_of(hostile_bytes, hostile_text.map(str.encode)), max_size=30),
     suffix=st.sampled_from([".jsonl", ".csv"]),
@@ -147,26 +175,58 @@ def test_twin_ingest_keeps_or_quarantines_every_line_of_a_hostile_file(helsinki_
     types and unknown kinds. It exits 0, and every line is accounted for with a reason."""
     vehicle = REAL[1]
     bad = {
-        "bad_json": [nested(5000).encode(), ('{"a":' * 3000 + "1" + "}" * 3000).encode(), b"[1, 2]"],
+        "bad_json": [
+            nested(5000).encode(),
+            ('{"a":' * 3000 + "1" + "}" * 3000).encode(),
+            b"[1, 2]",
+        ],
         "too_large": [json.dumps({**REAL[2], "description": "x" * 200_000}).encode()],
         "invalid": [
-            json.dumps({**vehicle, "id": "nan", "location": {"type": "Point", "coordinates": [float("nan"), 60.17]}}).encode(),
-            json.dumps({**vehicle, "id": "inf", "location": {"type": "Point", "coordinates": [24.9, float("inf")]}}).encode(),
+            json.dumps(
+                {
+                    **vehicle,
+                    "id": "nan",
+                    "location": {"type": "Point", "coordinates": [float("nan"), 60.17]},
+                }
+            ).encode(),
+            json.dumps(
+                {
+                    **vehicle,
+                    "id": "inf",
+                    "location": {"type": "Point", "coordinates": [24.9, float("inf")]},
+                }
+            ).encode(),
             json.dumps({**REAL[0], "intensity": "forty"}).encode(),
         ],
-        "not_utf8": [json.dumps(REAL[2]).replace("a1", "a\\u00e9").encode().replace(b"\\u00e9", b"\xe9\xff")],
+        "not_utf8": [
+            json.dumps(REAL[2]).replace("a1", "a\\u00e9").encode().replace(b"\\u00e9", b"\xe9\xff")
+        ],
         "unknown_type": [json.dumps({**REAL[2], "type": "Spaceship"}).encode()],
-    }  # fmt: skip
+    }
     good = [json.dumps(m).encode() for m in REAL]
     body = [good[0], *[b for group in bad.values() for b in group], *good[1:]]
     feed = tmp_path / "mixed.jsonl"
     feed.write_bytes(b"\n".join(body) + b"\n")
     db = tmp_path / "live.duckdb"
     proc = subprocess.run(
-        [sys.executable, "-m", "twin.cli", "ingest", "--file", str(feed), "--db", str(db),
-         "--sensors", str(SENSORS), "--city", str(helsinki_city.path)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "twin.cli",
+            "ingest",
+            "--file",
+            str(feed),
+            "--db",
+            str(db),
+            "--sensors",
+            str(SENSORS),
+            "--city",
+            str(helsinki_city.path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
     with duckdb.connect(str(db), read_only=True) as con:

@@ -16,15 +16,62 @@ from twin.sensors.registry import load_registry
 T = "2026-12-01T07:05:00+02:00"
 P = {"type": "Point", "coordinates": [24.94, 60.17]}
 GOOD = [
-    {"type": "TrafficFlowObserved", "id": "1", "refDevice": "d", "dateObservedFrom": "2026-12-01T07:00:00+02:00",
-     "dateObservedTo": T, "intensity": 12, "averageVehicleSpeed": 31.0},
-    {"type": "TravelTimeObserved", "id": "2", "refDeviceFrom": "c1", "refDeviceTo": "c2", "dateObserved": T, "travelTime": 95.0},
-    {"type": "Vehicle", "id": "P-1", "dateObserved": T, "location": P, "serviceStatus": "en_route", "speed": 40},
-    {"type": "Alert", "id": "4", "category": "traffic", "subCategory": "carAccident", "location": P, "dateIssued": T},
-    {"type": "EmergencyCall", "id": "5", "number": "119", "dateReceived": T, "location": P, "caller": "+62811"},
-    {"type": "CrowdFlowObserved", "id": "6", "refDevice": "crowd", "dateObserved": T, "peopleCount": 800},
-    {"type": "FloodMonitoring", "id": "7", "refDevice": "g", "dateObserved": T, "currentLevel": 1.4},
-]  # fmt: skip
+    {
+        "type": "TrafficFlowObserved",
+        "id": "1",
+        "refDevice": "d",
+        "dateObservedFrom": "2026-12-01T07:00:00+02:00",
+        "dateObservedTo": T,
+        "intensity": 12,
+        "averageVehicleSpeed": 31.0,
+    },
+    {
+        "type": "TravelTimeObserved",
+        "id": "2",
+        "refDeviceFrom": "c1",
+        "refDeviceTo": "c2",
+        "dateObserved": T,
+        "travelTime": 95.0,
+    },
+    {
+        "type": "Vehicle",
+        "id": "P-1",
+        "dateObserved": T,
+        "location": P,
+        "serviceStatus": "en_route",
+        "speed": 40,
+    },
+    {
+        "type": "Alert",
+        "id": "4",
+        "category": "traffic",
+        "subCategory": "carAccident",
+        "location": P,
+        "dateIssued": T,
+    },
+    {
+        "type": "EmergencyCall",
+        "id": "5",
+        "number": "119",
+        "dateReceived": T,
+        "location": P,
+        "caller": "+62811",
+    },
+    {
+        "type": "CrowdFlowObserved",
+        "id": "6",
+        "refDevice": "crowd",
+        "dateObserved": T,
+        "peopleCount": 800,
+    },
+    {
+        "type": "FloodMonitoring",
+        "id": "7",
+        "refDevice": "g",
+        "dateObserved": T,
+        "currentLevel": 1.4,
+    },
+]
 
 
 def test_every_kind_parses_and_has_a_schema():
@@ -87,8 +134,13 @@ def test_each_kind_is_kept_whole_and_read_through_its_typed_view(helsinki_city, 
         Path(__file__).resolve().parents[2] / "scenarios" / "sensors" / "helsinki.yaml",
         helsinki_city,
     )
-    devices = {"d": "det-kaivokatu", "c1": "cam-kamppi", "c2": "cam-kruununhaka",
-               "crowd": "crowd-rautatientori", "g": "gauge-kauppatori"}  # fmt: skip
+    devices = {
+        "d": "det-kaivokatu",
+        "c1": "cam-kamppi",
+        "c2": "cam-kruununhaka",
+        "crowd": "crowd-rautatientori",
+        "g": "gauge-kauppatori",
+    }
     messages = []
     for m in GOOD:
         m = {k: devices.get(v, v) if k.startswith("refDevice") else v for k, v in m.items()}
@@ -108,14 +160,25 @@ def test_each_kind_is_kept_whole_and_read_through_its_typed_view(helsinki_city, 
             return row
 
         assert one("SELECT sensor, edge, vehicles, interval_s, speed_kmh FROM counts") == (
-            "det-kaivokatu", edge, 12, 300.0, 31.0
-        )  # fmt: skip
+            "det-kaivokatu",
+            edge,
+            12,
+            300.0,
+            31.0,
+        )
         assert one("SELECT travel_time_s, sensor, sensor_to, vehicles FROM travel_times") == (
-            95.0, "cam-kamppi", "cam-kruununhaka", 1  # vehicles matched: one by default
-        )  # fmt: skip
+            95.0,
+            "cam-kamppi",
+            "cam-kruununhaka",
+            1,  # vehicles matched: one by default
+        )
         assert one("SELECT unit, status, speed_kmh, lat, lon FROM avl") == (
-            "P-1", "en_route", 40.0, 60.17, 24.94
-        )  # fmt: skip
+            "P-1",
+            "en_route",
+            40.0,
+            60.17,
+            24.94,
+        )
         assert one("SELECT category, severity, lat FROM alerts") == ("carAccident", "medium", 60.17)
         number, category, caller, payload = one(
             "SELECT number, category, caller, payload FROM calls"

@@ -50,15 +50,27 @@ def simulate(
     city, routes, tmp_path, events, *, duration=1200, simulator="libsumo", check=None, mode="micro"
 ):
     sc = scenario_from_dict(
-        {"name": "t", "start": START.isoformat(), "duration": duration, "seed": 5,
-         "traffic": {"demand": {"veh_per_hour": {"07": 1}}}, "events": events}
-    )  # fmt: skip
+        {
+            "name": "t",
+            "start": START.isoformat(),
+            "duration": duration,
+            "seed": 5,
+            "traffic": {"demand": {"veh_per_hour": {"07": 1}}},
+            "events": events,
+        }
+    )
     resolved = resolve_events(sc, city)
     sim = Simulation(duration=duration, seed=5, start=START)
     traffic = TrafficComponent(
-        net_file=city.net_path, route_files=[routes], edge_sector=CityNet(city).sector_of_edge,
-        events=resolved, workdir=tmp_path, seed=5, simulator=simulator, mode=mode,
-    )  # fmt: skip
+        net_file=city.net_path,
+        route_files=[routes],
+        edge_sector=CityNet(city).sector_of_edge,
+        events=resolved,
+        workdir=tmp_path,
+        seed=5,
+        simulator=simulator,
+        mode=mode,
+    )
     sim.add(traffic)
     if check is not None:
         sim.add(Probe(traffic, check))
@@ -69,10 +81,17 @@ def simulate(
 def test_a_closed_road_carries_no_passenger_vehicle_while_closed(helsinki_city, routes, tmp_path):
     closure = {"type": "closure", "roads": [MANNERHEIMINTIE], "start": "+5min", "duration": "10min"}
     (edge,) = resolve_events(
-        scenario_from_dict({"name": "t", "start": START.isoformat(), "duration": 1200,
-                            "traffic": {"demand": {"veh_per_hour": {"07": 1}}}, "events": [closure]}),
+        scenario_from_dict(
+            {
+                "name": "t",
+                "start": START.isoformat(),
+                "duration": 1200,
+                "traffic": {"demand": {"veh_per_hour": {"07": 1}}},
+                "events": [closure],
+            }
+        ),
         helsinki_city,
-    )[0].edges  # fmt: skip
+    )[0].edges
     seen = {"before": set(), "at_start": None, "during": set(), "after": set()}
 
     def check(api, t):
@@ -113,10 +132,17 @@ def test_rerouted_vehicles_avoid_the_closure(helsinki_city, routes, tmp_path):
                     bad.append((t, vid))
 
     sim_events = resolve_events(
-        scenario_from_dict({"name": "t", "start": START.isoformat(), "duration": 1200,
-                            "traffic": {"demand": {"veh_per_hour": {"07": 1}}}, "events": [closure]}),
+        scenario_from_dict(
+            {
+                "name": "t",
+                "start": START.isoformat(),
+                "duration": 1200,
+                "traffic": {"demand": {"veh_per_hour": {"07": 1}}},
+                "events": [closure],
+            }
+        ),
         helsinki_city,
-    )  # fmt: skip
+    )
     sim, _ = simulate(helsinki_city, routes, tmp_path, [closure], check=check)
     assert bad == [], f"vehicles still routed over the closed road: {bad[:5]}"
     rerouted = sim.timeline.events("vehicles_rerouted")
@@ -160,8 +186,12 @@ def test_an_accident_blocks_its_lanes_and_leaves_the_others(helsinki_city, route
 
 
 def test_a_flood_closes_to_everyone_and_reopens_as_it_was(helsinki_city, routes, tmp_path):
-    flood = {"type": "flood", "area": {"center": {"lat": 60.1665, "lon": 24.9515}, "radius_m": 150},
-             "start": "+2min", "duration": "5min"}  # fmt: skip
+    flood = {
+        "type": "flood",
+        "area": {"center": {"lat": 60.1665, "lon": 24.9515}, "radius_m": 150},
+        "start": "+2min",
+        "duration": "5min",
+    }
     states = {}
 
     def check(api, t):
@@ -174,10 +204,17 @@ def test_a_flood_closes_to_everyone_and_reopens_as_it_was(helsinki_city, routes,
             states["after"] = api.lane.getAllowed(lane)
 
     resolved_edges = resolve_events(
-        scenario_from_dict({"name": "t", "start": START.isoformat(), "duration": 600,
-                            "traffic": {"demand": {"veh_per_hour": {"07": 1}}}, "events": [flood]}),
+        scenario_from_dict(
+            {
+                "name": "t",
+                "start": START.isoformat(),
+                "duration": 600,
+                "traffic": {"demand": {"veh_per_hour": {"07": 1}}},
+                "events": [flood],
+            }
+        ),
         helsinki_city,
-    )[0].edges  # fmt: skip
+    )[0].edges
     simulate(helsinki_city, routes, tmp_path, [flood], duration=600, check=check)
     allowed_during, disallowed_count = states["during"]
     assert allowed_during == () and disallowed_count > 20  # nothing may enter, not even emergency

@@ -92,9 +92,14 @@ def read_facilities(path: Path) -> list[Facility]:
         try:
             for line, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
                 out.append(
-                    _facility(row.get("name"), row.get("kind"), row.get("lat"), row.get("lon"),
-                              f"{path}, line {line}")
-                )  # fmt: skip
+                    _facility(
+                        row.get("name"),
+                        row.get("kind"),
+                        row.get("lat"),
+                        row.get("lon"),
+                        f"{path}, line {line}",
+                    )
+                )
         except csv.Error as exc:
             raise InputError(f"{path}: not a CSV of name,lat,lon,kind ({exc})") from None
     else:

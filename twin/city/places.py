@@ -356,9 +356,11 @@ def resolve_response(
         for k in range(group.count if bases else 0):
             name, node = bases[k % len(bases)]
             units.append(ResolvedUnit(f"{group.name}-{k + 1}", group.type, node, name, shift))
-    hospitals = [n for _, n in facility_nodes(response.dispatch.hospitals, "response.dispatch.hospitals")] if any(
-        u.type == "ambulance" for u in response.units
-    ) else []  # fmt: skip
+    hospitals = (
+        [n for _, n in facility_nodes(response.dispatch.hospitals, "response.dispatch.hospitals")]
+        if any(u.type == "ambulance" for u in response.units)
+        else []
+    )
     sectors = set(city.sectors.index)
     for sector in response.dispatch.beats:
         if sector not in sectors:
@@ -380,16 +382,33 @@ def resolve_response(
     for i, inc in enumerate(response.incidents.scripted):
         node = place_node(inc.at, f"response.incidents.scripted[{i}].at")
         if node is not None:
-            incidents.append(ResolvedIncident(inc.id or f"{inc.type}-{i + 1}", inc.type, node,
-                                              scenario.event_begin(inc), inc.priority,
-                                              inc.extra_calls, "scripted"))  # fmt: skip
+            incidents.append(
+                ResolvedIncident(
+                    inc.id or f"{inc.type}-{i + 1}",
+                    inc.type,
+                    node,
+                    scenario.event_begin(inc),
+                    inc.priority,
+                    inc.extra_calls,
+                    "scripted",
+                )
+            )
     if response.incidents.from_road_events:
         for event in events or []:
             if event.type == "accident" and event.edges:
                 node = _edge_node(city, event.edges[0], f"events: {event.id}", problems)
                 if node is not None:
-                    incidents.append(ResolvedIncident(event.id, "traffic_accident", node,
-                                                      event.begin_s, None, None, "road_event"))  # fmt: skip
+                    incidents.append(
+                        ResolvedIncident(
+                            event.id,
+                            "traffic_accident",
+                            node,
+                            event.begin_s,
+                            None,
+                            None,
+                            "road_event",
+                        )
+                    )
     if problems:
         raise ScenarioError(source, problems)
     incidents.sort(key=lambda x: (x.begin_s, x.id))

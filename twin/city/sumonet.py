@@ -27,12 +27,14 @@ NETCONVERT_OSM_OPTIONS = [
     "--tls.guess-signals",
     "--tls.discard-simple",
     "--tls.join",
-    "--tls.default-type", "actuated",
-    "--keep-edges.by-vclass", "passenger,emergency",
+    "--tls.default-type",
+    "actuated",
+    "--keep-edges.by-vclass",
+    "passenger,emergency",
     "--output.street-names",
     "--output.original-names",
     "--no-turnarounds.except-deadend",
-]  # fmt: skip
+]
 
 #: Vehicle classes whose roads are part of the twin.
 VCLASSES = ("passenger", "emergency")

@@ -232,10 +232,13 @@ def place_posts_command(
         )
     path = out_file or Path(f"posts-{city.name}-{n}-{within_s / 60:g}min.geojson")
     features = [
-        {"type": "Feature", "properties": {"name": f"P{i:02d} {d['streets']}".strip(), "kind": "police"},
-         "geometry": {"type": "Point", "coordinates": [d["lon"], d["lat"]]}}
+        {
+            "type": "Feature",
+            "properties": {"name": f"P{i:02d} {d['streets']}".strip(), "kind": "police"},
+            "geometry": {"type": "Point", "coordinates": [d["lon"], d["lat"]]},
+        }
         for i, d in enumerate(result.details, start=1)
-    ]  # fmt: skip
+    ]
     write_text_atomic(
         path, _json.dumps({"type": "FeatureCollection", "features": features}, indent=1)
     )

@@ -62,8 +62,13 @@ def feed(
     run = Run.load(run_folder)
     city = City.load(Path(run.info["city"]["path"]))
     registry = load_registry(sensors, city)
-    sink: Any = FileSink(to_file) if to_file is not None else MqttSink(*parse_broker(mqtt or ""),
-                                                                        username=username, password=password, tls=tls_ca or tls)  # fmt: skip
+    sink: Any = (
+        FileSink(to_file)
+        if to_file is not None
+        else MqttSink(
+            *parse_broker(mqtt or ""), username=username, password=password, tls=tls_ca or tls
+        )
+    )
     first = started = None
     try:
         messages = messages_from_run(
@@ -126,8 +131,19 @@ def live(
     if not speed > 0:
         raise InputError(f"--speed must be positive, got {speed:g}")
     out.print(f"Live twin on mqtt://{mqtt}, writing {db}; Ctrl-C stops it.")
-    result = run_live(mqtt=parse_broker(mqtt), db=db, scenario=scenario, devices=sensors, city_path=bundle,
-                      duration=seconds, speed=speed, topic=topic, username=username, password=password, tls=tls_ca or tls)  # fmt: skip
+    result = run_live(
+        mqtt=parse_broker(mqtt),
+        db=db,
+        scenario=scenario,
+        devices=sensors,
+        city_path=bundle,
+        duration=seconds,
+        speed=speed,
+        topic=topic,
+        username=username,
+        password=password,
+        tls=tls_ca or tls,
+    )
     ing = result["ingest"]
     kept = sum(ing.get("accepted", {}).values())
     quarantined = (
@@ -242,7 +258,7 @@ def ingest(
         SensorStore,
         caller_key,
         collecting_rarely,
-    )  # fmt: skip
+    )
     from twin.sensors.registry import load_registry
 
     if (from_file is None) == (mqtt is None):
@@ -264,8 +280,13 @@ def ingest(
                     ing.replay(lines(from_file), speed=speed or float("inf"), progress=counting)
             else:
                 until = _time.time() + parse_duration(duration) if duration else None
-                source = MqttReceiver(*parse_broker(mqtt or ""), topics=(topic,), username=username,
-                                      password=password, tls=tls_ca or tls)  # fmt: skip
+                source = MqttReceiver(
+                    *parse_broker(mqtt or ""),
+                    topics=(topic,),
+                    username=username,
+                    password=password,
+                    tls=tls_ca or tls,
+                )
                 source.wait_connected()
                 ing = Ingest(registry, store, key=caller_key(db.parent))
                 try:
@@ -300,10 +321,13 @@ class _Counting:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self.bar = Progress(
-                SpinnerColumn(), TextColumn(self.description),
-                TextColumn("{task.completed:,.0f} messages"), TimeElapsedColumn(),
-                console=self.console, transient=True,
-            )  # fmt: skip
+                SpinnerColumn(),
+                TextColumn(self.description),
+                TextColumn("{task.completed:,.0f} messages"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
             self.bar.__enter__()
             self.task = self.bar.add_task(self.description, total=None)
         return self
@@ -354,8 +378,15 @@ def calibrate(
     ):
         grid.add_column(col, justify="left" if col in ("detector", "hour") else "right")
     for r in result.table.itertuples():
-        grid.add_row(r.sensor, r.hour, f"{r.observed:,}", f"{r.before:,}", f"{r.after:,}",
-                     f"{r.geh_before:.1f}", f"{r.geh_after:.1f}")  # fmt: skip
+        grid.add_row(
+            r.sensor,
+            r.hour,
+            f"{r.observed:,}",
+            f"{r.before:,}",
+            f"{r.after:,}",
+            f"{r.geh_before:.1f}",
+            f"{r.geh_after:.1f}",
+        )
     out.print(grid)
     verdict = "meets" if result.share_after >= GEH_TARGET else "MISSES"
     out.print(

@@ -145,8 +145,9 @@ def predict(
     grid, frame = city_grid(city, cell=cell)
     events, what = events_from_timeline(run_folder / "timeline.parquet", frame)
     end = float(info["simulated_s"])
-    table = evaluate(events, grid, start=after_s, end=end, shift=shift_s, share=flag / 100,
-                     bandwidth=bandwidth)  # fmt: skip
+    table = evaluate(
+        events, grid, start=after_s, end=end, shift=shift_s, share=flag / 100, bandwidth=bandwidth
+    )
     out.print(
         f"{len(events.t):,} {what} in {run_folder}; forecasts every {shift} after the first {after}, "
         f"flagging {flag:g}% of {grid.n:,} cells of {cell:g} m."

@@ -13,9 +13,11 @@ from twin.kpi.labels import KPI_LABELS
 
 
 def compare(
-    summaries: dict[str, dict[str, Any] | list[dict[str, Any]]], *, reference: str | None = None,
+    summaries: dict[str, dict[str, Any] | list[dict[str, Any]]],
+    *,
+    reference: str | None = None,
     confidence: float = 0.95,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """KPIs of several runs side by side, with each run's difference to the reference run.
 
     Returns a table with one row per KPI: label, unit, one column per run, and a

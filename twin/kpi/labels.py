@@ -63,14 +63,35 @@ GEH_TARGET = 0.85
 
 
 _TRAFFIC_KEYS = [
-    "network_speed_kmh", "mean_tti", "peak_tti", "trips", "mean_trip_min", "delay_veh_h",
-    "mean_delay_s", "vehicles_delayed", "vehicles_rerouted", "trips_cut_short",
-    "longest_queue_veh", "longest_queue_at", "teleports", "departed", "gridlock", "geh_under_5",
-]  # fmt: skip
+    "network_speed_kmh",
+    "mean_tti",
+    "peak_tti",
+    "trips",
+    "mean_trip_min",
+    "delay_veh_h",
+    "mean_delay_s",
+    "vehicles_delayed",
+    "vehicles_rerouted",
+    "trips_cut_short",
+    "longest_queue_veh",
+    "longest_queue_at",
+    "teleports",
+    "departed",
+    "gridlock",
+    "geh_under_5",
+]
 _COMMUNITY_KEYS = [
-    "crimes", "crimes_reported", "segments_for_quarter", "segments_for_half", "rasa_aman", "rasa_aman_lowest", "trust",
-    "disputes", "disputes_mediated", "unrest_peak",
-]  # fmt: skip
+    "crimes",
+    "crimes_reported",
+    "segments_for_quarter",
+    "segments_for_half",
+    "rasa_aman",
+    "rasa_aman_lowest",
+    "trust",
+    "disputes",
+    "disputes_mediated",
+    "unrest_peak",
+]
 _RESPONSE_KEYS = [k for k in KPI_LABELS if k not in _TRAFFIC_KEYS and k not in _COMMUNITY_KEYS]
 
 

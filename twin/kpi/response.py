@@ -178,8 +178,15 @@ def utilisation(timeline: Any) -> pd.DataFrame:
             on_duty += span
             if last_state != "available":
                 committed += span
-        rows.append({"unit": unit, "agency": agency, "on_duty_s": on_duty, "committed_s": committed,
-                     "utilisation": committed / on_duty if on_duty else None})  # fmt: skip
+        rows.append(
+            {
+                "unit": unit,
+                "agency": agency,
+                "on_duty_s": on_duty,
+                "committed_s": committed,
+                "utilisation": committed / on_duty if on_duty else None,
+            }
+        )
     return pd.DataFrame(rows, columns=["unit", "agency", "on_duty_s", "committed_s", "utilisation"])
 
 

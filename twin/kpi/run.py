@@ -105,8 +105,13 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
     ).fetchone()
     n_trips = int(trips[0]) if trips else 0
     if net.empty and n_trips == 0:  # no traffic simulated: no traffic KPIs
-        return {**dict.fromkeys(_TRAFFIC_KEYS), **response_summary(con), **community_summary(con),
-                "status": ended[0] if ended else "unknown", "samples": 0}  # fmt: skip
+        return {
+            **dict.fromkeys(_TRAFFIC_KEYS),
+            **response_summary(con),
+            **community_summary(con),
+            "status": ended[0] if ended else "unknown",
+            "samples": 0,
+        }
     last = net.iloc[-1] if len(net) else None
     teleports = int(last["teleports"]) if last is not None else 0
     departed = int(last["departed"]) if last is not None else 0
@@ -235,10 +240,13 @@ def crime_concentration(
     """For each share of crime, the smallest share of the city's ``segments`` road
     segments that holds it (a crime's segment is the midpoint of its street)."""
     con = _con(timeline)
-    counts = [r[0] for r in con.execute(
-        "SELECT count(*) AS n FROM timeline WHERE kind = 'crime_committed' AND crime_type <> 'public_order' "
-        "GROUP BY round(lat, 6), round(lon, 6) ORDER BY n DESC"
-    ).fetchall()]  # fmt: skip
+    counts = [
+        r[0]
+        for r in con.execute(
+            "SELECT count(*) AS n FROM timeline WHERE kind = 'crime_committed' AND crime_type <> 'public_order' "
+            "GROUP BY round(lat, 6), round(lon, 6) ORDER BY n DESC"
+        ).fetchall()
+    ]
     total = sum(counts)
     out: dict[float, float] = {}
     if not total or not segments:

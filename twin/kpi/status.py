@@ -143,8 +143,13 @@ def open_incidents_at(timeline: Any, t: float) -> pd.DataFrame:
     )
 
 
-def k3i_cards(timeline: Any, t: float, *, units: pd.DataFrame | None = None,
-              incidents: pd.DataFrame | None = None) -> dict[str, Any]:  # fmt: skip
+def k3i_cards(
+    timeline: Any,
+    t: float,
+    *,
+    units: pd.DataFrame | None = None,
+    incidents: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """The K3i KPI cards at ``t``, over the last hour: 110 answered within target,
     incidents reached within target, congestion (network travel-time index), units
     available, incidents open, and the calibration (share of detectors with GEH < 5) where
@@ -171,14 +176,16 @@ def k3i_cards(timeline: Any, t: float, *, units: pd.DataFrame | None = None,
     units = units_at(timeline, t) if units is None else units
     incidents = open_incidents_at(timeline, t) if incidents is None else incidents
     return {
-        "answered_110": answered, "answer_target_s": answer_s,
-        "on_scene": reached, "on_scene_target_s": scene_s,
+        "answered_110": answered,
+        "answer_target_s": answer_s,
+        "on_scene": reached,
+        "on_scene_target_s": scene_s,
         "tti": tti,
         "units_available": int((units["state"] == "available").sum()) if len(units) else 0,
         "units": len(units),
         "open_incidents": len(incidents),
         "geh_under_5": geh_share(geh(con, until=t)) if _has(con, "count_observed") else None,
-    }  # fmt: skip
+    }
 
 
 def road_speeds(timeline: Any, t: float) -> pd.Series:
@@ -235,8 +242,13 @@ def alerts(timeline: Any, t: float, status: pd.DataFrame, cards: dict[str, Any])
         ("answered_110", cards["answered_110"], lambda v: v < 0.9, "rawan"),
         ("on_scene", cards["on_scene"], lambda v: v < 0.8, "rawan"),
         ("tti", cards["tti"], lambda v: v >= 1.3, "waspada"),
-        ("units_available", cards["units_available"] if cards["units"] else None, lambda v: v < 1, "rawan"),
-    )  # fmt: skip
+        (
+            "units_available",
+            cards["units_available"] if cards["units"] else None,
+            lambda v: v < 1,
+            "rawan",
+        ),
+    )
     for name, value, off, level in checks:
         if value is not None and not pd.isna(value) and off(value):
             rows.append(
@@ -250,7 +262,11 @@ def alerts(timeline: Any, t: float, status: pd.DataFrame, cards: dict[str, Any])
             )
     frame = pd.DataFrame(rows, columns=["alert", "sector", "status", "reason", "why"])
     con = _con(timeline)
-    acked = {a for (a,) in con.execute(
-        f"SELECT DISTINCT alert FROM timeline WHERE kind = 'alert_acknowledged' AND t <= {t}").fetchall()}  # fmt: skip
+    acked = {
+        a
+        for (a,) in con.execute(
+            f"SELECT DISTINCT alert FROM timeline WHERE kind = 'alert_acknowledged' AND t <= {t}"
+        ).fetchall()
+    }
     frame["acknowledged"] = frame["alert"].isin(acked)
     return frame

@@ -89,9 +89,15 @@ def request_fork(db: Path, *, timeout: float = 60.0) -> Path:
 
 
 def serve_forks(
-    sim: Any, *, db: Path, scenario: Scenario, scenario_dir: Path, city: Path,
-    devices: Path | None, sensors: Any,
-) -> Any:  # fmt: skip
+    sim: Any,
+    *,
+    db: Path,
+    scenario: Scenario,
+    scenario_dir: Path,
+    city: Path,
+    devices: Path | None,
+    sensors: Any,
+) -> Any:
     """The live twin's side: a SimPy process that answers fork requests (see the module
     docstring) with a package: ``scenario.yaml``, ``journal.jsonl``, ``timeline.parquet``
     and ``fork.json``."""
@@ -109,19 +115,28 @@ def serve_forks(
             t_now = sim.env.now
             doc = json.loads(scenario.model_dump_json())
             doc["city"] = str(Path(city).resolve())
-            doc["sensors"] = {"devices": str(devices.resolve()) if devices else None,
-                              "journal": str((package / "journal.jsonl").resolve())}  # fmt: skip
+            doc["sensors"] = {
+                "devices": str(devices.resolve()) if devices else None,
+                "journal": str((package / "journal.jsonl").resolve()),
+            }
             (tmp / "scenario.yaml").write_text(
                 yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
             )
             write_journal(sensors.journal_rows, tmp / "journal.jsonl")
             sim.timeline.flush()
             pq.write_table(sim.timeline.table(), tmp / "timeline.parquet")
-            (tmp / "fork.json").write_text(json.dumps({
-                "t_s": t_now, "at": (scenario.start + timedelta(seconds=t_now)).isoformat(),
-                "messages": len(sensors.journal_rows), "live_db": str(Path(db).resolve()),
-                "scenario_dir": str(Path(scenario_dir).resolve()),
-            }, indent=2))  # fmt: skip
+            (tmp / "fork.json").write_text(
+                json.dumps(
+                    {
+                        "t_s": t_now,
+                        "at": (scenario.start + timedelta(seconds=t_now)).isoformat(),
+                        "messages": len(sensors.journal_rows),
+                        "live_db": str(Path(db).resolve()),
+                        "scenario_dir": str(Path(scenario_dir).resolve()),
+                    },
+                    indent=2,
+                )
+            )
             tmp.replace(package)
             request.unlink(missing_ok=True)
 
@@ -209,8 +224,14 @@ def first_difference(live: pa.Table, fork: pa.Table, t_now: float) -> str | None
     return None
 
 
-def run_fork(package: Path, *, overlay: dict[str, Any] | None, ahead_s: float, out: Path,
-             progress: bool = True) -> dict[str, Any]:  # fmt: skip
+def run_fork(
+    package: Path,
+    *,
+    overlay: dict[str, Any] | None,
+    ahead_s: float,
+    out: Path,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Replay the package, check it against the live twin, and run ahead as things are and
     with the overlay; the runs and a comparison go into ``out``."""
     from twin.runs.run import run_scenario
@@ -225,9 +246,14 @@ def run_fork(package: Path, *, overlay: dict[str, Any] | None, ahead_s: float, o
         if scenario is None:
             continue
         started = time.perf_counter()
-        result = run_scenario(scenario, out=out / label, progress=progress,
-                              scenario_dir=Path(meta["scenario_dir"]),
-                              source=f"fork {label}", until=until)  # fmt: skip
+        result = run_scenario(
+            scenario,
+            out=out / label,
+            progress=progress,
+            scenario_dir=Path(meta["scenario_dir"]),
+            source=f"fork {label}",
+            until=until,
+        )
         wall = time.perf_counter() - started
         replay = pq.read_table(result.path / "timeline.parquet")
         differs = first_difference(live, replay, t_now)

@@ -186,10 +186,20 @@ class LiveStore:
 
 
 def run_live(
-    *, mqtt: tuple[str, int], db: Path, scenario: Scenario | Path | None = None, devices: Path | None = None,
-    city_path: Path | None = None, duration: float = 3600.0, speed: float = 1.0, topic: str = "twin/#",
-    username: str | None = None, password: str | None = None, tls: Any = False, client_id: str = "twin-live",
-) -> dict[str, Any]:  # fmt: skip
+    *,
+    mqtt: tuple[str, int],
+    db: Path,
+    scenario: Scenario | Path | None = None,
+    devices: Path | None = None,
+    city_path: Path | None = None,
+    duration: float = 3600.0,
+    speed: float = 1.0,
+    topic: str = "twin/#",
+    username: str | None = None,
+    password: str | None = None,
+    tls: Any = False,
+    client_id: str = "twin-live",
+) -> dict[str, Any]:
     """Run a live twin until ``duration`` simulated seconds have passed (or Ctrl-C).
     Returns what was ingested and how many events the live timeline holds."""
     from twin.city import City, build_city
@@ -216,11 +226,17 @@ def run_live(
         tz = datetime.now().astimezone().tzinfo
     now = datetime.now(tz).replace(microsecond=0)
     registry = load_registry(devices, city)
-    store = LiveStore(db, meta={
-        "scenario": base.name if base else "live", "seed": base.seed if base else 0,
-        "start": now.isoformat(), "duration_s": duration, "city": str(Path(city.path).resolve()),
-        "sample_s": base.traffic.sample_every if base is not None and base.traffic else 60.0,
-    })  # fmt: skip
+    store = LiveStore(
+        db,
+        meta={
+            "scenario": base.name if base else "live",
+            "seed": base.seed if base else 0,
+            "start": now.isoformat(),
+            "duration_s": duration,
+            "city": str(Path(city.path).resolve()),
+            "sample_s": base.traffic.sample_every if base is not None and base.traffic else 60.0,
+        },
+    )
     source = MqttSource(
         *mqtt, topics=(topic,), client_id=client_id, username=username, password=password, tls=tls
     )
@@ -228,12 +244,25 @@ def run_live(
         source.wait_connected()
         timeline = Timeline(on_batch=store.add_batch)
         seed = base.seed if base is not None else 0
-        sim = Simulation(duration=duration, seed=seed, start=now, timeline=timeline, realtime=speed,
-                         checkpoint_every=LIVE_FLUSH_S)  # fmt: skip
+        sim = Simulation(
+            duration=duration,
+            seed=seed,
+            start=now,
+            timeline=timeline,
+            realtime=speed,
+            checkpoint_every=LIVE_FLUSH_S,
+        )
         live = None
         if base is not None:
-            live = base.model_copy(update={"start": now, "duration": duration, "events": [],
-                                           "sensors": None, "variants": {}})  # fmt: skip
+            live = base.model_copy(
+                update={
+                    "start": now,
+                    "duration": duration,
+                    "events": [],
+                    "sensors": None,
+                    "variants": {},
+                }
+            )
             workdir = db.parent / f".{db.stem}-sumo"
             _add_scenario(sim, live, city, workdir, registry.detectors(), scenario_dir)
         sensors = SensorsComponent(
@@ -255,8 +284,15 @@ def run_live(
                 )
             )
         sim.env.process(serve_orders(sim, db))  # acknowledgements from the dashboards
-        sim.emit(RunStarted(scenario=base.name if base else "live", seed=seed, city=str(city.path),
-                            start_local=now.isoformat()), source="live")  # fmt: skip
+        sim.emit(
+            RunStarted(
+                scenario=base.name if base else "live",
+                seed=seed,
+                city=str(city.path),
+                start_local=now.isoformat(),
+            ),
+            source="live",
+        )
         status = "complete"
         try:
             sim.run(on_progress=lambda t: store.publish())  # every LIVE_FLUSH_S
@@ -273,8 +309,14 @@ def run_live(
 
     ingest = sensors.ingest.summary() if sensors.ingest else {}
     geh = kpi.geh(timeline.table())
-    return {"ingest": ingest, "events": len(timeline), "simulated_s": sim.env.now, "status": status,
-            "geh": geh, "geh_under_5": kpi.geh_share(geh)}  # fmt: skip
+    return {
+        "ingest": ingest,
+        "events": len(timeline),
+        "simulated_s": sim.env.now,
+        "status": status,
+        "geh": geh,
+        "geh_under_5": kpi.geh_share(geh),
+    }
 
 
 def _add_scenario(
@@ -301,7 +343,14 @@ def _add_scenario(
         workdir.mkdir(parents=True, exist_ok=True)
         routes = scenario_demand(live, city, events, workdir)
     add_components(
-        sim, live, city, routes=routes, events=events, edge_sector=net.sector_of_edge,
-        workdir=workdir, response=resolve_response(live, city, net=net, events=events, folder=folder),
-        start=now, detectors=detectors,
-    )  # fmt: skip
+        sim,
+        live,
+        city,
+        routes=routes,
+        events=events,
+        edge_sector=net.sector_of_edge,
+        workdir=workdir,
+        response=resolve_response(live, city, net=net, events=events, folder=folder),
+        start=now,
+        detectors=detectors,
+    )

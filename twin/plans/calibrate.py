@@ -88,9 +88,21 @@ def calibrate(
         raise InputError(f"{scenario.name}: calibration needs a scenario with traffic")
     out.mkdir(parents=True, exist_ok=True)
     base = scenario_demand(scenario, city, [], out)
-    candidates_scenario = scenario.model_copy(update={"traffic": scenario.traffic.model_copy(update={
-        "demand": scenario.traffic.demand.model_copy(update={
-            "veh_per_hour": {h: 3 * v for h, v in scenario.traffic.demand.veh_per_hour.items()}})})})  # fmt: skip
+    candidates_scenario = scenario.model_copy(
+        update={
+            "traffic": scenario.traffic.model_copy(
+                update={
+                    "demand": scenario.traffic.demand.model_copy(
+                        update={
+                            "veh_per_hour": {
+                                h: 3 * v for h, v in scenario.traffic.demand.veh_per_hour.items()
+                            }
+                        }
+                    )
+                }
+            )
+        }
+    )
     cand_dir = out / "candidates"
     cand_dir.mkdir(exist_ok=True)
     candidates = scenario_demand(candidates_scenario, city, [], cand_dir)
@@ -98,11 +110,27 @@ def calibrate(
     _write_edgedata(counts, observed)
     sampled = out / "sampled.rou.xml"
     proc = subprocess.run(
-        [sys.executable, str(sumo_home() / "tools" / "routeSampler.py"), "-r", ",".join(map(str, candidates)),
-         "-d", str(observed), "-o", str(sampled), "--seed", str(seed), "--prefix", "cal",
-         "--attributes", 'departLane="best" departSpeed="max"'],
-        env=sumo_env(), capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(sumo_home() / "tools" / "routeSampler.py"),
+            "-r",
+            ",".join(map(str, candidates)),
+            "-d",
+            str(observed),
+            "-o",
+            str(sampled),
+            "--seed",
+            str(seed),
+            "--prefix",
+            "cal",
+            "--attributes",
+            'departLane="best" departSpeed="max"',
+        ],
+        env=sumo_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0 or not sampled.exists():
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
         raise SumoError(f"routeSampler failed:\n{tail}")
@@ -190,9 +218,27 @@ def _simulate(
     add.write_text(
         '<additional>\n  <edgeData id="hourly" period="3600" file="hourly.xml"/>\n</additional>\n'
     )
-    run_tool("sumo", ["-n", str(city.net_path), "-r", ",".join(map(str, routes)), "--additional-files", str(add),
-                      "--end", f"{math.ceil(end / 3600) * 3600:g}", "--no-step-log", "--no-warnings",
-                      "--ignore-route-errors", "--time-to-teleport", "300", "--seed", "1"], timeout=3600)  # fmt: skip
+    run_tool(
+        "sumo",
+        [
+            "-n",
+            str(city.net_path),
+            "-r",
+            ",".join(map(str, routes)),
+            "--additional-files",
+            str(add),
+            "--end",
+            f"{math.ceil(end / 3600) * 3600:g}",
+            "--no-step-log",
+            "--no-warnings",
+            "--ignore-route-errors",
+            "--time-to-teleport",
+            "300",
+            "--seed",
+            "1",
+        ],
+        timeout=3600,
+    )
     from twin.traffic.observe import read_flows
 
     flows = read_flows(folder / "hourly.xml")

@@ -92,10 +92,19 @@ def coverage_map(city: Any, result: Coverage, path: Path, *, title: str) -> None
 
     fig = report.sector_map(city, result.sectors["share"], title=title, colorbar="share covered")
     fig.add_scatter(
-        x=[f.lon for f in result.facilities], y=[f.lat for f in result.facilities], mode="markers+text",
-        text=[f.name for f in result.facilities], textposition="top center", name="posts",
-        marker={"symbol": "star", "size": 14, "color": "#1f3b73", "line": {"width": 1, "color": "white"}},
-    )  # fmt: skip
+        x=[f.lon for f in result.facilities],
+        y=[f.lat for f in result.facilities],
+        mode="markers+text",
+        text=[f.name for f in result.facilities],
+        textposition="top center",
+        name="posts",
+        marker={
+            "symbol": "star",
+            "size": 14,
+            "color": "#1f3b73",
+            "line": {"width": 1, "color": "white"},
+        },
+    )
     intro = (
         f"<p>{html.escape(result.source)}. Within {result.within_s / 60:.0f} minutes an emergency "
         f"vehicle reaches {result.road_share:.1%} of the road length and {result.node_share:.1%} "

@@ -146,26 +146,44 @@ class ResponseComponent:
             for u in self.resolved.units
         ]
         self.dispatcher = Dispatcher(
-            env, units, travel=travel, rng=rng_units, emit=emit, policy=cfg.dispatch.policy,
-            beats=cfg.dispatch.beats, turnout=cfg.dispatch.turnout, handover=cfg.dispatch.handover,
-            hospitals=self.resolved.hospitals, reassign=cfg.dispatch.reassign,
-            reassign_margin=cfg.dispatch.reassign_margin, where=self._where,
-        )  # fmt: skip
+            env,
+            units,
+            travel=travel,
+            rng=rng_units,
+            emit=emit,
+            policy=cfg.dispatch.policy,
+            beats=cfg.dispatch.beats,
+            turnout=cfg.dispatch.turnout,
+            handover=cfg.dispatch.handover,
+            hospitals=self.resolved.hospitals,
+            reassign=cfg.dispatch.reassign,
+            reassign_margin=cfg.dispatch.reassign_margin,
+            where=self._where,
+        )
         centre = cfg.call_centre
         handling = {
             n: centre.handling.get(n, TimeDist(mean=DEFAULT_HANDLING[n])) for n in DEFAULT_HANDLING
         }  # type: ignore[call-overload]
         self.call_centre = CallCentre(
-            env, pools=[(p.name, list(p.numbers), p.call_takers) for p in centre.pools],
-            handling=handling, patience=centre.patience, redial=centre.redial,
-            redial_after=centre.redial_after, rng=rng_calls, emit=emit,
+            env,
+            pools=[(p.name, list(p.numbers), p.call_takers) for p in centre.pools],
+            handling=handling,
+            patience=centre.patience,
+            redial=centre.redial,
+            redial_after=centre.redial_after,
+            rng=rng_calls,
+            emit=emit,
             on_known=self.dispatcher.open,
-        )  # fmt: skip
-        emit(ev.ResponseConfigured(
-            answer_target_s=cfg.targets.answer_s, on_scene_target_s=cfg.targets.on_scene_s,
-            units=len(units), call_takers=sum(p.call_takers for p in centre.pools),
-            policy=cfg.dispatch.policy,
-        ))  # fmt: skip
+        )
+        emit(
+            ev.ResponseConfigured(
+                answer_target_s=cfg.targets.answer_s,
+                on_scene_target_s=cfg.targets.on_scene_s,
+                units=len(units),
+                call_takers=sum(p.call_takers for p in centre.pools),
+                policy=cfg.dispatch.policy,
+            )
+        )
         self._specs = {k: incident_type(k, cfg.incidents.types.get(k)) for k in INCIDENT_TYPES}  # type: ignore[arg-type]
         self._prepare_locations()
         for kind in INCIDENT_TYPES:
@@ -237,14 +255,28 @@ class ResponseComponent:
 
     def _scripted(self, inc: Any) -> Generator[Any, Any, None]:
         yield self._sim.env.timeout(inc.begin_s)
-        self._occur(inc.type, inc.node, self._rng_scripted, origin=inc.origin,
-                    priority=inc.priority, extra_calls=inc.extra_calls, name=inc.id)  # fmt: skip
+        self._occur(
+            inc.type,
+            inc.node,
+            self._rng_scripted,
+            origin=inc.origin,
+            priority=inc.priority,
+            extra_calls=inc.extra_calls,
+            name=inc.id,
+        )
 
     def _occur(
-        self, kind: str, node: int, rng: np.random.Generator, *, origin: str,
-        priority: int | None = None, extra_calls: int | None = None, name: str | None = None,
+        self,
+        kind: str,
+        node: int,
+        rng: np.random.Generator,
+        *,
+        origin: str,
+        priority: int | None = None,
+        extra_calls: int | None = None,
+        name: str | None = None,
         numbers: list[str] | None = None,
-    ) -> Incident:  # fmt: skip
+    ) -> Incident:
         spec = self._specs[kind]
         if priority is None:
             levels = sorted(spec.priority)
@@ -253,14 +285,30 @@ class ResponseComponent:
         needs += [need for need, p in sorted(spec.may_need.items()) if rng.random() < p]
         data = self.city.graph.nodes[node]
         incident = Incident(
-            id=f"I{next(self._ids):05d}" + (f"-{name}" if name else ""), kind=kind, priority=priority,
-            sector=self._node_sector.get(node, ""), node=node, lat=float(data["y"]), lon=float(data["x"]),
-            needs=needs, spec=spec, t=self._sim.env.now,
-        )  # fmt: skip
+            id=f"I{next(self._ids):05d}" + (f"-{name}" if name else ""),
+            kind=kind,
+            priority=priority,
+            sector=self._node_sector.get(node, ""),
+            node=node,
+            lat=float(data["y"]),
+            lon=float(data["x"]),
+            needs=needs,
+            spec=spec,
+            t=self._sim.env.now,
+        )
         self.incidents.append(incident)
-        self.emit(ev.IncidentOccurred(incident=incident.id, incident_type=kind, priority=priority,
-                                      sector=incident.sector, lat=incident.lat, lon=incident.lon,
-                                      origin=origin, needs=needs))  # fmt: skip
+        self.emit(
+            ev.IncidentOccurred(
+                incident=incident.id,
+                incident_type=kind,
+                priority=priority,
+                sector=incident.sector,
+                lat=incident.lat,
+                lon=incident.lon,
+                origin=origin,
+                needs=needs,
+            )
+        )
         assert self.call_centre is not None
         if numbers is not None:  # real calls: exactly these, now
             for number in numbers:
@@ -294,7 +342,8 @@ class ResponseComponent:
             if (
                 incident.kind == kind
                 and not incident.closed
-                and haversine_m(incident.lat, incident.lon, call.lat, call.lon) <= DUPLICATE_RADIUS_M
+                and haversine_m(incident.lat, incident.lon, call.lat, call.lon)
+                <= DUPLICATE_RADIUS_M
             ):
                 assert self.call_centre is not None
                 self.call_centre.call(incident, call.number)
@@ -396,8 +445,15 @@ class SumoTravel:
         done = self.env.event()
         self._waiting[trip] = done
         self._active[unit] = trip
-        self.emit(ev.DriveOrdered(unit=unit.id, trip=trip, from_edges=self._out_edge[origin],
-                                  to_edges=self._in_edge[target], speed_factor=self.speed_factor))  # fmt: skip
+        self.emit(
+            ev.DriveOrdered(
+                unit=unit.id,
+                trip=trip,
+                from_edges=self._out_edge[origin],
+                to_edges=self._in_edge[target],
+                speed_factor=self.speed_factor,
+            )
+        )
         ended = yield done
         self._active.pop(unit, None)
         if not ended.reached:  # SUMO could not drive it: the engine's time stands in

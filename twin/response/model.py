@@ -128,8 +128,16 @@ class CallCentre:
         pool = self.pool_of[number]
         attempt = 1
         while True:
-            self.emit(ev.CallPlaced(call=call_id, incident=incident.id, number=number,
-                                    pool=pool.name, priority=incident.priority, attempt=attempt))  # fmt: skip
+            self.emit(
+                ev.CallPlaced(
+                    call=call_id,
+                    incident=incident.id,
+                    number=number,
+                    pool=pool.name,
+                    priority=incident.priority,
+                    attempt=attempt,
+                )
+            )
             placed = env.now
             request = pool.resource.request(priority=incident.priority)
             if self.patience is None:
@@ -140,22 +148,45 @@ class CallCentre:
                 if not request.triggered:
                     request.cancel()
                     again = bool(rng.random() < self.redial)
-                    self.emit(ev.CallAbandoned(call=call_id, incident=incident.id, number=number,
-                                               pool=pool.name, wait_s=env.now - placed, redial=again))  # fmt: skip
+                    self.emit(
+                        ev.CallAbandoned(
+                            call=call_id,
+                            incident=incident.id,
+                            number=number,
+                            pool=pool.name,
+                            wait_s=env.now - placed,
+                            redial=again,
+                        )
+                    )
                     if not again:
                         return
                     yield env.timeout(draw(self.redial_after, rng))
                     attempt += 1
                     continue
             break
-        self.emit(ev.CallAnswered(call=call_id, incident=incident.id, number=number,
-                                  pool=pool.name, wait_s=env.now - placed))  # fmt: skip
+        self.emit(
+            ev.CallAnswered(
+                call=call_id,
+                incident=incident.id,
+                number=number,
+                pool=pool.name,
+                wait_s=env.now - placed,
+            )
+        )
         talk = draw(self.handling[number], rng)
         yield env.timeout(talk)
         pool.resource.release(request)
         duplicate = incident.known
-        self.emit(ev.CallEnded(call=call_id, incident=incident.id, number=number,
-                               pool=pool.name, handling_s=talk, duplicate=duplicate))  # fmt: skip
+        self.emit(
+            ev.CallEnded(
+                call=call_id,
+                incident=incident.id,
+                number=number,
+                pool=pool.name,
+                handling_s=talk,
+                duplicate=duplicate,
+            )
+        )
         if not duplicate:
             incident.known = True
             self.on_known(incident)
@@ -339,8 +370,11 @@ class Dispatcher:
         heapq.heappush(
             self.pending, (incident.priority, incident.t, next(self._order), incident, need)
         )
-        self.emit(ev.IncidentPending(incident=incident.id, need=need, action="queued",
-                                     pending=len(self.pending)))  # fmt: skip
+        self.emit(
+            ev.IncidentPending(
+                incident=incident.id, need=need, action="queued", pending=len(self.pending)
+            )
+        )
 
     def _freed(self, unit: Unit) -> None:
         """A unit is available again: give it the most urgent pending need it can serve,
@@ -353,8 +387,11 @@ class Dispatcher:
                 continue  # cut off from this unit by closures
             self.pending.remove(entry)
             heapq.heapify(self.pending)
-            self.emit(ev.IncidentPending(incident=incident.id, need=need, action="assigned",
-                                         pending=len(self.pending)))  # fmt: skip
+            self.emit(
+                ev.IncidentPending(
+                    incident=incident.id, need=need, action="assigned", pending=len(self.pending)
+                )
+            )
             self._send(unit, incident)
             return
         if self.reassign:
@@ -388,10 +425,18 @@ class Dispatcher:
         unit.state = state
         incident = unit.incident
         lat, lon = self.where(unit.node)
-        self.emit(ev.UnitState(unit=unit.id, unit_type=unit.type, agency=unit.agency, state=state,
-                               incident=incident.id if incident else "",
-                               sector=incident.sector if incident else unit.base_sector,
-                               lat=lat, lon=lon))  # fmt: skip
+        self.emit(
+            ev.UnitState(
+                unit=unit.id,
+                unit_type=unit.type,
+                agency=unit.agency,
+                state=state,
+                incident=incident.id if incident else "",
+                sector=incident.sector if incident else unit.base_sector,
+                lat=lat,
+                lon=lon,
+            )
+        )
 
     # -- a unit's job -----------------------------------------------------------------------
 
@@ -451,8 +496,14 @@ class Dispatcher:
         incident.committed -= 1
         if incident.committed == 0 and incident.unserved == 0 and not incident.closed:
             incident.closed = True
-            self.emit(ev.IncidentClosed(incident=incident.id, incident_type=incident.kind,
-                                        priority=incident.priority, sector=incident.sector))  # fmt: skip
+            self.emit(
+                ev.IncidentClosed(
+                    incident=incident.id,
+                    incident_type=incident.kind,
+                    priority=incident.priority,
+                    sector=incident.sector,
+                )
+            )
 
     def _back(self, unit: Unit) -> None:
         unit.node = unit.base
@@ -481,5 +532,8 @@ class Dispatcher:
         """At the end of the run: record the needs still pending."""
         while self.pending:
             _, _, _, incident, need = heapq.heappop(self.pending)
-            self.emit(ev.IncidentPending(incident=incident.id, need=need, action="dropped",
-                                         pending=len(self.pending)))  # fmt: skip
+            self.emit(
+                ev.IncidentPending(
+                    incident=incident.id, need=need, action="dropped", pending=len(self.pending)
+                )
+            )

@@ -85,8 +85,12 @@ def erlang_a(
     births at ``arrival_rate``; deaths at ``min(n, c) * service_rate + max(n - c, 0) *
     abandon_rate`` (the mean patience is ``1 / abandon_rate``). The chain is cut where its
     probabilities fall below ``tail``."""
-    _positive(arrival_rate=arrival_rate, service_rate=service_rate, servers=servers,
-              abandon_rate=abandon_rate)  # fmt: skip
+    _positive(
+        arrival_rate=arrival_rate,
+        service_rate=service_rate,
+        servers=servers,
+        abandon_rate=abandon_rate,
+    )
     logp = [0.0]
     n = 0
     while True:
@@ -119,9 +123,12 @@ class Hypercube:
 
 
 def hypercube(
-    *, arrival_rates: Sequence[float], preferences: Sequence[Sequence[int]], service_rate: float,
+    *,
+    arrival_rates: Sequence[float],
+    preferences: Sequence[Sequence[int]],
+    service_rate: float,
     queue_cap: int = 2000,
-) -> Hypercube:  # fmt: skip
+) -> Hypercube:
     """The hypercube queueing model with an infinite-line FCFS queue.
 
     Parameters

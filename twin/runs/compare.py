@@ -46,7 +46,7 @@ def compare_runs(folders: list[Path], *, out: Path | None = None) -> tuple[pd.Da
             sections.append(
                 (f"{name} minus {names[0]}, by sector",
                  report.sector_map(city, diff, title=f"Travel-time index: {name} minus {names[0]}", colorbar="ΔTTI", diverging=True))
-            )  # fmt: skip
+            )
     else:
         sections.append(
             (

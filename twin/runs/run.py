@@ -159,7 +159,7 @@ def run_scenario(
         base = _run_once(
             base_scenario, city, [], out=out / "baseline", progress=progress, label="baseline",
             extra_routes=extra_routes, edge_sector=net.sector_of_edge, response=base_response,
-        )  # fmt: skip
+        )
         result.baseline = base
         result.delta = _delta(result.kpis, base.kpis)
         kpis_doc = {"kpis": result.kpis, "baseline": base.kpis, "delta_vs_baseline": result.delta}
@@ -175,7 +175,7 @@ def run_scenario(
 def run_variants(
     scenario: Scenario | str | Path, *, out: Path | None = None, seed: int | None = None,
     progress: bool = True,
-) -> tuple[list[RunResult], Any, Path]:  # fmt: skip
+) -> tuple[list[RunResult], Any, Path]:
     """Run every variant of a scenario into ``<out>/<variant>`` (same seed, so the
     variants differ only in what they change) and write a comparison report.
 
@@ -287,7 +287,7 @@ def _run_once(
             "versions": _versions(),
         }
         meta = {"scenario": scenario.name, "seed": str(scenario.seed), "status": status,
-                "start": scenario.start.isoformat(), "twin": __version__}  # fmt: skip
+                "start": scenario.start.isoformat(), "twin": __version__}
         write_parquet(table, tmp / "timeline.parquet", meta)
         (tmp / "timeline.arrows").unlink(missing_ok=True)
         from twin import kpi

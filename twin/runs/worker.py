@@ -134,7 +134,7 @@ def _set_up(spec: WorkerSpec, clock: Any) -> tuple[Scenario, Any, Timeline]:
         edge_sector=spec.edge_sector, workdir=Path(spec.workdir), response=spec.response,
         sensors=sensors, detectors=registry.detectors() if registry is not None else None,
         on_advance=_tell(clock), step_by_step=spec.step_by_step,
-    )  # fmt: skip
+    )
     return scenario, sim, timeline
 
 
@@ -148,7 +148,7 @@ def pinpoint(
     replay = WorkerSpec(
         **{**spec.__dict__, "workdir": str(replay_dir / "sumo"), "stream": str(replay_dir / "timeline.arrows"),
            "step_by_step": True, "until": outcome["until"] + _step(scenario)}
-    )  # fmt: skip
+    )
     again = supervise(replay, scenario, progress=False, label="replay to find the crash")
     shutil.rmtree(replay_dir, ignore_errors=True)
     if again["ok"] or again.get("failed"):  # it did not crash again: keep the window
@@ -315,7 +315,7 @@ class _Progress:
             self._bar = Progress(
                 TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"),
                 TextColumn("{task.fields[rtf]}"), TimeElapsedColumn(), console=self._console,
-            )  # fmt: skip
+            )
             self._bar.__enter__()
             self._task = self._bar.add_task(
                 f"Running {self.label}", total=self.scenario.duration, clock="", rtf=""

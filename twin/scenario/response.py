@@ -124,24 +124,56 @@ class IncidentSpec:
 #: override them per scenario from local records.
 DEFAULT_TYPES: dict[str, IncidentSpec] = {
     "crime": IncidentSpec(
-        "crime", "110", {1: 0.15, 2: 0.45, 3: 0.40}, {"police": 1}, {}, TimeDist(mean=1800), 0.0, 0.2
+        "crime",
+        "110",
+        {1: 0.15, 2: 0.45, 3: 0.40},
+        {"police": 1},
+        {},
+        TimeDist(mean=1800),
+        0.0,
+        0.2,
     ),
     "traffic_accident": IncidentSpec(
-        "traffic_accident", "110", {1: 0.25, 2: 0.5, 3: 0.25}, {"police": 1}, {"ambulance": 0.35},
-        TimeDist(mean=1500), 0.6, 0.6,
+        "traffic_accident",
+        "110",
+        {1: 0.25, 2: 0.5, 3: 0.25},
+        {"police": 1},
+        {"ambulance": 0.35},
+        TimeDist(mean=1500),
+        0.6,
+        0.6,
     ),
     "medical": IncidentSpec(
-        "medical", "119", {1: 0.3, 2: 0.5, 3: 0.2}, {"ambulance": 1}, {}, TimeDist(mean=900), 0.7, 0.1
+        "medical",
+        "119",
+        {1: 0.3, 2: 0.5, 3: 0.2},
+        {"ambulance": 1},
+        {},
+        TimeDist(mean=900),
+        0.7,
+        0.1,
     ),
     "fire": IncidentSpec(
-        "fire", "113", {1: 0.7, 2: 0.3}, {"fire": 1}, {"police": 0.5, "ambulance": 0.3},
-        TimeDist(mean=2400), 0.5, 1.5,
+        "fire",
+        "113",
+        {1: 0.7, 2: 0.3},
+        {"fire": 1},
+        {"police": 0.5, "ambulance": 0.3},
+        TimeDist(mean=2400),
+        0.5,
+        1.5,
     ),
     "public_order": IncidentSpec(
-        "public_order", "110", {1: 0.3, 2: 0.5, 3: 0.2}, {"police": 2}, {}, TimeDist(mean=2700),
-        0.0, 1.0,
+        "public_order",
+        "110",
+        {1: 0.3, 2: 0.5, 3: 0.2},
+        {"police": 2},
+        {},
+        TimeDist(mean=2700),
+        0.0,
+        1.0,
     ),
-}  # fmt: skip
+}
 
 
 def incident_type(kind: str, given: IncidentType | None = None) -> IncidentSpec:

@@ -38,14 +38,51 @@ def _certificates(folder: Path) -> Path:
     the CA certificate's path."""
     run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: E731
     ca, key = folder / "ca.crt", folder / "ca.key"
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(ca),
-        "-days", "2", "-subj", "/CN=smart-policing-twin local CA")  # fmt: skip
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(folder / "server.key"),
-        "-out", str(folder / "server.csr"), "-subj", "/CN=127.0.0.1")  # fmt: skip
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=smart-policing-twin local CA",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(folder / "server.key"),
+        "-out",
+        str(folder / "server.csr"),
+        "-subj",
+        "/CN=127.0.0.1",
+    )
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", str(folder / "server.csr"), "-CA", str(ca), "-CAkey", str(key),
-        "-CAcreateserial", "-out", str(folder / "server.crt"), "-days", "2",
-        "-extfile", str(folder / "san.ext"))  # fmt: skip
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(folder / "server.csr"),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(key),
+        "-CAcreateserial",
+        "-out",
+        str(folder / "server.crt"),
+        "-days",
+        "2",
+        "-extfile",
+        str(folder / "san.ext"),
+    )
     return ca
 
 
@@ -53,8 +90,15 @@ class LocalBroker:
     """mosquitto on 127.0.0.1 with one user (``username``/``password``) and persistence;
     with ``tls``, TLS only, under a CA of its own (``ca``)."""
 
-    def __init__(self, folder: Path, *, username: str = "twin", password: str = "s3cret",
-                 port: int | None = None, tls: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        username: str = "twin",
+        password: str = "s3cret",
+        port: int | None = None,
+        tls: bool = False,
+    ) -> None:
         if not Path(MOSQUITTO).exists():
             raise InputError(
                 "mosquitto (the MQTT broker) is not installed: `make test` installs it, "
@@ -63,15 +107,19 @@ class LocalBroker:
         self.folder, self.port = Path(folder), port or free_port()
         self.username, self.password = username, password
         self.folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mosquitto_passwd", "-c", "-b", str(self.folder / "passwd"), username, password],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            ["mosquitto_passwd", "-c", "-b", str(self.folder / "passwd"), username, password],
+            check=True,
+        )
         #: With ``tls``: the CA certificate that signed the broker's (clients pass it as
         #: ``tls=broker.ca``, ``--tls-ca``); the broker speaks only TLS then.
         self.ca: Path | None = _certificates(self.folder) if tls else None
         listener = f"listener {self.port} 127.0.0.1\n"
         if self.ca is not None:
-            listener += (f"cafile {self.ca}\ncertfile {self.folder / 'server.crt'}\n"
-                         f"keyfile {self.folder / 'server.key'}\n")  # fmt: skip
+            listener += (
+                f"cafile {self.ca}\ncertfile {self.folder / 'server.crt'}\n"
+                f"keyfile {self.folder / 'server.key'}\n"
+            )
         # mosquitto drops to this user: its persistence folder must be the user's own
         (self.folder / "mosquitto.conf").write_text(
             "max_queued_messages 0\n"  # a persistent session keeps everything while away
@@ -87,8 +135,11 @@ class LocalBroker:
         self.start()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
@@ -110,6 +161,7 @@ class LocalBroker:
     def __enter__(self) -> LocalBroker:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

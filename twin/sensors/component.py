@@ -59,8 +59,16 @@ class SensorsComponent:
 
     name = "sensors"
 
-    def __init__(self, registry: Registry, store: SensorStore, *, key: bytes | None, replay: Path | None = None,
-                 journal: Path | None = None, source: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        registry: Registry,
+        store: SensorStore,
+        *,
+        key: bytes | None,
+        replay: Path | None = None,
+        journal: Path | None = None,
+        source: Any = None,
+    ) -> None:
         self.registry, self.store, self.key = registry, store, key
         self.replay, self.journal, self.source = replay, journal, source
         self.journal_rows: list[tuple[float, str, str]] = []  # (run second, received, text)
@@ -114,8 +122,14 @@ class SensorsComponent:
         if self.source is not None:
             self.journal_rows.append((sim.env.now, received.isoformat(), ing.last_text))
         msg = ing.last if ok else None
-        sim.emit(ev.SensorMessage(message_type=ing.last_type, sensor=(msg.sensor or msg.id) if msg else "",
-                                  reason=ing.last_reason), source=self.name)  # fmt: skip
+        sim.emit(
+            ev.SensorMessage(
+                message_type=ing.last_type,
+                sensor=(msg.sensor or msg.id) if msg else "",
+                reason=ing.last_reason,
+            ),
+            source=self.name,
+        )
         if msg is None:
             return
         kind = msg.type
@@ -123,26 +137,64 @@ class SensorsComponent:
             sensor = self.registry.sensors[msg.sensor]
             span = (msg.dateObservedTo - msg.dateObservedFrom).total_seconds()
             end = (msg.dateObservedTo - sim.start).total_seconds()
-            sim.emit(ev.CountObserved(sensor=msg.sensor, edge=sensor.edge, entered=msg.intensity,
-                                      interval_s=span, end_s=end), source=self.name)  # fmt: skip
+            sim.emit(
+                ev.CountObserved(
+                    sensor=msg.sensor,
+                    edge=sensor.edge,
+                    entered=msg.intensity,
+                    interval_s=span,
+                    end_s=end,
+                ),
+                source=self.name,
+            )
         elif kind == "EmergencyCall" and msg.location is not None:
-            sim.emit(ev.CallReceived(call=msg.id, number=msg.number, incident_type=incident_of(msg), lat=msg.location.lat,
-                                     lon=msg.location.lon, caller=msg.caller or ""), source=self.name)  # fmt: skip
+            sim.emit(
+                ev.CallReceived(
+                    call=msg.id,
+                    number=msg.number,
+                    incident_type=incident_of(msg),
+                    lat=msg.location.lat,
+                    lon=msg.location.lon,
+                    caller=msg.caller or "",
+                ),
+                source=self.name,
+            )
         elif kind == "Alert":
-            sim.emit(ev.AlertReceived(alert=msg.id, incident_type=incident_of(msg),
-                                      priority=PRIORITY_OF_SEVERITY[msg.severity],
-                                      lat=msg.location.lat, lon=msg.location.lon), source=self.name)  # fmt: skip
+            sim.emit(
+                ev.AlertReceived(
+                    alert=msg.id,
+                    incident_type=incident_of(msg),
+                    priority=PRIORITY_OF_SEVERITY[msg.severity],
+                    lat=msg.location.lat,
+                    lon=msg.location.lon,
+                ),
+                source=self.name,
+            )
         elif kind == "Vehicle":
-            sim.emit(ev.UnitObserved(unit=msg.id, lat=msg.location.lat, lon=msg.location.lon,
-                                     status=msg.serviceStatus), source=self.name)  # fmt: skip
+            sim.emit(
+                ev.UnitObserved(
+                    unit=msg.id,
+                    lat=msg.location.lat,
+                    lon=msg.location.lon,
+                    status=msg.serviceStatus,
+                ),
+                source=self.name,
+            )
         elif kind == "FloodMonitoring":
             gauge = self.registry.sensors[msg.sensor]
             over = gauge.threshold_m is not None and msg.currentLevel >= gauge.threshold_m
             event_id = f"flood-{gauge.id}"
             if over and gauge.id not in self._flooded:
                 self._flooded.add(gauge.id)
-                sim.emit(ev.ClosureOrdered(event_id=event_id, event_type="flood", edges=list(gauge.floods),
-                                           emergency_access=False), source=self.name)  # fmt: skip
+                sim.emit(
+                    ev.ClosureOrdered(
+                        event_id=event_id,
+                        event_type="flood",
+                        edges=list(gauge.floods),
+                        emergency_access=False,
+                    ),
+                    source=self.name,
+                )
             elif not over and gauge.id in self._flooded:
                 self._flooded.discard(gauge.id)
                 sim.emit(ev.ClosureLifted(event_id=event_id), source=self.name)

@@ -57,8 +57,20 @@ from twin.sensors.registry import SENDS, Registry
 
 #: Kinds of message that carry a position.
 _PLACED = frozenset({"Vehicle", "Alert", "EmergencyCall"})
-REASONS = ("too_large", "bad_csv", "not_utf8", "bad_json", "unknown_type", "invalid",
-           "unknown_sensor", "wrong_sensor", "outside_city", "future", "stale", "duplicate")  # fmt: skip
+REASONS = (
+    "too_large",
+    "bad_csv",
+    "not_utf8",
+    "bad_json",
+    "unknown_type",
+    "invalid",
+    "unknown_sensor",
+    "wrong_sensor",
+    "outside_city",
+    "future",
+    "stale",
+    "duplicate",
+)
 #: A live feed's history commits (see :meth:`Ingest.follow`), seconds.
 COMMIT_EVERY_S = 0.010
 COMMIT_WITHIN_S = 0.5
@@ -78,32 +90,58 @@ _TYPE = re.compile(r'"type"\s*:\s*"([^"\\]{0,60})"')
 #: as received (the caller pseudonymised), and typed views per kind read it from there;
 #: zstd packs it in half the space of DuckDB's own choice, in three quarters of the time.
 READING_COLUMNS = {
-    "received_at": "TIMESTAMPTZ", "observed_at": "TIMESTAMPTZ", "kind": "VARCHAR",
-    "message_id": "VARCHAR", "sensor": "VARCHAR", "edge": "VARCHAR", "value": "DOUBLE",
-    "interval_s": "DOUBLE", "status": "VARCHAR", "lat": "DOUBLE", "lon": "DOUBLE",
+    "received_at": "TIMESTAMPTZ",
+    "observed_at": "TIMESTAMPTZ",
+    "kind": "VARCHAR",
+    "message_id": "VARCHAR",
+    "sensor": "VARCHAR",
+    "edge": "VARCHAR",
+    "value": "DOUBLE",
+    "interval_s": "DOUBLE",
+    "status": "VARCHAR",
+    "lat": "DOUBLE",
+    "lon": "DOUBLE",
     "payload": "VARCHAR USING COMPRESSION zstd",
-}  # fmt: skip
+}
 QUARANTINE_COLUMNS = {
-    "received_at": "TIMESTAMPTZ", "reason": "VARCHAR", "detail": "VARCHAR", "raw": "VARCHAR",
-}  # fmt: skip
+    "received_at": "TIMESTAMPTZ",
+    "reason": "VARCHAR",
+    "detail": "VARCHAR",
+    "raw": "VARCHAR",
+}
 _COMMON = "received_at, observed_at, message_id, sensor, edge"
 #: A view per kind of message, with its own attributes typed (``twin.kpi`` and the
 #: dashboards query these).
 VIEWS = {
-    "counts": ("TrafficFlowObserved", f"{_COMMON}, value::BIGINT AS vehicles, interval_s, "
-               "(payload->>'averageVehicleSpeed')::DOUBLE AS speed_kmh, lat, lon, payload"),
-    "avl": ("Vehicle", f"{_COMMON}, message_id AS unit, status, value AS speed_kmh, lat, lon, "
-            "payload->>'vehicleType' AS vehicle_type, payload"),
-    "travel_times": ("TravelTimeObserved", f"{_COMMON}, value AS travel_time_s, "
-                     "payload->>'refDeviceTo' AS sensor_to, coalesce((payload->>'vehicles')::BIGINT, 1) "
-                     "AS vehicles, payload"),
-    "alerts": ("Alert", f"{_COMMON}, status AS category, coalesce(payload->>'severity', 'medium') "
-               "AS severity, payload->>'description' AS description, lat, lon, payload"),
-    "calls": ("EmergencyCall", f"{_COMMON}, payload->>'number' AS number, status AS category, "
-              "payload->>'caller' AS caller, lat, lon, payload"),
+    "counts": (
+        "TrafficFlowObserved",
+        f"{_COMMON}, value::BIGINT AS vehicles, interval_s, "
+        "(payload->>'averageVehicleSpeed')::DOUBLE AS speed_kmh, lat, lon, payload",
+    ),
+    "avl": (
+        "Vehicle",
+        f"{_COMMON}, message_id AS unit, status, value AS speed_kmh, lat, lon, "
+        "payload->>'vehicleType' AS vehicle_type, payload",
+    ),
+    "travel_times": (
+        "TravelTimeObserved",
+        f"{_COMMON}, value AS travel_time_s, "
+        "payload->>'refDeviceTo' AS sensor_to, coalesce((payload->>'vehicles')::BIGINT, 1) "
+        "AS vehicles, payload",
+    ),
+    "alerts": (
+        "Alert",
+        f"{_COMMON}, status AS category, coalesce(payload->>'severity', 'medium') "
+        "AS severity, payload->>'description' AS description, lat, lon, payload",
+    ),
+    "calls": (
+        "EmergencyCall",
+        f"{_COMMON}, payload->>'number' AS number, status AS category, "
+        "payload->>'caller' AS caller, lat, lon, payload",
+    ),
     "crowds": ("CrowdFlowObserved", f"{_COMMON}, value::BIGINT AS people, lat, lon, payload"),
     "water_levels": ("FloodMonitoring", f"{_COMMON}, value AS level_m, lat, lon, payload"),
-}  # fmt: skip
+}
 _ARROW = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
 _UTC_US = pa.timestamp("us", tz="UTC")
 
@@ -143,8 +181,10 @@ class SensorStore:
             body = ", ".join(f"{c} {t}" for c, t in cols.items())
             self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
         for view, (kind, columns) in VIEWS.items():
-            self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {columns} FROM readings "
-                             f"WHERE kind = '{kind}'")  # fmt: skip
+            self.con.execute(
+                f"CREATE OR REPLACE VIEW {view} AS SELECT {columns} FROM readings "
+                f"WHERE kind = '{kind}'"
+            )
         self.batch = batch
         self._rows: dict[str, list[tuple[Any, ...]]] = {"readings": [], "quarantine": []}
 
@@ -214,9 +254,15 @@ def _gauge(m: Any, rec: float, obs: float, s: Any, text: str) -> tuple[Any, ...]
     return rec, obs, m.type, m.id, s.id, s.edge, m.currentLevel, None, None, s.lat, s.lon, text
 
 
-_ROWS = {"TrafficFlowObserved": _flow, "Vehicle": _vehicle, "TravelTimeObserved": _travel,
-         "Alert": _alert, "EmergencyCall": _call, "CrowdFlowObserved": _crowd,
-         "FloodMonitoring": _gauge}  # fmt: skip
+_ROWS = {
+    "TrafficFlowObserved": _flow,
+    "Vehicle": _vehicle,
+    "TravelTimeObserved": _travel,
+    "Alert": _alert,
+    "EmergencyCall": _call,
+    "CrowdFlowObserved": _crowd,
+    "FloodMonitoring": _gauge,
+}
 
 
 class Ingest:
@@ -242,10 +288,16 @@ class Ingest:
     """
 
     def __init__(
-        self, registry: Registry, store: SensorStore, *, key: bytes | None,
+        self,
+        registry: Registry,
+        store: SensorStore,
+        *,
+        key: bytes | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        max_future_s: float = 120.0, max_age_s: float = 86400.0, remember: int = 200_000,
-    ) -> None:  # fmt: skip
+        max_future_s: float = 120.0,
+        max_age_s: float = 86400.0,
+        remember: int = 200_000,
+    ) -> None:
         self.registry, self.store, self.key, self.clock = registry, store, key, clock
         self.max_future_s, self.max_age_s = max_future_s, max_age_s
         self.accepted: Counter[str] = Counter()
@@ -286,9 +338,13 @@ class Ingest:
         return self._check(msg, text, rec_ts, now_ts, getattr(msg, msg.time_field).timestamp())
 
     def replay(
-        self, texts: Iterable[str], *, speed: float = float("inf"), batch: int = 256,
+        self,
+        texts: Iterable[str],
+        *,
+        speed: float = float("inf"),
+        batch: int = 256,
         progress: Callable[[int], None] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Validate a recorded feed (its lines, oldest first) into the history, ``speed``
         times as fast as it happened (``inf``: as fast as it goes; 60: an hour a minute).
 
@@ -336,9 +392,14 @@ class Ingest:
         self.store.flush()
 
     def follow(
-        self, source: Any, *, until: float | None = None, idle: float | None = None,
-        commit_every: float = COMMIT_EVERY_S, commit_within: float = COMMIT_WITHIN_S,
-    ) -> None:  # fmt: skip
+        self,
+        source: Any,
+        *,
+        until: float | None = None,
+        idle: float | None = None,
+        commit_every: float = COMMIT_EVERY_S,
+        commit_within: float = COMMIT_WITHIN_S,
+    ) -> None:
         """Validate a live source's messages as they come (``source.next(timeout)``), until
         the wall-clock time ``until`` or ``idle`` seconds without a message; after each
         commit ``source.committed()`` lets the broker forget what is now in the history.
@@ -401,8 +462,14 @@ class Ingest:
         if first["type"] == "json_invalid":
             return self._reject(received, "bad_json", f"not JSON: {first['msg']}", text)
         if first["type"] in ("dict_type", "model_attributes_type"):
-            name = {list: "an array", str: "a string", bool: "true or false", int: "a number",
-                    float: "a number", type(None): "null"}.get(type(first.get("input")), "something else")  # fmt: skip
+            name = {
+                list: "an array",
+                str: "a string",
+                bool: "true or false",
+                int: "a number",
+                float: "a number",
+                type(None): "null",
+            }.get(type(first.get("input")), "something else")
             return self._reject(
                 received, "bad_json", f"a message is a JSON object, got {name}", text
             )
@@ -501,8 +568,11 @@ class Ingest:
 
     def summary(self) -> dict[str, Any]:
         """Messages kept per kind and quarantined per reason."""
-        return {"accepted": dict(self.accepted), "quarantined": dict(self.quarantined),
-                "total": sum(self.accepted.values()) + sum(self.quarantined.values())}  # fmt: skip
+        return {
+            "accepted": dict(self.accepted),
+            "quarantined": dict(self.quarantined),
+            "total": sum(self.accepted.values()) + sum(self.quarantined.values()),
+        }
 
 
 def _stamp(msg: Any) -> str:
@@ -516,9 +586,10 @@ _NOT_UTF8 = "bytes that are not UTF-8 text"
 def _too_large(text: str) -> Unreadable:
     """A message past :data:`MAX_MESSAGE_CHARS`, refused unparsed (its start kept)."""
     return Unreadable(
-        text[:RAW_KEPT], "too_large",
+        text[:RAW_KEPT],
+        "too_large",
         f"{len(text):,} characters or more, past the {MAX_MESSAGE_CHARS:,} a message may have",
-    )  # fmt: skip
+    )
 
 
 def _is_text(text: str) -> bool:

@@ -139,9 +139,15 @@ class Vehicle(_Message):
     location: GeoPoint
     speed: float | None = Field(None, ge=0, le=300, description="km/h")
     serviceStatus: Literal[
-        "available", "dispatched", "en_route", "on_scene", "transporting", "at_hospital",
-        "returning", "off_duty",
-    ]  # fmt: skip
+        "available",
+        "dispatched",
+        "en_route",
+        "on_scene",
+        "transporting",
+        "at_hospital",
+        "returning",
+        "off_duty",
+    ]
     vehicleType: str | None = None
 
     time_field: ClassVar[str] = "dateObserved"
@@ -195,12 +201,24 @@ class FloodMonitoring(_Message):
 
 
 Message = Annotated[
-    TrafficFlowObserved | TravelTimeObserved | Vehicle | Alert | EmergencyCall | CrowdFlowObserved
+    TrafficFlowObserved
+    | TravelTimeObserved
+    | Vehicle
+    | Alert
+    | EmergencyCall
+    | CrowdFlowObserved
     | FloodMonitoring,
     Field(discriminator="type"),
-]  # fmt: skip
-KINDS = ("TrafficFlowObserved", "TravelTimeObserved", "Vehicle", "Alert", "EmergencyCall",
-         "CrowdFlowObserved", "FloodMonitoring")  # fmt: skip
+]
+KINDS = (
+    "TrafficFlowObserved",
+    "TravelTimeObserved",
+    "Vehicle",
+    "Alert",
+    "EmergencyCall",
+    "CrowdFlowObserved",
+    "FloodMonitoring",
+)
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
 #: Lines of text, each parsed and validated on its own, in one call: a line that is not a
 #: message comes back as its text (``left_to_right``: the text only where the message fails).
@@ -229,10 +247,19 @@ class Unreadable(str):
 
 #: FIWARE's Alert categories as the twin's incident types, and back (an incident type
 #: without a category of its own is "security").
-INCIDENT_OF_CATEGORY = {"traffic": "traffic_accident", "security": "crime", "health": "medical",
-                        "fire": "fire"}  # fmt: skip
-CATEGORY_OF_INCIDENT = {"crime": "security", "public_order": "security", "traffic_accident": "traffic",
-                        "medical": "health", "fire": "fire"}  # fmt: skip
+INCIDENT_OF_CATEGORY = {
+    "traffic": "traffic_accident",
+    "security": "crime",
+    "health": "medical",
+    "fire": "fire",
+}
+CATEGORY_OF_INCIDENT = {
+    "crime": "security",
+    "public_order": "security",
+    "traffic_accident": "traffic",
+    "medical": "health",
+    "fire": "fire",
+}
 #: An incident's priority (1 most urgent .. 3) from an Alert's severity, and the severity
 #: a priority is sent as: one table both ways, so a run fed through ``twin feed`` and taken
 #: back keeps every priority.

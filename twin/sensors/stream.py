@@ -66,10 +66,13 @@ def messages_from_run(
             entered = counted.get((t, edge), 0)
             s = detectors[edge]
             message = {
-                "type": "TrafficFlowObserved", "id": f"{s.id}:{int(t)}", "refDevice": s.id,
-                "dateObservedFrom": _iso(start, t - interval), "dateObservedTo": _iso(start, t),
+                "type": "TrafficFlowObserved",
+                "id": f"{s.id}:{int(t)}",
+                "refDevice": s.id,
+                "dateObservedFrom": _iso(start, t - interval),
+                "dateObservedTo": _iso(start, t),
                 "intensity": int(entered),
-            }  # fmt: skip
+            }
             if (t, edge) in speeds:
                 message["averageVehicleSpeed"] = round(speeds[(t, edge)] * 3.6, 1)
             out.append((t, len(out), message))
@@ -78,17 +81,33 @@ def messages_from_run(
         "SELECT t, incident, incident_type, priority, lat, lon FROM timeline WHERE kind = 'incident_occurred' ORDER BY seq"
     ).fetchall():
         incidents[incident] = (kind, lat, lon)
-        out.append((t, len(out), {
-            "type": "Alert", "id": f"alert:{incident}", "category": CATEGORY_OF_INCIDENT.get(kind, "other"),
-            "subCategory": kind, "location": _point(lat, lon), "dateIssued": _iso(start, t),
-            "severity": SEVERITY_OF_PRIORITY.get(int(priority), "medium"),
-        }))  # fmt: skip
+        out.append(
+            (
+                t,
+                len(out),
+                {
+                    "type": "Alert",
+                    "id": f"alert:{incident}",
+                    "category": CATEGORY_OF_INCIDENT.get(kind, "other"),
+                    "subCategory": kind,
+                    "location": _point(lat, lon),
+                    "dateIssued": _iso(start, t),
+                    "severity": SEVERITY_OF_PRIORITY.get(int(priority), "medium"),
+                },
+            )
+        )
     for t, call, incident, number, attempt in con.execute(
         "SELECT t, call, incident, number, attempt FROM timeline WHERE kind = 'call_placed' ORDER BY seq"
     ).fetchall():
         kind, lat, lon = incidents.get(incident, ("other", None, None))
-        message = {"type": "EmergencyCall", "id": f"{call}:{attempt}", "number": number,
-                   "dateReceived": _iso(start, t), "category": kind, "caller": _phone(call)}  # fmt: skip
+        message = {
+            "type": "EmergencyCall",
+            "id": f"{call}:{attempt}",
+            "number": number,
+            "dateReceived": _iso(start, t),
+            "category": kind,
+            "caller": _phone(call),
+        }
         if lat is not None:
             message["location"] = _point(lat, lon)
         out.append((t, len(out), message))
@@ -96,10 +115,20 @@ def messages_from_run(
         "SELECT t, unit, unit_type, state, lat, lon FROM timeline WHERE kind = 'unit_state' "
         "AND NOT isnan(lat) ORDER BY seq"
     ).fetchall():
-        out.append((t, len(out), {
-            "type": "Vehicle", "id": unit, "dateObserved": _iso(start, t), "location": _point(lat, lon),
-            "serviceStatus": state, "vehicleType": unit_type,
-        }))  # fmt: skip
+        out.append(
+            (
+                t,
+                len(out),
+                {
+                    "type": "Vehicle",
+                    "id": unit,
+                    "dateObserved": _iso(start, t),
+                    "location": _point(lat, lon),
+                    "serviceStatus": state,
+                    "vehicleType": unit_type,
+                },
+            )
+        )
     gauges = [s for s in registry.sensors.values() if s.kind == "gauge"]
     if gauges:
         floods = con.execute(
@@ -112,9 +141,19 @@ def messages_from_run(
             for g in gauges:
                 wet = any(a <= t < b and set(edges) & set(g.floods) for a, b, edges in floods)
                 level = (g.threshold_m or 0) + (0.4 if wet else -0.6)
-                out.append((t, len(out), {"type": "FloodMonitoring", "id": f"{g.id}:{int(t)}",
-                                          "refDevice": g.id, "dateObserved": _iso(start, t),
-                                          "currentLevel": round(level, 2)}))  # fmt: skip
+                out.append(
+                    (
+                        t,
+                        len(out),
+                        {
+                            "type": "FloodMonitoring",
+                            "id": f"{g.id}:{int(t)}",
+                            "refDevice": g.id,
+                            "dateObserved": _iso(start, t),
+                            "currentLevel": round(level, 2),
+                        },
+                    )
+                )
             t += GAUGE_EVERY_S
     if not out:
         raise InputError(

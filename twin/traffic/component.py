@@ -206,23 +206,36 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
         """The SUMO command line the component runs."""
         cmd = [
             str(tool_path("sumo")),
-            "--net-file", str(self.net_file),
-            "--route-files", ",".join(str(p) for p in self.route_files),
-            "--begin", "0",
-            "--step-length", f"{self.step_length:g}",
-            "--seed", str(self.seed),
-            "--time-to-teleport", f"{self.teleport_after:g}",
+            "--net-file",
+            str(self.net_file),
+            "--route-files",
+            ",".join(str(p) for p in self.route_files),
+            "--begin",
+            "0",
+            "--step-length",
+            f"{self.step_length:g}",
+            "--seed",
+            str(self.seed),
+            "--time-to-teleport",
+            f"{self.teleport_after:g}",
             "--ignore-route-errors",
-            "--device.rerouting.probability", "1",
-            "--device.rerouting.period", "120",
-            "--device.rerouting.adaptation-interval", "10",
-            "--tripinfo-output", str(self.workdir / "tripinfo.xml"),
-            "--additional-files", str(self._edgedata_file()),
-            "--log", str(self.workdir / "sumo.log"),
+            "--device.rerouting.probability",
+            "1",
+            "--device.rerouting.period",
+            "120",
+            "--device.rerouting.adaptation-interval",
+            "10",
+            "--tripinfo-output",
+            str(self.workdir / "tripinfo.xml"),
+            "--additional-files",
+            str(self._edgedata_file()),
+            "--log",
+            str(self.workdir / "sumo.log"),
             "--no-step-log",
             "--duration-log.disable",
-            "--collision.action", "warn",
-        ]  # fmt: skip
+            "--collision.action",
+            "warn",
+        ]
         if self.mode == "meso":
             cmd += ["--mesosim", "--meso-junction-control"]
         return cmd
@@ -239,8 +252,10 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
                 ids = []
                 for lane in net.getEdge(edge).getLanes():
                     ids.append(f"{sensor}__{lane.getIndex()}")
-                    loops.append(f'  <inductionLoop id="{ids[-1]}" lane="{lane.getID()}" '
-                                 f'pos="{lane.getLength() / 2:.2f}" period="{self.sample_every:g}" file="NUL"/>\n')  # fmt: skip
+                    loops.append(
+                        f'  <inductionLoop id="{ids[-1]}" lane="{lane.getID()}" '
+                        f'pos="{lane.getLength() / 2:.2f}" period="{self.sample_every:g}" file="NUL"/>\n'
+                    )
                 self._loops[sensor] = ids
                 self._feeders[sensor] = sorted(e.getID() for e in net.getEdge(edge).getIncoming())
         if not path.exists():
@@ -370,19 +385,35 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
             if route is not None:
                 break
         if route is None:
-            sim.emit(DriveEnded(unit=order.unit, trip=order.trip, reached=False,
-                                reason=f"no open road from {', '.join(order.from_edges)} to "
-                                f"{', '.join(order.to_edges)}", route_length_m=0.0), source=self.name)  # fmt: skip
+            sim.emit(
+                DriveEnded(
+                    unit=order.unit,
+                    trip=order.trip,
+                    reached=False,
+                    reason=f"no open road from {', '.join(order.from_edges)} to "
+                    f"{', '.join(order.to_edges)}",
+                    route_length_m=0.0,
+                ),
+                source=self.name,
+            )
             return
         vid = f"unit:{order.trip}"
         try:
             api.route.add(vid, list(route.edges))
-            api.vehicle.add(vid, vid, typeID=UNIT_TYPE, depart="now", departLane="best",
-                            departSpeed="max")  # fmt: skip
+            api.vehicle.add(
+                vid, vid, typeID=UNIT_TYPE, depart="now", departLane="best", departSpeed="max"
+            )
         except api.TraCIException as exc:
-            sim.emit(DriveEnded(unit=order.unit, trip=order.trip, reached=False,
-                                reason=f"SUMO refused the vehicle: {exc}", route_length_m=0.0),
-                     source=self.name)  # fmt: skip
+            sim.emit(
+                DriveEnded(
+                    unit=order.unit,
+                    trip=order.trip,
+                    reached=False,
+                    reason=f"SUMO refused the vehicle: {exc}",
+                    route_length_m=0.0,
+                ),
+                source=self.name,
+            )
             return
         api.vehicle.setSpeedFactor(vid, order.speed_factor)
         api.vehicle.setSpeedMode(vid, UNIT_SPEED_MODE)

@@ -55,22 +55,34 @@ def random_routes(
     args = [
         sys.executable,
         str(sumo_home() / "tools" / "randomTrips.py"),
-        "-n", str(net_file),
-        "-o", str(folder / f"{piece.prefix}.trips.xml"),
-        "-r", str(routes),
-        "--seed", str(piece.seed),
-        "--begin", f"{piece.begin_s:g}",
-        "--end", f"{piece.end_s:g}",
-        "--insertion-rate", f"{piece.veh_per_hour:g}",
+        "-n",
+        str(net_file),
+        "-o",
+        str(folder / f"{piece.prefix}.trips.xml"),
+        "-r",
+        str(routes),
+        "--seed",
+        str(piece.seed),
+        "--begin",
+        f"{piece.begin_s:g}",
+        "--end",
+        f"{piece.end_s:g}",
+        "--insertion-rate",
+        f"{piece.veh_per_hour:g}",
         "--random-depart",
-        "--prefix", f"{piece.prefix}_",
-        "--min-distance", f"{min_trip_m:g}",
-        "--fringe-factor", "5",
+        "--prefix",
+        f"{piece.prefix}_",
+        "--min-distance",
+        f"{min_trip_m:g}",
+        "--fringe-factor",
+        "5",
         "--validate",
         "--remove-loops",
-        "--trip-attributes", 'departLane="best" departSpeed="max"',
-        "--vclass", "passenger",
-    ]  # fmt: skip
+        "--trip-attributes",
+        'departLane="best" departSpeed="max"',
+        "--vclass",
+        "passenger",
+    ]
     if piece.destinations:
         prefix = folder / f"{piece.prefix}_weights"
         lines = "".join(f'    <edge id="{e}" value="1"/>\n' for e in piece.destinations)
@@ -105,9 +117,15 @@ def scenario_demand(
     for j, ev in enumerate(events):
         if ev.type == "demonstration" and ev.extra_veh_per_hour > 0 and ev.approach_edges:
             pieces.append(
-                DemandPiece(f"toward_{_safe(ev.id)}", ev.begin_s, ev.end_s, ev.extra_veh_per_hour,
-                            int(seeds[offset + j]), tuple(ev.approach_edges))
-            )  # fmt: skip
+                DemandPiece(
+                    f"toward_{_safe(ev.id)}",
+                    ev.begin_s,
+                    ev.end_s,
+                    ev.extra_veh_per_hour,
+                    int(seeds[offset + j]),
+                    tuple(ev.approach_edges),
+                )
+            )
     routes = []
     for piece in pieces:
         path = random_routes(

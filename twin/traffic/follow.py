@@ -70,16 +70,30 @@ class FollowCounts:
             depart = on_grid(now + self.step_length + k * count.interval_s / gap, self.step_length)
             try:
                 api.route.add(route_id, list(edges))
-                api.vehicle.add(f"follow_{sensor}_{self._added}", route_id, typeID="DEFAULT_VEHTYPE",
-                                depart=f"{depart:g}", departLane="best", departSpeed="max")  # fmt: skip
+                api.vehicle.add(
+                    f"follow_{sensor}_{self._added}",
+                    route_id,
+                    typeID="DEFAULT_VEHTYPE",
+                    depart=f"{depart:g}",
+                    departLane="best",
+                    departSpeed="max",
+                )
                 inserted += 1
             except api.TraCIException:  # a road of the route closed now (a flood): not this one
                 continue
         self._adjusted[sensor] = self._adjusted.get(sensor, 0) + inserted
         self._owed[sensor] -= inserted
-        sim.emit(CountsFollowed(sensor=sensor, edge=count.edge, observed=int(count.entered),
-                                   simulated=round(simulated, 2), inserted=inserted,
-                                   interval_s=count.interval_s), source=self.name)  # fmt: skip
+        sim.emit(
+            CountsFollowed(
+                sensor=sensor,
+                edge=count.edge,
+                observed=int(count.entered),
+                simulated=round(simulated, 2),
+                inserted=inserted,
+                interval_s=count.interval_s,
+            ),
+            source=self.name,
+        )
 
     def _take_out(
         self, sim: Any, count: Any, surplus: int, simulated: float
@@ -101,8 +115,11 @@ class FollowCounts:
             yield sim.env.timeout(max(0.0, due - sim.env.now))
             if self._owed[sensor] > -1:  # settled meanwhile (a later count was short)
                 break
-            coming = [(loop_at - vehicle.getLanePosition(v), v)
-                      for v in api.edge.getLastStepVehicleIDs(edge) if v not in units]  # fmt: skip
+            coming = [
+                (loop_at - vehicle.getLanePosition(v), v)
+                for v in api.edge.getLastStepVehicleIDs(edge)
+                if v not in units
+            ]
             coming = [(d, v) for d, v in coming if d > 0]
             for e, length in feeders:
                 for v in api.edge.getLastStepVehicleIDs(e):
@@ -116,8 +133,17 @@ class FollowCounts:
                 self._owed[sensor] += 1
                 self._adjusted[sensor] = self._adjusted.get(sensor, 0) - 1
         self._taking_out.discard(sensor)
-        sim.emit(CountsFollowed(sensor=sensor, edge=edge, observed=int(count.entered),
-                                   simulated=round(simulated, 2), inserted=0, removed=removed,
-                                   interval_s=count.interval_s), source=self.name)  # fmt: skip
+        sim.emit(
+            CountsFollowed(
+                sensor=sensor,
+                edge=edge,
+                observed=int(count.entered),
+                simulated=round(simulated, 2),
+                inserted=0,
+                removed=removed,
+                interval_s=count.interval_s,
+            ),
+            source=self.name,
+        )
 
     # -- observing --------------------------------------------------------------------------

@@ -47,10 +47,14 @@ class Observation:
                 s: n / self.sample_every for s, n in zip(self._loops, counts, strict=True)
             }
             sim.timeline.extend(
-                t, "count_simulated", source=self.name, sensor=list(self._loops),
-                edge=[self.detectors[s] for s in self._loops], entered=counts,
+                t,
+                "count_simulated",
+                source=self.name,
+                sensor=list(self._loops),
+                edge=[self.detectors[s] for s in self._loops],
+                entered=counts,
                 interval_s=[self.sample_every] * len(counts),
-            )  # fmt: skip
+            )
         if self.record_edges:
             sim.timeline.extend(
                 t,
@@ -103,8 +107,12 @@ class Observation:
             done = self._units.pop(vid, None)
             if done is not None:
                 unit, trip, length = done
-                sim.emit(DriveEnded(unit=unit, trip=trip, reached=True, reason="",
-                                    route_length_m=length), source=self.name)  # fmt: skip
+                sim.emit(
+                    DriveEnded(
+                        unit=unit, trip=trip, reached=True, reason="", route_length_m=length
+                    ),
+                    source=self.name,
+                )
 
 
 _INTERVAL = re.compile(r'<interval begin="([\d.]+)" end="([\d.]+)"')
@@ -169,9 +177,13 @@ def add_teleports(timeline: Any, log: Path, *, source: str) -> int:
                 rows.append((float(m["t"]), m["vehicle"], edge, m["reason"].strip()))
     if rows:
         timeline.extend(
-            [r[0] for r in rows], "teleport", source=source,
-            vehicle=[r[1] for r in rows], edge=[r[2] for r in rows], reason=[r[3] for r in rows],
-        )  # fmt: skip
+            [r[0] for r in rows],
+            "teleport",
+            source=source,
+            vehicle=[r[1] for r in rows],
+            edge=[r[2] for r in rows],
+            reason=[r[3] for r in rows],
+        )
     return len(rows)
 
 

@@ -68,8 +68,15 @@ class RoadEvents:
         if order.event_id in self._ordered:
             return  # already closed
         edges = [e for e in order.edges if e in self._edge_set]
-        event = ResolvedEvent(order.event_id, order.event_type, sim.env.now, sim.duration, edges,
-                              lanes=0, emergency_access=order.emergency_access)  # fmt: skip
+        event = ResolvedEvent(
+            order.event_id,
+            order.event_type,
+            sim.env.now,
+            sim.duration,
+            edges,
+            lanes=0,
+            emergency_access=order.emergency_access,
+        )
         self._ordered[order.event_id] = event
         if edges:
             self._start_event(sim, event)
