@@ -239,3 +239,84 @@ def test_twin_ingest_keeps_or_quarantines_every_line_of_a_hostile_file(helsinki_
     assert reasons == {k: len(v) for k, v in bad.items()}
     for reason in bad:
         assert f"quarantined: {reason}" in proc.stdout
+
+
+def test_the_live_mqtt_path_keeps_or_quarantines_every_hostile_message(helsinki_city, tmp_path):
+    """The same hostile set published to a real broker (mosquitto) and taken in by
+    ``twin ingest --mqtt``, the path ``twin live`` listens on: it exits 0, and every
+    message is kept or quarantined with its reason."""
+    from datetime import UTC, timedelta
+
+    from tests.sensors.test_feeds import Broker
+    from twin.sensors.feeds import MqttSink, MqttSource
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamp = now.isoformat()
+    good = [
+        {**m, **{k: stamp for k in m if k.startswith("date") and k != "dateObservedFrom"}}
+        for m in REAL
+    ]
+    good[0]["dateObservedFrom"] = (now - timedelta(minutes=5)).isoformat()
+    bad = {
+        "bad_json": [nested(5000).encode(), b"[1, 2]"],
+        "too_large": [json.dumps({**good[2], "id": "big", "description": "x" * 200_000}).encode()],
+        "invalid": [
+            json.dumps(
+                {**good[1], "location": {"type": "Point", "coordinates": [float("nan"), 60.17]}}
+            ).encode()
+        ],
+        "not_utf8": [
+            json.dumps({**good[2], "id": "a-bad"}).encode().replace(b"a-bad", b"a\xe9\xff")
+        ],
+        "unknown_type": [json.dumps({**good[2], "type": "Spaceship"}).encode()],
+    }
+    broker = Broker(tmp_path / "broker")
+    try:
+        session = MqttSource(
+            "127.0.0.1", broker.port, username="twin", password="s3cret", client_id="twin-ingest"
+        )
+        session.wait_connected()  # the persistent session keeps what is published meanwhile
+        session.close()
+        sink = MqttSink("127.0.0.1", broker.port, username="twin", password="s3cret")
+        for payload in [
+            *(json.dumps(m).encode() for m in good),
+            *(b for g in bad.values() for b in g),
+        ]:
+            sink.client.publish("twin/raw", payload, qos=1).wait_for_publish(10)
+        sink.close()
+        db = tmp_path / "live.duckdb"
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "twin.cli",
+                "ingest",
+                "--db",
+                str(db),
+                "--mqtt",
+                f"127.0.0.1:{broker.port}",
+                "--sensors",
+                str(SENSORS),
+                "--city",
+                str(helsinki_city.path),
+                "--user",
+                "twin",
+                "--password",
+                "s3cret",
+                "--idle",
+                "3",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        broker.stop()
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    with duckdb.connect(str(db), read_only=True) as con:
+        kept = con.execute("SELECT count(*) FROM readings").fetchone()[0]
+        reasons = dict(
+            con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason").fetchall()
+        )
+    assert kept == len(good)
+    assert reasons == {k: len(v) for k, v in bad.items()}
