@@ -155,8 +155,9 @@ def replay(path: Path, db: Path) -> dict[str, Any]:
     """Three readers of the same file on one CPU (see the module docstring)."""
 
     from twin.sensors.feeds import lines
-    from twin.sensors.ingest import REPLAY_YOUNG, ROW_GROUP, Ingest, SensorStore, collecting_rarely
+    from twin.sensors.ingest import REPLAY_YOUNG, Ingest, collecting_rarely
     from twin.sensors.messages import parse_json, parse_lines
+    from twin.sensors.store import ROW_GROUP, SensorStore
 
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
     reg = registry()
@@ -270,7 +271,8 @@ def receive(port: int, db: Path, expect: int, *, timeout: float = 300.0) -> dict
     time from each message's ``sentAt`` to the commit that put it in the history."""
 
     from twin.sensors.feeds import MqttReceiver
-    from twin.sensors.ingest import LIVE_YOUNG, Ingest, SensorStore, collecting_rarely
+    from twin.sensors.ingest import LIVE_YOUNG, Ingest, collecting_rarely
+    from twin.sensors.store import SensorStore
 
     db.unlink(missing_ok=True)
     store = SensorStore(db)

@@ -14,8 +14,9 @@ from twin.plans.calibrate import calibrate, observed_counts
 from twin.runs import run_scenario
 from twin.scenario import scenario_from_dict
 from twin.sensors.feeds import lines
-from twin.sensors.ingest import Ingest, SensorStore
+from twin.sensors.ingest import Ingest
 from twin.sensors.registry import load_registry
+from twin.sensors.store import SensorStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SENSORS = ROOT / "scenarios" / "sensors" / "helsinki.yaml"

@@ -201,8 +201,19 @@ def test_compare_and_schema_commands(first_run, helsinki_city, tmp_path):
     assert report.exists() and "by sector" in report.read_text()
     trips = table.set_index("kpi").loc["trips"]
     assert trips["Δ none"] == other.kpis["trips"] - first_run.kpis["trips"]
-    proc = subprocess.run([*TWIN, "compare", str(first_run.path), str(other.path), "--out", str(tmp_path / "c2.html")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            *TWIN,
+            "compare",
+            str(first_run.path),
+            str(other.path),
+            "--out",
+            str(tmp_path / "c2.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0 and "Trips completed" in proc.stdout
     proc = subprocess.run(
         [*TWIN, "compare", str(first_run.path), str(tmp_path)],
@@ -287,11 +298,17 @@ def test_variants_run_side_by_side_on_one_seed(helsinki_city, tmp_path):
     from twin.runs import run_variants
 
     data = {
-        "name": "plans", "city": str(helsinki_city.path), "start": "2026-12-01T00:00:00+02:00",
-        "duration": "1d", "seed": 3,
+        "name": "plans",
+        "city": str(helsinki_city.path),
+        "start": "2026-12-01T00:00:00+02:00",
+        "duration": "1d",
+        "seed": 3,
         "community": {"offenders": 30, "patrols": {"units": 4, "strategy": "random"}},
-        "variants": {"random": {}, "hotspot": {"community": {"patrols": {"strategy": "hotspot"}}},
-                     "no-patrols": {"community": {"patrols": {"units": 0}}}},
+        "variants": {
+            "random": {},
+            "hotspot": {"community": {"patrols": {"strategy": "hotspot"}}},
+            "no-patrols": {"community": {"patrols": {"units": 0}}},
+        },
     }
     results, table, report = run_variants(
         scenario_from_dict(data), out=tmp_path / "plans", progress=False

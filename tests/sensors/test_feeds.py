@@ -17,9 +17,10 @@ import pytest
 from twin._errors import InputError
 from twin.sensors.broker import LocalBroker
 from twin.sensors.feeds import FileSink, MqttReceiver, MqttSink, MqttSource, lines, topic_of
-from twin.sensors.ingest import MAX_JUMP_S, Ingest, SensorStore, caller_key
+from twin.sensors.ingest import MAX_JUMP_S, Ingest, caller_key
 from twin.sensors.messages import parse_json, pseudonymise
 from twin.sensors.registry import load_registry
+from twin.sensors.store import SensorStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SENSORS = ROOT / "scenarios" / "sensors" / "helsinki.yaml"

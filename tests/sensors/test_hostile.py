@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from twin.sensors.feeds import lines
-from twin.sensors.ingest import REASONS, Ingest, SensorStore
+from twin.sensors.ingest import REASONS, Ingest
 from twin.sensors.messages import MAX_MESSAGE_CHARS
 from twin.sensors.registry import load_registry
+from twin.sensors.store import SensorStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SENSORS = ROOT / "scenarios" / "sensors" / "helsinki.yaml"

@@ -128,7 +128,8 @@ def test_each_kind_is_kept_whole_and_read_through_its_typed_view(helsinki_city, 
     import duckdb
 
     from twin.sensors.feeds import observed_time
-    from twin.sensors.ingest import Ingest, SensorStore
+    from twin.sensors.ingest import Ingest
+    from twin.sensors.store import SensorStore
 
     registry = load_registry(
         Path(__file__).resolve().parents[2] / "scenarios" / "sensors" / "helsinki.yaml",

@@ -250,16 +250,14 @@ def ingest(
     from twin.scenario import parse_duration
     from twin.sensors.feeds import MqttReceiver, lines, parse_broker
     from twin.sensors.ingest import (
-        BATCH,
         LIVE_YOUNG,
         REPLAY_YOUNG,
-        ROW_GROUP,
         Ingest,
-        SensorStore,
         caller_key,
         collecting_rarely,
     )
     from twin.sensors.registry import load_registry
+    from twin.sensors.store import BATCH, ROW_GROUP, SensorStore
 
     if (from_file is None) == (mqtt is None):
         raise InputError("give one of --file FILE or --mqtt HOST:PORT")

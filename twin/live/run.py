@@ -120,7 +120,7 @@ class LiveStore:
     def __init__(self, path: Path, meta: dict[str, Any] | None = None) -> None:
         import json
 
-        from twin.sensors.ingest import SensorStore
+        from twin.sensors.store import SensorStore
 
         self.sensors = SensorStore(path)
         self._made = False

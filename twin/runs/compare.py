@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,16 @@ def compare_runs(folders: list[Path], *, out: Path | None = None) -> tuple[pd.Da
         for name in names[1:]:
             diff = report.mean_sector_tti(runs[name]).sub(base, fill_value=0)
             sections.append(
-                (f"{name} minus {names[0]}, by sector",
-                 report.sector_map(city, diff, title=f"Travel-time index: {name} minus {names[0]}", colorbar="ΔTTI", diverging=True))
+                (
+                    f"{name} minus {names[0]}, by sector",
+                    report.sector_map(
+                        city,
+                        diff,
+                        title=f"Travel-time index: {name} minus {names[0]}",
+                        colorbar="ΔTTI",
+                        diverging=True,
+                    ),
+                )
             )
     else:
         sections.append(

@@ -81,8 +81,14 @@ def add_components(
     if scenario.traffic is not None:
         sim.add(
             traffic_component(
-                scenario, net_file=net_file or city.net_path, routes=routes, edge_sector=edge_sector,
-                events=events, workdir=workdir, detectors=detectors, on_advance=on_advance,
+                scenario,
+                net_file=net_file or city.net_path,
+                routes=routes,
+                edge_sector=edge_sector,
+                events=events,
+                workdir=workdir,
+                detectors=detectors,
+                on_advance=on_advance,
                 step_by_step=step_by_step,
             )
         )
@@ -91,8 +97,12 @@ def add_components(
 
         sim.add(
             ResponseComponent(
-                scenario.response, response, city, start=start or scenario.start,
-                road_events=events, traffic=scenario.traffic is not None,
+                scenario.response,
+                response,
+                city,
+                start=start or scenario.start,
+                road_events=events,
+                traffic=scenario.traffic is not None,
             )
         )
     if sensors is not None:

@@ -76,12 +76,18 @@ def write_run_report(
         answers = kpi.answers_by_number(timeline)
         sections += [
             ("Calls by number", _table(answers, shares=["answered_in_target", "abandoned"])),
-            ("Response time by agency and priority", _table(kpi.response_times(timeline), shares=["within_target"])),
+            (
+                "Response time by agency and priority",
+                _table(kpi.response_times(timeline), shares=["within_target"]),
+            ),
             (
                 "Response time by sector",
-                report.sector_map(city, kpi.response_by_sector(timeline) / 60,
-                                  title="Median response time per sector (call to first unit on scene)",
-                                  colorbar="minutes"),
+                report.sector_map(
+                    city,
+                    kpi.response_by_sector(timeline) / 60,
+                    title="Median response time per sector (call to first unit on scene)",
+                    colorbar="minutes",
+                ),
             ),
             ("Unit utilisation", report.utilisation_figure(timeline)),
             ("Pending queue", report.pending_figure(timeline, start=start)),
@@ -99,10 +105,18 @@ def write_run_report(
         ]
         if last is not None:
             sections += [
-                ("Rasa aman by sector", report.sector_map(city, last, title="Rasa aman at the end of the run",
-                                                          colorbar="0-100")),
-                ("Crime by sector", report.sector_map(city, crimes, title="Crimes committed per sector",
-                                                      colorbar="crimes")),
+                (
+                    "Rasa aman by sector",
+                    report.sector_map(
+                        city, last, title="Rasa aman at the end of the run", colorbar="0-100"
+                    ),
+                ),
+                (
+                    "Crime by sector",
+                    report.sector_map(
+                        city, crimes, title="Crimes committed per sector", colorbar="crimes"
+                    ),
+                ),
             ]
     if baseline_dir is not None and scenario.traffic is not None:
         diff = report.mean_sector_tti(timeline).sub(

@@ -20,7 +20,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from twin._errors import BundleError, InputError, TwinError
@@ -157,8 +156,15 @@ def run_scenario(
             base_scenario, city, source=source, net=net, events=[], folder=scenario_dir
         )
         base = _run_once(
-            base_scenario, city, [], out=out / "baseline", progress=progress, label="baseline",
-            extra_routes=extra_routes, edge_sector=net.sector_of_edge, response=base_response,
+            base_scenario,
+            city,
+            [],
+            out=out / "baseline",
+            progress=progress,
+            label="baseline",
+            extra_routes=extra_routes,
+            edge_sector=net.sector_of_edge,
+            response=base_response,
         )
         result.baseline = base
         result.delta = _delta(result.kpis, base.kpis)
@@ -173,7 +179,10 @@ def run_scenario(
 
 
 def run_variants(
-    scenario: Scenario | str | Path, *, out: Path | None = None, seed: int | None = None,
+    scenario: Scenario | str | Path,
+    *,
+    out: Path | None = None,
+    seed: int | None = None,
     progress: bool = True,
 ) -> tuple[list[RunResult], Any, Path]:
     """Run every variant of a scenario into ``<out>/<variant>`` (same seed, so the
@@ -286,8 +295,13 @@ def _run_once(
             },
             "versions": _versions(),
         }
-        meta = {"scenario": scenario.name, "seed": str(scenario.seed), "status": status,
-                "start": scenario.start.isoformat(), "twin": __version__}
+        meta = {
+            "scenario": scenario.name,
+            "seed": str(scenario.seed),
+            "status": status,
+            "start": scenario.start.isoformat(),
+            "twin": __version__,
+        }
         write_parquet(table, tmp / "timeline.parquet", meta)
         (tmp / "timeline.arrows").unlink(missing_ok=True)
         from twin import kpi

@@ -118,8 +118,9 @@ def _set_up(spec: WorkerSpec, clock: Any) -> tuple[Scenario, Any, Timeline]:
     registry = sensors = None
     if spec.sensors is not None:
         from twin.sensors.component import SensorsComponent
-        from twin.sensors.ingest import SensorStore, caller_key
+        from twin.sensors.ingest import caller_key
         from twin.sensors.registry import load_registry
+        from twin.sensors.store import SensorStore
 
         devices, feed, kind = spec.sensors
         registry = load_registry(Path(devices) if devices else None, city)
@@ -130,10 +131,19 @@ def _set_up(spec: WorkerSpec, clock: Any) -> tuple[Scenario, Any, Timeline]:
         else:
             sensors = SensorsComponent(registry, store, key=caller_key(run_dir), replay=Path(feed))
     add_components(
-        sim, scenario, city, net_file=Path(spec.net_file), routes=[Path(p) for p in spec.routes], events=spec.events,
-        edge_sector=spec.edge_sector, workdir=Path(spec.workdir), response=spec.response,
-        sensors=sensors, detectors=registry.detectors() if registry is not None else None,
-        on_advance=_tell(clock), step_by_step=spec.step_by_step,
+        sim,
+        scenario,
+        city,
+        net_file=Path(spec.net_file),
+        routes=[Path(p) for p in spec.routes],
+        events=spec.events,
+        edge_sector=spec.edge_sector,
+        workdir=Path(spec.workdir),
+        response=spec.response,
+        sensors=sensors,
+        detectors=registry.detectors() if registry is not None else None,
+        on_advance=_tell(clock),
+        step_by_step=spec.step_by_step,
     )
     return scenario, sim, timeline
 
@@ -146,8 +156,13 @@ def pinpoint(
     replay_dir = tmp / "replay"
     (replay_dir / "sumo").mkdir(parents=True, exist_ok=True)
     replay = WorkerSpec(
-        **{**spec.__dict__, "workdir": str(replay_dir / "sumo"), "stream": str(replay_dir / "timeline.arrows"),
-           "step_by_step": True, "until": outcome["until"] + _step(scenario)}
+        **{
+            **spec.__dict__,
+            "workdir": str(replay_dir / "sumo"),
+            "stream": str(replay_dir / "timeline.arrows"),
+            "step_by_step": True,
+            "until": outcome["until"] + _step(scenario),
+        }
     )
     again = supervise(replay, scenario, progress=False, label="replay to find the crash")
     shutil.rmtree(replay_dir, ignore_errors=True)
@@ -313,8 +328,12 @@ class _Progress:
         self._console = Console(stderr=True)
         if self._console.is_terminal:
             self._bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"),
-                TextColumn("{task.fields[rtf]}"), TimeElapsedColumn(), console=self._console,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[clock]}"),
+                TextColumn("{task.fields[rtf]}"),
+                TimeElapsedColumn(),
+                console=self._console,
             )
             self._bar.__enter__()
             self._task = self._bar.add_task(

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from twin import events as ev
-from twin.sensors.ingest import MAX_JUMP_S, Ingest, SensorStore
+from twin.sensors.ingest import MAX_JUMP_S, Ingest
 from twin.sensors.messages import PRIORITY_OF_SEVERITY, incident_of
 from twin.sensors.registry import Registry
+from twin.sensors.store import SensorStore
 
 #: How often a live twin drains its MQTT queue, seconds.
 POLL_S = 1.0
