@@ -13,9 +13,9 @@ import contextlib
 import os
 import shutil
 import signal
-import tempfile
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from twin._errors import BundleError
@@ -58,35 +58,44 @@ def replacing_folder(out: Path, *, marker: str, what: str) -> Iterator[Path]:
                 f"--out {out}: cannot write there ({ancestor} is a file, not a folder)"
             )
     made = [p for p in (parent, *parent.parents) if not p.exists()]
-    # An interrupt (Ctrl-C, SIGTERM) waits while the temporary folder is made, put in place
-    # or removed, and is raised only inside the try: landing between mkdtemp and the try, or
-    # inside the clean-up, it left the folder behind.
-    tmp: Path | None = None
+    # The temporary folder is named before it is made, so that the clean-up knows it
+    # whenever an interrupt (Ctrl-C, SIGTERM) lands: between mkdtemp's return and the try,
+    # an interrupt once left it behind. The clean-up itself finishes even if interrupted.
+    tmp = parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     done = False
     try:
-        with _interrupts_held():
-            try:
-                parent.mkdir(parents=True, exist_ok=True)
-                for stale in parent.glob(f".{out.name}.partial-*"):  # left by a killed writer
-                    shutil.rmtree(stale, ignore_errors=True)
-                tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-            except OSError as exc:
-                raise BundleError(
-                    f"--out {out}: cannot write there ({exc.strerror or exc})"
-                ) from exc
-            umask = os.umask(0)
-            os.umask(umask)
-            tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a result is as shareable
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            for stale in parent.glob(f".{out.name}.partial-*"):  # left by a killed writer
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp.mkdir()  # as shareable as any folder the user makes (the umask decides)
+        except OSError as exc:
+            raise BundleError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
         yield tmp
-        with _interrupts_held():
+        with _interrupts_held():  # best effort: the old folder and the new swap places
             _swap_into_place(tmp, out)
             done = True
     finally:
-        with _interrupts_held():
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
-            if not done:
-                _remove_empty(made)
+        _finish(lambda: _clean_up(tmp, made if not done else []))
+
+
+def _clean_up(tmp: Path, made: list[Path]) -> None:
+    shutil.rmtree(tmp, ignore_errors=True)
+    _remove_empty(made)
+
+
+def _finish(step: Callable[[], None]) -> None:
+    """Run an idempotent step to its end, however many interrupts land meanwhile; the first
+    of them is raised after it."""
+    pending: BaseException | None = None
+    while True:
+        try:
+            step()
+            break
+        except KeyboardInterrupt as exc:
+            pending = pending or exc
+    if pending is not None:
+        raise pending
 
 
 _INTERRUPTS = {signal.SIGINT, signal.SIGTERM}

@@ -80,7 +80,7 @@ def print_comparison(table: Any, runs: list[Path], path: Path) -> None:
     out.print(f"Comparison report: {path}")
 
 
-def within(text: str) -> float:
+def within_seconds(text: str) -> float:
     """Seconds from a --within option ("10min", "90s" ...), or an InputError naming it."""
     from twin.scenario import parse_duration
 

@@ -14,6 +14,7 @@ from twin.cli._app import (
     app,
     city_or_default,
     out,
+    within_seconds,
 )
 
 
@@ -138,7 +139,7 @@ def coverage(
     from twin.plans.coverage import coverage as compute
     from twin.plans.coverage import coverage_map
 
-    within_s = within(within)
+    within_s = within_seconds(within)
     city = city_or_default(bundle)
     facilities, said = load_facilities(city, source)
     result = compute(city, facilities, within_s)
@@ -201,7 +202,7 @@ def place_posts_command(
     from twin.plans.posts import place_posts
     from twin.routing import TravelTimeEngine
 
-    within_s = within(within)
+    within_s = within_seconds(within)
     city = city_or_default(bundle)
     engine = TravelTimeEngine.from_city(city)
     cands = (
