@@ -134,7 +134,7 @@ def test_any_message_is_kept_or_quarantined_with_a_reason(ingest, raw):
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     body=st.lists(st.one_of(hostile_bytes, hostile_text.map(str.encode)), max_size=30),
