@@ -90,42 +90,17 @@ def load_json(path: Path, *, what: str, limit: int = MAX_DATA_BYTES) -> Any:
 
 
 def parse_json_text(text: str, *, where: str) -> Any:
-    """JSON text's content; bad JSON and nesting past :data:`MAX_DEPTH` are an
-    :class:`InputError` that says where (Python's own parser would stop at a thousand levels
-    with a ``RecursionError``)."""
-    deepest = _depth(text)
-    if deepest > MAX_DEPTH:
-        raise InputError(f"{where}: nested deeper than {MAX_DEPTH} levels ({deepest})")
+    """JSON text's content; bad JSON and nesting deeper than Python's parser goes (about a
+    thousand levels, which it refuses cleanly with a ``RecursionError``) are an
+    :class:`InputError` that says where."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{where}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
         ) from None
-
-
-def _depth(text: str) -> int:
-    """How deep JSON text nests: brackets outside strings (an upper bound inside them)."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return 0  # the common case: cannot be deeper, whatever the order
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
+    except RecursionError:
+        raise InputError(f"{where}: nested too deeply to be read") from None
 
 
 class _Refused(Exception):
