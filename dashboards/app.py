@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import dash
-from dash import dcc, html
+from dash import Input, Output, dcc, html
 
 from twin.dashboards import state
 from twin.dashboards.data import Runs
-from twin.dashboards.i18n import LANGUAGES
+from twin.dashboards.i18n import LANGUAGES, text
 
 
 def create_app(
@@ -58,11 +58,18 @@ def create_app(
                 [
                     html.Nav(
                         [
-                            dcc.Link(page["name"], href=page["relative_path"], className="nav-link")
+                            dcc.Link(
+                                page["name"],
+                                href=page["relative_path"],
+                                id=f"nav-{_nav_key(page)}",
+                                className="nav-link",
+                            )
                             for page in dash.page_registry.values()
                         ],
                         className="nav",
                     ),
+                    # the officer's language is kept in the browser: a page opened by its
+                    # address, or reloaded, stays in it
                     dcc.RadioItems(
                         id="lang",
                         value=lang,
@@ -71,6 +78,8 @@ def create_app(
                         options=[
                             {"label": name, "value": code} for code, name in LANGUAGES.items()
                         ],
+                        persistence=True,
+                        persistence_type="local",
                     ),
                 ],
                 className="top",
@@ -78,4 +87,16 @@ def create_app(
             dash.page_container,
         ]
     )
+    keys = [_nav_key(page) for page in dash.page_registry.values()]
+
+    @app.callback(*(Output(f"nav-{k}", "children") for k in keys), Input("lang", "value"))
+    def _menu(chosen: str) -> tuple[str, ...]:
+        words = text(chosen)
+        return tuple(words.get(f"nav_{k}", k) for k in keys)
+
     return app
+
+
+def _nav_key(page: dict[str, Any]) -> str:
+    """A page's key in the menu: the last part of its module's name (``k3i``, ``units``)."""
+    return str(page["module"]).rsplit(".", 1)[-1]

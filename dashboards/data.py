@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -130,7 +131,24 @@ class RunView:
         return float(times[1][0] - times[0][0]) if len(times) == 2 else 60.0
 
     def clock(self, t: float) -> str:
-        return (self.start + pd.Timedelta(seconds=t)).strftime("%H:%M")
+        """Simulated time ``t`` as local time: ``07:31``, with the day when the run spans
+        more than one (``Tue 03/12 07:31``)."""
+        at = self.start + pd.Timedelta(seconds=t)
+        return at.strftime("%a %d/%m %H:%M" if self.end > 86400 else "%H:%M")
+
+    def marks(self) -> dict[int, str]:
+        """The time slider's marks: local time at round intervals, a dozen at most, so the
+        slider reads as a clock rather than seconds."""
+        step = next(
+            (s for s in (900, 1800, 3600, 7200, 10800, 21600, 43200) if self.end / s <= 12),
+            86400,
+        )
+        first = -(self.start - self.start.normalize()).total_seconds() % step
+        marks = {}
+        for t in np.arange(first, self.end + 1e-9, step):
+            at = self.start + pd.Timedelta(seconds=float(t))
+            marks[int(t)] = at.strftime("%d/%m" if step >= 86400 else "%H:%M")
+        return marks
 
 
 #: Where a run keeps the acknowledgements made on its dashboards.

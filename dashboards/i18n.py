@@ -7,6 +7,26 @@ LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
 
 TEXT: dict[str, dict[str, str]] = {
     "id": {
+        "status_aman": "aman",
+        "status_waspada": "waspada",
+        "status_rawan": "rawan",
+        "status_no_data": "tanpa data",
+        "no_data_why": "tidak ada data dari sektor ini (tanpa jalan, kejadian, atau warga "
+        "yang dimodelkan): statusnya tidak diketahui",
+        "nav_k3i": "K3i",
+        "nav_contingency": "Kontinjensi",
+        "nav_units": "Papan unit",
+        "last_hour": "1 jam terakhir",
+        "limit": "batas",
+        "lang": "id",
+        "only_one": "Hanya satu rencana yang dimuat, jadi belum ada yang dibandingkan. Buka "
+        "dasbor dengan dua run atau lebih, misalnya: twin dash runs/rencana-a runs/rencana-b",
+        "unit_col": "Satuan",
+        "verdict_better": "lebih baik",
+        "verdict_worse": "lebih buruk",
+        "verdict_unclear": "selang kepercayaannya memuat nol: belum terbukti berbeda",
+        "verdict_cut_short": "bergerak hanya karena lebih banyak perjalanan terhenti di "
+        "penutupan jalan: bukan perbaikan",
         "k3i": "Pusat K3i",
         "unit_board": "Papan unit",
         "alerts": "Peringatan",
@@ -24,18 +44,21 @@ TEXT: dict[str, dict[str, str]] = {
         "pick_two": "Pilih sedikitnya dua skenario.",
         "measure_tti": "Indeks waktu tempuh",
         "measure_response": "Panggilan → tiba di lokasi",
-        "no_ci": "Satu replikasi per skenario: belum ada selang kepercayaan (jalankan ansambel: "
-        "beberapa run skenario yang sama dengan seed berbeda).",
+        "no_ci": "Satu replikasi per skenario: belum ada selang kepercayaan, jadi ▲/▼ "
+        "membandingkan satu undian saja (jalankan ansambel: beberapa run skenario yang sama "
+        "dengan seed berbeda). † menandai indikator perjalanan yang bergerak hanya karena "
+        "perjalanan terhenti di penutupan.",
         "ci": "Rata-rata replikasi ± selang kepercayaan 95 % (t Student); selisih ditandai ▲/▼ hanya "
-        "bila selangnya (Welch) tidak memuat nol, ≈ bila memuatnya.",
+        "bila selangnya (Welch) tidak memuat nol, ≈ bila memuatnya; † bila bergerak hanya karena "
+        "perjalanan terhenti di penutupan.",
         "replications": "{n} replikasi",
         "k3i_sub": "Komando, kendali, koordinasi, komunikasi, informasi",
         "run": "Skenario",
         "time": "Waktu",
         "play": "Putar",
         "pause": "Jeda",
-        "answered_110": "Panggilan 110 dijawab ≤ {target:.0f} dtk",
-        "on_scene_card": "Tiba di lokasi ≤ {target:.0f} mnt",
+        "answered_110": "Panggilan 110 dijawab ≤ {target}",
+        "on_scene_card": "Tiba di lokasi ≤ {target}",
         "tti": "Indeks kemacetan",
         "units_available": "Unit siaga",
         "open_incidents": "Kejadian terbuka",
@@ -54,10 +77,10 @@ TEXT: dict[str, dict[str, str]] = {
         "speed_0.7": "jalan lancar",
         "tti_kpi": "indeks waktu tempuh",
         "open_incidents_kpi": "kejadian terbuka",
-        "response_p90_s_kpi": "waktu tanggap P90 (dtk)",
+        "response_p90_s_kpi": "waktu tanggap P90",
         "rasa_aman_kpi": "rasa aman",
-        "answered_110_kpi": "panggilan 110 dijawab ≤ 10 dtk",
-        "on_scene_kpi": "tiba di lokasi ≤ 10 mnt",
+        "answered_110_kpi": "panggilan 110 dijawab dalam target",
+        "on_scene_kpi": "tiba di lokasi dalam target",
         "units_available_kpi": "unit siaga",
         "unit": "Unit",
         "state": "Keadaan",
@@ -72,6 +95,26 @@ TEXT: dict[str, dict[str, str]] = {
         "off_duty": "tidak bertugas",
     },
     "en": {
+        "status_aman": "aman",
+        "status_waspada": "waspada",
+        "status_rawan": "rawan",
+        "status_no_data": "no data",
+        "no_data_why": "nothing recorded in this sector (no roads, incidents or residents "
+        "modelled): its status is unknown",
+        "nav_k3i": "K3i",
+        "nav_contingency": "Contingency",
+        "nav_units": "Unit board",
+        "last_hour": "last hour",
+        "limit": "limit",
+        "lang": "en",
+        "only_one": "Only one plan is loaded, so there is nothing to compare yet. Open the "
+        "dashboards on two runs or more, for example: twin dash runs/plan-a runs/plan-b",
+        "unit_col": "Unit",
+        "verdict_better": "better",
+        "verdict_worse": "worse",
+        "verdict_unclear": "its interval holds zero: no difference shown yet",
+        "verdict_cut_short": "moved only because more trips were cut short at closures: "
+        "not an improvement",
         "k3i": "K3i command centre",
         "unit_board": "Unit board",
         "alerts": "Alerts",
@@ -89,18 +132,20 @@ TEXT: dict[str, dict[str, str]] = {
         "pick_two": "Pick at least two runs.",
         "measure_tti": "Travel time index",
         "measure_response": "Call → on scene",
-        "no_ci": "One replication per run: no confidence intervals yet (run an ensemble: several "
-        "runs of one scenario with other seeds).",
+        "no_ci": "One replication per run: no confidence intervals yet, so ▲/▼ compare single "
+        "draws (run an ensemble: several runs of one scenario with other seeds). † marks a trip "
+        "KPI that moved only because trips were cut short at closures.",
         "ci": "Mean of the replications ± 95 % confidence interval (Student's t); a difference is "
-        "marked ▲/▼ only where its interval (Welch) leaves out zero, ≈ where it holds zero.",
+        "marked ▲/▼ only where its interval (Welch) leaves out zero, ≈ where it holds zero; † where "
+        "it moved only because trips were cut short at closures.",
         "replications": "{n} replications",
         "k3i_sub": "Command, control, coordination, communication, information",
         "run": "Scenario",
         "time": "Time",
         "play": "Play",
         "pause": "Pause",
-        "answered_110": "110 calls answered ≤ {target:.0f} s",
-        "on_scene_card": "On scene ≤ {target:.0f} min",
+        "answered_110": "110 calls answered ≤ {target}",
+        "on_scene_card": "On scene ≤ {target}",
         "tti": "Congestion index",
         "units_available": "Units available",
         "open_incidents": "Open incidents",
@@ -119,10 +164,10 @@ TEXT: dict[str, dict[str, str]] = {
         "speed_0.7": "roads flowing",
         "tti_kpi": "travel-time index",
         "open_incidents_kpi": "open incidents",
-        "response_p90_s_kpi": "response time P90 (s)",
+        "response_p90_s_kpi": "response time P90",
         "rasa_aman_kpi": "rasa aman",
-        "answered_110_kpi": "110 calls answered ≤ 10 s",
-        "on_scene_kpi": "on scene ≤ 10 min",
+        "answered_110_kpi": "110 calls answered within target",
+        "on_scene_kpi": "on scene within target",
         "units_available_kpi": "units available",
         "unit": "Unit",
         "state": "State",

@@ -24,20 +24,38 @@ def tiles() -> Any:
     return current_app.config.get(TILES)
 
 
-def follow_live(_: int, name: str, t: float | None, was_max: float) -> tuple[float, float]:
+def follow_live(
+    _: int, name: str, t: float | None, was_max: float
+) -> tuple[float, dict[int, str], float]:
     """Every page's live tick: read what the live twin published since, and keep the time
-    slider at the present unless the officer moved it back (its new end, its value)."""
+    slider at the present unless the officer moved it back (its new end and marks, its
+    value)."""
     view = runs()[name]
     view.refresh()
-    return view.end, view.end if t is None or t >= was_max else t
+    return view.end, view.marks(), view.end if t is None or t >= was_max else t
 
 
-def slider_for(name: str) -> tuple[float, float, float, bool]:
-    """A page's time slider for the run ``name``: its end, step and value (the end), and
-    whether the page's live tick is off (a finished run)."""
+def slider_for(name: str) -> tuple[float, float, dict[int, str], float, bool]:
+    """A page's time slider for the run ``name``: its end, step, marks (local time) and
+    value (the end), and whether the page's live tick is off (a finished run)."""
     view = runs()[name]
     view.refresh()
-    return view.end, view.step, view.end, not view.live
+    return view.end, view.step, view.marks(), view.end, not view.live
+
+
+def time_slider(page: str, view: Any) -> Any:
+    """A page's time slider over ``view`` (a run or a live twin), marked in local time."""
+    from dash import dcc
+
+    return dcc.Slider(
+        id=f"{page}-time",
+        min=0,
+        max=view.end,
+        step=view.step,
+        value=view.end,
+        marks=view.marks(),
+        className="slider",
+    )
 
 
 def follow_time(page: str) -> None:
@@ -49,6 +67,7 @@ def follow_time(page: str) -> None:
     callback(
         Output(f"{page}-time", "max"),
         Output(f"{page}-time", "step"),
+        Output(f"{page}-time", "marks"),
         Output(f"{page}-time", "value"),
         Output(f"{page}-live", "disabled"),
         Input(f"{page}-run", "value"),
@@ -56,6 +75,7 @@ def follow_time(page: str) -> None:
     )(slider_for)
     callback(
         Output(f"{page}-time", "max", allow_duplicate=True),
+        Output(f"{page}-time", "marks", allow_duplicate=True),
         Output(f"{page}-time", "value", allow_duplicate=True),
         Input(f"{page}-live", "n_intervals"),
         State(f"{page}-run", "value"),

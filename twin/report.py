@@ -390,24 +390,29 @@ def _cos_lat(city: Any) -> float:
 # -- the K3i map (twin.dashboards) -----------------------------------------------------------
 
 #: Status colours, and the sign shown beside each word: colour is never the only signal.
+#: A sector with no data is grey and "?": unknown is not aman.
 STATUS_STYLE = {
     "aman": ("#2e7d32", "✓"),
     "waspada": ("#f9a825", "!"),
     "rawan": ("#c62828", "✖"),
+    kpi.NO_DATA: ("#9e9e9e", "?"),
 }
 #: Road speed bands (share of the free-flow speed) and their colours.
 SPEED_BANDS = ((0.0, 0.4, "#b71c1c"), (0.4, 0.7, "#ef6c00"), (0.7, 10.0, "#546e7a"))
-#: Unit states: marker symbol and colour.
+#: Unit states: marker symbol on the map, colour, and fill pattern on the unit board. Each
+#: state has a colour of its own, far from the others', and a symbol and a pattern of its
+#: own, so that the states never differ by colour alone.
 UNIT_STYLE = {
-    "available": ("circle", "#1565c0"),
-    "dispatched": ("triangle-up", "#6a1b9a"),
-    "en_route": ("triangle-right", "#ab47bc"),
-    "on_scene": ("square", "#c62828"),
-    "transporting": ("diamond", "#ad1457"),
-    "at_hospital": ("diamond", "#ad1457"),
-    "returning": ("circle-open", "#1565c0"),
-    "off_duty": ("x", "#757575"),
+    "available": ("circle", "#1565c0", ""),
+    "dispatched": ("triangle-up", "#ef6c00", "/"),
+    "en_route": ("triangle-right", "#6a1b9a", "\\"),
+    "on_scene": ("square", "#c62828", "x"),
+    "transporting": ("diamond", "#00897b", "-"),
+    "at_hospital": ("hexagon", "#6d4c41", "+"),
+    "returning": ("circle-open", "#2e7d32", "."),
+    "off_duty": ("x", "#9e9e9e", "|"),
 }
+_UNKNOWN_UNIT_STYLE = ("circle", "#424242", "")
 
 
 def road_lines(city: Any) -> pd.DataFrame:
@@ -463,8 +468,9 @@ def k3i_map(
     label_y: list[float] = []
     label_text: list[str] = []
     for sid, row in city.sectors.iterrows():
-        state = by_sector["status"].get(sid, "aman") if len(by_sector) else "aman"
+        state = by_sector["status"].get(sid, kpi.NO_DATA) if len(by_sector) else kpi.NO_DATA
         color, sign = STATUS_STYLE[state]
+        word = labels.get(f"status_{state}", state)
         ring = row["geometry"].exterior.coords
         traces.append(
             dict(
@@ -478,15 +484,15 @@ def k3i_map(
                 mode="lines",
                 showlegend=False,
                 hoveron="fills",
-                name=f"{sid} {sign} {state}",
-                text=f"{sid} {sign} {state}",
+                name=f"{sid} {sign} {word}",
+                text=f"{sid} {sign} {word}",
                 customdata=[sid] * len(ring),
                 meta={"sector": sid, "status": state},
             )
         )
         label_x.append(row["centroid_lon"])
         label_y.append(row["centroid_lat"])
-        label_text.append(f"<b>{sid}</b><br>{sign} {state}")
+        label_text.append(f"<b>{sid}</b><br>{sign} {word}")
     # one text trace for the sectors' names and status: lighter to draw than annotations
     traces.append(
         dict(
@@ -540,27 +546,38 @@ def k3i_map(
     if units is not None and len(units):
         placed = units.dropna(subset=["lat", "lon"])
         for state, group in placed.groupby("state"):
-            symbol, color = UNIT_STYLE.get(state, ("circle", "#424242"))
+            symbol, color, _ = UNIT_STYLE.get(state, _UNKNOWN_UNIT_STYLE)
+            word = labels.get(f"unit_{state}", state)
+            # units are named on hover, not in text: at an incident they stand on its label
             traces.append(
                 dict(
                     type="scatter",
                     x=group["lon"].to_numpy(),
                     y=group["lat"].to_numpy(),
-                    mode="markers+text",
-                    text=group["unit"].tolist(),
-                    textposition="bottom center",
-                    marker={"symbol": symbol, "size": 11, "color": color},
-                    name=labels.get(f"unit_{state}", state),
+                    mode="markers",
+                    marker={
+                        "symbol": symbol,
+                        "size": 11,
+                        "color": color,
+                        "line": {"color": "white", "width": 1},
+                    },
+                    name=word,
                     customdata=group["unit"].tolist(),
+                    hovertext=[
+                        f"{u}: {word}" + (f" ({i})" if i else "")
+                        for u, i in zip(group["unit"], group["incident"], strict=True)
+                    ],
+                    hoverinfo="text",
                 )
             )
     layout = dict(
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        margin={"l": 0, "r": 0, "t": 50, "b": 0},
         plot_bgcolor="white",
-        height=560,
+        height=610,
         xaxis={"visible": False},
         yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1 / _cos_lat(city)},
-        legend={"orientation": "h", "y": -0.02},
+        # the legend above the map, clear of the data's credit in the map's corner
+        legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom"},
         clickmode="event",
         annotations=[
             dict(
@@ -599,14 +616,18 @@ def unit_board_figure(
     labels = labels or {}
     fig = go.Figure()
     spells = spells[spells["end"] > spells["start"]]
-    for state, group in spells.groupby("state", sort=False):
-        _, color = UNIT_STYLE.get(state, ("circle", "#424242"))
+    order = {state: i for i, state in enumerate(UNIT_STYLE)}
+    for state, group in sorted(spells.groupby("state"), key=lambda g: order.get(g[0], 99)):
+        _, color, pattern = UNIT_STYLE.get(state, _UNKNOWN_UNIT_STYLE)
         fig.add_bar(
             y=group["unit"],
             x=(group["end"] - group["start"]) * 1000,
             base=[start + pd.Timedelta(seconds=s) for s in group["start"]],
             orientation="h",
-            marker={"color": color},
+            marker={
+                "color": color,
+                "pattern": {"shape": pattern, "fgcolor": "white", "size": 6, "solidity": 0.3},
+            },
             name=labels.get(state, state),
             hovertext=[
                 f"{u}: {labels.get(state, state)} {i or ''}"

@@ -25,7 +25,7 @@ def layout(**_: Any) -> html.Div:
         [
             html.H1(id="cont-title"),
             html.Label(id="cont-runs-label"),
-            dcc.Dropdown(id="cont-runs", options=names, value=names[:2], multi=True),
+            dcc.Dropdown(id="cont-runs", options=names, value=names, multi=True),
             html.Div(id="cont-table"),
             html.P(id="cont-ci", className="note"),
             html.H3(id="cont-map-title"),
@@ -48,6 +48,8 @@ def _show_table(names: list[str] | None, lang: str) -> tuple[Any, ...]:
     words = text(lang)
     names = _picked(names)
     head = (words["contingency"], words["runs"])
+    if len(state.runs().plans) < 2:
+        return (*head, html.P(words["only_one"], id="cont-only-one"), "")
     if len(names) < 2:
         return (*head, html.P(words["pick_two"]), "")
     summaries: dict[str, Any] = {}
@@ -62,6 +64,7 @@ def _show_table(names: list[str] | None, lang: str) -> tuple[Any, ...]:
 @callback(
     Output("cont-map-title", "children"),
     Output("cont-map", "figure"),
+    Output("cont-map", "style"),
     Output("cont-measure", "options"),
     Input("cont-runs", "value"),
     Input("cont-measure", "value"),
@@ -71,9 +74,9 @@ def _show_map(names: list[str] | None, measure: str, lang: str) -> tuple[Any, ..
     """The difference map alone: changing what it shows leaves the table be."""
     words = text(lang)
     names = _picked(names)
-    if len(names) < 2:
-        return words["diff_map"], {}, _measures(lang)
-    return words["diff_map"], _difference_map(names, measure, words), _measures(lang)
+    if len(names) < 2:  # nothing to draw: no empty axes, the table says what to do
+        return "", {}, {"display": "none"}, []
+    return words["diff_map"], _difference_map(names, measure, words), {}, _measures(lang)
 
 
 def _picked(names: list[str] | None) -> list[str]:
@@ -90,14 +93,19 @@ def _measures(lang: str) -> list[dict[str, str]]:
 
 
 def _table(table: pd.DataFrame, names: list[str], words: dict[str, str], lang: str) -> html.Table:
+    """The KPIs side by side with their unit, and each plan's difference to the first,
+    marked by its verdict (:func:`twin.kpi.compare`): ▲ better, ▼ worse, ≈ within the
+    ensemble's noise, † moved only because trips were cut short at closures."""
     ensembles = f"n {names[0]}" in table.columns
     head = html.Tr(
         [
             html.Th(words["kpi"]),
             *(html.Th(_plan_head(n, table, words) if ensembles else n) for n in names),
             *(html.Th(f"Δ {n}") for n in names[1:]),
+            html.Th(words["unit_col"]),
         ]
     )
+    colors = {"better": "#2e7d32", "worse": "#c62828"}
     rows = []
     for r in table.to_dict("records"):
         unit = r["unit"]
@@ -106,17 +114,17 @@ def _table(table: pd.DataFrame, names: list[str], words: dict[str, str], lang: s
             *(html.Td(_with_ci(r[n], r.get(f"± {n}"), unit)) for n in names),
         ]
         for n in names[1:]:
-            delta, half = r[f"Δ {n}"], r.get(f"± Δ {n}")
-            better = r["better"]
-            known = delta not in (None, 0) and better and (half is None or abs(delta) > half)
-            good = (delta > 0) == (better == "higher") if known else None
-            sign = "" if good is None else (" ▲" if good else " ▼")
-            if half is not None and not known and delta not in (None, 0):
-                sign = " ≈"  # the interval holds zero: no difference shown by the ensemble
-            color = None if good is None else ("#2e7d32" if good else "#c62828")
+            verdict = r[f"verdict {n}"]
+            sign = kpi.VERDICT_SIGNS.get(verdict or "", "")
+            shown = _with_ci(r[f"Δ {n}"], r.get(f"± Δ {n}"), unit, signed=True)
             cells.append(
-                html.Td(_with_ci(delta, half, unit, signed=True) + sign, style={"color": color})
+                html.Td(
+                    f"{shown} {sign}".rstrip(),
+                    style={"color": colors.get(verdict or "")},
+                    title=words.get(f"verdict_{verdict}", ""),
+                )
             )
+        cells.append(html.Td(unit))
         rows.append(html.Tr(cells))
     return html.Table([head, *rows], className="status-table")
 

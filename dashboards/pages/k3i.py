@@ -34,16 +34,7 @@ def layout(**_: Any) -> html.Div:
                         className="run",
                     ),
                     html.Button(id="k3i-play", n_clicks=0, className="play"),
-                    dcc.Slider(
-                        id="k3i-time",
-                        min=0,
-                        max=first.end,
-                        step=first.step,
-                        value=first.end,
-                        marks=None,
-                        tooltip={"placement": "bottom"},
-                        className="slider",
-                    ),
+                    state.time_slider("k3i", first),
                     html.Span(id="k3i-clock", className="clock"),
                     dcc.Interval(id="k3i-tick", interval=1000, disabled=True),
                     dcc.Interval(id="k3i-live", interval=5000, disabled=not first.live),
@@ -126,7 +117,7 @@ def _tick(_: int, t: float, name: str) -> float:
 def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
     view, words = state.runs()[name], text(lang)
     t = float(t if t is not None else view.end)
-    status = kpi.sector_status(view.con, t, view.rules)
+    status = kpi.sector_status(view.con, t, view.rules, sectors=view.city.sectors.index)
     units, incidents = kpi.units_at(view.con, t), kpi.open_incidents_at(view.con, t)
     fig = k3i_map(
         view.city,
@@ -150,27 +141,36 @@ def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
         _status_table(status, words),
         words["details"],
         f"⚠ {words['alerts']} ({int((~alerts['acknowledged']).sum())})",
-        _alerts(alerts, words),
+        _alerts(alerts, words, numbers),
     )
 
 
-def _alerts(alerts: Any, words: dict[str, str]) -> Any:
+def _alerts(alerts: Any, words: dict[str, str], cards: dict[str, Any]) -> Any:
     if not len(alerts):
         return html.P(words["no_alerts"])
     items = []
     for a in alerts.itertuples(index=False):
         color, sign = STATUS_STYLE[a.status]
-        what = a.sector or words.get(a.alert.split(":")[0], a.alert.split(":")[0])
         button = (
             html.Span(f"✓ {words['acked']}", className="acked")
             if a.acknowledged
             else html.Button(words["ack"], id={"type": "k3i-ack", "alert": a.alert}, n_clicks=0)
         )
-        reason = "; ".join(f"{_word(k, words)} {_value(k, v)}" for k, v in a.why)
+        if a.sector:  # a sector's KPIs past their thresholds
+            what = a.sector
+            reason = "; ".join(
+                f"{_word(k, words)} {_value(k, v, words)} ({words['limit']} {_value(k, lim, words)})"
+                for k, v, lim in a.why
+            )
+        else:  # a card off its target: the card's own title, value and target
+            key, value, _ = a.why[0]
+            what = _card_title(key, cards, words)
+            window = f" ({words['last_hour']})" if key in ("answered_110", "on_scene") else ""
+            reason = f"{_value(key, value, words)}{window}, {words['target']} {_target(key, words)}"
         items.append(
             html.Li(
                 [
-                    html.B(f"{sign} {a.status} ", style={"color": color}),
+                    html.B(f"{sign} {words['status_' + a.status]} ", style={"color": color}),
                     f"{what}: {reason} ",
                     button,
                 ],
@@ -182,11 +182,43 @@ def _alerts(alerts: Any, words: dict[str, str]) -> Any:
 
 def _word(key: str, words: dict[str, str]) -> str:
     """A KPI key in the page's words."""
-    return words.get(f"{key}_kpi") or words.get(key, key).split(" ≤")[0]
+    return words.get(f"{key}_kpi") or words.get(key, key)
 
 
-def _value(key: str, value: float) -> str:
-    return f"{value:.0%}" if key in ("answered_110", "on_scene") else f"{value:.3g}"
+def _value(key: str, value: Any, words: dict[str, str]) -> str:
+    """A KPI's value as people read it: shares in %, times in seconds or minutes, counts as
+    counts, indices with two decimals, in the page's language."""
+    lang = words["lang"]
+    if value is None or pd.isna(value):
+        return "–"
+    if key in ("answered_110", "on_scene", "geh_under_5"):
+        return f"{value:.0%}"
+    if key.endswith("_s"):
+        return kpi.format_duration(value, lang)
+    if key in ("open_incidents", "units_available"):
+        return f"{value:.0f}"
+    if key == "rasa_aman":
+        return kpi.format_number(value, 0, lang)
+    return kpi.format_number(value, 2, lang)
+
+
+def _target(key: str, words: dict[str, str]) -> str:
+    """A card's target as it is written on the card."""
+    target, better, _ = kpi.CARD_TARGETS[key]
+    return f"{'≥' if better == 'higher' else '<'} {_value(key, target, words)}"
+
+
+def _card_title(key: str, cards: dict[str, Any], words: dict[str, str]) -> str:
+    lang = words["lang"]
+    if key == "answered_110":
+        return words["answered_110"].format(
+            target=kpi.format_duration(cards["answer_target_s"], lang)
+        )
+    if key == "on_scene":
+        return words["on_scene_card"].format(
+            target=kpi.format_duration(cards["on_scene_target_s"], lang)
+        )
+    return words[key]
 
 
 @callback(
@@ -216,71 +248,54 @@ def _acknowledge(clicks: list[int], name: str, t: float, officer: str, count: in
 
 
 def _cards(c: dict[str, Any], words: dict[str, str]) -> list[html.Div]:
+    """The KPI cards: each marked with its status by :data:`twin.kpi.CARD_TARGETS`, the
+    same status its alert gives (✓ aman, ! waspada, ✖ rawan, – no data yet)."""
+    levels = kpi.card_levels(c)
 
-    def card(title: str, value: str, good: bool | None, note: str) -> html.Div:
-        mark = "–" if good is None else ("✓" if good else "✖")
-        cls = "card" if good is None else ("card good" if good else "card bad")
+    def card(key: str, value: str, note: str) -> html.Div:
+        level = levels.get(key)
+        mark = "–" if level is None else STATUS_STYLE[level][1]
         return html.Div(
             [
-                html.Div(title, className="card-title"),
+                html.Div(_card_title(key, c, words), className="card-title"),
                 html.Div(f"{mark} {value}", className="card-value"),
                 html.Div(note, className="card-note"),
             ],
-            className=cls,
+            className="card" if level is None else f"card status-{level}",
+            id=f"k3i-card-{key}",
         )
 
-    def share(x: Any) -> str:
-        return words["no_data"] if x is None or pd.isna(x) else f"{x:.0%}"
+    def shown(key: str) -> str:
+        value = c[key]
+        return words["no_data"] if value is None or pd.isna(value) else _value(key, value, words)
 
-    answered, scene = c["answered_110"], c["on_scene"]
-    return [
+    hour = f"{words['last_hour']} · {words['target']}"
+    cards = [
+        card("answered_110", shown("answered_110"), f"{hour} {_target('answered_110', words)}"),
+        card("on_scene", shown("on_scene"), f"{hour} {_target('on_scene', words)}"),
+        card("tti", shown("tti"), f"{words['target']} {_target('tti', words)}"),
         card(
-            words["answered_110"].format(target=c["answer_target_s"]),
-            share(answered),
-            None if answered is None else answered >= 0.9,
-            f"{words['target']} 90 %",
-        ),
-        card(
-            words["on_scene_card"].format(target=c["on_scene_target_s"] / 60),
-            share(scene),
-            None if scene is None else scene >= 0.8,
-            f"{words['target']} 80 %",
-        ),
-        card(
-            words["tti"],
-            words["no_data"] if c["tti"] is None else f"{c['tti']:.2f}",
-            None if c["tti"] is None else c["tti"] < 1.3,
-            f"{words['target']} < 1.30",
-        ),
-        card(
-            words["units_available"],
+            "units_available",
             f"{c['units_available']} {words['of']} {c['units']}",
-            c["units_available"] > 0 if c["units"] else None,
-            f"{words['target']} ≥ 1",
+            f"{words['target']} {_target('units_available', words)}",
         ),
-        card(words["open_incidents"], str(c["open_incidents"]), None, ""),
-        *(
-            [
-                card(
-                    words["geh"],
-                    share(c["geh_under_5"]),
-                    c["geh_under_5"] >= kpi.GEH_TARGET,
-                    f"{words['target']} {kpi.GEH_TARGET:.0%}",
-                )
-            ]
-            if c["geh_under_5"] is not None
-            else []
-        ),
+        card("open_incidents", str(c["open_incidents"]), ""),
     ]
+    if c["geh_under_5"] is not None:
+        good = c["geh_under_5"] >= kpi.GEH_TARGET
+        levels["geh"] = "aman" if good else "waspada"
+        cards.append(card("geh", shown("geh_under_5"), f"{words['target']} ≥ {kpi.GEH_TARGET:.0%}"))
+    return cards
 
 
 def _status_table(status: pd.DataFrame, words: dict[str, str]) -> html.Table:
-    def why(reasons: list[Any]) -> str:
+    def why(r: Any) -> str:
+        if r.status == kpi.NO_DATA:
+            return words["no_data_why"]
         return "; ".join(
-            f"{words.get(k + '_kpi', k)} {v:.3g} ≥ {lim:.3g}"
-            if k != "rasa_aman"
-            else f"{words['rasa_aman_kpi']} {v:.3g} ≤ {lim:.3g}"
-            for k, v, lim, _ in reasons
+            f"{_word(k, words)} {_value(k, v, words)} {'≤' if k == 'rasa_aman' else '≥'} "
+            f"{_value(k, lim, words)}"
+            for k, v, lim, _ in r.reasons
         )
 
     head = html.Tr([html.Th(words["sector"]), html.Th(words["status"]), html.Th(words["reasons"])])
@@ -291,8 +306,11 @@ def _status_table(status: pd.DataFrame, words: dict[str, str]) -> html.Table:
             html.Tr(
                 [
                     html.Td(r.sector),
-                    html.Td(f"{sign} {r.status}", style={"color": color, "fontWeight": "bold"}),
-                    html.Td(why(r.reasons)),
+                    html.Td(
+                        f"{sign} {words['status_' + r.status]}",
+                        style={"color": color, "fontWeight": "bold"},
+                    ),
+                    html.Td(why(r)),
                 ],
                 className=f"status-{r.status}",
             )
@@ -321,28 +339,22 @@ def _details(click: Any, lang: str, name: str, t: float) -> Any:
     ):  # a click inside an area
         key = view.city.sectors.index[curve]  # the map draws the sectors first, in this order
     t = float(t if t is not None else view.end)
-    status = kpi.sector_status(view.con, t, view.rules).set_index("sector")
     if key in view.city.sectors.index:
-        row = (
-            status.loc[key]
-            if key in status.index
-            else pd.Series(
-                {
-                    "status": "aman",
-                    "tti": None,
-                    "open_incidents": 0,
-                    "response_p90_s": None,
-                    "rasa_aman": None,
-                }
-            )
-        )  # a sector where nothing was recorded
+        status = kpi.sector_status(view.con, t, view.rules, sectors=view.city.sectors.index)
+        row = status.set_index("sector").loc[key]
         color, sign = STATUS_STYLE[row["status"]]
-        items = [
-            html.Li(f"{words[k + '_kpi']}: {'–' if pd.isna(row[k]) else f'{row[k]:.3g}'}")
-            for k in ("tti", "open_incidents", "response_p90_s", "rasa_aman")
-        ]
+        if row["status"] == kpi.NO_DATA:
+            items = [html.Li(words["no_data_why"])]
+        else:
+            items = [
+                html.Li(f"{_word(k, words)}: {_value(k, row[k], words)}")
+                for k in ("tti", "open_incidents", "response_p90_s", "rasa_aman")
+            ]
         return [
-            html.H4(f"{words['sector']} {key}: {sign} {row['status']}", style={"color": color}),
+            html.H4(
+                f"{words['sector']} {key}: {sign} {words['status_' + row['status']]}",
+                style={"color": color},
+            ),
             html.Ul(items),
         ]
     units = kpi.units_at(view.con, t).set_index("unit")

@@ -12,16 +12,18 @@ from twin.dashboards import state
 from twin.dashboards.i18n import text
 from twin.report import UNIT_STYLE, unit_board_figure
 
+UNKNOWN = ("circle", "#424242", "")
+
 dash.register_page(__name__, path="/units", name="Unit", title="Unit")
 
 #: A sign beside each state's word, so the board reads without colour.
 SIGNS = {
     "available": "●",
     "dispatched": "▲",
-    "en_route": "▲",
+    "en_route": "▶",
     "on_scene": "■",
     "transporting": "◆",
-    "at_hospital": "◆",
+    "at_hospital": "⬢",
     "returning": "○",
     "off_duty": "✖",
 }
@@ -42,16 +44,7 @@ def layout(**_: Any) -> html.Div:
                         clearable=False,
                         className="run",
                     ),
-                    dcc.Slider(
-                        id="units-time",
-                        min=0,
-                        max=first.end,
-                        step=first.step,
-                        value=first.end,
-                        marks=None,
-                        tooltip={"placement": "bottom"},
-                        className="slider",
-                    ),
+                    state.time_slider("units", first),
                     html.Span(id="units-clock", className="clock"),
                 ],
                 className="controls",
@@ -86,7 +79,7 @@ def _show(name: str, t: float, lang: str) -> tuple[Any, ...]:
     )
     rows = []
     for u in units.itertuples(index=False):
-        _, color = UNIT_STYLE.get(u.state, ("circle", "#424242"))
+        color = UNIT_STYLE.get(u.state, UNKNOWN)[1]
         rows.append(
             html.Tr(
                 [
@@ -105,9 +98,8 @@ def _show(name: str, t: float, lang: str) -> tuple[Any, ...]:
     fig = unit_board_figure(
         kpi.unit_spells(view.con, view.end), start=view.start, labels=words, now=t
     )
-    title = "Papan unit" if lang != "en" else "Unit board"
     return (
-        title,
+        words["unit_board"],
         f"{words['time']} {view.clock(t)}",
         html.Table([head, *rows], className="status-table"),
         fig,

@@ -55,7 +55,7 @@ pending                    incident needs waiting for a free unit
 from __future__ import annotations
 
 from twin.kpi._query import connect
-from twin.kpi.ensemble import compare
+from twin.kpi.ensemble import TRIP_KPIS, VERDICT_SIGNS, compare
 from twin.kpi.labels import (
     ANSWER_TARGET_S,
     DELAYED_S,
@@ -66,7 +66,10 @@ from twin.kpi.labels import (
     ON_SCENE_TARGET_S,
     QUEUE_M_PER_VEHICLE,
     RULE_OF_60,
+    format_duration,
+    format_number,
     format_value,
+    shown_as_zero,
 )
 from twin.kpi.response import (
     answers_by_number,
@@ -93,9 +96,12 @@ from twin.kpi.run import (
     summary,
 )
 from twin.kpi.status import (
+    CARD_TARGETS,
+    NO_DATA,
     STATUSES,
     StatusRules,
     alerts,
+    card_levels,
     k3i_cards,
     open_incidents_at,
     road_speeds,
@@ -106,23 +112,30 @@ from twin.kpi.status import (
 
 __all__ = [
     "ANSWER_TARGET_S",
+    "CARD_TARGETS",
     "DELAYED_S",
     "GEH_LIMIT",
     "GEH_TARGET",
     "GRIDLOCK_HALTING_SHARE",
     "GRIDLOCK_SAMPLES",
     "KPI_LABELS",
+    "NO_DATA",
     "ON_SCENE_TARGET_S",
     "QUEUE_M_PER_VEHICLE",
     "RULE_OF_60",
     "STATUSES",
+    "TRIP_KPIS",
+    "VERDICT_SIGNS",
     "StatusRules",
     "alerts",
     "answers_by_number",
+    "card_levels",
     "community_summary",
     "compare",
     "connect",
     "crime_concentration",
+    "format_duration",
+    "format_number",
     "format_value",
     "geh",
     "geh_share",
@@ -141,6 +154,7 @@ __all__ = [
     "safety_over_time",
     "sector_over_time",
     "sector_status",
+    "shown_as_zero",
     "summary",
     "targets",
     "unit_spells",

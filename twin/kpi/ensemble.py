@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twin.kpi.labels import KPI_LABELS
+from twin.kpi.labels import KPI_LABELS, shown_as_zero
+
+#: KPIs of the trips that arrived: a trip cut short at a closure arrives early, so these
+#: move the "better" way when more trips are cut short, whatever the plan did.
+TRIP_KPIS = ("trips", "mean_trip_min", "delay_veh_h", "mean_delay_s", "vehicles_delayed")
+
+#: A difference's verdict, as each screen marks it.
+VERDICT_SIGNS = {"better": "▲", "worse": "▼", "unclear": "≈", "cut_short": "†"}
 
 
 def compare(
@@ -22,6 +29,12 @@ def compare(
 
     Returns a table with one row per KPI: label, unit, one column per run, and a
     ``Δ <run>`` column per other run.
+
+    ``verdict <run>`` says what a difference means: "better" or "worse" (by the KPI's
+    ``better``), "same" where it shows as zero, "unclear" where an ensemble's interval
+    holds zero, "cut_short" where a trip KPI moved the better way while the run cut more
+    trips short at closures than the reference (:data:`TRIP_KPIS`: those trips end early,
+    so the move is no improvement), and None where no side is better.
 
     A run given as a list of summaries is an ensemble: replications of one plan under
     other seeds. Its column then holds the mean, ``± <run>`` the half-width of the mean's
@@ -60,8 +73,33 @@ def compare(
                 row[f"Δ {name}"] = round(b - a, 3)
             if ensembles:
                 row[f"± Δ {name}"] = _welch_half_width(spread[ref], spread[name], confidence)
+            cut = [_mean(runs[n], "trips_cut_short") for n in (ref, name)]
+            row[f"verdict {name}"] = _verdict(
+                row[f"Δ {name}"], row.get(f"± Δ {name}"), unit, better, key, cut
+            )
         rows.append(row)
     return pd.DataFrame(rows, dtype=object)  # object columns keep counts as ints
+
+
+def _mean(summaries: list[dict[str, Any]], key: str) -> float:
+    values = [s.get(key) or 0 for s in summaries]
+    return float(np.mean(values)) if values else 0.0
+
+
+def _verdict(
+    delta: Any, half: float | None, unit: str, better: str, key: str, cut_short: list[float]
+) -> str | None:
+    """What a difference means (see :func:`compare`)."""
+    if not better or delta is None:
+        return None
+    if shown_as_zero(delta, unit):
+        return "same"
+    if half is not None and abs(delta) <= half:
+        return "unclear"
+    good = (delta > 0) == (better == "higher")
+    if good and key in TRIP_KPIS and cut_short[1] > cut_short[0]:
+        return "cut_short"
+    return "better" if good else "worse"
 
 
 def _ensemble_value(values: list[Any]) -> tuple[Any, tuple[float, float, int] | None]:

@@ -95,6 +95,50 @@ _COMMUNITY_KEYS = [
 _RESPONSE_KEYS = [k for k in KPI_LABELS if k not in _TRAFFIC_KEYS and k not in _COMMUNITY_KEYS]
 
 
+def shown_as_zero(value: Any, unit: str = "") -> bool:
+    """Whether :func:`format_value` writes ``value`` as zero (``+0.00``, ``+0.0 pp``): a
+    difference too small to show is no difference to mark better or worse."""
+    if value is None or isinstance(value, bool) or value != value:
+        return False
+    if unit == "%":
+        return round(abs(value) * 100, 1) == 0
+    return round(abs(value), 2) == 0
+
+
+def format_number(value: float, digits: int = 1, lang: str = "en", *, signed: bool = False) -> str:
+    """A number as people of ``lang`` write it: ``1,234.5`` in English, ``1.234,5`` in
+    Bahasa Indonesia (a decimal comma, dots between thousands)."""
+    text = f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
+    if lang == "id":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+#: Time units in each language: seconds, minutes, hours.
+_TIME_UNITS = {"en": ("s", "min", "h"), "id": ("dtk", "mnt", "jam")}
+
+
+def format_duration(seconds: Any, lang: str = "en", *, signed: bool = False) -> str:
+    """A duration as people read it: ``45 s``, ``26.8 min``, ``2 h 05 min`` (in Bahasa
+    Indonesia ``45 dtk``, ``26,8 mnt``, ``2 jam 05 mnt``); "–" for none.
+
+    >>> format_duration(1608), format_duration(1608, "id"), format_duration(42.4)
+    ('26.8 min', '26,8 mnt', '42 s')
+    """
+    if seconds is None or seconds != seconds:
+        return "–"
+    s_word, m_word, h_word = _TIME_UNITS.get(lang, _TIME_UNITS["en"])
+    sign = ("+" if seconds >= 0 else "−") if signed else ("−" if seconds < 0 else "")
+    x = abs(float(seconds))
+    if x < 90:
+        return f"{sign}{x:.0f} {s_word}"
+    if x < 90 * 60:
+        minutes = format_number(x / 60, 1, lang).removesuffix(",0").removesuffix(".0")
+        return f"{sign}{minutes} {m_word}"
+    minutes = round(x / 60)
+    return f"{sign}{minutes // 60} {h_word} {minutes % 60:02d} {m_word}"
+
+
 def format_value(value: Any, unit: str = "", *, signed: bool = False) -> str:
     """A KPI value for people: shares (unit ``%``) as percentages, differences of shares
     in percentage points, counts with thousands separators."""

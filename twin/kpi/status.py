@@ -18,6 +18,17 @@ from twin.kpi.run import geh, geh_share
 
 #: Sector status, safest first. Doctrine words, the same in every language.
 STATUSES = ("aman", "waspada", "rawan")
+#: The status of a sector where nothing was recorded: unknown, which is not aman.
+NO_DATA = "no_data"
+
+#: The K3i cards' targets, the same for the cards and their alerts: card -> (target,
+#: which way is better, the status when off target).
+CARD_TARGETS: dict[str, tuple[float, str, str]] = {
+    "answered_110": (0.9, "higher", "rawan"),
+    "on_scene": (0.8, "higher", "rawan"),
+    "tti": (1.3, "lower", "waspada"),
+    "units_available": (1, "higher", "rawan"),
+}
 
 
 class StatusRules(BaseModel):
@@ -57,10 +68,20 @@ class StatusRules(BaseModel):
             raise InputError(f"{path}: {problems}") from None
 
 
-def sector_status(timeline: Any, t: float, rules: StatusRules | None = None) -> pd.DataFrame:
+def sector_status(
+    timeline: Any,
+    t: float,
+    rules: StatusRules | None = None,
+    *,
+    sectors: Any = None,
+) -> pd.DataFrame:
     """Each sector's KPIs at simulated time ``t`` and its status by ``rules``: columns
     sector, tti, open_incidents, response_p90_s, rasa_aman, status, reasons (a list of
-    (kpi, value, threshold) that made it worse than aman)."""
+    (kpi, value, threshold, status) that made it worse than aman).
+
+    A sector the timeline says nothing of (no roads, no incident, no residents modelled)
+    is left out, or, when ``sectors`` names all the city's sectors, listed with the status
+    :data:`NO_DATA`: no data is not aman."""
     rules = rules or StatusRules()
     con = _con(timeline)
     frame = con.execute(
@@ -105,7 +126,31 @@ def sector_status(timeline: Any, t: float, rules: StatusRules | None = None) -> 
         reasons.append(why)
     frame["status"] = statuses
     frame["reasons"] = reasons
+    if sectors is not None:
+        missing = [s for s in sectors if s not in set(frame["sector"])]
+        if missing:
+            blank = pd.DataFrame({"sector": missing, "status": NO_DATA})
+            blank["reasons"] = [[] for _ in missing]
+            frame = pd.concat([frame, blank], ignore_index=True).sort_values("sector")
+            frame = frame.reset_index(drop=True)
     return frame
+
+
+def card_levels(cards: dict[str, Any]) -> dict[str, str | None]:
+    """Each K3i card's status by :data:`CARD_TARGETS`: aman on target, its level off it,
+    None where there is no data yet. The cards and their alerts both read it, so a card
+    and its alert never disagree."""
+    levels: dict[str, str | None] = {}
+    for name, (target, better, level) in CARD_TARGETS.items():
+        value = cards.get(name)
+        if name == "units_available" and not cards.get("units"):
+            value = None
+        if value is None or pd.isna(value):
+            levels[name] = None
+            continue
+        off = value < target if better == "higher" else value >= target
+        levels[name] = level if off else "aman"
+    return levels
 
 
 def units_at(timeline: Any, t: float) -> pd.DataFrame:
@@ -224,10 +269,11 @@ def alerts(timeline: Any, t: float, status: pd.DataFrame, cards: dict[str, Any])
     and each KPI card off its target (:func:`k3i_cards`), with its reason, and whether an
     officer acknowledged it (an ``alert_acknowledged`` event at or before ``t``). An alert's
     id names what and how bad (``S05:rawan``), so a sector that gets worse alerts again;
-    ``reason`` says why in KPI keys, ``why`` gives the (key, value) pairs to word it."""
+    ``reason`` says why in KPI keys, ``why`` gives the (key, value, threshold or target)
+    triples to word it."""
     rows = []
     for r in status.itertuples(index=False):
-        if r.status != "aman":
+        if r.status not in ("aman", NO_DATA):
             reason = "; ".join(f"{k} {v:.3g}" for k, v, _, _ in r.reasons)
             rows.append(
                 {
@@ -235,29 +281,19 @@ def alerts(timeline: Any, t: float, status: pd.DataFrame, cards: dict[str, Any])
                     "sector": r.sector,
                     "status": r.status,
                     "reason": reason,
-                    "why": [(k, v) for k, v, _, _ in r.reasons],
+                    "why": [(k, v, limit) for k, v, limit, _ in r.reasons],
                 }
             )
-    checks = (
-        ("answered_110", cards["answered_110"], lambda v: v < 0.9, "rawan"),
-        ("on_scene", cards["on_scene"], lambda v: v < 0.8, "rawan"),
-        ("tti", cards["tti"], lambda v: v >= 1.3, "waspada"),
-        (
-            "units_available",
-            cards["units_available"] if cards["units"] else None,
-            lambda v: v < 1,
-            "rawan",
-        ),
-    )
-    for name, value, off, level in checks:
-        if value is not None and not pd.isna(value) and off(value):
+    for name, level in card_levels(cards).items():
+        if level not in (None, "aman"):
+            value = float(cards[name])
             rows.append(
                 {
                     "alert": f"{name}:{level}",
                     "sector": "",
                     "status": level,
                     "reason": f"{name} {value:.3g}",
-                    "why": [(name, float(value))],
+                    "why": [(name, value, CARD_TARGETS[name][0])],
                 }
             )
     frame = pd.DataFrame(rows, columns=["alert", "sector", "status", "reason", "why"])
