@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="repeats per measurement")
     args = parser.parse_args(argv)
     CACHE.mkdir(exist_ok=True)
+    from twin._sumo import sumo_console_to
+
+    sumo_console_to(CACHE / "sumo-console.log")  # SUMO's warnings in a file, as a run's are
     print(f"# make bench, {time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}")
     for name in args.names or BENCHMARKS:
         BENCHMARKS[name](args.repeat)

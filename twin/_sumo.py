@@ -96,3 +96,27 @@ def run_tool(
         tail = "\n".join(tail.splitlines()[-8:])
         raise SumoError(f"{name} failed (exit status {proc.returncode}):\n{tail}")
     return output
+
+
+_console: dict[str, Path] = {}
+
+
+def sumo_console_to(path: Path) -> None:
+    """Send what SUMO prints to the console (its warnings go to standard error: "actuated
+    tlLogic ... has no controlling detector") to ``path``, for a process that runs SUMO
+    in-process (the live twin, the benchmarks), as a run's worker keeps its SUMO console
+    in the run folder. Python's own ``sys.stderr`` stays on the terminal: only what is
+    written below Python (SUMO's C++) goes to the file. Once per process."""
+    import sys
+
+    if _console:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding="utf-8", errors="replace")
+    _console["path"] = path

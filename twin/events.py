@@ -85,6 +85,8 @@ def event(kind: str):  # a class decorator
 
 @event("run_started")
 class RunStarted(Event):
+    """A run began: its scenario, seed, city and local start time."""
+
     scenario: str
     seed: int
     city: str
@@ -93,6 +95,8 @@ class RunStarted(Event):
 
 @event("run_ended")
 class RunEnded(Event):
+    """The run ended: ``status`` complete, or how it stopped and why (``reason``)."""
+
     status: str  # "complete" or "incomplete"
     reason: str
 
@@ -119,6 +123,8 @@ class RoadEventStarted(Event):
 
 @event("road_event_ended")
 class RoadEventEnded(Event):
+    """A road event ended: its roads are open again."""
+
     event_id: str
     event_type: str
     edges: list[str]
@@ -248,6 +254,8 @@ class CallPlaced(Event):
 
 @event("call_answered")
 class CallAnswered(Event):
+    """A call-taker answered a call after ``wait_s`` seconds in the queue."""
+
     call: str
     incident: str
     number: str
@@ -420,7 +428,7 @@ class UnrestState(Event):
 class AlertAcknowledged(Event):
     """A back-office officer acknowledged an alert of the K3i page: a sector that turned
     waspada or rawan (``sector``, ``status``, ``reason``), or a KPI off its target
-    (``sector`` empty). ``by`` names who, as the dashboard knows them."""
+    (``sector`` empty). ``officer`` names who, as the dashboard knows them."""
 
     alert: str
     sector: str
@@ -525,6 +533,8 @@ class ClosureOrdered(Event):
 
 @event("closure_lifted")
 class ClosureLifted(Event):
+    """An officer lifted a closure ordered from the live feed."""
+
     event_id: str
 
 
@@ -546,3 +556,22 @@ def schema() -> pa.Schema:
         ("source", pa.string()),
     ]
     return pa.schema(common + [(name, COLUMNS[name]) for name in sorted(COLUMNS)])
+
+
+def reference() -> str:
+    """The timeline's columns as a Markdown table, kind by kind: what each kind records
+    and the columns it fills (the others are null in its rows). ``docs/TIMELINE.md`` holds
+    it, and a test keeps the two the same."""
+    lines = [
+        "| kind | what it records | columns it fills |",
+        "|---|---|---|",
+    ]
+    for kind in sorted(REGISTRY):
+        cls = REGISTRY[kind]
+        doc = " ".join((cls.__doc__ or "").split()).replace("|", "\\|").replace("``", "`")
+        fields = ", ".join(
+            f"`{f.name}` ({f.type})"
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        )
+        lines.append(f"| `{kind}` | {doc} | {fields} |")
+    return "\n".join(lines) + "\n"

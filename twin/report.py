@@ -30,20 +30,45 @@ def _clock_axis(start: pd.Timestamp | None, seconds: pd.Series) -> Any:
     return (start + pd.to_timedelta(seconds, unit="s")) if start is not None else seconds / 60
 
 
+#: The window of the moving mean that the speed chart draws: a minute's sample is noise.
+SMOOTH_S = 300
+
+
 def speed_figure(
-    runs: dict[str, Any], *, start: pd.Timestamp | None = None, events: pd.DataFrame | None = None
+    runs: dict[str, Any],
+    *,
+    start: pd.Timestamp | None = None,
+    events: pd.DataFrame | None = None,
+    reference: str | None = None,
 ) -> go.Figure:
-    """Network speed and travel-time index over time, one line per run; road events shaded."""
-    fig = go.Figure()
-    for i, (name, timeline) in enumerate(runs.items()):
+    """Network speed (top) and travel-time index (bottom) over time, one line per run in
+    one colour on both panels (the ``reference`` run grey), as moving means over
+    :data:`SMOOTH_S`; road events shaded."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    colors = _run_colors(list(runs), reference)
+    for name, timeline in runs.items():
         net = kpi.network_over_time(timeline)
+        if not len(net):
+            continue
+        step = float(net["t"].diff().median()) if len(net) > 1 else SMOOTH_S
+        window = max(1, round(SMOOTH_S / step)) if step > 0 else 1
+        smooth = net[["speed_kmh", "tti"]].rolling(window, min_periods=1, center=True).mean()
         x = _clock_axis(start, net["t"])
-        color = _COLORS[i % len(_COLORS)]
+        line = {"color": colors[name], "width": 2}
         fig.add_scatter(
-            x=x, y=net["speed_kmh"], name=f"{name}: speed (km/h)", line={"color": color}
+            x=x, y=smooth["speed_kmh"], name=name, line=line, legendgroup=name, row=1, col=1
         )
         fig.add_scatter(
-            x=x, y=net["tti"], name=f"{name}: TTI", yaxis="y2", line={"color": color, "dash": "dot"}
+            x=x,
+            y=smooth["tti"],
+            name=name,
+            line=line,
+            legendgroup=name,
+            showlegend=False,
+            row=2,
+            col=1,
         )
     if events is not None:
         for row in events.itertuples():
@@ -63,25 +88,41 @@ def speed_figure(
                 xanchor="left",
             )
     fig.update_layout(
-        title="Network speed and travel-time index",
-        xaxis_title="local time" if start is not None else "minutes",
-        yaxis={"title": "speed (km/h)", "rangemode": "tozero"},
-        yaxis2={
-            "title": "travel-time index",
-            "overlaying": "y",
-            "side": "right",
-            "rangemode": "tozero",
-        },
-        legend={"orientation": "h", "y": -0.2},
-        margin={"t": 60},
+        title=f"Network speed and travel-time index ({SMOOTH_S // 60}-minute moving means)",
+        legend={"orientation": "h", "y": -0.15},
+        margin={"t": 70},
+        height=560,
     )
+    fig.update_yaxes(title_text="speed (km/h)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="travel-time index", tickformat=".1f", row=2, col=1)
+    fig.update_xaxes(title_text="local time" if start is not None else "minutes", row=2, col=1)
     return fig
 
 
+#: Colour scales by which way is better: red is always the bad end.
+SCALES = {
+    ("lower", False): "YlOrRd",  # more is worse: high values red
+    ("higher", False): "YlOrRd_r",  # more is better: low values red
+    ("lower", True): "RdBu_r",  # a difference, more is worse: rises red
+    ("higher", True): "RdBu",  # a difference, more is better: falls red
+}
+
+
 def sector_map(
-    city: Any, values: pd.Series, *, title: str, colorbar: str, diverging: bool = False
+    city: Any,
+    values: pd.Series,
+    *,
+    title: str,
+    colorbar: str,
+    better: str = "lower",
+    diverging: bool = False,
+    digits: int = 2,
 ) -> go.Figure:
-    """Sectors coloured by ``values`` (indexed by sector id) over the city's roads."""
+    """Sectors coloured by ``values`` (indexed by sector id) over the city's roads. The
+    scale runs to red at the bad end: ``better`` says which way is good ("lower" for
+    congestion, response times and crime, "higher" for coverage and rasa aman); a
+    ``diverging`` map of differences is white at zero. Each sector is labelled with its
+    value to ``digits`` decimals, on a white ground so that it reads on a dark cell."""
     import plotly.colors as pc
 
     fig = go.Figure()
@@ -94,9 +135,10 @@ def sector_map(
     finite = values.dropna()
     lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
     if diverging:
-        span = max(abs(lo), abs(hi), 1e-9)
+        span = max(abs(lo), abs(hi))
+        span = span if span >= 10**-digits else 1.0  # no difference: a plain ±1 scale
         lo, hi = -span, span
-    scale = "RdBu_r" if diverging else "YlOrRd"
+    scale = SCALES[(better, diverging)]
     for sid, row in city.sectors.iterrows():
         value = values.get(sid)
         ring = row["geometry"].exterior.coords
@@ -105,7 +147,10 @@ def sector_map(
         else:
             frac = 0.5 if hi == lo else (float(value) - lo) / (hi - lo)
             color = pc.sample_colorscale(scale, [min(max(frac, 0.0), 1.0)])[0]
-        label = "no data" if value is None or pd.isna(value) else f"{value:.2f}"
+        if value is None or pd.isna(value):
+            label = "no data"
+        else:
+            label = f"{value:+.{digits}f}" if diverging else f"{value:,.{digits}f}"
         fig.add_scatter(
             x=[p[0] for p in ring],
             y=[p[1] for p in ring],
@@ -124,7 +169,9 @@ def sector_map(
             y=row["centroid_lat"],
             text=f"{sid}<br>{label}",
             showarrow=False,
-            font={"size": 10},
+            font={"size": 10, "color": "#212121"},
+            bgcolor="rgba(255,255,255,0.8)",
+            borderpad=1,
         )
     fig.add_scatter(
         x=xs,
@@ -185,26 +232,57 @@ def sector_map(
     return fig
 
 
-def delay_histogram(runs: dict[str, Any]) -> go.Figure:
-    """Distribution of each trip's delay (time loss), one trace per run."""
+#: The colour of the reference (baseline) run in charts: grey, the run compared with it in
+#: colour, never red, which reads as bad.
+REFERENCE_COLOR = "#757575"
+
+
+def _run_colors(names: list[str], reference: str | None) -> dict[str, str]:
+    """Each run's colour in a chart: the reference grey, the others from the palette."""
+    others = iter([c for c in _COLORS if c != "#d62728"])
+    return {n: REFERENCE_COLOR if n == reference else next(others) for n in names}
+
+
+def delay_histogram(runs: dict[str, Any], *, reference: str | None = None) -> go.Figure:
+    """Distribution of each trip's delay (time loss), one trace per run, all on the same
+    bins (so that bars of two runs compare), the ``reference`` run in grey."""
+    losses = {
+        name: kpi.connect(timeline)
+        .execute("SELECT time_loss_s / 60 AS m FROM timeline WHERE kind = 'trip'")
+        .df()["m"]
+        for name, timeline in runs.items()
+    }
+    top = max((float(x.max()) for x in losses.values() if len(x)), default=1.0)
+    size = _nice_step(top / 40)
+    colors = _run_colors(list(runs), reference)
     fig = go.Figure()
-    for i, (name, timeline) in enumerate(runs.items()):
-        loss = (
-            kpi.connect(timeline)
-            .execute("SELECT time_loss_s / 60 AS m FROM timeline WHERE kind = 'trip'")
-            .df()["m"]
-        )
+    for name, loss in losses.items():
         fig.add_histogram(
-            x=loss, name=name, opacity=0.6, marker={"color": _COLORS[i % len(_COLORS)]}, nbinsx=40
+            x=loss,
+            name=name,
+            opacity=0.6,
+            marker={"color": colors[name]},
+            xbins={"start": 0, "end": top + size, "size": size},
+            autobinx=False,
         )
     fig.add_vline(x=kpi.DELAYED_S / 60, line={"dash": "dash"}, annotation_text="delayed")
     fig.update_layout(
-        title="Vehicles delayed: time lost per trip",
+        title=f"Vehicles delayed: time lost per trip (bins of {size:g} min)",
         xaxis_title="minutes lost",
         yaxis_title="trips",
         barmode="overlay",
     )
     return fig
+
+
+def _nice_step(raw: float) -> float:
+    """The round step (1, 2 or 5 times a power of ten) at or above ``raw``."""
+    import math
+
+    if raw <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
 def utilisation_figure(timeline: Any) -> go.Figure:
@@ -228,18 +306,32 @@ def utilisation_figure(timeline: Any) -> go.Figure:
     return fig
 
 
-def pending_figure(timeline: Any, *, start: pd.Timestamp | None = None) -> go.Figure:
-    """The pending queue (incident needs waiting for a free unit) over time."""
+def pending_figure(
+    timeline: Any, *, start: pd.Timestamp | None = None, end_s: float | None = None
+) -> go.Figure:
+    """The pending queue (incident needs waiting for a free unit) over the whole run (to
+    ``end_s``), in whole needs."""
     pending = kpi.pending_over_time(timeline)
+    t, n = list(pending["t"]), list(pending["pending"])
+    if end_s is not None:  # the queue as it stood, to the end of the run
+        t, n = [0.0, *t, end_s], [0, *n, n[-1] if n else 0]
     fig = go.Figure()
     fig.add_scatter(
-        x=_clock_axis(start, pending["t"]),
-        y=pending["pending"],
+        x=_clock_axis(start, pd.Series(t, dtype=float)),
+        y=n,
         mode="lines",
         line={"shape": "hv"},
         name="pending",
     )
-    fig.update_layout(title="Pending queue: needs waiting for a unit", yaxis_title="needs")
+    fig.update_layout(
+        title="Pending queue: needs waiting for a unit",
+        yaxis={
+            "title": "needs",
+            "rangemode": "tozero",
+            "dtick": max(1.0, _nice_step(max(n, default=0) / 6)),  # whole needs only
+            "tickformat": "d",
+        },
+    )
     return fig
 
 
@@ -268,27 +360,61 @@ def safety_figure(timeline: Any, *, start: pd.Timestamp | None = None) -> go.Fig
     return fig
 
 
+def safety_compare_figure(
+    runs: dict[str, Any], *, start: pd.Timestamp | None = None, reference: str | None = None
+) -> go.Figure:
+    """The city's mean rasa aman over time, one line per run (the ``reference`` grey)."""
+    colors = _run_colors(list(runs), reference)
+    fig = go.Figure()
+    for name, timeline in runs.items():
+        mean = kpi.safety_over_time(timeline).groupby("t")["rasa_aman"].mean()
+        fig.add_scatter(
+            x=_clock_axis(start, pd.Series(mean.index)),
+            y=mean.to_numpy(),
+            mode="lines",
+            name=name,
+            line={"width": 2, "color": colors[name]},
+        )
+    fig.update_layout(
+        title="Rasa aman (sense of safety), mean over sectors",
+        yaxis_title="index, 0-100 (higher is safer)",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
 def mean_sector_tti(timeline: Any) -> pd.Series:
     """Each sector's mean travel-time index over the run."""
     return kpi.sector_over_time(timeline).groupby("sector")["tti"].mean()
 
 
 def kpi_table_html(table: pd.DataFrame) -> str:
-    """An HTML table of :func:`twin.kpi.compare` output (or one run's KPIs)."""
+    """An HTML table of :func:`twin.kpi.compare` output (or one run's KPIs): each run, each
+    difference marked with its verdict (▲ better, ▼ worse, † moved only because trips were
+    cut short at closures), and the unit."""
     runs = [c for c in table.columns if c not in ("kpi", "label", "unit", "better")]
+    runs = [c for c in runs if not c.startswith(("verdict ", "n ", "± "))]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["KPI", *runs, "unit"])
     body = []
-    for row in table.itertuples(index=False):
-        r = row._asdict()
+    cut = False
+    for r in table.to_dict("records"):
         cells = [f"<td>{html.escape(r['label'])}</td>"]
         for c in runs:
-            value = table.loc[table["kpi"] == r["kpi"], c].iloc[0]
-            cells.append(
-                f"<td>{html.escape(kpi.format_value(value, r['unit'], signed=c.startswith('Δ')))}</td>"
-            )
+            text = kpi.format_value(r[c], r["unit"], signed=c.startswith("Δ"))
+            if c.startswith("Δ "):
+                verdict = r.get(f"verdict {c[2:]}")
+                text = f"{text} {kpi.VERDICT_SIGNS.get(verdict or '', '')}".rstrip()
+                cut = cut or verdict == "cut_short"
+            cells.append(f"<td>{html.escape(text)}</td>")
         cells.append(f"<td>{html.escape(r['unit'])}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    note = (
+        "<p>† moved the better way only because more trips were cut short at closures: "
+        "those trips ended early, so this is no improvement.</p>"
+        if cut
+        else ""
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
 
 
 def write_html(path: Path, *, title: str, intro: str, sections: list[tuple[str, Any]]) -> None:

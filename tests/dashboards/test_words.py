@@ -184,3 +184,34 @@ def test_a_difference_is_marked_only_where_it_shows_and_means_something():
     assert rows["mean_tti"] == "same"  # +0.00 as shown: no verdict
     assert rows["trips"] == "worse"
     assert rows["trips_cut_short"] == "worse"
+
+
+def test_twin_dash_says_where_once_and_logs_no_request(rush_run):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "dash", str(rush_run), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.5)
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=30).read()
+    finally:
+        proc.terminate()
+        stdout, stderr = proc.communicate(timeout=30)
+    assert stdout.strip() == f"Dashboards on http://127.0.0.1:{port}/ (Ctrl-C stops them)"
+    assert "WARNING" not in stderr and "GET /" not in stderr, stderr

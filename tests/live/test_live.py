@@ -125,6 +125,9 @@ def test_live_twin_follows_the_feed(helsinki_city, tmp_path):
         broker.stop()
     assert proc.returncode == 0, stderr
     assert "4 messages kept, quarantined: stale 1" in " ".join(stdout.split())
+    # SUMO's own warnings go to the live twin's SUMO folder, not to the officer's terminal
+    assert "tlLogic" not in stdout + stderr
+    assert "tlLogic" in (db.parent / ".live-sumo" / "console.log").read_text()
     with duckdb.connect(str(db), read_only=True) as con:
 
         def n(sql: str) -> int:

@@ -81,6 +81,9 @@ def test_the_run_folder_holds_what_a_planner_needs(first_run):
     assert kinds["road_event_started"] == 1 and kinds["road_event_ended"] == 1
     html = (folder / "report.html").read_text()
     assert "© OpenStreetMap contributors" in html and "plotly" in html and "Incident impact" in html
+    # the incident-impact table in words, not column names
+    assert "<th>Lanes closed</th>" in html and "<th>Trips cut short</th>" in html
+    assert not any(raw in html for raw in ("event_id", "lanes_closed", "cut_short"))
     assert first_run.kpis["trips"] == kinds["trip"]
 
 
@@ -105,7 +108,11 @@ def test_baseline_runs_without_the_events_and_reports_the_difference(helsinki_ci
     assert result.delta["trips"] == result.kpis["trips"] - base.kpis["trips"]
     doc = json.loads((tmp_path / "r" / "kpis.json").read_text())
     assert set(doc) == {"kpis", "baseline", "delta_vs_baseline"}
-    assert "Difference to the baseline by sector" in (tmp_path / "r" / "report.html").read_text()
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "Difference to the baseline by sector" in html
+    # the baseline first, then the run, as in the terminal
+    head = html[html.index("<thead>") : html.index("</thead>")]
+    assert head.index("<th>baseline</th>") < head.index(f"<th>{result.info['scenario']}</th>")
 
 
 def crash_scenario(city_path: Path, simulator: str):
@@ -199,6 +206,9 @@ def test_compare_and_schema_commands(first_run, helsinki_city, tmp_path):
     )
     table, report = compare_runs([first_run.path, other.path], out=tmp_path / "cmp.html")
     assert report.exists() and "by sector" in report.read_text()
+    # by default the report goes into the first run's folder, not the current one
+    _, default = compare_runs([first_run.path, other.path])
+    assert default == first_run.path / "compare-none.html" and default.exists()
     trips = table.set_index("kpi").loc["trips"]
     assert trips["Δ none"] == other.kpis["trips"] - first_run.kpis["trips"]
     proc = subprocess.run(

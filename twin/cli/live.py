@@ -131,6 +131,10 @@ def live(
     if not speed > 0:
         raise InputError(f"--speed must be positive, got {speed:g}")
     out.print(f"Live twin on mqtt://{mqtt}, writing {db}; Ctrl-C stops it.")
+    from twin._sumo import sumo_console_to
+    from twin.live.run import sumo_folder
+
+    sumo_console_to(sumo_folder(db) / "console.log")  # SUMO's warnings off the terminal
     result = run_live(
         mqtt=parse_broker(mqtt),
         db=db,

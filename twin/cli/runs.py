@@ -15,7 +15,7 @@ from twin._errors import InputError
 from twin.cli._app import (
     app,
     err,
-    fmt,
+    kpi_grid,
     out,
     print_comparison,
 )
@@ -25,7 +25,7 @@ from twin.cli._app import (
 def run(
     scenario: Annotated[Path, typer.Argument(help="A scenario file (YAML).")],
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Run folder. Default: runs/<scenario name>.")
+        Path | None, typer.Option("--out", help="Run folder. Default: runs/SCENARIO-NAME.")
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Override the scenario's seed.")
@@ -84,22 +84,15 @@ def _print_run(result: Any) -> None:
         summaries = {"baseline": result.baseline.kpis, "run": result.kpis}
     table = kpi.compare(summaries, reference="baseline" if result.baseline else "run")
     info = result.info
-    grid = Table(title=f"KPIs of {info['scenario']} ({info['status']})", title_justify="left")
-    grid.add_column("KPI")
-    for name in summaries:
-        grid.add_column(name, justify="right")
-    if result.baseline is not None:
-        grid.add_column("difference", justify="right")
-    grid.add_column("unit")
-    for row in table.to_dict("records"):
-        cells = [row["label"], *(fmt(row[n], row["unit"]) for n in summaries)]
-        if result.baseline is not None:
-            cells.append(fmt(row.get("Δ run"), row["unit"], signed=True))
-        grid.add_row(*cells, row["unit"])
-    out.print(grid)
+    kpi_grid(
+        table,
+        list(summaries),
+        f"KPIs of {info['scenario']} ({info['status']})",
+        diff={"run": "difference"} if result.baseline is not None else {},
+    )
     out.print(
         f"Simulated {info['simulated_s'] / 60:.0f} min in {info['wall_s']} s "
-        f"({info['realtime_factor']}× real time). Report: {result.path / 'report.html'}"
+        f"({info['realtime_factor']}× real time).\nReport: {result.path / 'report.html'}"
     )
 
 
@@ -107,7 +100,10 @@ def _print_run(result: Any) -> None:
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run folders.")],
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="Report file. Default: compare-<runs>.html.")
+        Path | None,
+        typer.Option(
+            "--out", help="Report file. Default: compare-OTHER-RUNS.html in the first run's folder."
+        ),
     ] = None,
 ) -> None:
     """Compare runs: a KPI table with differences against the first, and an HTML report."""

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twin.kpi.labels import KPI_LABELS, shown_as_zero
+from twin.kpi.labels import KPI_LABELS, SHOWN_PER, shown_as_zero
 
 #: KPIs of the trips that arrived: a trip cut short at a closure arrives early, so these
 #: move the "better" way when more trips are cut short, whatever the plan did.
@@ -28,7 +28,8 @@ def compare(
     """KPIs of several runs side by side, with each run's difference to the reference run.
 
     Returns a table with one row per KPI: label, unit, one column per run, and a
-    ``Δ <run>`` column per other run.
+    ``Δ <run>`` column per other run. Values are in the row's ``unit``: the response times
+    kept in seconds (:data:`~twin.kpi.labels.SHOWN_PER`) are given in minutes.
 
     ``verdict <run>`` says what a difference means: "better" or "worse" (by the KPI's
     ``better``), "same" where it shows as zero, "unclear" where an ensemble's interval
@@ -55,10 +56,13 @@ def compare(
     for key, (label, unit, better) in KPI_LABELS.items():
         if all(s.get(key) is None for n in names for s in runs[n]):
             continue  # a part of the twin none of the runs had (traffic, response)
+        label = _with_target(key, label, [s for n in names for s in runs[n]])
         row: dict[str, Any] = {"kpi": key, "label": label, "unit": unit, "better": better}
         spread: dict[str, tuple[float, float, int] | None] = {}  # mean, variance, n
+        per = SHOWN_PER.get(key, 1.0)  # seconds shown as minutes
         for name in names:
             values = [s.get(key) for s in runs[name]]
+            values = [v / per if isinstance(v, int | float) and per != 1 else v for v in values]
             row[name], spread[name] = _ensemble_value(values)
             if ensembles:
                 row[f"n {name}"] = len(values)
@@ -79,6 +83,21 @@ def compare(
             )
         rows.append(row)
     return pd.DataFrame(rows, dtype=object)  # object columns keep counts as ints
+
+
+#: KPIs judged against a target, and where the summary keeps it.
+_TARGET_OF = {"answered_in_target": "answer_target_s", "on_scene_in_target": "on_scene_target_s"}
+
+
+def _with_target(key: str, label: str, summaries: list[dict[str, Any]]) -> str:
+    """A "within target" KPI's label with its target said, where the runs share it:
+    "Calls answered within target (10 s)"."""
+    from twin.kpi.labels import format_duration
+
+    targets = {s.get(_TARGET_OF.get(key, ""), None) for s in summaries}
+    if key not in _TARGET_OF or len(targets) != 1 or None in targets:
+        return label
+    return f"{label} ({format_duration(targets.pop())})"
 
 
 def _mean(summaries: list[dict[str, Any]], key: str) -> float:

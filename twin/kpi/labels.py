@@ -37,9 +37,9 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "answered_in_target": ("Calls answered within target", "%", "higher"),
     "speed_of_answer_s": ("Average speed of answer", "s", "lower"),
     "abandoned": ("Calls abandoned", "%", "lower"),
-    "processing_s": ("Mean processing time (call to dispatch)", "s", "lower"),
-    "response_p50_s": ("Response time, median (call to on scene)", "s", "lower"),
-    "response_p90_s": ("Response time, 90th percentile", "s", "lower"),
+    "processing_s": ("Mean processing time (call to dispatch)", "min", "lower"),
+    "response_p50_s": ("Response time, median (call to on scene)", "min", "lower"),
+    "response_p90_s": ("Response time, 90th percentile", "min", "lower"),
     "on_scene_in_target": ("Incidents reached within target", "%", "higher"),
     "utilisation_police": ("Police unit utilisation", "%", "lower"),
     "utilisation_ambulance": ("Ambulance utilisation", "%", "lower"),
@@ -58,6 +58,10 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "unrest_peak": ("Most rioters at once", "people", "lower"),
     "geh_under_5": ("Detectors with GEH < 5, last hour (calibration)", "%", "higher"),
 }
+#: KPIs kept in seconds but shown in minutes, as the maps show them: a response time reads
+#: "6.49 min", not "389.50 s". Tables divide by this before they show the value.
+SHOWN_PER = {"processing_s": 60.0, "response_p50_s": 60.0, "response_p90_s": 60.0}
+
 #: The accepted standard: a calibrated model has GEH < 5 at 85 % of its count sites.
 GEH_TARGET = 0.85
 
@@ -95,6 +99,13 @@ _COMMUNITY_KEYS = [
 _RESPONSE_KEYS = [k for k in KPI_LABELS if k not in _TRAFFIC_KEYS and k not in _COMMUNITY_KEYS]
 
 
+#: Units of things counted: written as whole numbers (a mean over replications with one
+#: decimal), never as ``575.00``.
+COUNT_UNITS = frozenset(
+    {"trips", "vehicles", "incidents", "calls", "needs", "crimes", "disputes", "people"}
+)
+
+
 def shown_as_zero(value: Any, unit: str = "") -> bool:
     """Whether :func:`format_value` writes ``value`` as zero (``+0.00``, ``+0.0 pp``): a
     difference too small to show is no difference to mark better or worse."""
@@ -102,6 +113,8 @@ def shown_as_zero(value: Any, unit: str = "") -> bool:
         return False
     if unit == "%":
         return round(abs(value) * 100, 1) == 0
+    if unit in COUNT_UNITS:
+        return round(abs(value), 1) == 0
     return round(abs(value), 2) == 0
 
 
@@ -146,8 +159,13 @@ def format_value(value: Any, unit: str = "", *, signed: bool = False) -> str:
         return "–"
     if isinstance(value, bool):
         return "YES" if value else "no"
+    if signed and shown_as_zero(value, unit):
+        value = 0 if isinstance(value, int) else 0.0  # never "-0.0 pp"
     if unit == "%" and isinstance(value, int | float):
         return f"{value * 100:+.1f} pp" if signed else f"{value * 100:.1f}%"
+    if unit in COUNT_UNITS and isinstance(value, float):  # a count: whole, or a mean of counts
+        digits = 0 if value.is_integer() else 1
+        return f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
     if isinstance(value, float):
         return f"{value:+,.2f}" if signed else f"{value:,.2f}"
     if isinstance(value, int):

@@ -40,7 +40,7 @@ def response_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "SELECT coalesce(max(pending), 0), count(*) FILTER (WHERE action = 'dropped') "
         "FROM timeline WHERE kind = 'incident_pending'"
     ).fetchone()
-    _, on_scene_target = targets(con)
+    answer_target, on_scene_target = targets(con)
     end = con.execute("SELECT max(t) FROM timeline").fetchone()[0] or 0.0
     judged = inc[(inc["first_call_t"] <= end - on_scene_target) | inc["first_on_scene_s"].notna()]
     return {
@@ -62,6 +62,8 @@ def response_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         **{f"utilisation_{a}": _r(by_agency.get(a), 4) for a in ("police", "ambulance", "fire")},
         "pending_max": int(pending[0]) if pending else 0,
         "unserved": int(pending[1]) if pending else 0,
+        "answer_target_s": float(answer_target),
+        "on_scene_target_s": float(on_scene_target),
     }
 
 

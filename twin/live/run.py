@@ -185,6 +185,11 @@ class LiveStore:
         self.sensors.close()
 
 
+def sumo_folder(db: Path) -> Path:
+    """Where the live twin on ``db`` keeps SUMO's files and console (``console.log``)."""
+    return Path(db).parent / f".{Path(db).stem}-sumo"
+
+
 def run_live(
     *,
     mqtt: tuple[str, int],
@@ -263,7 +268,7 @@ def run_live(
                     "variants": {},
                 }
             )
-            workdir = db.parent / f".{db.stem}-sumo"
+            workdir = sumo_folder(db)
             _add_scenario(sim, live, city, workdir, registry.detectors(), scenario_dir)
         sensors = SensorsComponent(
             registry, store.sensors, key=caller_key(db.parent), source=source

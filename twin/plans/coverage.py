@@ -90,7 +90,9 @@ def coverage_map(city: Any, result: Coverage, path: Path, *, title: str) -> None
 
     from twin import report
 
-    fig = report.sector_map(city, result.sectors["share"], title=title, colorbar="share covered")
+    fig = report.sector_map(
+        city, result.sectors["share"], title=title, colorbar="share covered", better="higher"
+    )
     fig.add_scatter(
         x=[f.lon for f in result.facilities],
         y=[f.lat for f in result.facilities],

@@ -26,11 +26,14 @@ def write_run_report(
     """The run's ``report.html``: its key figures, and the maps and figures of each part of
     the scenario it has (traffic, response, community), against ``baseline_dir`` if given."""
     timeline = folder / "timeline.parquet"
-    runs: dict[str, Any] = {scenario.name: timeline}
-    summaries = {scenario.name: kpi.summary(timeline)}
+    # the baseline first, as in the terminal: the reference, then the run, then the change
+    runs: dict[str, Any] = {}
+    summaries: dict[str, Any] = {}
     if baseline_dir is not None:
         runs["baseline"] = baseline_dir / "timeline.parquet"
         summaries["baseline"] = kpi.summary(runs["baseline"])
+    runs[scenario.name] = timeline
+    summaries[scenario.name] = kpi.summary(timeline)
     info = Run.load(folder).info
     start = pd.Timestamp(scenario.start)
     events = kpi.road_events(timeline)
@@ -60,7 +63,12 @@ def write_run_report(
         sections += [
             (
                 "Speed and congestion over time",
-                report.speed_figure(runs, start=start, events=events),
+                report.speed_figure(
+                    runs,
+                    start=start,
+                    events=events,
+                    reference="baseline" if baseline_dir is not None else None,
+                ),
             ),
             (
                 "Congestion by sector",
@@ -85,12 +93,16 @@ def write_run_report(
                 report.sector_map(
                     city,
                     kpi.response_by_sector(timeline) / 60,
-                    title="Median response time per sector (call to first unit on scene)",
+                    title="Median response time per sector (call to first unit on scene), minutes",
                     colorbar="minutes",
+                    digits=1,
                 ),
             ),
             ("Unit utilisation", report.utilisation_figure(timeline)),
-            ("Pending queue", report.pending_figure(timeline, start=start)),
+            (
+                "Pending queue",
+                report.pending_figure(timeline, start=start, end_s=info["simulated_s"]),
+            ),
         ]
     if scenario.community is not None:
         safety = kpi.safety_over_time(timeline)
@@ -108,13 +120,22 @@ def write_run_report(
                 (
                     "Rasa aman by sector",
                     report.sector_map(
-                        city, last, title="Rasa aman at the end of the run", colorbar="0-100"
+                        city,
+                        last,
+                        title="Rasa aman at the end of the run (0-100, higher is safer)",
+                        colorbar="0-100",
+                        better="higher",
+                        digits=0,
                     ),
                 ),
                 (
                     "Crime by sector",
                     report.sector_map(
-                        city, crimes, title="Crimes committed per sector", colorbar="crimes"
+                        city,
+                        crimes,
+                        title="Crimes committed per sector",
+                        colorbar="crimes",
+                        digits=0,
                     ),
                 ),
             ]
@@ -158,15 +179,30 @@ def write_run_report(
             ]
         ]
         table["lanes_closed"] = table["lanes_closed"].map(lambda n: "all" if n == 0 else n)
+        table.columns = [IMPACT_COLUMNS[c] for c in table.columns]
         sections.append(("Incident impact", table.to_html(index=False, border=0)))
     if scenario.traffic is not None:
-        sections.append(("Vehicles delayed", report.delay_histogram(runs)))
+        reference = "baseline" if baseline_dir is not None else None
+        sections.append(("Vehicles delayed", report.delay_histogram(runs, reference=reference)))
     report.write_html(
         folder / "report.html",
         title=f"What-if run: {scenario.name}",
         intro=intro,
         sections=sections,
     )
+
+
+#: The incident-impact table's columns, as a planner reads them.
+IMPACT_COLUMNS = {
+    "event_id": "Event",
+    "event_type": "Type",
+    "roads": "Roads",
+    "lanes_closed": "Lanes closed",
+    "start": "From",
+    "end": "Until",
+    "rerouted": "Vehicles rerouted",
+    "cut_short": "Trips cut short",
+}
 
 
 def _table(frame: Any, *, shares: list[str]) -> str:

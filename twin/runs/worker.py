@@ -344,7 +344,10 @@ class _Progress:
     def update(self, t: float, wall: float) -> None:
         if not self.enabled:
             return
-        clock = f"{self.scenario.start + timedelta(seconds=t):%H:%M} simulated"
+        at = self.scenario.start + timedelta(seconds=t)
+        # a run of more than a day names the day: "Tue 03/12 07:15"
+        clock = f"{at:%a %d/%m %H:%M}" if self.scenario.duration > 86400 else f"{at:%H:%M}"
+        clock = f"{clock} simulated"
         rtf = f"{t / wall:,.0f}× real time" if wall > 0 else ""
         if self._bar is not None:
             self._bar.update(self._task, completed=t, clock=clock, rtf=rtf)

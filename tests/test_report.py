@@ -1,0 +1,72 @@
+"""The report's figures read as a planner reads them: runs on the same bins, the baseline
+grey, red at the bad end of every map, labels legible on any cell."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from twin import report
+from twin.events import Trip
+from twin.sim.timeline import Timeline
+
+
+def _trips(losses: list[float]) -> pa.Table:
+    timeline = Timeline()
+    for i, loss in enumerate(losses):
+        fields = {f: None for f in Trip.__dataclass_fields__}
+        fields.update(vehicle=f"v{i}", time_loss_s=loss)
+        timeline.append(float(i), Trip(**fields), source="traffic")
+    timeline.flush()
+    return timeline.table()
+
+
+def test_two_runs_delays_share_their_bins_and_the_baseline_is_grey():
+    runs = {"baseline": _trips([30, 60, 90, 600]), "plan": _trips([10, 20, 1200, 1800, 2400])}
+    fig = report.delay_histogram(runs, reference="baseline")
+    bins = {(t.xbins.start, t.xbins.size, t.xbins.end) for t in fig.data}
+    assert len(bins) == 1, "each run drawn on its own bins"
+    start, size, end = bins.pop()
+    assert start == 0 and end >= 2400 / 60 and size in (0.5, 1, 2, 5)
+    colors = {t.name: t.marker.color for t in fig.data}
+    assert colors["baseline"] == report.REFERENCE_COLOR
+    assert colors["plan"] not in (report.REFERENCE_COLOR, "#d62728")  # never red
+
+
+def _redness(rgb: str) -> float:
+    r, g, b = (float(x) for x in rgb[rgb.index("(") + 1 : -1].split(","))
+    return r - (g + b) / 2
+
+
+@pytest.mark.parametrize("better", ["higher", "lower"])
+def test_a_sector_map_is_red_at_its_bad_end_with_legible_labels(helsinki_city, better):
+    sectors = list(helsinki_city.sectors.index)
+    values = pd.Series(range(len(sectors)), index=sectors, dtype=float)
+    fig = report.sector_map(helsinki_city, values, title="t", colorbar="c", better=better)
+    fills = {t.name.split(":")[0]: t.fillcolor for t in fig.data if t.fill == "toself"}
+    worst, best = (sectors[0], sectors[-1]) if better == "higher" else (sectors[-1], sectors[0])
+    assert _redness(fills[worst]) > _redness(fills[best]) + 50
+    labels = [a for a in fig.layout.annotations if a.text.startswith(tuple(sectors))]
+    assert labels and all(a.bgcolor and a.font.color for a in labels)
+
+
+def test_a_map_of_no_difference_has_a_readable_scale(helsinki_city):
+    zero = pd.Series(0.0, index=helsinki_city.sectors.index)
+    fig = report.sector_map(helsinki_city, zero, title="t", colorbar="Δ", diverging=True)
+    bar = next(t for t in fig.data if t.marker and t.marker.showscale)
+    assert (bar.marker.cmin, bar.marker.cmax) == (-1.0, 1.0)
+
+
+def test_the_pending_queue_spans_the_run_in_whole_needs():
+    timeline = Timeline()
+    from twin.events import IncidentPending
+
+    fields = {f: None for f in IncidentPending.__dataclass_fields__}
+    for t, n in ((100.0, 1), (200.0, 2), (300.0, 0)):
+        timeline.append(t, IncidentPending(**{**fields, "pending": n}), source="response")
+    timeline.flush()
+    fig = report.pending_figure(timeline.table(), end_s=5400.0)
+    x = list(fig.data[0].x)
+    assert x[0] == 0 and x[-1] == 5400 / 60
+    assert fig.layout.yaxis.dtick >= 1 and fig.layout.yaxis.tickformat == "d"
