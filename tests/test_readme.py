@@ -114,6 +114,8 @@ def test_a_readme_output_matches_what_the_command_prints(command, shown, workdir
         printed = proc.stdout
     else:
         printed = "".join(_twin(part.split()[1:], workdir) for part in command.split(" && "))
+    assert all(len(line) <= 80 for line in printed.splitlines()), printed  # 80 columns
+    assert not re.search(r"\w…", printed), printed  # no word cut short
     rows = {_cells(line) for line in printed.splitlines()} - {None}
     said = {" ".join(line.split()) for line in printed.splitlines()}
     for line in shown.splitlines():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -200,6 +202,13 @@ def test_input_sumo_refuses_exits_2_and_writes_nothing(tmp_path, helsinki_city):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def assert_fits_80_columns(text: str) -> None:
+    """Output for an 80-column terminal: no line past the edge, no word cut short (Rich
+    writes "Cri…" for a word it could not fit)."""
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    assert not re.search(r"\w…", text), text
+
+
 def test_compare_and_schema_commands(first_run, helsinki_city, tmp_path):
     other = run_scenario(
         short(helsinki_city.path, events=[]), out=tmp_path / "none", progress=False
@@ -211,10 +220,13 @@ def test_compare_and_schema_commands(first_run, helsinki_city, tmp_path):
     assert default == first_run.path / "compare-none.html" and default.exists()
     trips = table.set_index("kpi").loc["trips"]
     assert trips["Δ none"] == other.kpis["trips"] - first_run.kpis["trips"]
+    # four runs in an 80-column terminal: every word whole, no line past the edge
     proc = subprocess.run(
         [
             *TWIN,
             "compare",
+            str(first_run.path),
+            str(other.path),
             str(first_run.path),
             str(other.path),
             "--out",
@@ -223,8 +235,10 @@ def test_compare_and_schema_commands(first_run, helsinki_city, tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "COLUMNS": "80"},
     )
     assert proc.returncode == 0 and "Trips completed" in proc.stdout
+    assert_fits_80_columns(proc.stdout)
     proc = subprocess.run(
         [*TWIN, "compare", str(first_run.path), str(tmp_path)],
         capture_output=True,

@@ -139,7 +139,8 @@ def print_comparison(table: Any, runs: list[Path], path: Path) -> None:
 
     for warning in run_warnings(names, [Run.load(r).info for r in runs]):
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    out.print(f"Comparison report: {path}", soft_wrap=True)
+    said = f"Comparison report: {path}"
+    out.print(said if len(said) <= out.width else f"Comparison report:\n{path}", soft_wrap=True)
 
 
 def within_seconds(text: str) -> float:
