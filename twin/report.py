@@ -408,12 +408,17 @@ def kpi_table_html(table: pd.DataFrame) -> str:
             cells.append(f"<td>{html.escape(text)}</td>")
         cells.append(f"<td>{html.escape(r['unit'])}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    note = (
-        "<p>† moved the better way only because more trips were cut short at closures: "
-        "those trips ended early, so this is no improvement.</p>"
-        if cut
-        else ""
-    )
+    note = ""
+    if any(c.startswith("Δ ") for c in runs) and not any(c.startswith("± ") for c in table):
+        note += (
+            "<p>One run each: ▲ better and ▼ worse say which way a figure moved in this "
+            "draw, not that a plan is better; replications give the intervals that can.</p>"
+        )
+    if cut:
+        note += (
+            "<p>† moved the better way only because more trips were cut short at closures: "
+            "those trips ended early, so this is no improvement.</p>"
+        )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
 
 
