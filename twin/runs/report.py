@@ -86,7 +86,11 @@ def write_run_report(
             ("Calls by number", _table(answers, shares=["answered_in_target", "abandoned"])),
             (
                 "Response time by agency and priority",
-                _table(kpi.response_times(timeline), shares=["within_target"]),
+                _table(
+                    kpi.response_times(timeline),
+                    shares=["within_target"],
+                    minutes=["p50_s", "p90_s"],
+                ),
             ),
             (
                 "Response time by sector",
@@ -205,13 +209,19 @@ IMPACT_COLUMNS = {
 }
 
 
-def _table(frame: Any, *, shares: list[str]) -> str:
-    """A small HTML table: shares as percentages, seconds rounded."""
+def _table(frame: Any, *, shares: list[str], minutes: tuple[str, ...] | list[str] = ()) -> str:
+    """A small HTML table: shares as percentages, response times in minutes (as the KPI
+    table and the maps give them), other seconds rounded, headings in words."""
     out = frame.copy()
+    names = {}
     for col in out.columns:
         if col in shares:
             out[col] = out[col].map(lambda x: "–" if x is None or x != x else f"{x:.0%}")
+        elif col in minutes:
+            out[col] = out[col].map(lambda x: "–" if x is None or x != x else f"{x / 60:,.1f}")
+            names[col] = col.removesuffix("_s").replace("p", "P", 1) + " (min)"
         elif col.endswith("_s"):
-            out[col] = out[col].map(lambda x: "–" if x is None or x != x else f"{x:,.0f}")
-    out.columns = [c.replace("_s", " (s)").replace("_", " ") for c in out.columns]
+            out[col] = out[col].map(lambda x: "–" if x is None or x != x else f"{x:,.1f}")
+            names[col] = col.removesuffix("_s").replace("_", " ") + " (s)"
+    out.columns = [names.get(c, c.replace("_", " ")) for c in out.columns]
     return out.to_html(index=False, border=0)
