@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pyarrow.parquet as pq
@@ -354,3 +355,17 @@ def test_variants_run_side_by_side_on_one_seed(helsinki_city, tmp_path):
         scenario_from_dict(bad)
     assert "variants.oops.community.patrols.strategy" in str(err.value)
     assert "variants.Bad Name: a variant's name is lower-case" in str(err.value)
+
+
+def test_a_week_long_run_shows_its_progress_with_the_day(capsys):
+    from datetime import datetime, timedelta, timezone
+
+    from twin.runs.worker import _Progress
+
+    week = SimpleNamespace(
+        start=datetime(2026, 12, 1, 0, 0, tzinfo=timezone(timedelta(hours=2))),
+        duration=7 * 86400.0,
+    )
+    with _Progress(True, week, "patrol-week") as progress:
+        progress.update(2 * 86400 + 7 * 3600, 10.0)
+    assert "patrol-week: Thu 03/12 07:00 simulated" in capsys.readouterr().err
