@@ -62,6 +62,10 @@ dash
     the K3i page and the unit board; on the measure of the contingency page's difference
     map, which compares the rush hour with the same hour and an accident). Targets: first
     render under 2 s, update p95 under 300 ms.
+ensemble
+    ``twin run --replications 20 --workers 2`` of the default rush hour (traffic and
+    response on) against the same 20 seeds run one after another, once each. Target: 1.7×
+    faster on 2 workers; prints the overhead per replication.
 rush-hour
     The default rush-hour scenario (``scenarios/helsinki_morning_rush.yaml``) on the same
     net and routes: plain ``sumo`` with the twin's SUMO options, the twin's kernel and
@@ -80,6 +84,7 @@ from bench_city import bench_city_build, bench_city_load
 from bench_civil import bench_civil_violence
 from bench_dash import bench_dash
 from bench_emergency import bench_emergency_driving
+from bench_ensemble import bench_ensemble
 from bench_fork import bench_fork
 from bench_ingest import bench_ingest
 from bench_response import bench_response
@@ -97,6 +102,7 @@ BENCHMARKS = {
     "ingest": bench_ingest,
     "fork": bench_fork,
     "dash": bench_dash,
+    "ensemble": bench_ensemble,
 }
 
 

@@ -33,13 +33,15 @@ def create_app(
     rules: Any = None,
     lang: str = "id",
     tiles: Any = None,
+    ensembles: list[Path] | None = None,
 ) -> dash.Dash:
     """A Dash app over these run folders and live twins (their DuckDB files), see the
     module docstring; ``tiles`` (a :class:`twin.report.Tiles`) puts a tile server's map
-    under the K3i map, for use online."""
-    if not runs and not live:
-        raise ValueError("give at least one run folder or live twin")
-    shown = Runs(runs, rules, live=live)
+    under the K3i map, for use online; ``ensembles`` are ensemble folders (``twin
+    evaluate``), whose plans the contingency page compares with their intervals."""
+    if not runs and not live and not ensembles:
+        raise ValueError("give at least one run folder, ensemble folder or live twin")
+    shown = Runs(runs, rules, live=live, ensembles=ensembles)
     here = resources.files("twin.dashboards")  # package data: the pages and the assets
     app = dash.Dash(
         __name__,

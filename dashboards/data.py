@@ -234,17 +234,31 @@ class Runs:
         folders: list[Path],
         rules: kpi.StatusRules | None = None,
         live: list[Path] | None = None,
+        ensembles: list[Path] | None = None,
     ) -> None:
         self.views: dict[str, RunView] = {}
+        self.ensemble_plans: dict[str, EnsemblePlan] = {}
+        members: list[Path] = []  # an ensemble's kept runs: on the K3i page, not as plans
+        for folder in ensembles or []:
+            for plan in EnsemblePlan.load_all(Path(folder)):
+                name, n = plan.name, 2
+                while name in self.ensemble_plans:
+                    name, n = f"{plan.name} ({n})", n + 1
+                self.ensemble_plans[name] = plan
+                if plan.first_run is not None:
+                    members.append(plan.first_run)
         for db in live or []:
             view = LiveView(Path(db), rules)
             self.views[view.name] = view
-        for folder in folders:
+        self._members: set[str] = set()
+        for folder in [*members, *folders]:
             view = RunView(Path(folder), rules or kpi.StatusRules())
             name, n = view.name, 2
             while name in self.views:  # two runs of one scenario
                 name, n = f"{view.name} ({n})", n + 1
             self.views[name] = view
+            if folder in members:
+                self._members.add(name)
 
     def __getitem__(self, name: str | None) -> RunView:
         return self.views.get(name or "", next(iter(self.views.values())))
@@ -258,10 +272,14 @@ class Runs:
         """The runs by plan: runs of one scenario that differ in nothing but their seed are
         replications of one plan, an ensemble (``twin run plan.yaml --seed N --out ...``);
         the contingency page gives their KPIs with confidence intervals. A plan is named
-        after its scenario ("name (2)" for another scenario of the same name)."""
-        plans: dict[str, list[str]] = {}
+        after its scenario ("name (2)" for another scenario of the same name). An
+        ensemble folder's plans come first, under their own names, with no run of their
+        own (their replications are in the ensemble)."""
+        plans: dict[str, list[str]] = {name: [] for name in self.ensemble_plans}
         plan_of: dict[str, str] = {}  # a scenario without its seed -> its plan
         for name, view in self.views.items():
+            if name in self._members:
+                continue
             key = view.plan_key  # "" (a live twin): a plan of its own
             plan = plan_of.get(key) if key else None
             if plan is None:
@@ -273,3 +291,79 @@ class Runs:
                     plan_of[key] = plan
             plans[plan].append(name)
         return plans
+
+    def summaries(self, plan: str) -> dict[str, Any] | list[dict[str, Any]]:
+        """A plan's KPIs: one run's summary, or a list of its replications' (each with
+        its seed, so that plans of one ensemble pair by seed)."""
+        if plan in self.ensemble_plans:
+            return self.ensemble_plans[plan].summaries
+        runs = [self[r].memo("summary", kpi.summary) for r in self.plans[plan]]
+        return runs if len(runs) > 1 else runs[0]
+
+    def paired(self, plans: list[str]) -> bool:
+        """Whether these plans' replications pair by seed: all from one ensemble folder."""
+        folders = {
+            self.ensemble_plans[p].folder if p in self.ensemble_plans else None for p in plans
+        }
+        return len(folders) == 1 and None not in folders
+
+    def by_sector(self, plan: str, measure: str, per_run: Callable[[Any], pd.Series]) -> pd.Series:
+        """A plan's figure by sector, the mean over its runs: ``measure`` is "tti" (mean
+        travel-time index) or "response" (median response time, seconds); ``per_run``
+        computes it from one run's timeline."""
+        if plan in self.ensemble_plans:
+            return self.ensemble_plans[plan].by_sector(measure)
+        runs = [self[r].memo(measure, per_run) for r in self.plans[plan]]
+        return pd.concat(runs, axis=1).mean(axis=1) if len(runs) > 1 else runs[0]
+
+    def city_of(self, plan: str) -> Any:
+        if plan in self.ensemble_plans:
+            return self.ensemble_plans[plan].city
+        return self[self.plans[plan][0]].city
+
+
+@dataclass
+class EnsemblePlan:
+    """One plan of an ensemble folder (``twin evaluate``), as the contingency page shows
+    it: its replications' KPIs and their figures by sector."""
+
+    folder: Path
+    name: str
+    summaries: list[dict[str, Any]]
+    sectors: pd.DataFrame
+    city_path: Path
+    first_run: Path | None = None  # replication 0's run folder, where timelines were kept
+
+    @classmethod
+    def load_all(cls, folder: Path) -> list[EnsemblePlan]:
+        from twin.plans.ensemble import load_ensemble
+
+        ensemble = load_ensemble(folder)
+        sectors = pd.read_parquet(folder / "sectors.parquet")
+        plans = []
+        for name in ensemble.info["plans"]:
+            rows = [r for r in ensemble.rows if r["plan"] == name and r.get("kpis")]
+            if not rows:
+                continue  # every replication of it failed: the ensemble says so
+            kept = sorted((folder / "timelines" / name).glob("*/timeline.parquet"))
+            plans.append(
+                cls(
+                    folder=folder,
+                    name=name,
+                    summaries=[{**r["kpis"], "seed": r["seed"]} for r in rows],
+                    sectors=sectors[sectors["plan"] == name],
+                    city_path=Path(ensemble.info["city"]["path"]),
+                    first_run=kept[0].parent if kept else None,
+                )
+            )
+        return plans
+
+    def by_sector(self, measure: str) -> pd.Series:
+        column = "response_p50_s" if measure == "response" else measure
+        return self.sectors.groupby("sector")[column].mean()
+
+    @cached_property
+    def city(self) -> Any:
+        from twin.city import City
+
+        return City.load(self.city_path)

@@ -24,7 +24,8 @@ TEXT: dict[str, dict[str, str]] = {
         "unit_col": "Satuan",
         "verdict_better": "lebih baik",
         "verdict_worse": "lebih buruk",
-        "verdict_unclear": "selang kepercayaannya memuat nol: belum terbukti berbeda",
+        "verdict_unclear": "selang kepercayaannya memuat nol: tidak ada perbedaan yang terdeteksi",
+        "verdict_one_run": "satu run per rencana: hanya replikasi yang dapat memastikan",
         "verdict_cut_short": "bergerak hanya karena lebih banyak perjalanan terhenti di "
         "penutupan jalan: bukan perbaikan",
         "k3i": "Pusat K3i",
@@ -44,13 +45,14 @@ TEXT: dict[str, dict[str, str]] = {
         "pick_two": "Pilih sedikitnya dua skenario.",
         "measure_tti": "Indeks waktu tempuh",
         "measure_response": "Panggilan → tiba di lokasi",
-        "no_ci": "Satu replikasi per skenario: belum ada selang kepercayaan, jadi ▲/▼ "
-        "membandingkan satu undian saja (jalankan ansambel: beberapa run skenario yang sama "
-        "dengan seed berbeda). † menandai indikator perjalanan yang bergerak hanya karena "
-        "perjalanan terhenti di penutupan.",
-        "ci": "Rata-rata replikasi ± selang kepercayaan 95 % (t Student); selisih ditandai ▲/▼ hanya "
-        "bila selangnya (Welch) tidak memuat nol, ≈ bila memuatnya; † bila bergerak hanya karena "
-        "perjalanan terhenti di penutupan.",
+        "no_ci": "Satu run per rencana: selisihnya satu undian saja, jadi tidak ada yang ditandai "
+        "lebih baik atau lebih buruk. Hanya replikasi yang dapat memastikannya (twin evaluate). "
+        "† menandai indikator perjalanan yang bergerak hanya karena perjalanan terhenti di "
+        "penutupan.",
+        "ci": "Rata-rata replikasi ± selang kepercayaan 95 %; selisih ditandai ▲/▼ hanya bila "
+        "selangnya tidak memuat nol (berpasangan bila replikasi berbagi seed), ≈ bila memuatnya: "
+        "tidak ada perbedaan yang terdeteksi; † bila bergerak hanya karena perjalanan terhenti "
+        "di penutupan.",
         "replications": "{n} replikasi",
         "k3i_sub": "Komando, kendali, koordinasi, komunikasi, informasi",
         "run": "Skenario",
@@ -112,7 +114,8 @@ TEXT: dict[str, dict[str, str]] = {
         "unit_col": "Unit",
         "verdict_better": "better",
         "verdict_worse": "worse",
-        "verdict_unclear": "its interval holds zero: no difference shown yet",
+        "verdict_unclear": "its interval holds zero: no detectable difference",
+        "verdict_one_run": "one run per plan: only replications can tell",
         "verdict_cut_short": "moved only because more trips were cut short at closures: "
         "not an improvement",
         "k3i": "K3i command centre",
@@ -132,12 +135,13 @@ TEXT: dict[str, dict[str, str]] = {
         "pick_two": "Pick at least two runs.",
         "measure_tti": "Travel time index",
         "measure_response": "Call → on scene",
-        "no_ci": "One replication per run: no confidence intervals yet, so ▲/▼ compare single "
-        "draws (run an ensemble: several runs of one scenario with other seeds). † marks a trip "
-        "KPI that moved only because trips were cut short at closures.",
-        "ci": "Mean of the replications ± 95 % confidence interval (Student's t); a difference is "
-        "marked ▲/▼ only where its interval (Welch) leaves out zero, ≈ where it holds zero; † where "
-        "it moved only because trips were cut short at closures.",
+        "no_ci": "One run per plan: each difference is one draw, so none is marked better or "
+        "worse. Only replications can tell (twin evaluate). † marks a trip KPI that moved only "
+        "because trips were cut short at closures.",
+        "ci": "Mean of the replications ± 95 % confidence interval; a difference is marked ▲/▼ "
+        "only where its interval leaves out zero (paired where the replications share their "
+        "seeds), ≈ where it holds zero: no detectable difference; † where it moved only because "
+        "trips were cut short at closures.",
         "replications": "{n} replications",
         "k3i_sub": "Command, control, coordination, communication, information",
         "run": "Scenario",

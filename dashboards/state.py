@@ -83,3 +83,26 @@ def follow_time(page: str) -> None:
         State(f"{page}-time", "max"),
         prevent_initial_call=True,
     )(follow_live)
+
+
+def no_run(page: str) -> Any:
+    """What a page that shows one run says when the dashboards were opened on ensemble
+    folders alone, whose replications kept no timeline: where to look instead. In both
+    languages, since the page is drawn before the language is known."""
+    from dash import dcc, html
+
+    return html.Div(
+        [
+            html.P(
+                "Ansambel ini tidak menyimpan timeline, jadi tidak ada run untuk ditampilkan di "
+                "sini: lihat halaman Kontinjensi, atau jalankan twin evaluate --keep-timelines.",
+                id=f"{page}-no-run",
+            ),
+            html.P(
+                "This ensemble kept no timelines, so there is no run to show here: see the "
+                "Contingency page, or run twin evaluate --keep-timelines."
+            ),
+            dcc.Link("Kontinjensi / Contingency", href="/contingency"),
+        ],
+        className="page",
+    )

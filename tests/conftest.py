@@ -86,6 +86,55 @@ def helsinki_city(tmp_path_factory):
     return build_city(out=tmp_path_factory.mktemp("cities") / "helsinki", progress=False).city
 
 
+def two_cars(folder: Path, city: Path) -> Path:
+    """A scenario: two patrol cars for a busy morning, without traffic (units drive at the
+    travel-time engine's times, so a replication takes a second or two)."""
+    import yaml
+
+    path = folder / "two-cars.yaml"
+    doc = {
+        "name": "two-cars",
+        "city": str(city),
+        "start": "2026-12-01T07:00:00+02:00",
+        "duration": "3h",
+        "seed": 7,
+        "response": {
+            "call_centre": {
+                "pools": [
+                    {"name": "all", "numbers": ["110", "112", "119", "113"], "call_takers": 3}
+                ]
+            },
+            "incidents": {"rates": {"crime": 4, "public_order": 1}},
+            "units": [{"name": "P", "type": "police_car", "count": 2, "base": "police"}],
+        },
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def cars_ensemble(helsinki_city, tmp_path_factory):
+    """``twin evaluate`` of :func:`two_cars` with a plan that changes nothing ("null") and
+    one with six cars ("six-cars"): six replications each, on two local workers."""
+    import yaml
+
+    from twin.plans.ensemble import evaluate
+
+    folder = tmp_path_factory.mktemp("ensemble")
+    scenario = two_cars(folder, helsinki_city.path)
+    null = folder / "null.yaml"
+    null.write_text(
+        yaml.safe_dump({"name": "null", "response": {"dispatch": {"policy": "closest"}}})
+    )
+    six = folder / "six.yaml"
+    six.write_text(
+        yaml.safe_dump({"name": "six-cars", "response": {"units": [{"name": "P", "count": 6}]}})
+    )
+    return evaluate(
+        scenario, [null, six], replications=6, workers=2, out=folder / "ens", progress=False
+    )
+
+
 @pytest.fixture
 def page():
     """A page of Debian's headless chromium, driven by Playwright, in a fresh profile; its

@@ -390,8 +390,9 @@ def mean_sector_tti(timeline: Any) -> pd.Series:
 
 def kpi_table_html(table: pd.DataFrame) -> str:
     """An HTML table of :func:`twin.kpi.compare` output (or one run's KPIs): each run, each
-    difference marked with its verdict (▲ better, ▼ worse, † moved only because trips were
-    cut short at closures), and the unit."""
+    difference marked with its verdict (▲ better, ▼ worse, ≈ no detectable difference, †
+    moved only because trips were cut short at closures; none for one run each), ± the
+    95 % interval for ensembles, and the unit."""
     runs = [c for c in table.columns if c not in ("kpi", "label", "unit", "better")]
     runs = [c for c in runs if not c.startswith(("verdict ", "n ", "± "))]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["KPI", *runs, "unit"])
@@ -400,7 +401,7 @@ def kpi_table_html(table: pd.DataFrame) -> str:
     for r in table.to_dict("records"):
         cells = [f"<td>{html.escape(r['label'])}</td>"]
         for c in runs:
-            text = kpi.format_value(r[c], r["unit"], signed=c.startswith("Δ"))
+            text = kpi.format_interval(r[c], r.get(f"± {c}"), r["unit"], signed=c.startswith("Δ"))
             if c.startswith("Δ "):
                 verdict = r.get(f"verdict {c[2:]}")
                 text = f"{text} {kpi.VERDICT_SIGNS.get(verdict or '', '')}".rstrip()
@@ -408,17 +409,9 @@ def kpi_table_html(table: pd.DataFrame) -> str:
             cells.append(f"<td>{html.escape(text)}</td>")
         cells.append(f"<td>{html.escape(r['unit'])}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    note = ""
-    if any(c.startswith("Δ ") for c in runs) and not any(c.startswith("± ") for c in table):
-        note += (
-            "<p>One run each: ▲ better and ▼ worse say which way a figure moved in this "
-            "draw, not that a plan is better; replications give the intervals that can.</p>"
-        )
+    note = f"<p>{html.escape(kpi.difference_note(table))}</p>" if kpi.difference_note(table) else ""
     if cut:
-        note += (
-            "<p>† moved the better way only because more trips were cut short at closures: "
-            "those trips ended early, so this is no improvement.</p>"
-        )
+        note += f"<p>{html.escape(kpi.CUT_SHORT_NOTE)}</p>"
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
 
 

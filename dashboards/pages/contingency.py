@@ -52,11 +52,9 @@ def _show_table(names: list[str] | None, lang: str) -> tuple[Any, ...]:
         return (*head, html.P(words["only_one"], id="cont-only-one"), "")
     if len(names) < 2:
         return (*head, html.P(words["pick_two"]), "")
-    summaries: dict[str, Any] = {}
-    for n in names:
-        runs = [state.runs()[r].memo("summary", kpi.summary) for r in state.runs().plans[n]]
-        summaries[n] = runs if len(runs) > 1 else runs[0]
-    table = kpi.compare(summaries, reference=names[0])
+    runs = state.runs()
+    summaries = {n: runs.summaries(n) for n in names}
+    table = kpi.compare(summaries, reference=names[0], paired=runs.paired(names))
     ensembles = any(isinstance(v, list) for v in summaries.values())
     return (*head, _table(table, names, words, lang), words["ci"] if ensembles else words["no_ci"])
 
@@ -111,12 +109,12 @@ def _table(table: pd.DataFrame, names: list[str], words: dict[str, str], lang: s
         unit = r["unit"]
         cells = [
             html.Td(kpi_label(r["kpi"], r["label"], lang)),
-            *(html.Td(_with_ci(r[n], r.get(f"± {n}"), unit)) for n in names),
+            *(html.Td(kpi.format_interval(r[n], r.get(f"± {n}"), unit)) for n in names),
         ]
         for n in names[1:]:
             verdict = r[f"verdict {n}"]
             sign = kpi.VERDICT_SIGNS.get(verdict or "", "")
-            shown = _with_ci(r[f"Δ {n}"], r.get(f"± Δ {n}"), unit, signed=True)
+            shown = kpi.format_interval(r[f"Δ {n}"], r.get(f"± Δ {n}"), unit, signed=True)
             cells.append(
                 html.Td(
                     f"{shown} {sign}".rstrip(),
@@ -134,14 +132,6 @@ def _plan_head(name: str, table: pd.DataFrame, words: dict[str, str]) -> str:
     return f"{name} ({words['replications'].format(n=n)})"
 
 
-def _with_ci(value: Any, half: float | None, unit: str, *, signed: bool = False) -> str:
-    """A value, and its confidence interval's half-width where there is one."""
-    shown = kpi.format_value(value, unit, signed=signed)
-    if half is None or value is None:
-        return shown
-    return f"{shown} ± {kpi.format_value(half, unit).lstrip('+')}"
-
-
 def _difference_map(names: list[str], measure: str, words: dict[str, str]) -> Any:
     """The second plan less the first, by sector: the means over each plan's runs."""
     a, b = names[0], names[1]
@@ -151,7 +141,7 @@ def _difference_map(names: list[str], measure: str, words: dict[str, str]) -> An
     )
     title = words["diff_response" if measure == "response" else "diff_tti"].format(a=a, b=b)
     return sector_map(
-        state.runs()[state.runs().plans[a][0]].city,
+        state.runs().city_of(a),
         values,
         title=title,
         colorbar="Δ",
@@ -160,5 +150,4 @@ def _difference_map(names: list[str], measure: str, words: dict[str, str]) -> An
 
 
 def _plan_mean(plan: str, measure: str, per_sector: Any) -> pd.Series:
-    runs = [state.runs()[r].memo(measure, per_sector) for r in state.runs().plans[plan]]
-    return pd.concat(runs, axis=1).mean(axis=1) if len(runs) > 1 else runs[0]
+    return state.runs().by_sector(plan, measure, per_sector)

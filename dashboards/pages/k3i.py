@@ -19,6 +19,8 @@ dash.register_page(__name__, path="/", name="K3i", title="K3i")
 
 def layout(**_: Any) -> html.Div:
     runs = state.runs()
+    if not runs.names:  # ensemble folders alone, without timelines
+        return state.no_run("k3i")
     first = runs[None]
     return html.Div(
         [

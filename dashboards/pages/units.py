@@ -31,6 +31,8 @@ SIGNS = {
 
 def layout(**_: Any) -> html.Div:
     runs = state.runs()
+    if not runs.names:  # ensemble folders alone, without timelines
+        return state.no_run("units")
     first = runs[None]
     return html.Div(
         [

@@ -182,8 +182,22 @@ def test_a_difference_is_marked_only_where_it_shows_and_means_something():
     ).set_index("kpi")["verdict flood"]
     assert rows["delay_veh_h"] == "cut_short"  # less delay only because trips ended early
     assert rows["mean_tti"] == "same"  # +0.00 as shown: no verdict
-    assert rows["trips"] == "worse"
-    assert rows["trips_cut_short"] == "worse"
+    assert rows["trips"] == "one_run"  # one run each: only replications can tell
+    assert rows["trips_cut_short"] == "one_run"
+    # with replications, a difference whose interval leaves out zero is better or worse
+    ens = kpi.compare(
+        {
+            "base": [
+                {"trips": 100, "seed": 1},
+                {"trips": 104, "seed": 2},
+                {"trips": 98, "seed": 3},
+            ],
+            "plan": [{"trips": 90, "seed": 1}, {"trips": 95, "seed": 2}, {"trips": 87, "seed": 3}],
+        },
+        paired=True,
+    ).set_index("kpi")
+    assert ens.loc["trips", "verdict plan"] == "worse"
+    assert ens.loc["trips", "Δ plan"] == -10.0  # the mean of the paired differences
 
 
 def test_twin_dash_says_where_once_and_logs_no_request(rush_run):

@@ -7,12 +7,13 @@ traceback unless ``--debug`` is given. The commands, one module per family:
 - :mod:`~twin.cli.city`: ``build``, ``info``, ``coverage``, ``place-posts``;
 - :mod:`~twin.cli.runs`: ``run``, ``compare``, ``predict``, ``schema``;
 - :mod:`~twin.cli.live`: ``feed``, ``live``, ``fork``, ``ingest``, ``calibrate``;
+- :mod:`~twin.cli.plans`: ``evaluate``;
 - :mod:`~twin.cli.dash`: ``dash``.
 """
 
 from __future__ import annotations
 
-from twin.cli import city, dash, live, runs  # noqa: F401  (each registers its commands)
+from twin.cli import city, dash, live, plans, runs  # noqa: F401  (each registers its commands)
 from twin.cli._app import app, main
 
 __all__ = ["app", "main"]

@@ -64,19 +64,22 @@ def _main(
 def kpi_grid(table: Any, names: list[str], title: str, *, diff: dict[str, str]) -> None:
     """Print a :func:`twin.kpi.compare` table: a column per run in ``names``, a column per
     difference (``diff``: run -> its column's heading), and the unit, each difference
-    marked with its verdict (▲ better, ▼ worse, ≈ within the noise, † cut short). It fits
+    marked with its verdict (▲ better, ▼ worse, ≈ no detectable difference, † cut short;
+    none for one run each), with ± intervals for ensembles. It fits
     the terminal without cutting a word: the KPI names wrap between words, and where the
     runs' names are too long for the width they are lettered, with a key above."""
-    from twin.kpi import VERDICT_SIGNS
+    from twin.kpi import CUT_SHORT_NOTE, VERDICT_SIGNS, difference_note, format_interval
 
     rows, cut = [], False
     for row in table.to_dict("records"):
-        cells = [row["label"], *(fmt(row[n], row["unit"]) for n in names)]
+        unit = row["unit"]
+        cells = [row["label"], *(format_interval(row[n], row.get(f"± {n}"), unit) for n in names)]
         for n in diff:
             verdict = row.get(f"verdict {n}")
             cut = cut or verdict == "cut_short"
             sign = VERDICT_SIGNS.get(verdict or "", "")
-            cells.append(f"{fmt(row.get(f'Δ {n}'), row['unit'], signed=True)} {sign}".rstrip())
+            shown = format_interval(row.get(f"Δ {n}"), row.get(f"± Δ {n}"), unit, signed=True)
+            cells.append(f"{shown} {sign}".rstrip())
         rows.append([*cells, row["unit"]])
     heads = [*names, *diff.values()]
     columns = [[r[i + 1] for r in rows] for i in range(len(heads))]
@@ -111,18 +114,10 @@ def kpi_grid(table: Any, names: list[str], title: str, *, diff: dict[str, str]) 
         for r in rows:
             grid.add_row(r[0], *(r[i + 1] for i in group), r[-1])
         out.print(grid)
-    if diff and "± " + next(iter(diff)) not in table.columns:
-        out.print(
-            "One run each: ▲ better and ▼ worse say which way a figure moved in this draw, "
-            "not that a plan is better; replications give the intervals that can.",
-            highlight=False,
-        )
+    if diff:
+        out.print(difference_note(table), highlight=False)
     if cut:
-        out.print(
-            "† moved the better way only because more trips were cut short at closures: "
-            "those trips ended early, so this is no improvement.",
-            highlight=False,
-        )
+        out.print(CUT_SHORT_NOTE, highlight=False)
 
 
 def print_comparison(table: Any, runs: list[Path], path: Path) -> None:

@@ -17,7 +17,8 @@ from twin.cli._app import (
 @app.command()
 def dash(
     runs: Annotated[
-        list[Path] | None, typer.Argument(help="Run folders to show (runs/NAME).")
+        list[Path] | None,
+        typer.Argument(help="Run folders (runs/NAME) or ensemble folders (twin evaluate) to show."),
     ] = None,
     live: Annotated[
         list[Path] | None,
@@ -53,18 +54,29 @@ def dash(
         background = Tiles(tiles, tiles_attribution) if tiles else None
     except ValueError as exc:
         raise InputError(f"--tiles: {exc}") from exc
+    from twin.plans.ensemble import is_ensemble, load_ensemble
+
     runs, live = runs or [], live or []
     if not runs and not live:
         raise InputError("give run folders (twin dash runs/NAME) or --live DB")
+    ensembles = [r for r in runs if is_ensemble(r)]
+    runs = [r for r in runs if not is_ensemble(r)]
+    for ensemble in ensembles:
+        load_ensemble(ensemble)  # its problems said here, not in the browser
     for run in runs:
         if not (run / "timeline.parquet").is_file():
-            raise InputError(f"{run}: not a run folder (no timeline.parquet); run `twin run` first")
+            raise InputError(
+                f"{run}: not a run folder (no timeline.parquet) nor an ensemble folder; "
+                "run `twin run` or `twin evaluate` first"
+            )
     status_rules = None
     if rules is not None:
         status_rules = kpi.StatusRules.from_file(rules)
     if lang not in ("id", "en"):
         raise InputError(f"--lang: id or en, not {lang!r}")
-    app = create_app(runs, live=live, rules=status_rules, lang=lang, tiles=background)
+    app = create_app(
+        runs, live=live, rules=status_rules, lang=lang, tiles=background, ensembles=ensembles
+    )
     serve(app.server, host, port)
 
 

@@ -19,6 +19,7 @@ from twin.cli._app import (
     out,
     print_comparison,
 )
+from twin.cli.plans import Replications, Scheduler, Workers, print_evaluation
 
 
 @app.command()
@@ -37,14 +38,42 @@ def run(
         str | None, typer.Option("--simulator", help="libsumo (default) or traci.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    replications: Replications = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
 ) -> None:
     """Run a what-if scenario and print its KPIs; the run folder holds the report. A
-    scenario with variants runs each of them and prints them side by side."""
+    scenario with variants runs each of them and prints them side by side. With
+    --replications, run it that many times on Dask (as twin evaluate does, with no plan)
+    and print each KPI's mean and 95 % interval."""
     from twin.runs import RunIncomplete, run_scenario, run_variants
     from twin.scenario import load_scenario
 
     if simulator not in (None, "libsumo", "traci"):
         raise InputError(f"--simulator: 'libsumo' or 'traci', not {simulator!r}")
+    if replications is not None or workers is not None or scheduler is not None:
+        if baseline or simulator or seed is not None:
+            raise InputError(
+                "--baseline, --simulator and --seed apply to one run; with --replications the "
+                "seeds are the scenario's seed, +1, +2 ..."
+            )
+        if replications is None:
+            raise InputError("--workers and --scheduler go with --replications N")
+        from twin.plans.ensemble import evaluate
+
+        result = evaluate(
+            scenario,
+            None,
+            replications=replications,
+            workers=workers,
+            scheduler=scheduler,
+            out=out_dir,
+            progress=not quiet,
+        )
+        print_evaluation(result)
+        if result.interrupted:
+            raise typer.Exit(130)
+        return
     if load_scenario(scenario).variants:
         if baseline or simulator:
             raise InputError(
@@ -98,7 +127,9 @@ def _print_run(result: Any) -> None:
 
 @app.command()
 def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders.")],
+    runs: Annotated[
+        list[Path], typer.Argument(help="Two or more run folders, or one ensemble folder.")
+    ],
     out_file: Annotated[
         Path | None,
         typer.Option(
@@ -106,9 +137,19 @@ def compare(
         ),
     ] = None,
 ) -> None:
-    """Compare runs: a KPI table with differences against the first, and an HTML report."""
+    """Compare runs: a KPI table with differences against the first, and an HTML report.
+    Given an ensemble folder (twin evaluate), print its plans with their intervals."""
+    from twin.plans.ensemble import is_ensemble, load_ensemble
     from twin.runs.compare import compare_runs
 
+    if any(is_ensemble(r) for r in runs):
+        if len(runs) != 1 or out_file is not None:
+            raise InputError(
+                "give one ensemble folder alone: its plans are compared with its baseline, "
+                "and its report is already in it"
+            )
+        print_evaluation(load_ensemble(runs[0]))
+        return
     table, path = compare_runs(runs, out=out_file)
     print_comparison(table, runs, path)
 

@@ -55,7 +55,14 @@ pending                    incident needs waiting for a free unit
 from __future__ import annotations
 
 from twin.kpi._query import connect
-from twin.kpi.ensemble import TRIP_KPIS, VERDICT_SIGNS, compare
+from twin.kpi.ensemble import (
+    CUT_SHORT_NOTE,
+    TRIP_KPIS,
+    VERDICT_SIGNS,
+    VERDICT_WORDS,
+    compare,
+    difference_note,
+)
 from twin.kpi.labels import (
     ANSWER_TARGET_S,
     DELAYED_S,
@@ -66,7 +73,9 @@ from twin.kpi.labels import (
     ON_SCENE_TARGET_S,
     QUEUE_M_PER_VEHICLE,
     RULE_OF_60,
+    SHOWN_PER,
     format_duration,
+    format_interval,
     format_number,
     format_value,
     shown_as_zero,
@@ -93,6 +102,7 @@ from twin.kpi.run import (
     road_events,
     safety_over_time,
     sector_over_time,
+    sector_summary,
     summary,
 )
 from twin.kpi.status import (
@@ -113,6 +123,7 @@ from twin.kpi.status import (
 __all__ = [
     "ANSWER_TARGET_S",
     "CARD_TARGETS",
+    "CUT_SHORT_NOTE",
     "DELAYED_S",
     "GEH_LIMIT",
     "GEH_TARGET",
@@ -123,9 +134,11 @@ __all__ = [
     "ON_SCENE_TARGET_S",
     "QUEUE_M_PER_VEHICLE",
     "RULE_OF_60",
+    "SHOWN_PER",
     "STATUSES",
     "TRIP_KPIS",
     "VERDICT_SIGNS",
+    "VERDICT_WORDS",
     "StatusRules",
     "alerts",
     "answers_by_number",
@@ -134,7 +147,9 @@ __all__ = [
     "compare",
     "connect",
     "crime_concentration",
+    "difference_note",
     "format_duration",
+    "format_interval",
     "format_number",
     "format_value",
     "geh",
@@ -154,6 +169,7 @@ __all__ = [
     "safety_over_time",
     "sector_over_time",
     "sector_status",
+    "sector_summary",
     "shown_as_zero",
     "summary",
     "targets",

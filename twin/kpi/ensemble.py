@@ -1,6 +1,7 @@
 """Runs side by side: each KPI's difference to a reference run and, for ensembles of
-replications, means with confidence intervals (Student's t) and differences with
-Welch's intervals."""
+replications, means with confidence intervals (Student's t) and differences with their
+intervals: paired where the replications share their seeds (common random numbers),
+Welch's otherwise."""
 
 from __future__ import annotations
 
@@ -15,8 +16,43 @@ from twin.kpi.labels import KPI_LABELS, SHOWN_PER, shown_as_zero
 #: move the "better" way when more trips are cut short, whatever the plan did.
 TRIP_KPIS = ("trips", "mean_trip_min", "delay_veh_h", "mean_delay_s", "vehicles_delayed")
 
-#: A difference's verdict, as each screen marks it.
+#: A difference's verdict, as each screen marks it. "one_run" (no interval: a plan with a
+#: single run) gets no mark: one draw cannot say which plan is better.
 VERDICT_SIGNS = {"better": "▲", "worse": "▼", "unclear": "≈", "cut_short": "†"}
+
+
+def difference_note(table: pd.DataFrame) -> str:
+    """What the marks of a :func:`compare` table mean, as every screen says it under the
+    table: for one run each, that a difference is one draw; for ensembles, what the
+    intervals are."""
+    if not any(str(c).startswith("Δ ") for c in table.columns):
+        return ""
+    if not any(str(c).startswith("± ") for c in table.columns):
+        return (
+            "One run each: a difference is one draw, so none is marked better or worse; "
+            "only replications can tell (twin evaluate)."
+        )
+    return (
+        "Means of the replications ± 95 % interval. ▲ better, ▼ worse: the difference's "
+        "interval leaves out zero; ≈ no detectable difference."
+    )
+
+
+#: What † means, under any table that shows it.
+CUT_SHORT_NOTE = (
+    "† moved the better way only because more trips were cut short at closures: "
+    "those trips ended early, so this is no improvement."
+)
+
+#: Each verdict in words, for tables and reports.
+VERDICT_WORDS = {
+    "better": "better",
+    "worse": "worse",
+    "unclear": "no detectable difference",
+    "same": "same",
+    "cut_short": "moved only because trips were cut short",
+    "one_run": "one run each: only replications can tell",
+}
 
 
 def compare(
@@ -24,6 +60,7 @@ def compare(
     *,
     reference: str | None = None,
     confidence: float = 0.95,
+    paired: bool = False,
 ) -> pd.DataFrame:
     """KPIs of several runs side by side, with each run's difference to the reference run.
 
@@ -32,16 +69,21 @@ def compare(
     kept in seconds (:data:`~twin.kpi.labels.SHOWN_PER`) are given in minutes.
 
     ``verdict <run>`` says what a difference means: "better" or "worse" (by the KPI's
-    ``better``), "same" where it shows as zero, "unclear" where an ensemble's interval
-    holds zero, "cut_short" where a trip KPI moved the better way while the run cut more
-    trips short at closures than the reference (:data:`TRIP_KPIS`: those trips end early,
-    so the move is no improvement), and None where no side is better.
+    ``better``) where the difference's interval leaves out zero, "unclear" where it holds
+    zero (no detectable difference), "one_run" where there is no interval (a side has one
+    run: one draw cannot tell), "same" where it shows as zero, "cut_short" where a trip KPI
+    moved the better way while the run cut more trips short at closures than the
+    reference (:data:`TRIP_KPIS`: those trips end early, so the move is no improvement),
+    and None where no side is better.
 
     A run given as a list of summaries is an ensemble: replications of one plan under
     other seeds. Its column then holds the mean, ``± <run>`` the half-width of the mean's
     ``confidence`` interval (Student's t) and ``n <run>`` the replications; ``± Δ <run>``
-    is the half-width of the difference's interval (Welch's t), where both sides have two
-    replications or more (else None: one run says nothing of its own spread).
+    is the half-width of the difference's interval, where both sides have two replications
+    or more (else None: one run says nothing of its own spread). With ``paired``, each
+    summary carries its ``seed``, and the difference is the mean of the differences
+    between the replications of the same seed (common random numbers: the noise the two
+    plans share cancels), with Student's t on those; else Welch's t on the two means.
 
     >>> t = compare({"a": [{"trips": 10}, {"trips": 12}], "b": [{"trips": 15}, {"trips": 17}]})
     >>> row = t.iloc[0]
@@ -75,7 +117,11 @@ def compare(
                 row[f"Δ {name}"] = None
             else:
                 row[f"Δ {name}"] = round(b - a, 3)
-            if ensembles:
+            if ensembles and paired:
+                row[f"Δ {name}"], row[f"± Δ {name}"] = _paired(
+                    runs[ref], runs[name], key, per, confidence, row[f"Δ {name}"]
+                )
+            elif ensembles:
                 row[f"± Δ {name}"] = _welch_half_width(spread[ref], spread[name], confidence)
             cut = [_mean(runs[n], "trips_cut_short") for n in (ref, name)]
             row[f"verdict {name}"] = _verdict(
@@ -118,7 +164,36 @@ def _verdict(
     good = (delta > 0) == (better == "higher")
     if good and key in TRIP_KPIS and cut_short[1] > cut_short[0]:
         return "cut_short"
+    if half is None:
+        return "one_run"
     return "better" if good else "worse"
+
+
+def _paired(
+    a: list[dict[str, Any]],
+    b: list[dict[str, Any]],
+    key: str,
+    per: float,
+    confidence: float,
+    fallback: Any,
+) -> tuple[Any, float | None]:
+    """The mean difference ``b - a`` over the replications both sides ran with the same
+    seed, and its interval's half-width (Student's t on the differences)."""
+    by_seed = {s.get("seed"): s.get(key) for s in a}
+    diffs = [
+        (s.get(key) - by_seed[s.get("seed")]) / per
+        for s in b
+        if s.get("seed") in by_seed and _number(s.get(key)) and _number(by_seed[s.get("seed")])
+    ]
+    if len(diffs) < 2:
+        return fallback, None
+    d = np.asarray(diffs, dtype=float)
+    spread = (float(d.mean()), float(d.var(ddof=1)), len(d))
+    return round(float(d.mean()), 3), _half_width(spread, confidence)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _ensemble_value(values: list[Any]) -> tuple[Any, tuple[float, float, int] | None]:

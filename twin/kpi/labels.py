@@ -44,6 +44,7 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "utilisation_police": ("Police unit utilisation", "%", "lower"),
     "utilisation_ambulance": ("Ambulance utilisation", "%", "lower"),
     "utilisation_fire": ("Fire engine utilisation", "%", "lower"),
+    "unit_km": ("Distance driven by units", "km", ""),
     "pending_max": ("Longest pending queue", "needs", "lower"),
     "unserved": ("Incident needs never served", "needs", "lower"),
     "crimes": ("Crimes committed", "crimes", "lower"),
@@ -57,6 +58,7 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "disputes_mediated": ("Disputes mediated by Bhabinkamtibmas", "%", "higher"),
     "unrest_peak": ("Most rioters at once", "people", "lower"),
     "geh_under_5": ("Detectors with GEH < 5, last hour (calibration)", "%", "higher"),
+    "cost_total": ("Cost over the run (plan's cost table)", "Rp", "lower"),
 }
 #: KPIs kept in seconds but shown in minutes, as the maps show them: a response time reads
 #: "6.49 min", not "389.50 s". Tables divide by this before they show the value.
@@ -96,7 +98,9 @@ _COMMUNITY_KEYS = [
     "disputes_mediated",
     "unrest_peak",
 ]
-_RESPONSE_KEYS = [k for k in KPI_LABELS if k not in _TRAFFIC_KEYS and k not in _COMMUNITY_KEYS]
+#: KPIs of a plan rather than of a run: an ensemble adds them (:mod:`twin.plans.ensemble`).
+_PLAN_KEYS = ["cost_total"]
+_RESPONSE_KEYS = [k for k in KPI_LABELS if k not in (*_TRAFFIC_KEYS, *_COMMUNITY_KEYS, *_PLAN_KEYS)]
 
 
 #: Units of things counted: written as whole numbers (a mean over replications with one
@@ -115,6 +119,8 @@ def shown_as_zero(value: Any, unit: str = "") -> bool:
         return round(abs(value) * 100, 1) == 0
     if unit in COUNT_UNITS:
         return round(abs(value), 1) == 0
+    if unit == "Rp":
+        return round(abs(value)) == 0
     return round(abs(value), 2) == 0
 
 
@@ -163,6 +169,8 @@ def format_value(value: Any, unit: str = "", *, signed: bool = False) -> str:
         value = 0 if isinstance(value, int) else 0.0  # never "-0.0 pp"
     if unit == "%" and isinstance(value, int | float):
         return f"{value * 100:+.1f} pp" if signed else f"{value * 100:.1f}%"
+    if unit == "Rp" and isinstance(value, int | float):  # money: whole rupiah
+        return f"{value:+,.0f}" if signed else f"{value:,.0f}"
     if unit in COUNT_UNITS and isinstance(value, float):  # a count: whole, or a mean of counts
         digits = 0 if value.is_integer() else 1
         return f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
@@ -171,3 +179,13 @@ def format_value(value: Any, unit: str = "", *, signed: bool = False) -> str:
     if isinstance(value, int):
         return f"{value:+,}" if signed else f"{value:,}"
     return str(value)
+
+
+def format_interval(value: Any, half: Any, unit: str = "", *, signed: bool = False) -> str:
+    """A value and, where there is one, its confidence interval's half-width:
+    ``6.49 ± 0.31``, ``83.3% ± 4.1 pp``, ``+2.0 pp ± 1.1 pp`` (a share's interval is in
+    percentage points)."""
+    shown = format_value(value, unit, signed=signed)
+    if half is None or value is None or (isinstance(half, float) and half != half):
+        return shown
+    return f"{shown} ± {format_value(half, unit, signed=True).lstrip('+')}"

@@ -41,6 +41,13 @@ def response_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "FROM timeline WHERE kind = 'incident_pending'"
     ).fetchone()
     answer_target, on_scene_target = targets(con)
+    driven = (  # units drive in SUMO only with traffic on
+        con.execute(
+            "SELECT sum(route_length_m) / 1000 FROM timeline WHERE kind = 'drive_ended'"
+        ).fetchone()[0]
+        if _has(con, "drive_ended")
+        else None
+    )
     end = con.execute("SELECT max(t) FROM timeline").fetchone()[0] or 0.0
     judged = inc[(inc["first_call_t"] <= end - on_scene_target) | inc["first_on_scene_s"].notna()]
     return {
@@ -60,6 +67,7 @@ def response_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         if len(judged)
         else None,
         **{f"utilisation_{a}": _r(by_agency.get(a), 4) for a in ("police", "ambulance", "fire")},
+        "unit_km": _r(driven, 1),
         "pending_max": int(pending[0]) if pending else 0,
         "unserved": int(pending[1]) if pending else 0,
         "answer_target_s": float(answer_target),

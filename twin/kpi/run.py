@@ -282,3 +282,28 @@ def gridlock(net: pd.DataFrame) -> bool:
     run = jammed.astype(int).groupby((~jammed).cumsum()).cumsum().max()
     last = net.iloc[-1]
     return bool(run >= GRIDLOCK_SAMPLES or last["teleports"] > 0.01 * max(last["departed"], 1))
+
+
+def sector_summary(timeline: Any) -> pd.DataFrame:
+    """A run's figures by sector, what an ensemble keeps of each replication besides its
+    KPIs: median response time (seconds, call to first unit on scene), mean travel-time
+    index, crimes committed and rasa aman at the end of the run. A sector the run has no
+    figure for holds None in that column."""
+    from twin.kpi.response import response_by_sector
+
+    con = _con(timeline)
+    parts = {"response_p50_s": response_by_sector(con)}
+    if _has(con, "sector_state"):
+        parts["tti"] = sector_over_time(con).groupby("sector")["tti"].mean()
+    if _has(con, "sector_safety"):
+        safety = safety_over_time(con)
+        parts["crimes"] = safety.groupby("sector")["crimes"].sum()
+        parts["rasa_aman"] = safety[safety["t"] == safety["t"].max()].set_index("sector")[
+            "rasa_aman"
+        ]
+    frame = pd.DataFrame({k: v for k, v in parts.items()})
+    frame.index.name = "sector"
+    for col in ("response_p50_s", "tti", "crimes", "rasa_aman"):
+        if col not in frame:
+            frame[col] = None
+    return frame.reset_index()[["sector", "response_p50_s", "tti", "crimes", "rasa_aman"]]

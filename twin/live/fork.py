@@ -25,11 +25,12 @@ second per simulated hour of the default city's traffic.
 
 The overlay
 -----------
-A YAML mapping of overrides, nested like a scenario, as a scenario's variants are.
-``events`` and ``response.incidents.scripted`` are added to the live twin's; a
-``start`` of ``"+15min"`` counts from the fork point. An override that would change the
-past (another seed, a different dispatch policy from the start) makes the replay part from
-the live twin, and the fork says so.
+A YAML mapping of overrides, nested like a scenario, laid over the live twin's scenario as
+a plan is (:mod:`twin.scenario.plan`: one schema, one loader). ``events`` and
+``response.incidents.scripted`` are added to the live twin's; a ``start`` of ``"+15min"``
+counts from the fork point. An override that would change the past (another seed, a
+different dispatch policy from the start) makes the replay part from the live twin, and
+the fork says so.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
-from pydantic import ValidationError
 
 from twin._errors import InputError
 from twin._inputs import load_yaml
-from twin.scenario import Scenario, ScenarioError, field_problems, merge_overrides, parse_duration
+from twin.scenario import Scenario
+from twin.scenario.plan import apply_overlay
 
 #: How often a live twin looks for fork requests, simulated seconds.
 FORK_POLL_S = 1.0
@@ -161,46 +162,9 @@ def fork_scenario(
         return base, None, until
     if not isinstance(overlay, dict):
         raise InputError("an overlay is a mapping of overrides, nested like a scenario")
-    overlay = json.loads(json.dumps(overlay))  # a copy we may change
+    overlay = dict(overlay)
     name = str(overlay.pop("name", "plan"))[:80]
-    events = overlay.pop("events", None) or []
-    response = overlay.get("response")
-    incidents = response.get("incidents") if isinstance(response, dict) else None
-    scripted = (incidents.pop("scripted", None) if isinstance(incidents, dict) else None) or []
-    problems: list[tuple[str, str]] = []
-    for path, items in (("events", events), ("response.incidents.scripted", scripted)):
-        if not isinstance(items, list):
-            problems.append((path, f"a list, got {type(items).__name__}"))
-            continue
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                problems.append((f"{path}[{i}]", f"a mapping, got {type(item).__name__}"))
-                continue
-            start = str(item.get("start", ""))
-            if start.startswith("+"):  # from the fork point
-                try:
-                    item["start"] = f"+{t_now + parse_duration(start[1:]):g}s"
-                except ValueError as exc:
-                    problems.append((f"{path}[{i}].start", str(exc)))
-    if problems:
-        raise ScenarioError("overlay", problems)
-    merged = merge_overrides(json.loads(base.model_dump_json(exclude_unset=True)), overlay)
-    merged["name"] = f"{base.name}-{name}"
-    merged["events"] = [*merged.get("events", []), *events]
-    if scripted:
-        inc = merged.setdefault("response", {}).setdefault("incidents", {})
-        inc["scripted"] = [*inc.get("scripted", []), *scripted]
-    try:
-        plan = Scenario.model_validate(merged)
-    except ValidationError as exc:
-        raise ScenarioError(
-            "overlay", [p for err in exc.errors() for p in field_problems(err)]
-        ) from exc
-    for i, event in enumerate(plan.events[len(base.events) :]):
-        if plan.event_begin(event) < t_now:
-            raise ScenarioError(
-                "overlay", [(f"events[{i}].start", f"{event.start!r} is before the fork point")]
-            )
+    plan = apply_overlay(base, overlay, name=name, at_s=t_now, source="overlay")
     return base, plan, until
 
 

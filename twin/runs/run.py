@@ -178,6 +178,22 @@ def run_scenario(
     return result
 
 
+def check_scenario(scenario: Scenario, city: City, *, scenario_dir: Path, source: str) -> None:
+    """What :func:`run_scenario` checks before it writes anything: every place, unit base
+    and file of the scenario, on this city.
+
+    Raises
+    ------
+    ScenarioError
+        Naming each problem with its field path.
+    """
+    net = CityNet(city)
+    events = resolve_events(scenario, city, source=source, net=net)
+    resolve_response(scenario, city, source=source, net=net, events=events, folder=scenario_dir)
+    _extra_routes(scenario, scenario_dir, source)
+    _sensor_files(scenario, scenario_dir, source, city)
+
+
 def run_variants(
     scenario: Scenario | str | Path,
     *,
@@ -314,7 +330,8 @@ def _run_once(
         )
         _write_scenario(tmp / "scenario.yaml", scenario, info)
         (tmp / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        write_run_report(tmp, scenario, city)
+        if scenario.outputs.report:
+            write_run_report(tmp, scenario, city)
         return RunResult(path=out, status=status, kpis=kpis, info=info)
 
 

@@ -13,7 +13,8 @@ Times of day (``"07:40"``) are local to the scenario's ``start``; durations are 
 
 The package has one module per section: :mod:`~twin.scenario.traffic`,
 :mod:`~twin.scenario.road_events`, :mod:`~twin.scenario.response`,
-:mod:`~twin.scenario.community`, and :mod:`~twin.scenario.model` (the scenario itself, the
+:mod:`~twin.scenario.community`, :mod:`~twin.scenario.plan` (plans and overlays, and
+what a plan costs), and :mod:`~twin.scenario.model` (the scenario itself, the
 sensors and outputs sections, loading); :mod:`~twin.scenario._base` holds what they share
 (durations, places, the error). Everything public is importable from ``twin.scenario``.
 """
@@ -41,6 +42,7 @@ from twin.scenario.model import (
     load_scenario,
     scenario_from_dict,
 )
+from twin.scenario.plan import Costs, Plan, apply_overlay, load_plan, plan_from_dict
 from twin.scenario.response import (
     DEFAULT_TYPES,
     NEEDS,
@@ -73,6 +75,7 @@ __all__ = [
     "CallPool",
     "Closure",
     "Community",
+    "Costs",
     "Demand",
     "Demonstration",
     "Dispatch",
@@ -85,6 +88,7 @@ __all__ = [
     "Outputs",
     "Patrols",
     "Place",
+    "Plan",
     "Rate",
     "Response",
     "RoadEvent",
@@ -97,11 +101,14 @@ __all__ = [
     "Traffic",
     "Units",
     "Unrest",
+    "apply_overlay",
     "field_problems",
     "incident_type",
     "json_schema",
+    "load_plan",
     "load_scenario",
     "merge_overrides",
     "parse_duration",
+    "plan_from_dict",
     "scenario_from_dict",
 ]

@@ -191,10 +191,34 @@ def _problem(err: Any) -> tuple[str, str]:
 
 
 def merge_overrides(base: Any, override: Any) -> Any:
-    """``override`` laid over ``base``: mappings merge key by key, anything else replaces."""
+    """``override`` laid over ``base``: mappings merge key by key; lists of named items
+    (call-taker pools, unit groups) merge item by item by ``name``, an item of a new name
+    is added and one given ``remove: true`` is dropped; anything else replaces.
+
+    >>> units = [{"name": "P", "count": 4, "base": "police"}, {"name": "A", "count": 2}]
+    >>> merge_overrides({"units": units}, {"units": [{"name": "P", "count": 6}, {"name": "A", "remove": True}]})
+    {'units': [{'name': 'P', 'count': 6, 'base': 'police'}]}
+    """
     if isinstance(base, dict) and isinstance(override, dict):
         out = dict(base)
         for key, value in override.items():
             out[key] = merge_overrides(base.get(key), value) if key in base else value
         return out
+    if _named(base) and _named(override):
+        merged = {item["name"]: item for item in base}
+        for item in override:
+            name = item["name"]
+            if item.get("remove") is True:
+                merged.pop(name, None)
+                continue
+            merged[name] = merge_overrides(merged[name], item) if name in merged else item
+        return list(merged.values())
     return override
+
+
+def _named(items: Any) -> bool:
+    return (
+        isinstance(items, list)
+        and bool(items)
+        and all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items)
+    )
