@@ -128,3 +128,14 @@ def test_a_readme_output_matches_what_the_command_prints(command, shown, workdir
             assert " ".join(line.split()) in said, (
                 f"README line not printed by `{command}`:\n{line}\n\n{printed}"
             )
+    # and no printed row is missing from the README's table (a new KPI, say)
+    shown_rows = {_cells(line) for line in shown.splitlines()} - {None}
+    if shown_rows:
+        missing = [
+            line
+            for line in printed.splitlines()
+            if _cells(line) is not None
+            and _cells(line) not in shown_rows
+            and not VARYING.search(line)
+        ]
+        assert not missing, f"rows `{command}` prints that the README leaves out: {missing}"

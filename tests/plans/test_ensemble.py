@@ -338,6 +338,7 @@ def test_a_real_dask_cluster_gives_the_local_clusters_kpis(tmp_path, helsinki_ci
             scheduler=address,
             out=tmp_path / "remote",
             progress=False,
+            keep_timelines=True,
         )
     finally:
         for p in reversed(procs):
@@ -358,6 +359,13 @@ def test_a_real_dask_cluster_gives_the_local_clusters_kpis(tmp_path, helsinki_ci
     a = pd.read_parquet(tmp_path / "remote" / "replications.parquet")[keys]
     b = pd.read_parquet(tmp_path / "local" / "replications.parquet")[keys]
     pd.testing.assert_frame_equal(a, b)
+    # the replications' run folders came back from the workers, and open on the K3i page
+    kept = sorted((tmp_path / "remote" / "timelines").glob("*/*/run.json"))
+    assert len(kept) == 6
+    from twin.dashboards.data import Runs
+
+    shown = Runs([], ensembles=[tmp_path / "remote"])
+    assert list(shown.plans) == ["baseline", "four-cars"] and len(shown.names) == 2
     # the city travelled to the workers' own caches
     assert any((c / f"smart-policing-twin-{os.getuid()}" / "cities").is_dir() for c in caches)
 
@@ -382,3 +390,51 @@ def test_twin_run_replications_prints_means_with_intervals(tmp_path, helsinki_ci
     assert not set("▲▼") & set(text), "one plan: nothing to call better or worse"
     info = json.loads((tmp_path / "runs" / "two-cars-evaluation" / "ensemble.json").read_text())
     assert info["replications"] == {"baseline": 3}
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_what_has_finished(tmp_path, helsinki_city):
+    scenario = two_cars(tmp_path, helsinki_city.path)
+    proc = subprocess.Popen(
+        [*TWIN, "evaluate", str(scenario), "-n", "30", "--workers", "2", "--out", "ens", "-q"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    time.sleep(25)  # the cluster up, and some of the 30 replications done (about 2 s each)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    info = json.loads((tmp_path / "ens" / "ensemble.json").read_text())
+    assert info["interrupted"] is True
+    assert "interrupted (Ctrl-C): what had finished is kept" in stdout
+    done = info["replications"]["baseline"]
+    assert 0 < done < 30
+    reps = pd.read_parquet(tmp_path / "ens" / "replications.parquet")
+    assert len(reps[reps["status"] == "complete"]) == done
+    assert not list(tmp_path.glob(".ens.partial-*")), "no partial folder left behind"
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_an_evaluation_on_the_jakarta_extract(tmp_path, jakarta_build):
+    """The same machinery on a real Indonesian city: Menteng, central Jakarta."""
+    doc = yaml.safe_load(two_cars(tmp_path, jakarta_build.city.path).read_text())
+    doc.update(name="menteng-two-cars", start="2026-12-01T07:00:00+07:00")
+    scenario = write(tmp_path / "menteng.yaml", doc)
+    plan = write(
+        tmp_path / "six.yaml",
+        {"name": "six-cars", "response": {"units": [{"name": "P", "count": 6}]}},
+    )
+    result = evaluate(
+        scenario, [plan], replications=4, workers=2, out=tmp_path / "ens", progress=False
+    )
+    assert result.info["city"]["name"] == jakarta_build.city.name
+    assert not result.info["failed"] and result.info["replications"] == {
+        "baseline": 4,
+        "six-cars": 4,
+    }
+    assert row(result.table, "response_p50_s")["verdict six-cars"] in ("better", "unclear")
+    assert row(result.table, "incidents")["Δ six-cars"] == 0  # the same incidents in both

@@ -90,10 +90,11 @@ def kpi_grid(table: Any, names: list[str], title: str, *, diff: dict[str, str]) 
         return max(len(head), *(len(c) for c in cells)) + 3
 
     if sum(width(h, c) for h, c in zip(heads, columns, strict=True)) > room:
-        letters = {n: chr(ord("A") + i) for i, n in enumerate(names)}
+        lettered = [*names, *(n for n in diff if n not in names)]
+        letters = {n: chr(ord("A") + i) for i, n in enumerate(lettered)}
         for n, letter in letters.items():
             out.print(f"{letter} = {n}", highlight=False, soft_wrap=True)
-        heads = [*letters.values(), *(f"Δ {letters[n]}" for n in diff)]
+        heads = [*(letters[n] for n in names), *(f"Δ {letters[n]}" for n in diff)]
     # as many tables as it takes to fit the width, each with the KPIs and their units
     groups: list[list[int]] = [[]]
     used = 0

@@ -113,8 +113,30 @@ def print_evaluation(result: Any) -> None:
         f"Stopped: {info['stopped']}.",
         highlight=False,
     )
-    title = f"KPIs of {info['scenario']}" + (" and its plans" if len(names) > 1 else "")
-    kpi_grid(table, names, title, diff={n: f"Δ {n}" for n in names[1:]})
+    if len(names) == 1:
+        kpi_grid(table, names, f"KPIs of {info['scenario']}", diff={})
+    else:  # the baseline, and what each plan changes: each plan's own figures are in the report
+        from twin.plans.ensemble import HEADLINE
+
+        changed = [
+            row["kpi"] in (*HEADLINE, "cost_total")
+            or any(v not in (None, "same") for v in row[[f"verdict {n}" for n in names[1:]]])
+            for _, row in table.iterrows()
+        ]
+        shown = table[changed]
+        kpi_grid(
+            shown,
+            names[:1],
+            f"What each plan changes in {info['scenario']}",
+            diff={n: f"Δ {n}" for n in names[1:]},
+        )
+        left = len(table) - len(shown)
+        if left:
+            out.print(
+                f"{left} KPIs that no plan moves are left out; the report has every KPI of "
+                "every plan.",
+                highlight=False,
+            )
     if len(names) == 1:
         out.print("Means of the replications ± 95 % interval (Student's t).", highlight=False)
     for failure in info["failed"]:

@@ -456,6 +456,8 @@ def evaluate(
             "overhead_s": overhead,
             "cluster_start_s": round(cluster_start_s, 1),
         }
+        if runner.interrupted and not any(r["status"] == "complete" for r in runner.rows):
+            raise KeyboardInterrupt  # nothing finished: nothing to keep
         rows = _add_costs(runner.rows, loaded)
         table = write_ensemble(tmp, rows, info, {n: s for n, (_p, s) in loaded.items()})
     return Evaluation(out, table, info, rows)
