@@ -316,6 +316,14 @@ class Runs:
         runs = [self[r].memo(measure, per_run) for r in self.plans[plan]]
         return pd.concat(runs, axis=1).mean(axis=1) if len(runs) > 1 else runs[0]
 
+    @property
+    def traffic(self) -> bool:
+        """Whether any plan shown has traffic: the difference map's first measure is then
+        the travel-time index, else the response time."""
+        if any(p.sectors["tti"].notna().any() for p in self.ensemble_plans.values()):
+            return True
+        return any(v.info.get("simulator", "live") != "none" for v in self.views.values())
+
     def city_of(self, plan: str) -> Any:
         if plan in self.ensemble_plans:
             return self.ensemble_plans[plan].city

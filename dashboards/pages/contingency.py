@@ -29,7 +29,12 @@ def layout(**_: Any) -> html.Div:
             html.Div(id="cont-table"),
             html.P(id="cont-ci", className="note"),
             html.H3(id="cont-map-title"),
-            dcc.RadioItems(id="cont-measure", value="tti", inline=True, options=_measures("id")),
+            dcc.RadioItems(
+                id="cont-measure",
+                value="tti" if state.runs().traffic else "response",
+                inline=True,
+                options=_measures("id"),
+            ),
             dcc.Graph(id="cont-map", config={"displaylogo": False}),
         ],
         className="page",

@@ -786,21 +786,7 @@ def write_ensemble(
 
     flat = []
     for r in sorted(rows, key=lambda r: (r["plan"], r["replication"])):
-        base = {
-            k: r.get(k)
-            for k in (
-                "plan",
-                "replication",
-                "seed",
-                "status",
-                "reason",
-                "attempt",
-                "first_worker",
-                "worker",
-            )
-        }
-        timing = {k: r.get(k) for k in ("setup_s", "run_s", "worker_s", "round_trip_s")}
-        flat.append({**base, **timing, **_scalars(r.get("kpis", {}))})
+        flat.append({**{k: r.get(k) for k in _META}, **_scalars(r.get("kpis", {}))})
     pq.write_table(pa.Table.from_pylist(flat), folder / "replications.parquet")
     sectors = [
         {"plan": r["plan"], "replication": r["replication"], "seed": r["seed"], **s}
