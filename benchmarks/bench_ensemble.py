@@ -26,7 +26,9 @@ def bench_ensemble(repeat: int) -> None:
     from twin.scenario import scenario_from_dict
 
     doc = yaml.safe_load((HERE.parent / "scenarios" / "helsinki_morning_rush.yaml").read_text())
-    doc["city"] = str(CACHE / "helsinki")
+    from twin.city import build_city
+
+    doc["city"] = str(build_city(out=CACHE / "helsinki", progress=False).city.path)
     doc["outputs"] = {"report": False}  # as an ensemble's replications: KPIs, no report
     scenarios = HERE.parent / "scenarios"
     with tempfile.TemporaryDirectory() as tmp:

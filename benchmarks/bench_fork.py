@@ -29,7 +29,9 @@ def bench_fork(repeat: int) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(Path(tmp) / "broker") as broker:
         scenario = Path(tmp) / "live.yaml"
-        base["city"] = str(CACHE / "helsinki")
+        from twin.city import build_city
+
+        base["city"] = str(build_city(out=CACHE / "helsinki", progress=False).city.path)
         scenario.write_text(yaml.safe_dump(base))
         db = Path(tmp) / "live" / "live.duckdb"
         live = subprocess.Popen(
