@@ -344,7 +344,7 @@ class EnsemblePlan:
 
     @classmethod
     def load_all(cls, folder: Path) -> list[EnsemblePlan]:
-        from twin.plans.ensemble import load_ensemble
+        from twin.plans.ensemble_folder import load_ensemble
 
         ensemble = load_ensemble(folder)
         sectors = pd.read_parquet(folder / "sectors.parquet")

@@ -54,7 +54,7 @@ def dash(
         background = Tiles(tiles, tiles_attribution) if tiles else None
     except ValueError as exc:
         raise InputError(f"--tiles: {exc}") from exc
-    from twin.plans.ensemble import is_ensemble, load_ensemble
+    from twin.plans.ensemble_folder import is_ensemble, load_ensemble
 
     runs, live = runs or [], live or []
     if not runs and not live:

@@ -139,7 +139,7 @@ def compare(
 ) -> None:
     """Compare runs: a KPI table with differences against the first, and an HTML report.
     Given an ensemble folder (twin evaluate), print its plans with their intervals."""
-    from twin.plans.ensemble import is_ensemble, load_ensemble
+    from twin.plans.ensemble_folder import is_ensemble, load_ensemble
     from twin.runs.compare import compare_runs
 
     if any(is_ensemble(r) for r in runs):
