@@ -141,8 +141,10 @@ def _difference_map(names: list[str], measure: str, words: dict[str, str]) -> An
     """The second plan less the first, by sector: the means over each plan's runs."""
     a, b = names[0], names[1]
     per_sector = kpi.response_by_sector if measure == "response" else mean_sector_tti
-    values = _plan_mean(b, measure, per_sector).sub(
-        _plan_mean(a, measure, per_sector), fill_value=None
+    values = (
+        state.runs()
+        .by_sector(b, measure, per_sector)
+        .sub(state.runs().by_sector(a, measure, per_sector), fill_value=None)
     )
     title = words["diff_response" if measure == "response" else "diff_tti"].format(a=a, b=b)
     return sector_map(
@@ -152,7 +154,3 @@ def _difference_map(names: list[str], measure: str, words: dict[str, str]) -> An
         colorbar="Δ",
         diverging=True,
     )
-
-
-def _plan_mean(plan: str, measure: str, per_sector: Any) -> pd.Series:
-    return state.runs().by_sector(plan, measure, per_sector)

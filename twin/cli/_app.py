@@ -123,12 +123,9 @@ def kpi_grid(table: Any, names: list[str], title: str, *, diff: dict[str, str]) 
 
 def print_comparison(table: Any, runs: list[Path], path: Path) -> None:
     """The KPI table of several runs, differences against the first, and warnings."""
-    names = [
-        c
-        for c in table.columns
-        if c not in ("kpi", "label", "unit", "better")
-        and not c.startswith(("Δ ", "verdict ", "n ", "± "))
-    ]
+    from twin.kpi import compared_names
+
+    names = compared_names(table)
     kpi_grid(table, names, f"KPIs compared with {names[0]}", diff={n: f"Δ {n}" for n in names[1:]})
     from twin.runs import Run
     from twin.runs.compare import run_warnings

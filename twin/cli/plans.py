@@ -74,9 +74,7 @@ def evaluate(
     """Run the scenario as it is and with each plan, replication by replication on Dask,
     and say which differences are real. Replication i of every plan uses the same seed,
     so differences are paired; each KPI gets its mean and 95 % interval."""
-    from twin.plans.ensemble import evaluate as run_evaluation
-
-    result = run_evaluation(
+    run_evaluation(
         scenario,
         list(plan or []),
         replications=replications,
@@ -88,6 +86,14 @@ def evaluate(
         keep_timelines=keep_timelines,
         progress=not quiet,
     )
+
+
+def run_evaluation(scenario: Path, plans: list[Path] | None, **options: Any) -> None:
+    """Evaluate (:func:`twin.plans.ensemble.evaluate`), print it, and exit 130 if Ctrl-C
+    cut it short: ``twin evaluate`` and ``twin run --replications`` alike."""
+    from twin.plans.ensemble import evaluate as run
+
+    result = run(scenario, plans, **options)
     print_evaluation(result)
     if result.interrupted:
         raise typer.Exit(130)
@@ -96,10 +102,10 @@ def evaluate(
 def print_evaluation(result: Any) -> None:
     """An evaluation as the terminal shows it: how many replications and why it stopped,
     the KPI table with intervals and verdicts, what failed, and where the files are."""
-    from twin.plans.ensemble_report import plan_names
+    from twin.kpi import compared_names
 
     info, table = result.info, result.table
-    names = plan_names(table)
+    names = compared_names(table)
     counts = sorted(set(info["replications"].values()))
     each = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
     cluster = info["cluster"]

@@ -19,7 +19,13 @@ from twin.cli._app import (
     out,
     print_comparison,
 )
-from twin.cli.plans import Replications, Scheduler, Workers, print_evaluation
+from twin.cli.plans import (
+    Replications,
+    Scheduler,
+    Workers,
+    print_evaluation,
+    run_evaluation,
+)
 
 
 @app.command()
@@ -59,9 +65,7 @@ def run(
             )
         if replications is None:
             raise InputError("--workers and --scheduler go with --replications N")
-        from twin.plans.ensemble import evaluate
-
-        result = evaluate(
+        run_evaluation(
             scenario,
             None,
             replications=replications,
@@ -70,9 +74,6 @@ def run(
             out=out_dir,
             progress=not quiet,
         )
-        print_evaluation(result)
-        if result.interrupted:
-            raise typer.Exit(130)
         return
     if load_scenario(scenario).variants:
         if baseline or simulator:

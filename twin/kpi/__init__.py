@@ -61,6 +61,7 @@ from twin.kpi.ensemble import (
     VERDICT_SIGNS,
     VERDICT_WORDS,
     compare,
+    compared_names,
     difference_note,
 )
 from twin.kpi.labels import (
@@ -145,6 +146,7 @@ __all__ = [
     "card_levels",
     "community_summary",
     "compare",
+    "compared_names",
     "connect",
     "crime_concentration",
     "difference_note",

@@ -21,6 +21,16 @@ TRIP_KPIS = ("trips", "mean_trip_min", "delay_veh_h", "mean_delay_s", "vehicles_
 VERDICT_SIGNS = {"better": "▲", "worse": "▼", "unclear": "≈", "cut_short": "†"}
 
 
+def compared_names(table: pd.DataFrame) -> list[str]:
+    """The runs (or plans) of a :func:`compare` table, the reference first."""
+    fixed = ("kpi", "label", "unit", "better")
+    return [
+        c
+        for c in table.columns
+        if c not in fixed and not str(c).startswith(("Δ ", "verdict ", "n ", "± "))
+    ]
+
+
 def difference_note(table: pd.DataFrame) -> str:
     """What the marks of a :func:`compare` table mean, as every screen says it under the
     table: for one run each, that a difference is one draw; for ensembles, what the
@@ -201,9 +211,8 @@ def _ensemble_value(values: list[Any]) -> tuple[Any, tuple[float, float, int] | 
     with the sample's mean, variance and size where all are numbers."""
     if len(values) == 1:
         v = values[0]
-        number = isinstance(v, int | float) and not isinstance(v, bool)
-        return v, ((float(v), 0.0, 1) if number else None)
-    if any(v is None or not isinstance(v, int | float) or isinstance(v, bool) for v in values):
+        return v, ((float(v), 0.0, 1) if _number(v) else None)
+    if not all(_number(v) for v in values):
         return (values[0] if all(v == values[0] for v in values) else None), None
     x = np.asarray(values, dtype=float)
     return float(x.mean()), (float(x.mean()), float(x.var(ddof=1)), len(x))

@@ -153,10 +153,17 @@ def city_on_worker(city_hash: str, packed: bytes) -> Path:
 
 
 def scenario_job(
-    plan: str, scenario: Scenario, scenario_dir: Path, city_hash: str, *, keep_timeline: bool
+    plan: str,
+    scenario: Scenario,
+    scenario_dir: Path,
+    city: Any,
+    city_hash: str,
+    *,
+    keep_timeline: bool,
 ) -> Job:
     """The job of one plan: its scenario with every file it reads gathered, so that a
-    worker on another machine runs it alike (see :class:`Job`)."""
+    worker on another machine runs it alike (see :class:`Job`); ``city`` is the bundle
+    (:class:`twin.city.City`) it runs on."""
     doc = json.loads(scenario.model_dump_json(exclude={"variants"}))
     files: dict[str, bytes] = {}
 
@@ -188,8 +195,7 @@ def scenario_job(
     if dispatch.get("hospitals", "hospital") != "hospital":
         dispatch["hospitals"] = ship(dispatch["hospitals"], "response.dispatch.hospitals")
     # a city's own posts file beside the scenario comes before the one the twin ships
-    city_name = json.loads((Path(scenario.city) / "manifest.json").read_text())["name"]
-    posts = scenario_dir / f"{city_name}_posts.geojson"
+    posts = scenario_dir / f"{city.name}_posts.geojson"
     if posts.is_file():
         files[posts.name] = posts.read_bytes()
     # the worker writes what the ensemble keeps: no report per replication
@@ -369,11 +375,7 @@ def evaluate(
     city_hash, packed = pack_city(city.path)
     jobs = {
         name: scenario_job(
-            name,
-            applied.model_copy(update={"city": str(city.path.resolve())}),
-            scenario_dir,
-            city_hash,
-            keep_timeline=keep_timelines,
+            name, applied, scenario_dir, city, city_hash, keep_timeline=keep_timelines
         )
         for name, (_plan, applied) in loaded.items()
     }
@@ -465,7 +467,6 @@ class _Runner:
         self.jobs = jobs
         self.seed = seed
         self.rows: list[dict[str, Any]] = []
-        self.failed: list[dict[str, Any]] = []
         self.replications = 0
         self.interrupted = False
         self._futures: list[Any] = []
@@ -511,15 +512,15 @@ class _Runner:
                 submitted[again] = (plan, i, 2, time.perf_counter())
                 pending.add(again)
                 continue
-            if row["status"] != "complete":
-                self.failed.append(row)
             self.rows.append(row)
             self._bar.advance()
         self.replications = max(self.replications, indices.stop)
 
     def _submit(self, plan: str, i: int, *, exclude: str | None) -> Any:
-        others = [w for w in self.client.scheduler_info()["workers"] if w != exclude]
-        where = others if exclude and others else None
+        where = None  # anywhere; a second try anywhere but where the first failed
+        if exclude:
+            others = [w for w in self.client.scheduler_info()["workers"] if w != exclude]
+            where = others or None
         fut = self.client.submit(
             replicate,
             self._job_futures[plan],
@@ -547,7 +548,8 @@ class _Runner:
                 k: r.get(k)
                 for k in ("plan", "replication", "seed", "first_worker", "worker", "reason")
             }
-            for r in self.failed
+            for r in self.rows
+            if r["status"] != "complete"
         ]
 
     def overhead(self, busy_s: float) -> dict[str, float | None]:
@@ -632,9 +634,9 @@ def _cluster(workers: int | None, scheduler: str | None, first: int) -> Iterator
         finally:
             client.close()
         return
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers: at least 1, got {workers}")
     n = workers or max(1, min(os.cpu_count() or 1, first))
-    if n < 1:
-        raise InputError(f"--workers: at least 1, got {n}")
     with dask.config.set({"distributed.worker.daemon": False}):
         cluster = LocalCluster(
             n_workers=n,

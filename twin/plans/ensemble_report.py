@@ -14,23 +14,13 @@ import plotly.graph_objects as go
 from twin import kpi, report
 
 
-def plan_names(table: pd.DataFrame) -> list[str]:
-    """The plans of a summary table, the baseline first."""
-    fixed = ("kpi", "label", "unit", "better")
-    return [
-        c
-        for c in table.columns
-        if c not in fixed and not str(c).startswith(("Δ ", "verdict ", "n ", "± "))
-    ]
-
-
 def difference_figure(table: pd.DataFrame, keys: list[str]) -> go.Figure:
     """Each plan's difference to the baseline with its 95 % interval, one panel row per
     KPI (a forest plot): green where the plan is better, red where worse, grey where the
     interval holds zero."""
     from plotly.subplots import make_subplots
 
-    names = plan_names(table)
+    names = kpi.compared_names(table)
     rows = table[table["kpi"].isin(keys)].to_dict("records")
     fig = make_subplots(
         rows=len(rows),
@@ -84,7 +74,7 @@ def spread_figure(replications: pd.DataFrame, table: pd.DataFrame, keys: list[st
     )
     for j, r in enumerate(rows, start=1):
         per = kpi.SHOWN_PER.get(r["kpi"], 1.0) / (100.0 if r["unit"] == "%" else 1.0)
-        for name in plan_names(table):
+        for name in kpi.compared_names(table):
             x = pd.to_numeric(
                 replications.loc[replications["plan"] == name, r["kpi"]], errors="coerce"
             )
@@ -111,7 +101,7 @@ def ensemble_report(folder: Path, table: pd.DataFrame, info: dict[str, Any]) -> 
     from twin.plans.ensemble import HEADLINE
 
     replications = pd.read_parquet(folder / "replications.parquet")
-    names = plan_names(table)
+    names = kpi.compared_names(table)
     present = [k for k in HEADLINE if k in set(table["kpi"])]
     counts = ", ".join(f"{n}: {int(table[f'n {n}'].max())}" for n in names)
     intro = (
