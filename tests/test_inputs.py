@@ -23,7 +23,7 @@ from twin.city.facilities import read_facilities
 from twin.city.osm import read_osm
 from twin.kpi import StatusRules
 from twin.live.fork import fork_scenario
-from twin.scenario import ScenarioError, load_scenario, scenario_from_dict
+from twin.scenario import ScenarioError, load_plan, load_scenario, scenario_from_dict
 from twin.sensors.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +199,51 @@ def test_any_fork_overlay_gives_a_plan_or_a_named_problem(fork_package, overlay)
         fork_scenario(fork_package, overlay, 600.0)
     except InputError as exc:  # ScenarioError is one
         assert str(exc)
+
+
+#: Plans as a planner might get them wrong: named unit groups and pools merged by name,
+#: costs, and anything at all.
+plans = st.one_of(
+    values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": values | st.sampled_from(["more-cars", "x"]),
+            "costs": st.dictionaries(st.sampled_from(["km", "unit_hour", "post_day"]), values)
+            | values,
+            "response": st.fixed_dictionaries(
+                {},
+                optional={
+                    "units": st.lists(
+                        st.dictionaries(
+                            st.sampled_from(["name", "count", "remove", "base", "type"]),
+                            values | st.sampled_from(["P", "A", "Z"]),
+                        ),
+                        max_size=3,
+                    )
+                    | values,
+                    "call_centre": values,
+                },
+            )
+            | values,
+            "seed": values,
+            "events": values,
+        },
+    ),
+)
+
+
+@FUZZ
+@given(doc=plans, raw=st.one_of(st.none(), st.binary(max_size=120), yaml_junk))
+def test_any_plan_file_gives_a_plan_or_a_named_problem(tmp_path_factory, doc, raw):
+    """A plan file (``twin evaluate --plan``), read and laid over the morning rush: a
+    scenario, or an InputError naming the file."""
+    path = tmp_path_factory.mktemp("p") / "plan.yaml"
+    write(path, raw if raw is not None else yaml.safe_dump(doc))
+    try:
+        load_plan(path).apply(load_scenario(RUSH))
+    except InputError as exc:  # ScenarioError is one
+        assert "plan.yaml" in str(exc)
 
 
 @FUZZ
