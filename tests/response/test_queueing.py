@@ -52,3 +52,16 @@ def test_hypercube_two_units_matches_mm2_and_conserves_load():
     assert np.allclose(skew.dispatch_share.sum(axis=1), 1.0)
     with pytest.raises(InputError, match="name every unit once"):
         hypercube(arrival_rates=[1, 1], preferences=[[0, 0], [1, 0]], service_rate=3)
+
+
+def test_erlang_a_service_level_meets_its_limits():
+    """Patient callers: Erlang C's service level; a long wait: everyone who did not hang up."""
+    c = erlang_c(arrival_rate=3.0, service_rate=1.0, servers=4)
+    a = erlang_a(arrival_rate=3.0, service_rate=1.0, servers=4, abandon_rate=1e-9)
+    for t in (0.0, 0.2, 1.0, 3.0):
+        assert a.service_level(t) == pytest.approx(c.service_level(t), abs=1e-6)
+    busy = erlang_a(arrival_rate=6.0, service_rate=1.0, servers=4, abandon_rate=0.5)
+    assert busy.service_level(0) == pytest.approx(1 - busy.p_wait)
+    assert busy.service_level(200) == pytest.approx(1 - busy.p_abandon, abs=1e-9)
+    levels = [busy.service_level(t) for t in (0.1, 0.5, 1, 2, 5)]
+    assert levels == sorted(levels)

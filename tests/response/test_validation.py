@@ -117,6 +117,7 @@ def test_call_centre_with_impatient_callers_reproduces_erlang_a(lam, mu, servers
         ("p_wait", theory.p_wait),
         ("mean_wait", theory.mean_wait_s),
         ("p_abandon", theory.p_abandon),
+        ("within_10", theory.service_level(10)),  # what twin optimise sizes pools by
     ]:
         ok, said = within_ci([r[key] for r in runs], value)
         assert ok, f"{key}: {said}"

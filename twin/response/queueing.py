@@ -71,6 +71,34 @@ class ErlangA:
     p_abandon: float  # a caller hangs up before an answer
     mean_wait_s: float  # over all callers, until answered or hung up
     mean_queue: float
+    servers: int = 0
+    service_rate: float = 0.0
+    abandon_rate: float = 0.0
+    states: tuple[float, ...] = ()  # P(n callers in the centre), n = 0, 1, ...
+
+    def service_level(self, within_s: float) -> float:
+        """Share of callers answered within ``within_s`` seconds (a caller who hangs up is
+        not answered).
+
+        A caller who finds ``k`` others waiting moves up a place when a call-taker frees up
+        (rate ``c * mu``) or one of those ahead hangs up (rate ``j * theta`` with ``j``
+        ahead), and hangs up itself at rate ``theta``: a small Markov chain, whose chance
+        of reaching a call-taker within the time comes from its matrix exponential."""
+        from scipy.linalg import expm
+
+        p = np.asarray(self.states)
+        c, mu, theta = self.servers, self.service_rate, self.abandon_rate
+        if within_s <= 0 or len(p) <= c:
+            return float(p[:c].sum())
+        ahead = len(p) - c  # arrivals find k = 0 .. ahead - 1 waiting
+        answered = ahead  # state index of "answered"; "hung up" after it
+        q = np.zeros((ahead + 2, ahead + 2))
+        for j in range(ahead):
+            q[j, answered if j == 0 else j - 1] += c * mu + j * theta
+            q[j, ahead + 1] += theta
+            q[j, j] = -(c * mu + j * theta + theta)
+        reach = expm(q * within_s)[:ahead, answered]
+        return float(p[:c].sum() + (p[c:] * reach).sum())
 
 
 def erlang_a(
@@ -109,6 +137,10 @@ def erlang_a(
         p_abandon=abandon_rate * mean_queue / arrival_rate,
         mean_wait_s=mean_queue / arrival_rate,  # Little's law over the queue
         mean_queue=mean_queue,
+        servers=servers,
+        service_rate=service_rate,
+        abandon_rate=abandon_rate,
+        states=tuple(p.tolist()),
     )
 
 
