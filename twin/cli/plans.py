@@ -1,4 +1,4 @@
-"""Commands that weigh plans: ``twin evaluate``."""
+"""Commands that weigh plans: ``twin evaluate`` and ``twin optimise``."""
 
 from __future__ import annotations
 
@@ -153,3 +153,163 @@ def print_evaluation(result: Any) -> None:
             soft_wrap=True,
         )
     out.print(f"Ensemble: {result.path}\nReport: {result.path / 'report.html'}", soft_wrap=True)
+
+
+@app.command()
+def optimise(
+    scenario: Annotated[
+        Path, typer.Argument(help="A scenario file (YAML) with a response section.")
+    ],
+    answer_share: Annotated[
+        str | None,
+        typer.Option(
+            "--answer-share",
+            help="Share of calls to answer within the scenario's answer target. Default: "
+            "the scenario's (90%).",
+        ),
+    ] = None,
+    on_scene_share: Annotated[
+        str | None,
+        typer.Option(
+            "--on-scene-share",
+            help="Share of incidents to reach within the on-scene target. Default: the "
+            "scenario's (90%).",
+        ),
+    ] = None,
+    costs: Annotated[
+        Path | None,
+        typer.Option(
+            "--costs", help="A cost table (YAML: unit_hour, call_taker_hour, post_day, km)."
+        ),
+    ] = None,
+    max_units: Annotated[
+        int,
+        typer.Option("--max-units", help="Search each unit group up to this many above today's."),
+    ] = 6,
+    posts: Annotated[
+        int, typer.Option("--posts", help="Try up to this many new posts, sited by MCLP.")
+    ] = 0,
+    post_unit: Annotated[
+        str, typer.Option("--post-unit", help="The unit at a new post: police_car or motorbike.")
+    ] = "police_car",
+    candidates: Annotated[
+        int, typer.Option("--candidates", help="Plans to simulate in a round.")
+    ] = 5,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            "--rounds", help="Rounds of richer plans to try while none meets the targets."
+        ),
+    ] = 2,
+    replications: Annotated[
+        int, typer.Option("--replications", "-n", help="Replications of each plan simulated.")
+    ] = 10,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder. Default: runs/SCENARIO-NAME-optimise."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Find the cheapest plan that meets the targets with 95 % confidence: call-takers per
+    pool, units per group, new posts. Queueing theory (Erlang A, the hypercube, MCLP)
+    screens every combination; the few worth it run as an ensemble, and the simulation's
+    intervals decide."""
+    from twin.plans.optimise import optimise as run
+
+    result = run(
+        scenario,
+        answer_share=parse_share(answer_share, "--answer-share") if answer_share else None,
+        on_scene_share=parse_share(on_scene_share, "--on-scene-share") if on_scene_share else None,
+        costs=load_costs(costs) if costs else None,
+        max_units=max_units,
+        posts=posts,
+        post_unit=post_unit,
+        candidates=candidates,
+        rounds=rounds,
+        replications=replications,
+        workers=workers,
+        scheduler=scheduler,
+        out=out_dir,
+        progress=not quiet,
+    )
+    print_optimisation(result)
+
+
+def load_costs(path: Path) -> Any:
+    """A cost table file, or a ScenarioError naming the file and each field."""
+    from pydantic import ValidationError
+
+    from twin._inputs import load_yaml
+    from twin.scenario import ScenarioError
+    from twin.scenario._base import field_problems
+    from twin.scenario.plan import Costs
+
+    if not path.is_file():
+        raise InputError(f"{path}: cost table not found")
+    doc = load_yaml(path, what="cost table")
+    try:
+        return Costs.model_validate(doc if doc is not None else {})
+    except ValidationError as exc:
+        raise ScenarioError(
+            str(path), [p for e in exc.errors() for p in field_problems(e)]
+        ) from exc
+
+
+def print_optimisation(result: Any) -> None:
+    """The search as the terminal shows it: the targets, every plan simulated with its
+    shares and verdict, the plan chosen, the one that just misses, and the files."""
+    from rich.table import Table
+
+    from twin.plans.optimise_report import share_text, verdict_words
+
+    info = result.info
+    out.print(
+        f"Targets: {info['said']}, each with 95 % confidence.\n"
+        f"The theory priced {info['space']['options']:,} plans; "
+        f"{len(result.candidates) - 1} simulated, {info['replications']} replications each, "
+        f"in {info['wall_s']:.0f} s.",
+        highlight=False,
+    )
+    grid = Table(title="Plans simulated, cheapest first", title_justify="left")
+    for col in ("plan", "cost (Rp)", "answered", "on scene", "verdict"):
+        grid.add_column(col, justify="left" if col in ("plan", "verdict") else "right")
+    chosen = (result.chosen or {}).get("plan")
+    for x in result.candidates:
+        verdict = "meets both" if x["meets"] else verdict_words(x)
+        grid.add_row(
+            x["plan"] + (" ✔" if x["plan"] == chosen else ""),
+            f"{x['cost']:,.0f}",
+            share_text(x, "answered"),
+            share_text(x, "on_scene"),
+            verdict,
+        )
+    out.print(grid)
+    out.print(
+        "Answered and on scene within target: mean ± 95 % interval (points). A target is "
+        "met when the whole interval is at or above it; 'unclear' when it holds the target.",
+        highlight=False,
+    )
+    if result.chosen:
+        c = result.chosen
+        out.print(
+            f"Chosen: {c['plan']} ({c['description']}), Rp {c['cost']:,.0f} over the run.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        err.print(
+            "[yellow]No plan simulated meets both targets with 95 % confidence[/]: widen the search (--max-units, --posts) or add replications."
+        )
+    if result.just_misses:
+        j = result.just_misses
+        less = f", Rp {result.chosen['cost'] - j['cost']:,.0f} less" if result.chosen else ""
+        out.print(
+            f"Cheapest that just misses: {j['plan']} ({j['description']}){less}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if (result.path / "chosen.yaml").is_file():
+        out.print(f"Plan file: {result.path / 'chosen.yaml'}", soft_wrap=True)
+    out.print(f"Report: {result.path / 'report.html'}", soft_wrap=True)

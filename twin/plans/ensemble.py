@@ -302,7 +302,7 @@ def _pack_folder(path: Path) -> bytes:
 
 def evaluate(
     scenario_path: str | Path,
-    plans: list[str | Path] | None = None,
+    plans: list[str | Path | Plan] | None = None,
     *,
     replications: int | None = None,
     precision: float | None = None,
@@ -322,8 +322,8 @@ def evaluate(
     scenario_path
         The scenario file.
     plans
-        Plan files (:mod:`twin.scenario.plan`). None: the scenario alone, for its intervals
-        (``twin run --replications``).
+        Plan files (:mod:`twin.scenario.plan`), or plans already read. None: the scenario
+        alone, for its intervals (``twin run --replications``).
     replications
         How many replications of each plan; with ``precision``, how many in the first round.
     precision
@@ -362,10 +362,10 @@ def evaluate(
     if baseline or not plans:
         loaded[BASELINE] = (None, scenario)
     for path in plans or []:
-        plan = load_plan(path)
+        plan = path if isinstance(path, Plan) else load_plan(path)
         if plan.name in loaded:
             raise InputError(
-                f"{path}: a plan named {plan.name!r} is given twice (name plans apart)"
+                f"{plan.source}: a plan named {plan.name!r} is given twice (name plans apart)"
             )
         loaded[plan.name] = (plan, plan.apply(scenario))
     city = load_city(scenario, scenario_dir=scenario_dir)

@@ -228,7 +228,7 @@ def resources(scenario: Scenario) -> dict[str, float]:
     if response is None:
         return out
     for group in response.units:
-        on = _shift_hours(scenario, group.shift) if group.shift else hours
+        on = shift_hours(scenario, group.shift)
         key = f"unit_hours_{group.type}"
         out[key] = out.get(key, 0.0) + group.count * on
     out["call_taker_hours"] = sum(p.call_takers for p in response.call_centre.pools) * hours
@@ -259,8 +259,11 @@ def cost(scenario: Scenario, costs: Costs, *, km: float | None = None) -> dict[s
     return {k: round(v, 0) for k, v in items.items()}
 
 
-def _shift_hours(scenario: Scenario, shift: str) -> float:
-    """Hours of a daily shift ("07:00-19:00", local) that fall within the run."""
+def shift_hours(scenario: Scenario, shift: str | None) -> float:
+    """Hours of a daily shift ("07:00-19:00", local) that fall within the run; None: the
+    whole run."""
+    if not shift:
+        return scenario.duration / 3600
     a, b = (s.strip() for s in shift.split("-"))
     start = scenario.start
     end = start + timedelta(seconds=scenario.duration)

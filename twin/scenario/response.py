@@ -307,8 +307,17 @@ class Dispatch(_Model):
 
 
 class Targets(_Model):
+    """The doctrine's targets: 110 answered within 10 s for 90 % of calls, a unit on scene
+    within 10 minutes for 90 % of incidents (``twin optimise`` plans for them)."""
+
     answer_s: Duration = Field(10.0, description="a call answered within this")
     on_scene_s: Duration = Field(600.0, description="a unit on scene within this of the call")
+    answer_share: float = Field(
+        0.9, gt=0, le=1, description="share of calls to answer within answer_s"
+    )
+    on_scene_share: float = Field(
+        0.9, gt=0, le=1, description="share of incidents to reach within on_scene_s"
+    )
 
 
 class Response(_Model):
