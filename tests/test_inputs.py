@@ -246,6 +246,45 @@ def test_any_plan_file_gives_a_plan_or_a_named_problem(tmp_path_factory, doc, ra
         assert "plan.yaml" in str(exc)
 
 
+#: Readiness inventories as a command might get them wrong.
+inventories = st.one_of(
+    values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": values,
+            "shifts": st.dictionaries(st.sampled_from(["pagi", "siang", "x"]), values) | values,
+            "personnel": st.dictionaries(
+                st.sampled_from(["police_officer", "call_taker", "cook"]),
+                st.dictionaries(st.sampled_from(["pagi", "malam", "sore"]), values) | values,
+            )
+            | values,
+            "vehicles": st.dictionaries(st.sampled_from(["police_car", "tank"]), values) | values,
+            "budget": values,
+            "outside": st.dictionaries(st.sampled_from(["network", "weather"]), values) | values,
+        },
+    ),
+)
+
+
+@FUZZ
+@given(doc=inventories, raw=st.one_of(st.none(), st.binary(max_size=120), yaml_junk))
+def test_any_inventory_file_gives_its_readiness_or_a_named_problem(tmp_path_factory, doc, raw):
+    """An inventory file (``--inventory``), read and checked against the morning rush:
+    the eight kinds of readiness, or an InputError naming the file."""
+    from twin.plans.readiness import check, load_inventory
+
+    path = tmp_path_factory.mktemp("i") / "inventory.yaml"
+    write(path, raw if raw is not None else yaml.safe_dump(doc))
+    try:
+        inventory = load_inventory(path)
+    except InputError as exc:  # ScenarioError is one
+        assert "inventory.yaml" in str(exc)
+        return
+    result = check(load_scenario(RUSH), inventory, cost=1e6, replications=3)
+    assert len(result["kinds"]) == 8
+
+
 @FUZZ
 @given(data=st.one_of(values.map(yaml.safe_dump), yaml_junk))
 def test_any_rules_file_gives_rules_or_a_named_problem(tmp_path_factory, data):

@@ -21,6 +21,7 @@ from twin.scenario import load_plan, load_scenario
 from twin.scenario.plan import Costs
 
 TWIN = [sys.executable, "-m", "twin.cli"]
+INVENTORY = Path(__file__).resolve().parents[2] / "scenarios" / "inventories" / "helsinki.yaml"
 
 
 def busy_morning(folder: Path, city: Path, **response: object) -> Path:
@@ -120,6 +121,8 @@ def test_twin_optimise_finds_the_cheapest_plan_that_meets_the_targets(tmp_path, 
             "4",
             "--out",
             str(out),
+            "--inventory",
+            str(INVENTORY),
             "-q",
         ],
         capture_output=True,
@@ -155,8 +158,21 @@ def test_twin_optimise_finds_the_cheapest_plan_that_meets_the_targets(tmp_path, 
     assert {u.name: u.count for u in applied.response.units} == {
         k: v for k, v in chosen["units"].items() if v
     }
+    # readiness of the chosen plan against the inventory (10 officers a shift, 5 cars)
+    assert "Readiness against Helsinki command (example) (asta siap):" in said
+    assert "  baseline: no gap in what the twin measures" in said
+    cars = chosen["units"]["P"]
+    if cars > 5:
+        assert f"police cars: needs {cars} vehicles, has 5" in said
+    assert "Partners: stated NOT ready" in said
     page = (out / "report.html").read_text()
-    for words in ("The frontier", f"Chosen: {chosen['plan']}", "just misses", "theory said"):
+    for words in (
+        "The frontier",
+        f"Chosen: {chosen['plan']}",
+        "just misses",
+        "theory said",
+        "Readiness (asta siap)",
+    ):
         assert words in page
     # each round is an ensemble folder that twin compare reads
     shown = subprocess.run(

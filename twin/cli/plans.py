@@ -39,6 +39,14 @@ Scheduler = Annotated[
     str | None,
     typer.Option("--scheduler", help="Use this Dask cluster instead: tcp://HOST:8786."),
 ]
+InventoryFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--inventory",
+        help="A readiness inventory (YAML): what the command has. Each plan's needs are "
+        "checked against it (asta siap).",
+    ),
+]
 
 
 @app.command()
@@ -69,6 +77,7 @@ def evaluate(
     keep_timelines: Annotated[
         bool, typer.Option("--keep-timelines", help="Keep every replication's run folder.")
     ] = False,
+    inventory: InventoryFile = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run the scenario as it is and with each plan, replication by replication on Dask,
@@ -84,6 +93,7 @@ def evaluate(
         scheduler=scheduler,
         out=out_dir,
         keep_timelines=keep_timelines,
+        inventory=inventory,
         progress=not quiet,
     )
 
@@ -145,6 +155,8 @@ def print_evaluation(result: Any) -> None:
             )
     if len(names) == 1:
         out.print("Means of the replications ± 95 % interval (Student's t).", highlight=False)
+    if info.get("readiness"):
+        print_readiness(info["readiness"])
     for failure in info["failed"]:
         err.print(
             f"[yellow]failed twice:[/] {failure['plan']}, replication {failure['replication']} "
@@ -210,6 +222,7 @@ def optimise(
         Path | None,
         typer.Option("--out", help="Folder. Default: runs/SCENARIO-NAME-optimise."),
     ] = None,
+    inventory: InventoryFile = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Find the cheapest plan that meets the targets with 95 % confidence: call-takers per
@@ -232,6 +245,7 @@ def optimise(
         workers=workers,
         scheduler=scheduler,
         out=out_dir,
+        inventory=inventory,
         progress=not quiet,
     )
     print_optimisation(result)
@@ -310,6 +324,27 @@ def print_optimisation(result: Any) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    if info.get("readiness"):
+        print_readiness(info["readiness"])
     if (result.path / "chosen.yaml").is_file():
         out.print(f"Plan file: {result.path / 'chosen.yaml'}", soft_wrap=True)
     out.print(f"Report: {result.path / 'report.html'}", soft_wrap=True)
+
+
+def print_readiness(results: dict[str, Any]) -> None:
+    """Readiness in a few lines: per plan, ready or its gaps, and what the twin does not
+    measure."""
+    from twin.plans.readiness import gaps
+
+    first = next(iter(results.values()))
+    out.print(f"Readiness against {first['inventory']} (asta siap):", highlight=False)
+    for name, result in results.items():
+        found = gaps(result)
+        said = "no gap in what the twin measures" if not found else "; ".join(found)
+        out.print(f"  {name}: {said}", highlight=False, soft_wrap=True)
+    outside = [k for k in first["kinds"] if not k["measured"]]
+    out.print(
+        "  Outside the twin: " + "; ".join(f"{k['label']}: {k['said']}" for k in outside),
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -72,6 +72,7 @@ from twin.plans.ensemble_folder import (
     Evaluation,
     write_ensemble,
 )
+from twin.plans.readiness import Inventory, load_inventory
 from twin.scenario import Scenario, load_scenario
 from twin.scenario.plan import Costs, Plan, cost, load_plan
 
@@ -313,6 +314,7 @@ def evaluate(
     keep_timelines: bool = False,
     progress: bool = True,
     baseline: bool = True,
+    inventory: str | Path | Inventory | None = None,
 ) -> Evaluation:
     """Run the scenario as it is and with each plan, replication by replication, and
     compare them (see the module docstring).
@@ -338,6 +340,9 @@ def evaluate(
         The ensemble folder; ``runs/<scenario>-evaluation`` by default.
     keep_timelines
         Keep every replication's run folder under ``timelines/``.
+    inventory
+        A readiness inventory (:mod:`twin.plans.readiness`): each plan's needs are checked
+        against it, and the report lists the eight kinds of readiness.
 
     Raises
     ------
@@ -358,6 +363,8 @@ def evaluate(
         raise InputError(f"--precision: a share of the mean between 0 and 100 %, got {precision:g}")
     if not 2 <= max_replications <= 10_000:
         raise InputError(f"--max-replications: between 2 and 10000, got {max_replications}")
+    if inventory is not None and not isinstance(inventory, Inventory):
+        inventory = load_inventory(inventory)
     loaded: dict[str, tuple[Plan | None, Scenario]] = {}
     if baseline or not plans:
         loaded[BASELINE] = (None, scenario)
@@ -449,6 +456,8 @@ def evaluate(
         if runner.interrupted and not any(r["status"] == "complete" for r in runner.rows):
             raise KeyboardInterrupt  # nothing finished: nothing to keep
         rows = _add_costs(runner.rows, loaded)
+        if inventory is not None:
+            info["readiness"] = _readiness(rows, loaded, inventory)
         table = write_ensemble(tmp, rows, info, {n: s for n, (_p, s) in loaded.items()})
     return Evaluation(out, table, info, rows)
 
@@ -697,6 +706,27 @@ def _kpi_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             for r in done
         ]
     )
+
+
+def _readiness(
+    rows: list[dict[str, Any]],
+    loaded: dict[str, tuple[Plan | None, Scenario]],
+    inventory: Inventory,
+) -> dict[str, Any]:
+    """Each plan's needs against the inventory, its cost the mean of its replications'."""
+    from twin.plans.readiness import check
+
+    out = {}
+    for name, (_plan, scenario) in loaded.items():
+        done = [r for r in rows if r["plan"] == name and r.get("status") == "complete"]
+        costs = [r["kpis"]["cost_total"] for r in done if r["kpis"].get("cost_total") is not None]
+        out[name] = check(
+            scenario,
+            inventory,
+            cost=sum(costs) / len(costs) if costs else None,
+            replications=len(done),
+        )
+    return out
 
 
 def _add_costs(

@@ -123,6 +123,10 @@ def ensemble_report(folder: Path, table: pd.DataFrame, info: dict[str, Any]) -> 
     if present:
         sections.append(("The replications", spread_figure(replications, table, present)))
     sections.append(("What each plan costs", _cost_table(replications, names)))
+    if info.get("readiness"):
+        from twin.plans.readiness import readiness_html
+
+        sections.append(("Readiness (asta siap)", readiness_html(info["readiness"])))
     if info.get("failed"):
         rows = "".join(
             f"<tr><td>{html.escape(str(f['plan']))}</td><td>{f['replication']}</td>"

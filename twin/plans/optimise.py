@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from twin._errors import InputError
+from twin.plans.readiness import load_inventory
 from twin.plans.screen import Goal, Option, option_plan, screen
 from twin.scenario import Scenario, load_scenario
 from twin.scenario.plan import Costs, Plan, cost
@@ -96,6 +97,7 @@ def optimise(
     workers: int | None = None,
     scheduler: str | None = None,
     out: Path | None = None,
+    inventory: str | Path | None = None,
     progress: bool = True,
 ) -> Optimisation:
     """Find the cheapest plan that meets the targets with 95 % confidence (see the module
@@ -128,6 +130,7 @@ def optimise(
     if post_unit not in ("police_car", "motorbike"):
         raise InputError(f"--post-unit: police_car or motorbike, not {post_unit!r}")
     goal = goal_of(scenario, answer_share=answer_share, on_scene_share=on_scene_share)
+    stock = load_inventory(inventory) if inventory is not None else None
     costs = costs or Costs()
     city = load_city(scenario, scenario_dir=scenario_dir)
     check_scenario(scenario, city, scenario_dir=scenario_dir, source=str(scenario_path))
@@ -147,6 +150,7 @@ def optimise(
     tried: list[Option] = []
     results: list[dict[str, Any]] = []
     judged_all: list[tuple[Option, dict[str, Any]]] = []
+    readiness: dict[str, Any] = {}
     round_paths: list[Path] = []
     with replacing_folder(out, marker="optimise.json", what="an optimisation folder") as tmp:
         for r in range(1, rounds + 1):
@@ -179,7 +183,9 @@ def optimise(
                 out=folder,
                 progress=progress,
                 baseline=r == 1,
+                inventory=stock,
             )
+            readiness.update(result.info.get("readiness", {}))
             round_paths.append(out / f"round-{r}")
             judged = []
             if r == 1:
@@ -229,6 +235,12 @@ def optimise(
             "costs": costs.model_dump(),
             "wall_s": round(time.perf_counter() - started, 1),
         }
+        if stock is not None:  # the chosen plan's, beside the scenario as it is
+            shown = [
+                "baseline",
+                *([chosen["plan"]] if chosen and chosen["plan"] != "baseline" else []),
+            ]
+            info["readiness"] = {n: readiness[n] for n in shown if n in readiness}
         if chosen is not None and chosen["plan"] != "baseline":
             doc = {
                 "name": chosen["plan"],

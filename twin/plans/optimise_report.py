@@ -179,7 +179,9 @@ def optimise_report(folder: Path, info: dict[str, Any]) -> Path:
         ),
     ]
     if info.get("readiness"):
-        sections.append(("Readiness (asta siap) of the chosen plan", info["readiness"]))
+        from twin.plans.readiness import readiness_html
+
+        sections.append(("Readiness (asta siap)", readiness_html(info["readiness"])))
     path = folder / "report.html"
     report.write_html(
         path, title=f"The cheapest plan for {info['scenario']}", intro=intro, sections=sections
