@@ -359,6 +359,19 @@ class DriveEnded(Event):
     route_length_m: float
 
 
+@event("signal_preempted")
+class SignalPreempted(Event):
+    """Signal priority: a traffic light turned green for a unit under blue lights that
+    approached it on red (``signal`` is the SUMO traffic light's id, ``link`` the unit's
+    link index in it)."""
+
+    unit: str
+    trip: str
+    signal: str
+    link: int
+    distance_m: float
+
+
 # -- community ------------------------------------------------------------------------------
 
 

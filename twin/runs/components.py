@@ -53,6 +53,7 @@ def traffic_component(
         step_by_step=step_by_step,
         detectors=detectors,
         follow_counts=t.follow_counts,
+        signal_priority_m=t.signal_priority.within_m if t.signal_priority else None,
     )
 
 

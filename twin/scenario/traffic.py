@@ -31,8 +31,20 @@ class Demand(_Model):
         return {f"{int(k):02d}": v for k, v in sorted(value.items(), key=lambda kv: int(kv[0]))}
 
 
+class SignalPriority(_Model):
+    """Signal priority for emergency vehicles: a traffic light ahead of a unit under blue
+    lights turns green for its lane when the unit comes within ``within_m`` on red, so the
+    queue in front of it clears (the unit may already pass a red light, but not the cars
+    waiting at it)."""
+
+    within_m: float = Field(150.0, gt=0, le=1000, description="how far ahead a light turns")
+
+
 class Traffic(_Model):
     demand: Demand
+    signal_priority: SignalPriority | None = Field(
+        None, description="traffic lights turn green for units under blue lights (a plan measure)"
+    )
     mode: Literal["micro", "meso"] = Field(
         "micro", description="meso: SUMO's mesoscopic model, faster"
     )

@@ -69,6 +69,7 @@ from twin._sumo import sumo_env, tool_path
 from twin.city.places import ResolvedEvent
 from twin.events import (
     DriveEnded,
+    SignalPreempted,
 )
 from twin.traffic._grid import before_grid, on_grid
 from twin.traffic.follow import FollowCounts
@@ -152,6 +153,7 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
         step_by_step: bool = False,
         detectors: dict[str, str] | None = None,
         follow_counts: bool = False,
+        signal_priority_m: float | None = None,
     ) -> None:
         if simulator not in ("libsumo", "traci"):
             raise ValueError(f"simulator must be 'libsumo' or 'traci', got {simulator!r}")
@@ -199,6 +201,8 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
         self._taking_out: set[str] = set()
         self._through: dict[str, list[tuple[str, ...]]] = {}  # detector -> routes from its edge
         self._added = 0
+        self.signal_priority_m = signal_priority_m
+        self._greens: dict[tuple[str, int], int | None] = {}  # (light, link) -> its green phase
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -365,6 +369,8 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
                     self._divert(departed)
             if self._units:
                 self._report_arrivals(sim)
+                if self.signal_priority_m:
+                    self._preempt(sim)
             if target >= next_sample - step / 2:
                 self.sample(sim)
                 next_sample += self.sample_every
@@ -418,6 +424,61 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
         api.vehicle.setSpeedFactor(vid, order.speed_factor)
         api.vehicle.setSpeedMode(vid, UNIT_SPEED_MODE)
         self._units[vid] = (order.unit, order.trip, float(route.length))
+
+    def _preempt(self, sim: Any) -> None:
+        """Signal priority: the next light of each unit on the road, if red (or amber) and
+        within reach, jumps to the first phase of its programme that is green for the
+        unit's lane; the programme then runs on from there."""
+        api = self.api
+        for vid, (unit, trip, _length) in self._units.items():
+            try:
+                ahead = api.vehicle.getNextTLS(vid)
+            except api.TraCIException:  # still waiting to enter the road
+                continue
+            if not ahead:
+                continue
+            light, link, distance, state = ahead[0]
+            if (
+                distance > self.signal_priority_m or state not in "ryus"
+            ):  # red, amber, red-amber, stop
+                continue
+            phase = self._green_phase(light, int(link))
+            if phase is None:
+                continue
+            api.trafficlight.setPhase(light, phase)
+            sim.emit(
+                SignalPreempted(
+                    unit=unit,
+                    trip=trip,
+                    signal=light,
+                    link=int(link),
+                    distance_m=round(distance, 1),
+                ),
+                source=self.name,
+            )
+
+    def _green_phase(self, light: str, link: int) -> int | None:
+        """The first phase of the light's running programme green for ``link`` (a major
+        green, ``G``, before a minor one)."""
+        key = (light, link)
+        if key not in self._greens:
+            api = self.api
+            program = api.trafficlight.getProgram(light)
+            logic = next(
+                (x for x in api.trafficlight.getAllProgramLogics(light) if x.programID == program),
+                None,
+            )
+            states = [p.state for p in logic.phases] if logic is not None else []
+            found = None
+            for wanted in "Gg":
+                found = next(
+                    (i for i, st in enumerate(states) if link < len(st) and st[link] == wanted),
+                    None,
+                )
+                if found is not None:
+                    break
+            self._greens[key] = found
+        return self._greens[key]
 
     def _cancel_drive(self, order: Any) -> None:
         vid = f"unit:{order.trip}"
