@@ -236,3 +236,60 @@ def test_meso_mode_runs_and_records_state(helsinki_city, routes, tmp_path):
     states = sim.timeline.events("network_state")
     assert len(states) == 10 and states[-1]["departed"] > 100
     assert all(s["speed_mps"] > 0 for s in states)
+
+
+def test_a_contraflow_moves_lanes_from_one_direction_to_the_other(helsinki_city, routes, tmp_path):
+    """Hakaniemenranta: two lanes one way, three the other. A contraflow gives the two-lane
+    direction one lane of the other from minute 5 to 15, and takes it back."""
+    gains, gives = "30148325#0", "203424041#0"
+    flow = {"type": "contraflow", "road": {"edge": gains}, "start": "+5min", "duration": "10min"}
+    seen: dict[str, list] = {"before": [], "during": [], "after": []}
+
+    def closed(api, lane):
+        return "passenger" in api.lane.getDisallowed(lane)
+
+    def check(api, t):
+        when = "before" if t < 300 else "during" if t < 900 else "after"
+        seen[when].append(
+            (
+                api.edge.getLaneNumber(gains),
+                closed(api, f"{gains}_2"),
+                closed(api, f"{gives}_2"),
+                closed(api, f"{gives}_1"),
+            )
+        )
+
+    sim, resolved = simulate(helsinki_city, routes, tmp_path, [flow], check=check)
+    assert resolved[0].edges == [gives] and resolved[0].gains == gains
+    # (lanes of the gaining road, its added lane closed, the giving road's leftmost lane
+    # closed, its next lane closed)
+    assert set(seen["before"]) == {(3, True, False, False)}
+    assert set(seen["during"]) == {(3, False, True, False)}
+    assert set(seen["after"]) == {(3, True, False, False)}
+    started = sim.timeline.events("road_event_started")
+    assert [(e["event_type"], e["edges"], e["lanes_closed"]) for e in started] == [
+        ("contraflow", [gives], 1)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "where", "says"),
+    [
+        ({"road": {"edge": "30148325#0"}, "lanes": 3}, "events[0].lanes", "at least one"),
+        ({"road": {"edge": "-217644146"}, "lanes": 2}, "events[0].lanes", "has 2 lanes"),
+        ({"road": {"edge": "10246076#0"}}, "events[0].road", "is a one-way road (Siltasaarenkatu)"),
+    ],
+)
+def test_a_contraflow_that_cannot_be_is_refused_with_its_field(helsinki_city, event, where, says):
+    from twin.scenario import ScenarioError
+
+    doc = {
+        "name": "t",
+        "start": START.isoformat(),
+        "duration": 600,
+        "traffic": {"demand": {"veh_per_hour": {"07": 1}}},
+        "events": [{"type": "contraflow", "start": "+1min", "duration": "5min", **event}],
+    }
+    with pytest.raises(ScenarioError) as caught:
+        resolve_events(scenario_from_dict(doc), helsinki_city)
+    assert any(p == where and says in m for p, m in caught.value.problems), caught.value.problems

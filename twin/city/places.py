@@ -43,6 +43,8 @@ class ResolvedEvent:
     emergency_access: bool = True
     extra_veh_per_hour: int = 0
     approach_edges: list[str] = field(default_factory=list)
+    gains: str = ""  # a contraflow: the edge that gains the lanes ``edges`` give up
+    gains_lanes: int = 0  # ... and its lanes with them
 
 
 class CityNet:
@@ -134,6 +136,8 @@ def resolve_events(
                 out.edges = [edge]
                 lanes = int(net.edges.loc[edge, "lanes"])
                 out.lanes = 0 if event.lanes >= lanes else event.lanes
+        elif event.type == "contraflow":
+            _contraflow(net, event, out, f"{path}", problems)
         elif event.type == "closure" and event.roads is not None:
             edges: set[str] = set()
             for j, place in enumerate(event.roads):
@@ -154,6 +158,63 @@ def resolve_events(
     if problems:
         raise ScenarioError(source, problems)
     return resolved
+
+
+def _contraflow(
+    net: CityNet, event: Any, out: ResolvedEvent, path: str, problems: list[tuple[str, str]]
+) -> None:
+    """The edge that gains lanes (the road's direction toward ``event.toward``) and the
+    opposite edge that gives them up, leftmost lanes first."""
+    edge = _place_edge(net, event.road, f"{path}.road", problems)
+    if edge is None:
+        return
+    edges = net.edges[~net.edges["internal"]]
+    row = edges.loc[edge]
+
+    def opposite_of(e: str) -> str | None:
+        r = edges.loc[e]
+        back = edges[
+            (edges["from_junction"] == r["to_junction"])
+            & (edges["to_junction"] == r["from_junction"])
+        ]
+        return str(back.index[0]) if len(back) else None
+
+    other = opposite_of(edge)
+    if other is None:
+        problems.append(
+            (
+                f"{path}.road",
+                f"{event.road.describe()} is a one-way road ({row['name'] or edge}): a contraflow "
+                "needs traffic the other way to take lanes from",
+            )
+        )
+        return
+    if event.toward is not None:  # the direction whose far end is nearer the point
+        point = net.xy(event.toward.lat, event.toward.lon)
+
+        def far_end(e: str) -> float:
+            from shapely.geometry import Point
+
+            line = edges.loc[e, "geometry"]
+            return float(Point(line.coords[-1]).distance(point))
+
+        if far_end(other) < far_end(edge):
+            edge, other = other, edge
+    give = int(edges.loc[other, "lanes"])
+    if event.lanes >= give:
+        problems.append(
+            (
+                f"{path}.lanes",
+                f"the opposite direction ({other}) has {give} lane{'s' if give > 1 else ''}: "
+                "a contraflow must leave it at least one",
+            )
+        )
+        return
+    out.edges = [other]
+    out.lanes = event.lanes
+    out.gains = edge
+    out.gains_lanes = int(edges.loc[edge, "lanes"])
+    out.emergency_access = False  # the lanes given up carry the other direction
 
 
 def _place_edge(

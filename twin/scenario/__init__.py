@@ -60,7 +60,14 @@ from twin.scenario.response import (
     Units,
     incident_type,
 )
-from twin.scenario.road_events import Accident, Closure, Demonstration, Flood, RoadEvent
+from twin.scenario.road_events import (
+    Accident,
+    Closure,
+    Contraflow,
+    Demonstration,
+    Flood,
+    RoadEvent,
+)
 from twin.scenario.traffic import Demand, Traffic
 
 __all__ = [
@@ -75,6 +82,7 @@ __all__ = [
     "CallPool",
     "Closure",
     "Community",
+    "Contraflow",
     "Costs",
     "Demand",
     "Demonstration",

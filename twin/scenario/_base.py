@@ -170,9 +170,13 @@ def _problem(err: Any) -> tuple[str, str]:
     for part in err["loc"]:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("accident", "closure", "flood", "demonstration") or part.startswith(
-            "function-"
-        ):
+        elif part in (
+            "accident",
+            "closure",
+            "flood",
+            "demonstration",
+            "contraflow",
+        ) or part.startswith("function-"):
             continue  # the discriminated union's branch name, not a field
         else:
             path += f".{part}" if path else str(part)

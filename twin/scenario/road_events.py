@@ -1,5 +1,5 @@
-"""Road events: accidents, closures, floods and demonstrations, each at a place and a
-time of the run."""
+"""Road events: accidents, closures, floods, demonstrations and contraflows, each at a
+place and a time of the run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import (
     model_validator,
 )
 
-from twin.scenario._base import Area, Duration, Place, _Model, _time_of_day_or_offset
+from twin.scenario._base import Area, Duration, LatLon, Place, _Model, _time_of_day_or_offset
 
 
 class _RoadEvent(_Model):
@@ -71,4 +71,18 @@ class Demonstration(_RoadEvent):
     emergency_access: bool = True
 
 
-RoadEvent = Annotated[Accident | Closure | Flood | Demonstration, Field(discriminator="type")]
+class Contraflow(_RoadEvent):
+    """A contraflow, a traffic measure: ``lanes`` lanes of the opposite direction are given
+    to the direction of the road at ``road`` (cones and officers move them at ``start``
+    and back at the end), as on a toll road into the city at the morning rush. ``toward``
+    picks the direction of a two-way road: the one heading toward that point."""
+
+    type: Literal["contraflow"]
+    road: Place
+    toward: LatLon | None = None
+    lanes: int = Field(1, ge=1, le=3, description="lanes taken from the opposite direction")
+
+
+RoadEvent = Annotated[
+    Accident | Closure | Flood | Demonstration | Contraflow, Field(discriminator="type")
+]

@@ -34,7 +34,11 @@ Closures and permissions:
   rerouted at once (``rerouteTraveltime``), and so is each vehicle that enters the network
   while the road is closed; a vehicle whose destination lies beyond the closure ends its
   trip on the last open road before it, as a driver parks at a police line;
-- overlapping events on one lane stack; the lane reopens when the last of them ends.
+- overlapping events on one lane stack; the lane reopens when the last of them ends;
+- a contraflow gives lanes of one direction to the other: SUMO cannot add a lane while it
+  runs, so the run's net is the city's with the lanes added to the gaining direction
+  (netconvert patches that edge), closed to all outside the contraflow's time; while it
+  runs, the opposite direction's leftmost lanes close to all.
 
 Emergency units: the response component orders each drive of a unit with a
 ``drive_ordered`` event. The component routes it (``simulation.findRoute`` for the unit's
@@ -287,7 +291,10 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
         else:
             import traci as api
         self.api = api
+        if any(e.gains for e in self.events):
+            self.net_file = self._contraflow_net()
         api.start(self.sumo_command())
+        self._idle_contraflows()
         lanes = [api.edge.getLaneNumber(e) for e in self.edges]
         self._lanes = np.array(lanes, dtype=float)
         self._length_m = np.array([api.lane.getLength(f"{e}_0") for e in self.edges])

@@ -1,10 +1,11 @@
 """Road events on SUMO's roads: closing lanes at an event's start and restoring them at
-its end, closures ordered at run time, and rerouting round a closed road (see
+its end, closures ordered at run time, rerouting round a closed road, and contraflows (see
 :mod:`twin.traffic.component` for the rules)."""
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 from twin.city.places import ResolvedEvent
@@ -29,7 +30,44 @@ class RoadEvents:
         yield sim.env.timeout(event.end_s - event.begin_s)
         self._end_event(sim, event)
 
+    def _contraflow_net(self) -> Path:
+        """The city's net with each contraflow's lanes added to the direction that gains
+        them (netconvert patches the edges by id; their lanes stay closed outside the
+        contraflow's time, see :meth:`_idle_contraflows`)."""
+        from twin._sumo import run_tool
+
+        flows = [e for e in self.events if e.gains]
+        patch = self.workdir / "contraflow.edg.xml"
+        lines = "".join(
+            f'  <edge id="{e.gains}" numLanes="{e.gains_lanes + e.lanes}"/>\n' for e in flows
+        )
+        patch.write_text(f"<edges>\n{lines}</edges>\n", encoding="utf-8")
+        net = self.workdir / "contraflow.net.xml"
+        run_tool(
+            "netconvert",
+            ["-s", str(self.net_file), "-e", str(patch), "-o", str(net), "--no-warnings"],
+            timeout=600,
+        )
+        return net
+
+    def _idle_contraflows(self) -> None:
+        """A contraflow's added lanes are closed to all until it starts, and after it ends."""
+        for event in self.events:
+            for lane in self._gained_lanes(event):
+                self._lane_rules[lane][f"{event.id}:idle"] = False
+                self._apply_lane(lane)
+
+    def _gained_lanes(self, event: ResolvedEvent) -> list[str]:
+        if not event.gains:
+            return []
+        return [
+            f"{event.gains}_{i}" for i in range(event.gains_lanes, event.gains_lanes + event.lanes)
+        ]
+
     def _start_event(self, sim: Any, event: ResolvedEvent) -> None:
+        for lane in self._gained_lanes(event):
+            self._lane_rules[lane].pop(f"{event.id}:idle", None)
+            self._apply_lane(lane)
         lanes = self._event_lanes(event)
         self._active_lanes[event.id] = lanes
         for lane in lanes:
@@ -53,6 +91,9 @@ class RoadEvents:
     def _end_event(self, sim: Any, event: ResolvedEvent) -> None:
         for lane in self._active_lanes.pop(event.id, []):
             self._lane_rules[lane].pop(event.id, None)
+            self._apply_lane(lane)
+        for lane in self._gained_lanes(event):
+            self._lane_rules[lane][f"{event.id}:idle"] = False
             self._apply_lane(lane)
         for edge in event.edges:
             self._closed.get(edge, set()).discard(event.id)
@@ -92,6 +133,9 @@ class RoadEvents:
         lanes = []
         for edge in event.edges:
             count = self.api.edge.getLaneNumber(edge)
+            if event.gains:  # a contraflow: the opposite direction's leftmost lanes
+                lanes += [f"{edge}_{i}" for i in range(count - event.lanes, count)]
+                continue
             closed = count if event.lanes == 0 else min(event.lanes, count)
             lanes += [f"{edge}_{i}" for i in range(closed)]
         return lanes
