@@ -137,3 +137,83 @@ def test_a_wheel_runs_the_morning_rush_and_serves_every_page(installed, tmp_path
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_wheel_evaluates_and_optimises_plans_on_dask(installed, tmp_path, helsinki_city):
+    """Outside the checkout, the wheel's Dask workers run replications (the city bundle
+    travels to them) and the search writes its folder."""
+    import yaml
+
+    bin_, env = installed
+    work = tmp_path / "planner"
+    work.mkdir()
+    scenario = work / "busy.yaml"
+    scenario.write_text(
+        yaml.safe_dump(
+            {
+                "name": "busy",
+                "city": str(helsinki_city.path),
+                "start": "2026-12-01T07:00:00+02:00",
+                "duration": "2h",
+                "seed": 3,
+                "response": {
+                    "call_centre": {
+                        "pools": [
+                            {
+                                "name": "all",
+                                "numbers": ["110", "112", "119", "113"],
+                                "call_takers": 2,
+                            }
+                        ]
+                    },
+                    "incidents": {"rates": {"crime": 3}},
+                    "units": [{"name": "P", "type": "police_car", "count": 2, "base": "police"}],
+                },
+            }
+        )
+    )
+    plan = work / "four.yaml"
+    plan.write_text(
+        yaml.safe_dump({"name": "four-cars", "response": {"units": [{"name": "P", "count": 4}]}})
+    )
+    said = _run(
+        [
+            str(bin_ / "twin"),
+            "evaluate",
+            str(scenario),
+            "--plan",
+            str(plan),
+            "-n",
+            "3",
+            "--workers",
+            "2",
+            "-q",
+        ],
+        cwd=work,
+        env=env,
+        timeout=900,
+    )
+    assert "3 replications of each plan on 2 local workers" in said, said
+    assert (work / "runs" / "busy-evaluation" / "replications.parquet").is_file()
+    said = _run(
+        [
+            str(bin_ / "twin"),
+            "optimise",
+            str(scenario),
+            "-n",
+            "2",
+            "--candidates",
+            "2",
+            "--rounds",
+            "1",
+            "--workers",
+            "2",
+            "-q",
+        ],
+        cwd=work,
+        env=env,
+        timeout=900,
+    )
+    assert "Plans simulated, cheapest first" in said, said
+    assert (work / "runs" / "busy-optimise" / "optimise.json").is_file()

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -285,6 +286,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _kill_when_busy(address: str, victim: subprocess.Popen, wait_s: float = 120) -> None:
+    """Kill the worker process ``victim`` (SIGKILL) as soon as it runs a replication."""
+    from distributed import Client
+
+    with Client(address, timeout="5s") as watch:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            busy = watch.processing()
+            for where, worker in watch.scheduler_info()["workers"].items():
+                if worker.get("pid") == victim.pid and busy.get(where):
+                    victim.kill()
+                    victim.wait(timeout=30)
+                    return
+            time.sleep(0.02)
+
+
 @pytest.mark.slow
 def test_a_real_dask_cluster_gives_the_local_clusters_kpis(tmp_path, helsinki_city):
     """A ``dask scheduler`` and two ``dask worker`` processes, each with a cache of its
@@ -340,6 +357,19 @@ def test_a_real_dask_cluster_gives_the_local_clusters_kpis(tmp_path, helsinki_ci
             progress=False,
             keep_timelines=True,
         )
+        # A worker lost in the middle of a replication: its work goes to the other one.
+        victim = procs[2]
+        killed = threading.Thread(target=_kill_when_busy, args=(address, victim))
+        killed.start()
+        lost = evaluate(
+            scenario,
+            [plan],
+            replications=3,
+            scheduler=address,
+            out=tmp_path / "lost",
+            progress=False,
+        )
+        killed.join()
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGINT)
@@ -359,6 +389,11 @@ def test_a_real_dask_cluster_gives_the_local_clusters_kpis(tmp_path, helsinki_ci
     a = pd.read_parquet(tmp_path / "remote" / "replications.parquet")[keys]
     b = pd.read_parquet(tmp_path / "local" / "replications.parquet")[keys]
     pd.testing.assert_frame_equal(a, b)
+    # the lost worker's replication ran again elsewhere: nothing missing, the same KPIs
+    assert victim.returncode == -signal.SIGKILL
+    assert not lost.info["failed"] and lost.info["replications"] == {"baseline": 3, "four-cars": 3}
+    c = pd.read_parquet(tmp_path / "lost" / "replications.parquet")[keys]
+    pd.testing.assert_frame_equal(c.drop(columns=["attempt"]), b.drop(columns=["attempt"]))
     # the replications' run folders came back from the workers, and open on the K3i page
     kept = sorted((tmp_path / "remote" / "timelines").glob("*/*/run.json"))
     assert len(kept) == 6

@@ -210,12 +210,18 @@ def optimise(
     rounds: Annotated[
         int,
         typer.Option(
-            "--rounds", help="Rounds of richer plans to try while none meets the targets."
+            "--rounds",
+            help="Rounds of simulation: later ones run unclear plans again with twice the "
+            "replications, and try richer plans where one missed.",
         ),
-    ] = 2,
+    ] = 3,
     replications: Annotated[
         int, typer.Option("--replications", "-n", help="Replications of each plan simulated.")
     ] = 10,
+    max_replications: Annotated[
+        int,
+        typer.Option("--max-replications", help="The most replications a plan run again may get."),
+    ] = 40,
     workers: Workers = None,
     scheduler: Scheduler = None,
     out_dir: Annotated[
@@ -242,6 +248,7 @@ def optimise(
         candidates=candidates,
         rounds=rounds,
         replications=replications,
+        max_replications=max_replications,
         workers=workers,
         scheduler=scheduler,
         out=out_dir,
@@ -276,33 +283,37 @@ def print_optimisation(result: Any) -> None:
     shares and verdict, the plan chosen, the one that just misses, and the files."""
     from rich.table import Table
 
-    from twin.plans.optimise_report import share_text, verdict_words
-
     info = result.info
+    runs = sorted({x["replications"] for x in result.candidates if x.get("replications")})
+    each = f"{runs[0]}" if len(runs) == 1 else f"{runs[0]} to {runs[-1]}"
     out.print(
         f"Targets: {info['said']}, each with 95 % confidence.\n"
         f"The theory priced {info['space']['options']:,} plans; "
-        f"{len(result.candidates) - 1} simulated, {info['replications']} replications each, "
-        f"in {info['wall_s']:.0f} s.",
+        f"{len(result.candidates) - 1} simulated beside the baseline, {each} replications "
+        f"each, in {info['wall_s']:.0f} s.",
         highlight=False,
     )
     grid = Table(title="Plans simulated, cheapest first", title_justify="left")
-    for col in ("plan", "cost (Rp)", "answered", "on scene", "verdict"):
-        grid.add_column(col, justify="left" if col in ("plan", "verdict") else "right")
+    for col in ("plan", "runs", "cost (Rp)", "answered %", "on scene %"):
+        grid.add_column(col, justify="left" if col == "plan" else "right")
     chosen = (result.chosen or {}).get("plan")
+    marks = {"meets": "✔", "misses": "✖", "unclear": "?", "unknown": "–"}
     for x in result.candidates:
-        verdict = "meets both" if x["meets"] else verdict_words(x)
+        cells = []
+        for key in ("answered", "on_scene"):
+            mean, half = x.get(key), x.get(f"{key}_half")
+            text = "–" if mean is None else f"{mean * 100:.1f} ± {(half or 0) * 100:.1f}"
+            cells.append(f"{text} {marks[x[f'{key}_verdict']]}")
         grid.add_row(
-            x["plan"] + (" ✔" if x["plan"] == chosen else ""),
+            ("★ " if x["plan"] == chosen else "") + x["plan"],
+            str(x.get("replications") or ""),
             f"{x['cost']:,.0f}",
-            share_text(x, "answered"),
-            share_text(x, "on_scene"),
-            verdict,
+            *cells,
         )
     out.print(grid)
     out.print(
-        "Answered and on scene within target: mean ± 95 % interval (points). A target is "
-        "met when the whole interval is at or above it; 'unclear' when it holds the target.",
+        "Mean ± 95 % interval (points). ✔ meets the target: the whole interval is at or "
+        "above it; ✖ misses it; ? cannot tell yet: the interval holds it. ★ chosen.",
         highlight=False,
     )
     if result.chosen:
@@ -310,20 +321,31 @@ def print_optimisation(result: Any) -> None:
         out.print(
             f"Chosen: {c['plan']} ({c['description']}), Rp {c['cost']:,.0f} over the run.",
             highlight=False,
-            soft_wrap=True,
         )
     else:
-        err.print(
-            "[yellow]No plan simulated meets both targets with 95 % confidence[/]: widen the search (--max-units, --posts) or add replications."
+        unclear = any(
+            "unclear" in (x["answered_verdict"], x["on_scene_verdict"]) for x in result.candidates
+        )
+        out.print(
+            "No plan simulated meets both targets with 95 % confidence: "
+            + (
+                "some may, but their intervals still hold a target. Give more rounds or "
+                "replications (--rounds, --max-replications), or a longer scenario."
+                if unclear
+                else "widen the search (--max-units, --posts)."
+            ),
+            highlight=False,
         )
     if result.just_misses:
         j = result.just_misses
-        less = f", Rp {result.chosen['cost'] - j['cost']:,.0f} less" if result.chosen else ""
-        out.print(
-            f"Cheapest that just misses: {j['plan']} ({j['description']}){less}.",
-            highlight=False,
-            soft_wrap=True,
-        )
+        if result.chosen:
+            less = result.chosen["cost"] - j["cost"]
+            said = (
+                f"Cheapest that just misses: {j['plan']} ({j['description']}), Rp {less:,.0f} less."
+            )
+        else:
+            said = f"Closest to the targets: {j['plan']} ({j['description']})."
+        out.print(said, highlight=False)
     if info.get("readiness"):
         print_readiness(info["readiness"])
     if (result.path / "chosen.yaml").is_file():

@@ -92,8 +92,9 @@ def optimise(
     posts: int = 0,
     post_unit: str = "police_car",
     candidates: int = 5,
-    rounds: int = 2,
+    rounds: int = 3,
     replications: int = 10,
+    max_replications: int = 40,
     workers: int | None = None,
     scheduler: str | None = None,
     out: Path | None = None,
@@ -123,6 +124,10 @@ def optimise(
         raise InputError(
             f"--replications: between 2 and 1000 (an interval needs two), got {replications}"
         )
+    if not replications <= max_replications <= 10_000:
+        raise InputError(
+            f"--max-replications: at least --replications ({replications}), got {max_replications}"
+        )
     if not 0 <= posts <= 10:
         raise InputError(f"--posts: between 0 and 10 new posts, got {posts}")
     if not 0 <= max_units <= 20:
@@ -148,21 +153,32 @@ def optimise(
     out = out or Path("runs") / f"{scenario.name}-optimise"
     started = time.perf_counter()
     tried: list[Option] = []
-    results: list[dict[str, Any]] = []
-    judged_all: list[tuple[Option, dict[str, Any]]] = []
+    judged: dict[str, tuple[Option, dict[str, Any]]] = {}
     readiness: dict[str, Any] = {}
     round_paths: list[Path] = []
     with replacing_folder(out, marker="optimise.json", what="an optimisation folder") as tmp:
+        reps = replications
         for r in range(1, rounds + 1):
             if r == 1:
                 picked = space.candidates(candidates, today=today)
             else:
+                # plans whose intervals still hold a target: again, with twice the
+                # replications (the cheapest first); and richer plans where one missed
+                again = [
+                    o
+                    for o, x in sorted(judged.values(), key=lambda j: j[1]["cost"])
+                    if x["plan"] != "baseline" and _unclear(x) and _cheaper_than_chosen(x, judged)
+                ][: max(1, candidates // 2)]
+                if again and reps < max_replications:
+                    reps = min(max_replications, 2 * reps)
+                else:
+                    again = []
                 failed = [
-                    (o, {k for k in ("answered", "on_scene") if x[f"{k}_verdict"] != "meets"})
-                    for o, x in judged_all
-                    if not x["meets"]
+                    (o, {k for k in ("answered", "on_scene") if x[f"{k}_verdict"] == "misses"})
+                    for o, x in judged.values()
+                    if any(x[f"{k}_verdict"] == "misses" for k in ("answered", "on_scene"))
                 ]
-                picked = space.step_up(failed, candidates, [today, *tried])
+                picked = again + space.step_up(failed, candidates - len(again), [today, *tried])
             if not picked:
                 break
             plans = [
@@ -173,32 +189,41 @@ def optimise(
                 check_scenario(
                     plan.apply(scenario), city, scenario_dir=scenario_dir, source=plan.name
                 )
-            folder = tmp / f"round-{r}"
             result = evaluate(
                 scenario_path,
                 plans,
-                replications=replications,
+                replications=reps,
                 workers=workers,
                 scheduler=scheduler,
-                out=folder,
+                out=tmp / f"round-{r}",
                 progress=progress,
                 baseline=r == 1,
                 inventory=stock,
             )
             readiness.update(result.info.get("readiness", {}))
             round_paths.append(out / f"round-{r}")
-            judged = []
             if r == 1:
-                judged.append(
-                    (today, _judged(result, "baseline", today, goal, None, out / "round-1"))
+                judged["baseline"] = (
+                    today,
+                    _judged(result, "baseline", today, goal, None, out / "round-1"),
                 )
-            for o, plan in zip(picked, plans, strict=True):
-                judged.append((o, _judged(result, plan.name, o, goal, plan, out / f"round-{r}")))
-            results += [x for _o, x in judged]
-            judged_all += judged
+            for o, plan in zip(picked, plans, strict=True):  # a plan run again: its latest
+                judged[plan.name] = (
+                    o,
+                    _judged(result, plan.name, o, goal, plan, out / f"round-{r}"),
+                )
             tried += picked
-            if result.interrupted or any(x["meets"] for x in results):
+            if result.interrupted:
                 break
+            best = next(
+                (x for _o, x in sorted(judged.values(), key=lambda j: j[1]["cost"]) if x["meets"]),
+                None,
+            )
+            if best is not None and not any(
+                _unclear(x) and x["cost"] < best["cost"] for _o, x in judged.values()
+            ):
+                break  # the cheapest plan that meets, and nothing cheaper left to tell
+        results = [x for _o, x in judged.values()]
         results.sort(key=lambda x: (x["cost"], x["plan"]))
         chosen = next((x for x in results if x["meets"]), None)
         cheaper = [
@@ -227,6 +252,7 @@ def optimise(
                 "notes": space.notes,
             },
             "replications": replications,
+            "max_replications": max_replications,
             "rounds": [p.name for p in round_paths],
             "candidates": results,
             "chosen": chosen,
@@ -236,10 +262,8 @@ def optimise(
             "wall_s": round(time.perf_counter() - started, 1),
         }
         if stock is not None:  # the chosen plan's, beside the scenario as it is
-            shown = [
-                "baseline",
-                *([chosen["plan"]] if chosen and chosen["plan"] != "baseline" else []),
-            ]
+            pick = chosen or just  # the chosen plan's, or the closest one's
+            shown = ["baseline", *([pick["plan"]] if pick and pick["plan"] != "baseline" else [])]
             info["readiness"] = {n: readiness[n] for n in shown if n in readiness}
         if chosen is not None and chosen["plan"] != "baseline":
             doc = {
@@ -256,6 +280,17 @@ def optimise(
 
         optimise_report(tmp, info)
     return Optimisation(out, goal, results, chosen, just, round_paths, info)
+
+
+def _unclear(x: dict[str, Any]) -> bool:
+    """A plan that misses no target, but whose interval still holds one."""
+    verdicts = [x[f"{k}_verdict"] for k in ("answered", "on_scene")]
+    return "unclear" in verdicts and "misses" not in verdicts and "unknown" not in verdicts
+
+
+def _cheaper_than_chosen(x: dict[str, Any], judged: dict[str, Any]) -> bool:
+    best = min((j["cost"] for _o, j in judged.values() if j["meets"]), default=math.inf)
+    return x["cost"] < best
 
 
 def _today(scenario: Scenario, costs: Costs) -> Option:
@@ -286,6 +321,8 @@ def _judged(
         "posts": option.posts,
         "overrides": plan.overrides if plan else None,
     }
+    n = f"n {name}"
+    row["replications"] = int(table[n].max()) if n in table.columns else None
     row["cost"] = (
         float(table.at["cost_total", name]) if "cost_total" in table.index else option.cost
     )

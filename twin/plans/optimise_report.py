@@ -111,12 +111,13 @@ def candidates_table(info: dict[str, Any]) -> str:
         )
         rows.append(
             f"<tr><td>{html.escape(x['plan'])}{mark}</td><td>{html.escape(x['description'])}</td>"
+            f"<td>{x.get('replications') or ''}</td>"
             f"<td>{x['cost']:,.0f}</td><td>{share_text(x, 'answered')}</td>"
             f"<td>{share_text(x, 'on_scene')}</td><td>{pred}</td>"
             f"<td>{'meets both' if x['meets'] else html.escape(verdict_words(x))}</td></tr>"
         )
     return (
-        "<table><tr><th>plan</th><th>what it holds</th><th>cost (Rp)</th>"
+        "<table><tr><th>plan</th><th>what it holds</th><th>replications</th><th>cost (Rp)</th>"
         "<th>answered in time</th><th>on scene in time</th><th>theory said</th>"
         f"<th>verdict</th></tr>{''.join(rows)}</table>"
         "<p>Shares are the replications' means ± the half-width of their 95 % interval "
@@ -124,6 +125,11 @@ def candidates_table(info: dict[str, Any]) -> str:
         "it. 'Theory said' is the screen's prediction (Erlang A / hypercube), answered / on "
         "scene.</p>"
     )
+
+
+def _runs(info: dict[str, Any]) -> str:
+    runs = sorted({x["replications"] for x in info["candidates"] if x.get("replications")})
+    return "–" if not runs else str(runs[0]) if len(runs) == 1 else f"{runs[0]} to {runs[-1]}"
 
 
 def verdict_words(x: dict[str, Any]) -> str:
@@ -143,8 +149,9 @@ def optimise_report(folder: Path, info: dict[str, Any]) -> Path:
         f"<p>Scenario {html.escape(info['scenario'])}. Targets: {html.escape(info['said'])}, "
         "each with 95 % confidence.</p>"
         f"<p>The theory priced {info['space']['options']:,} plans; "
-        f"{len(info['candidates']) - 1} were simulated, {info['replications']} replications "
-        "each with common random numbers, beside the scenario as it is (the baseline).</p>"
+        f"{len(info['candidates']) - 1} were simulated, {_runs(info)} replications each with "
+        "common random numbers, beside the scenario as it is (the baseline). A plan whose "
+        "interval still held a target ran again in a later round with twice the replications.</p>"
     )
     if chosen:
         intro += (

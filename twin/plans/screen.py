@@ -569,7 +569,7 @@ def option_plan(
             }
         )
     words = [f"{c} call-taker{'s' if c > 1 else ''} ({p})" for p, c in option.pools.items()]
-    words += [f"{g} ×{c}" for g, c in option.units.items()]
+    words += [f"{g} ×{c}" if c else f"no {g}" for g, c in option.units.items()]
     if option.posts:
         words.append(f"{option.posts} new post{'s' if option.posts > 1 else ''}")
     auto = "-".join(
