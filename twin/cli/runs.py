@@ -120,9 +120,15 @@ def _print_run(result: Any) -> None:
         f"KPIs of {info['scenario']} ({info['status']})",
         diff={"run": "difference"} if result.baseline is not None else {},
     )
+    report = result.path / "report.html"
     out.print(
         f"Simulated {info['simulated_s'] / 60:.0f} min in {info['wall_s']} s "
-        f"({info['realtime_factor']}× real time).\nReport: {result.path / 'report.html'}"
+        f"({info['realtime_factor']}× real time).\n"
+        + (
+            f"Report: {report}"
+            if report.is_file()
+            else f"Run folder: {result.path} (no report: the scenario's outputs.report is off)"
+        )
     )
 
 
