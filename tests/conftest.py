@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from twin.city import build_city
+from twin.city import build_city, builtin_osm
 
-SHARED_CITIES = Path(__file__).resolve().parents[2] / "shared" / "cities"
-JAKARTA = SHARED_CITIES / "jakarta_menteng.osm.gz"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--headless",
@@ -49,11 +47,8 @@ def test_build(tmp_path_factory, test_pbf):
 
 @pytest.fixture(scope="session")
 def jakarta_osm() -> Path:
-    if not JAKARTA.exists():
-        pytest.skip(
-            f"the central-Jakarta extract is absent ({JAKARTA}); it lives in ../shared/cities"
-        )
-    return JAKARTA
+    """The built-in central-Jakarta extract (Menteng) the twin ships."""
+    return builtin_osm("jakarta")
 
 
 @pytest.fixture(scope="session")

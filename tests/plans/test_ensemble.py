@@ -459,7 +459,6 @@ def test_ctrl_c_keeps_what_has_finished(tmp_path, helsinki_city):
 
 
 @pytest.mark.slow
-@pytest.mark.shared
 def test_an_evaluation_on_the_jakarta_extract(tmp_path, jakarta_build):
     """The same machinery on a real Indonesian city: Menteng, central Jakarta."""
     doc = yaml.safe_load(two_cars(tmp_path, jakarta_build.city.path).read_text())

@@ -8,7 +8,26 @@ True
 
 from __future__ import annotations
 
-from twin.city.build import BuildResult, build_city, default_osm
+from twin.city.build import (
+    BUILTIN,
+    DEFAULT_CITY,
+    BuildResult,
+    build_city,
+    builtin_city,
+    builtin_osm,
+    default_osm,
+)
 from twin.city.bundle import ATTRIBUTION, City, Manifest
 
-__all__ = ["ATTRIBUTION", "BuildResult", "City", "Manifest", "build_city", "default_osm"]
+__all__ = [
+    "ATTRIBUTION",
+    "BUILTIN",
+    "DEFAULT_CITY",
+    "BuildResult",
+    "City",
+    "Manifest",
+    "build_city",
+    "builtin_city",
+    "builtin_osm",
+    "default_osm",
+]

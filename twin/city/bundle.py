@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from twin._errors import BundleError
 from twin.city.roads import graphs_equal, load_graph
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ATTRIBUTION = "© OpenStreetMap contributors"
 MANIFEST = "manifest.json"
 FILES = {
@@ -60,6 +60,7 @@ class Manifest(BaseModel):
     source_sumo_net: SourceFile | None
     bbox: dict[str, float]
     crs: dict[str, Any]
+    driving_side: dict[str, str]  # {"side": "left" | "right", "decided_by": "..."}
     counts: dict[str, Any]
     mapping: dict[str, Any]
     sectors: dict[str, Any]
@@ -219,6 +220,7 @@ class City:
             "path": str(self.path),
             "source": (m.source_osm or m.source_sumo_net).path,  # type: ignore[union-attr]
             "bbox": m.bbox,
+            "driving_side": m.driving_side,
             "counts": m.counts,
             "mapping": m.mapping,
             "sectors": m.sectors,

@@ -40,14 +40,44 @@ NETCONVERT_OSM_OPTIONS = [
 VCLASSES = ("passenger", "emergency")
 
 
-def netconvert_osm(road_file: Path, net_file: Path, *, log: Path) -> None:
-    """Build a SUMO net from an OSM road file with :data:`NETCONVERT_OSM_OPTIONS`."""
+def netconvert_osm(road_file: Path, net_file: Path, *, log: Path, lefthand: bool = False) -> None:
+    """Build a SUMO net from an OSM road file with :data:`NETCONVERT_OSM_OPTIONS`, driving
+    on the left with ``lefthand``."""
     run_tool(
         "netconvert",
-        ["--osm-files", str(road_file), "-o", str(net_file), *NETCONVERT_OSM_OPTIONS],
+        [
+            "--osm-files",
+            str(road_file),
+            "-o",
+            str(net_file),
+            *NETCONVERT_OSM_OPTIONS,
+            *(["--lefthand", "true"] if lefthand else []),
+        ],
         log=log,
         timeout=3600,
     )
+
+
+def net_is_lefthand(net_file: Path) -> bool:
+    """Whether a SUMO net drives on the left (its ``<net lefthand="true">``)."""
+    from xml.etree.ElementTree import iterparse
+
+    for _, elem in iterparse(net_file, events=("start",)):
+        return elem.tag == "net" and elem.get("lefthand", "false").lower() in ("true", "1")
+    return False
+
+
+def reside_net(net_file: Path, *, lefthand: bool, log: Path) -> None:
+    """Rebuild a SUMO net in place to drive on the other side (netconvert mirrors the
+    lanes, turns and junction logic; the roads stay where they are)."""
+    out = net_file.with_name("resided." + net_file.name)
+    run_tool(
+        "netconvert",
+        ["-s", str(net_file), "--lefthand", "true" if lefthand else "false", "-o", str(out)],
+        log=log,
+        timeout=3600,
+    )
+    out.replace(net_file)
 
 
 @dataclass
@@ -109,17 +139,35 @@ def read_net(net_file: Path, *, shown_as: Path | None = None) -> Any:
     return net
 
 
-def net_geometry(net: Any, net_file: Path) -> NetGeometry:
-    """The projection of a net; a net without a geographic reference is refused."""
+def net_geometry(
+    net: Any, net_file: Path, *, origin: tuple[float, float] | None = None
+) -> NetGeometry:
+    """The projection of a net.
+
+    A net without a geographic reference (``netgenerate``'s grids, spiders and random nets)
+    is placed with its centre at ``origin`` (lon, lat), on a transverse Mercator projection
+    about that point, so that its x/y metres stay metres; without ``origin`` it is refused.
+    """
     loc = getattr(net, "_location", {}) or {}
     proj = loc.get("projParameter", "!")
-    if not proj or proj == "!":
+    if proj and proj != "!":
+        off = net.getLocationOffset()
+        return NetGeometry(proj=proj, offset=(float(off[0]), float(off[1])))
+    if origin is None:
         raise InputError(
             f"{net_file}: the SUMO net has no geographic projection (projParameter is '!'), "
-            "so it cannot be placed on the map"
+            "so it cannot be placed on the map; give the place of its centre with "
+            "--origin LON,LAT"
         )
-    off = net.getLocationOffset()
-    return NetGeometry(proj=proj, offset=(float(off[0]), float(off[1])))
+    lon, lat = origin
+    if not (-180 <= lon <= 180 and -80 <= lat <= 84):
+        raise InputError(f"--origin {lon},{lat}: not a longitude, latitude on the map")
+    x0, y0, x1, y1 = net.getBoundary()
+    return NetGeometry(
+        proj=f"+proj=tmerc +lat_0={lat} +lon_0={lon} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 "
+        "+units=m +no_defs",
+        offset=((x0 + x1) / 2, (y0 + y1) / 2),
+    )
 
 
 def net_edges_frame(net: Any) -> gpd.GeoDataFrame:

