@@ -30,10 +30,10 @@ $(STAMP): pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.pxd)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/twin build --out cities/helsinki
-	$(BIN)/twin run scenarios/helsinki_morning_rush.yaml
+	$(BIN)/twin build --city jakarta
+	$(BIN)/twin run scenarios/jakarta_morning_rush.yaml
 	@echo "Open the dashboards on this run (K3i command centre, unit board):"
-	@echo "  $(BIN)/twin dash runs/helsinki-morning-rush    # then http://127.0.0.1:8050/"
+	@echo "  $(BIN)/twin dash runs/jakarta-morning-rush    # then http://127.0.0.1:8050/"
 
 test: $(STAMP) services
 	$(BIN)/ruff check twin agents dashboards ext tests benchmarks setup.py

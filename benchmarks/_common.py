@@ -9,7 +9,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-JAKARTA = HERE.parents[1] / "shared" / "cities" / "jakarta_menteng.osm.gz"
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from _common import CACHE, JAKARTA, best_of, report
+from _common import CACHE, best_of, report
 
 
 def bench_city_load(repeat: int) -> None:
@@ -46,15 +46,11 @@ def bench_city_load(repeat: int) -> None:
 
 
 def bench_city_build(repeat: int) -> None:
-    from twin.city import build_city, default_osm
+    from twin.city import build_city, builtin_osm
     from twin.city.osm import read_osm
     from twin.city.sumonet import netconvert_osm
 
-    cities = [("helsinki", default_osm())]
-    if JAKARTA.exists():
-        cities.append(("jakarta", JAKARTA))
-    else:
-        print(f"\n(skipping Jakarta: {JAKARTA} is absent)")
+    cities = [(name, builtin_osm(name)) for name in ("helsinki", "jakarta")]
     for name, osm in cities:
         with tempfile.TemporaryDirectory() as tmp:
             road_file = Path(tmp) / "roads.osm"

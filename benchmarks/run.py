@@ -13,8 +13,8 @@ city-load
     ``osmnx.load_graphml``, and against parsing the OSM road file again with
     ``osmnx.graph_from_xml``. Target: under 2 s.
 city-build
-    ``twin build --force`` of the default city and of central Jakarta (when ../shared is
-    there), against netconvert alone on the same roads, the floor of any build that makes a
+    ``twin build --force`` of the two built-in cities (Helsinki and central Jakarta),
+    against netconvert alone on the same roads, the floor of any build that makes a
     SUMO net.
 routing
     The travel-time engine on the default city and on perturbed grids that SUMO's
@@ -71,6 +71,15 @@ rush-hour
     net and routes: plain ``sumo`` with the twin's SUMO options, the twin's kernel and
     traffic component with libsumo, and the same with traci. Target: the twin with libsumo
     within 1.2× of plain ``sumo``. Prints the real-time factors.
+scale
+    How cost grows with the city (``benchmarks/bench_scale.py``): the two built-in cities
+    and SUMO-generated grid, spider and random nets of about 100, 1,000 and 10,000
+    junctions, built with ``twin build --sumo-net``; each stage (build, load, routing, a
+    one-hour run in micro and meso with response and community on, KPIs, report) timed
+    with its peak memory beside its baseline (scipy, plain ``sumo``, a DuckDB scan), and the
+    exponent of each against size. ``TWIN_SCALE=small`` leaves out the largest nets.
+    Targets: the twin within 1.2× of plain sumo on the largest net, micro and meso; meso
+    10× faster than micro there; the engine 2× scipy on every size.
 """
 
 from __future__ import annotations
@@ -90,6 +99,7 @@ from bench_ingest import bench_ingest
 from bench_response import bench_response
 from bench_routing import bench_routing
 from bench_rush_hour import bench_rush_hour
+from bench_scale import bench_scale
 
 BENCHMARKS = {
     "city-load": bench_city_load,
@@ -103,6 +113,7 @@ BENCHMARKS = {
     "fork": bench_fork,
     "dash": bench_dash,
     "ensemble": bench_ensemble,
+    "scale": bench_scale,
 }
 
 

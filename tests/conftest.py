@@ -53,8 +53,12 @@ def jakarta_osm() -> Path:
 
 @pytest.fixture(scope="session")
 def jakarta_build(tmp_path_factory, jakarta_osm):
+    """The built-in city jakarta, as ``twin build --city jakarta`` builds it."""
     return build_city(
-        jakarta_osm, out=tmp_path_factory.mktemp("cities") / "jakarta", progress=False
+        jakarta_osm,
+        out=tmp_path_factory.mktemp("cities") / "jakarta",
+        name="jakarta",
+        progress=False,
     )
 
 

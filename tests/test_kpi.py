@@ -64,6 +64,7 @@ def timeline() -> Timeline:
         route_length_m=[1000.0] * 3,
         time_loss_s=[30.0, 130.0, 300.0],
         rerouted=[0, 1, 0],
+        vehicle_type=["car", "car", "motorcycle"],
     )
     tl.append(
         90.0,
@@ -91,6 +92,24 @@ def test_summary_answers_known_values():
     assert s["vehicles_rerouted"] == 5 and s["trips_cut_short"] == 2
     assert s["longest_queue_veh"] == 7 and s["longest_queue_at"]["where"] == "b"
     assert s["status"] == "complete" and s["gridlock"] is False
+    # per vehicle type: the two cars (100 s and 150 s, 1 km each) and the motorcycle
+    assert s["by_vehicle_type"] == {
+        "motorcycle": {
+            "trips": 1,
+            "mean_trip_min": 3.33,
+            "mean_delay_s": 300.0,
+            "mean_speed_kmh": 18.0,
+            "teleports": 0,
+        },
+        "car": {
+            "trips": 2,
+            "mean_trip_min": 2.08,
+            "mean_delay_s": 80.0,
+            "mean_speed_kmh": 28.8,
+            "teleports": 0,
+        },
+    }
+    assert s["completed_share"] == pytest.approx(3 / s["departed"], abs=1e-4)
 
 
 def test_road_events_table():

@@ -59,7 +59,7 @@ def _cells(line: str) -> tuple[str, ...] | None:
 
 def test_the_readme_marks_its_outputs():
     commands = [c for c, _ in blocks()]
-    assert any("twin run scenarios/helsinki_morning_rush.yaml" in c for c in commands)
+    assert any("twin run scenarios/jakarta_morning_rush.yaml" in c for c in commands)
     assert any(c.startswith("twin coverage") for c in commands)
     assert any(c.startswith("twin place-posts") for c in commands)
     assert any(c.startswith("python: ") for c in commands)
@@ -72,13 +72,14 @@ def test_the_timeline_reference_is_the_code_s():
 
 
 @pytest.fixture(scope="module")
-def workdir(helsinki_city, tmp_path_factory):
-    """A folder as a new user's checkout after ``make demo``: the scenarios, the default
-    city, and (once a test ran it) the morning rush's run."""
+def workdir(helsinki_city, jakarta_build, tmp_path_factory):
+    """A folder as a new user's checkout after ``make demo``: the scenarios, the built-in
+    cities, and (once a test ran it) the morning rush's run."""
     path = tmp_path_factory.mktemp("readme")
     (path / "scenarios").symlink_to(ROOT / "scenarios")
     (path / "cities").mkdir()
     (path / "cities" / "helsinki").symlink_to(helsinki_city.path)
+    (path / "cities" / "jakarta").symlink_to(jakarta_build.city.path)
     return path
 
 
@@ -101,8 +102,8 @@ def _twin(args: list[str], cwd: Path) -> str:
 )
 def test_a_readme_output_matches_what_the_command_prints(command, shown, workdir):
     if command.startswith("python: "):
-        if not (workdir / "runs" / "helsinki-morning-rush").exists():  # the example's data
-            _twin(["run", "scenarios/helsinki_morning_rush.yaml", "-q"], workdir)
+        if not (workdir / "runs" / "jakarta-morning-rush").exists():  # the example's data
+            _twin(["run", "scenarios/jakarta_morning_rush.yaml", "-q"], workdir)
         proc = subprocess.run(
             [sys.executable, "-c", command.removeprefix("python: ")],
             cwd=workdir,

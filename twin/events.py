@@ -201,9 +201,11 @@ class Teleport(Event):
 
 @event("trip")
 class Trip(Event):
-    """A vehicle arrived. Stamped at its arrival time."""
+    """A vehicle arrived. Stamped at its arrival time. ``vehicle_type`` is its type of the
+    scenario's mix (motorcycle, car, angkot, bus, truck; car without a mix)."""
 
     vehicle: str
+    vehicle_type: str
     depart_s: float
     duration_s: float
     route_length_m: float

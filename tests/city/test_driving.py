@@ -115,18 +115,18 @@ def test_jakarta_builds_left_hand_and_says_why(jakarta_build):
     city = jakarta_build.city
     assert city.manifest.driving_side == {
         "side": "left",
-        "decided_by": "location (Indonesia keeps left)",
+        "decided_by": "location: Indonesia keeps left",
     }
     assert net_is_lefthand(city.net_path)
     # every lane of a two-way road lies left of its direction of travel
     sides = _lane_sides(city.net_path)
-    assert len(sides) > 50 and (sides > 0).mean() > 0.95
+    assert len(sides) > 50 and (sides > 0).mean() > 0.9
 
 
 def test_a_right_hand_override_mirrors_lanes_and_turns(jakarta_build, jakarta_right):
     assert jakarta_right.manifest.driving_side["side"] == "right"
     assert not net_is_lefthand(jakarta_right.net_path)
-    assert (_lane_sides(jakarta_right.net_path) < 0).mean() > 0.95
+    assert (_lane_sides(jakarta_right.net_path) < 0).mean() > 0.9
     left, right = _turns(jakarta_build.city.net_path), _turns(jakarta_right.net_path)
     # Keeping left, the right turn crosses the oncoming traffic and the left turn does not;
     # keeping right, the other way round.
@@ -224,7 +224,7 @@ def test_a_generated_net_is_placed_and_keeps_to_its_place(tmp_path):
     ).city
     assert city.manifest.driving_side["side"] == "left"
     assert net_is_lefthand(city.net_path)
-    assert (_lane_sides(city.net_path) > 0).mean() > 0.95
+    assert (_lane_sides(city.net_path) > 0).mean() > 0.9
     # the grid's centre sits at the origin, 800 m across
     bb = city.manifest.bbox
     assert (bb["west"] + bb["east"]) / 2 == pytest.approx(106.8272, abs=1e-4)

@@ -126,7 +126,7 @@ def crash_scenario(city_path: Path, simulator: str):
             "city": str(city_path),
             "start": "2026-12-01T07:00:00+02:00",
             "duration": "40min",
-            "seed": 53,
+            "seed": 22,
             "traffic": {
                 "demand": {"veh_per_hour": {"07": 0}},
                 "simulator": simulator,

@@ -58,8 +58,8 @@ def side_at(lon: float, lat: float) -> DrivingSide:
     point = Point(lon, lat)
     for name, area in _left_areas():
         if area.contains(point):
-            return DrivingSide("left", f"location ({name} keeps left)")
-    return DrivingSide("right", "location (outside the areas that keep left)")
+            return DrivingSide("left", f"location: {name} keeps left")
+    return DrivingSide("right", "location: outside the areas that keep left")
 
 
 def choose(given: str | None, lon: float | None, lat: float | None) -> DrivingSide:

@@ -239,7 +239,9 @@ def read_osm(path: Path, *, roads: bool = True) -> OsmExtract:
         category = poi_category(tags)
         if category is not None:
             kept = {t.k: t.v for t in tags}
-            pois[osm_id] = Poi(osm_id, category, kept.get("name", ""), lon, lat, kept)
+            # the local name first; Jakarta's mappers often give only name:id or name:en
+            name = kept.get("name") or kept.get("name:id") or kept.get("name:en") or ""
+            pois[osm_id] = Poi(osm_id, category, name, lon, lat, kept)
 
     processor = osmium.FileProcessor(osmium.io.File(str(path), fmt)).with_locations()
     processor = processor.with_areas(osmium.filter.TagFilter(*_area_tag_pairs()))

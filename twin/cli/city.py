@@ -140,7 +140,7 @@ def _print_summary(s: dict[str, Any]) -> None:
     )
     table.add_row("SUMO net", f"{c['sumo_edges']:,} edges, {c['sumo_junctions']:,} junctions")
     side = s["driving_side"]
-    table.add_row("driving", f"on the {side['side']} (decided by {side['decided_by']})")
+    table.add_row("driving", f"on the {side['side']} ({side['decided_by']})")
     table.add_row(
         "mapping",
         f"{m['mapped_length_share']:.1%} of road length mapped to SUMO edges "

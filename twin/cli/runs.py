@@ -120,6 +120,8 @@ def _print_run(result: Any) -> None:
         f"KPIs of {info['scenario']} ({info['status']})",
         diff={"run": "difference"} if result.baseline is not None else {},
     )
+    if result.kpis.get("by_vehicle_type"):
+        print_vehicle_types(result.kpis["by_vehicle_type"], info.get("vehicle_mix"))
     report = result.path / "report.html"
     out.print(
         f"Simulated {info['simulated_s'] / 60:.0f} min in {info['wall_s']} s "
@@ -130,6 +132,36 @@ def _print_run(result: Any) -> None:
             else f"Run folder: {result.path} (no report: the scenario's outputs.report is off)"
         )
     )
+
+
+def print_vehicle_types(by_type: dict[str, Any], mix: dict[str, Any] | None) -> None:
+    """Trips per vehicle type, with where the scenario's mix comes from."""
+    from rich.table import Table
+
+    total = sum(row["trips"] for row in by_type.values()) or 1
+    table = Table(title="Trips by vehicle type (means per trip)", title_justify="left")
+    table.add_column("type", no_wrap=True)
+    for name in ("share", "trips", "trip, min", "delay, s", "speed, km/h", "teleports"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for vtype, row in by_type.items():
+        table.add_row(
+            vtype,
+            f"{row['trips'] / total:.1%}",
+            f"{row['trips']:,}",
+            f"{row['mean_trip_min']:.2f}",
+            f"{row['mean_delay_s']:.0f}",
+            f"{row['mean_speed_kmh']:.1f}" if row["mean_speed_kmh"] is not None else "-",
+            f"{row['teleports']:,}",
+        )
+    out.print(table)
+    if mix:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in mix["shares"].items())
+        lanes = (
+            f"; motorcycles filter between cars (sublanes of {mix['sublane_m']:g} m)"
+            if mix.get("sublane_m")
+            else ""
+        )
+        out.print(f"Vehicle mix {shares}: {mix['source']}{lanes}.")
 
 
 @app.command()

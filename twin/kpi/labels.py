@@ -23,6 +23,7 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "mean_tti": ("Mean travel-time index", "", "lower"),
     "peak_tti": ("Peak travel-time index", "", "lower"),
     "trips": ("Trips completed", "trips", "higher"),
+    "completed_share": ("Trips completed, share of vehicles departed", "%", "higher"),
     "mean_trip_min": ("Mean trip time", "min", "lower"),
     "delay_veh_h": ("Total delay", "vehicle-hours", "lower"),
     "mean_delay_s": ("Mean delay per trip", "s", "lower"),
@@ -73,6 +74,7 @@ _TRAFFIC_KEYS = [
     "mean_tti",
     "peak_tti",
     "trips",
+    "completed_share",
     "mean_trip_min",
     "delay_veh_h",
     "mean_delay_s",
@@ -83,6 +85,7 @@ _TRAFFIC_KEYS = [
     "longest_queue_at",
     "teleports",
     "departed",
+    "by_vehicle_type",
     "gridlock",
     "geh_under_5",
 ]

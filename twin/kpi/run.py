@@ -21,6 +21,41 @@ from twin.kpi.labels import (
     QUEUE_M_PER_VEHICLE,
 )
 from twin.kpi.response import response_summary
+from twin.scenario.traffic import VEHICLE_TYPE_NAMES
+
+
+def by_vehicle_type(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]] | None:
+    """Trip figures per vehicle type of the scenario's mix: trips completed, mean trip time
+    (min), mean delay (s), mean speed over the trip (km/h) and teleports; None for traffic of
+    cars only. Emergency units (their own KPIs) are left out. A teleported vehicle's type is read from its name (``<piece>_<type>_<n>``)."""
+    rows = con.execute(
+        """
+        SELECT vehicle_type, count(*), avg(duration_s), avg(time_loss_s),
+               sum(route_length_m) / nullif(sum(duration_s), 0)
+        FROM timeline WHERE kind = 'trip' AND vehicle_type IS NOT NULL
+          AND NOT starts_with(vehicle_type, 'twin_')
+        GROUP BY vehicle_type ORDER BY vehicle_type
+        """
+    ).fetchall()
+    if len(rows) < 2 and all(r[0] == "car" for r in rows):
+        return None
+    teleports = dict(
+        con.execute(
+            "SELECT vehicle, 1 FROM timeline WHERE kind = 'teleport' AND vehicle IS NOT NULL"
+        ).fetchall()
+    )
+    out: dict[str, dict[str, Any]] = {}
+    order = {name: i for i, name in enumerate(VEHICLE_TYPE_NAMES)}
+    rows.sort(key=lambda r: (order.get(r[0], len(order)), r[0]))
+    for vtype, n, duration, loss, speed in rows:
+        out[vtype] = {
+            "trips": int(n),
+            "mean_trip_min": round(float(duration) / 60, 2),
+            "mean_delay_s": round(float(loss), 1),
+            "mean_speed_kmh": round(float(speed) * 3.6, 1) if speed else None,
+            "teleports": sum(1 for v in teleports if f"_{vtype}_" in v),
+        }
+    return out
 
 
 def network_over_time(timeline: pa.Table | Path | str) -> pd.DataFrame:
@@ -120,6 +155,7 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
         "mean_tti": round(float(net["tti"].mean()), 3) if len(net) else None,
         "peak_tti": round(float(net["tti"].max()), 3) if len(net) else None,
         "trips": n_trips,
+        "completed_share": round(min(n_trips / departed, 1.0), 4) if departed else None,
         "mean_trip_min": round(float(trips[1]) / 60, 2) if n_trips else None,
         "delay_veh_h": round(float(trips[2]) / 3600, 2) if n_trips else 0.0,
         "mean_delay_s": round(float(trips[3]), 1) if n_trips else None,
@@ -136,6 +172,7 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
         else None,
         "teleports": teleports,
         "departed": departed,
+        "by_vehicle_type": by_vehicle_type(con),
         "gridlock": gridlock(net),
         "samples": len(net),
         "status": ended[0] if ended else "unknown",

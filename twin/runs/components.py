@@ -54,6 +54,8 @@ def traffic_component(
         detectors=detectors,
         follow_counts=t.follow_counts,
         signal_priority_m=t.signal_priority.within_m if t.signal_priority else None,
+        vehicle_types=t.vehicle_types(),
+        lateral_resolution=t.sublane_m(),
     )
 
 

@@ -309,7 +309,17 @@ def _run_once(
                 "name": city.name,
                 "path": str(city.path),
                 "cache_key": city.manifest.cache_key,
+                "driving_side": city.manifest.driving_side["side"],
             },
+            "vehicle_mix": (
+                {
+                    "shares": scenario.traffic.demand.mix,
+                    "source": scenario.traffic.demand.mix_source or "not stated",
+                    "sublane_m": scenario.traffic.sublane_m(),
+                }
+                if scenario.traffic and scenario.traffic.demand.mix
+                else None
+            ),
             "versions": _versions(),
         }
         meta = {

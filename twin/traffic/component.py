@@ -84,6 +84,7 @@ from twin.traffic.observe import (
     add_trips,
 )
 from twin.traffic.roads import RoadEvents
+from twin.traffic.vehicles import write_vtypes
 
 #: The SUMO vehicle type of emergency units, and its speed mode (see the module docstring).
 UNIT_TYPE = "twin_emergency"
@@ -158,6 +159,8 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
         detectors: dict[str, str] | None = None,
         follow_counts: bool = False,
         signal_priority_m: float | None = None,
+        vehicle_types: tuple[str, ...] = (),
+        lateral_resolution: float | None = None,
     ) -> None:
         if simulator not in ("libsumo", "traci"):
             raise ValueError(f"simulator must be 'libsumo' or 'traci', got {simulator!r}")
@@ -206,6 +209,8 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
         self._through: dict[str, list[tuple[str, ...]]] = {}  # detector -> routes from its edge
         self._added = 0
         self.signal_priority_m = signal_priority_m
+        self.vehicle_types = tuple(vehicle_types)
+        self.lateral_resolution = lateral_resolution
         self._greens: dict[tuple[str, int], int | None] = {}  # (light, link) -> its green phase
 
     # -- life cycle -------------------------------------------------------------------------
@@ -236,7 +241,16 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
             "--tripinfo-output",
             str(self.workdir / "tripinfo.xml"),
             "--additional-files",
-            str(self._edgedata_file()),
+            ",".join(
+                [
+                    *(
+                        [str(write_vtypes(self.workdir, self.vehicle_types))]
+                        if self.vehicle_types
+                        else []
+                    ),
+                    str(self._edgedata_file()),
+                ]
+            ),
             "--log",
             str(self.workdir / "sumo.log"),
             "--no-step-log",
@@ -246,6 +260,15 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
         ]
         if self.mode == "meso":
             cmd += ["--mesosim", "--meso-junction-control"]
+        elif self.lateral_resolution:
+            # SUMO's sublane model can lock two vehicles on a junction (eclipse-sumo/sumo
+            # #18043); its maintainers' work-around lets a vehicle pass a blocker after 30 s.
+            cmd += [
+                "--lateral-resolution",
+                f"{self.lateral_resolution:g}",
+                "--ignore-junction-blocker",
+                "10",
+            ]
         return cmd
 
     def _edgedata_file(self) -> Path:

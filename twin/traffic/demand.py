@@ -5,6 +5,10 @@ hours becomes one ``randomTrips.py`` call with that piece's insertion rate and i
 seed (drawn from the scenario seed), which routes the trips with ``duarouter``
 (``--validate`` drops trips that have no route). A demonstration adds trips whose
 destinations are the roads just outside its closed area (``--weights-prefix``).
+
+With a vehicle mix (``traffic.demand.mix``) each piece is drawn once per type, at the type's
+share of the rate and with a seed of its own, routed for that type's vehicle class (a bus
+or a truck keeps to the roads it may use) and named ``<piece>_<type>_<n>``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import numpy as np
 
 from twin._errors import SumoError
 from twin._sumo import sumo_env, sumo_home
+from twin.traffic.gravity import city_routes
+from twin.traffic.vehicles import VEHICLE_TYPES, VTYPES_FILE, strip_vtypes, write_vtypes
 
 if TYPE_CHECKING:
     from twin.city import City
@@ -36,6 +42,7 @@ class DemandPiece:
     veh_per_hour: float
     seed: int
     destinations: tuple[str, ...] = ()  # weight destinations to these edges only
+    vehicle_type: str | None = None  # a type of the mix (twin.traffic.vehicles); None: cars
 
 
 def random_routes(
@@ -79,10 +86,13 @@ def random_routes(
         "--validate",
         "--remove-loops",
         "--trip-attributes",
-        'departLane="best" departSpeed="max"',
+        'departLane="best" departSpeed="max"'
+        + (f' type="{piece.vehicle_type}"' if piece.vehicle_type else ""),
         "--vclass",
-        "passenger",
+        VEHICLE_TYPES[piece.vehicle_type]["vClass"] if piece.vehicle_type else "passenger",
     ]
+    if piece.vehicle_type:
+        args += ["--additional-files", str(write_vtypes(folder, (piece.vehicle_type,)))]
     if piece.destinations:
         prefix = folder / f"{piece.prefix}_weights"
         lines = "".join(f'    <edge id="{e}" value="1"/>\n' for e in piece.destinations)
@@ -97,6 +107,9 @@ def random_routes(
     if proc.returncode != 0 or not routes.exists():
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
         raise SumoError(f"randomTrips.py failed for demand {piece.prefix}:\n{tail}")
+    if piece.vehicle_type:
+        strip_vtypes(routes)
+        (folder / VTYPES_FILE).unlink()
     return routes
 
 
@@ -126,11 +139,53 @@ def scenario_demand(
                     tuple(ev.approach_edges),
                 )
             )
+    mix = scenario.traffic.demand.mix
+    if mix:
+        pieces = [
+            DemandPiece(
+                f"{p.prefix}_{name}",
+                p.begin_s,
+                p.end_s,
+                p.veh_per_hour * mix[name],
+                int(np.random.SeedSequence([p.seed, k]).generate_state(1)[0]),
+                p.destinations,
+                name,
+            )
+            for p in pieces
+            for k, name in enumerate(scenario.traffic.vehicle_types())
+        ]
+    demand = scenario.traffic.demand
+    pois = [
+        (str(e), str(c)) for e, c in zip(city.pois["sumo_edge"], city.pois["category"], strict=True)
+    ]
     routes = []
     for piece in pieces:
-        path = random_routes(
-            city.net_path, piece, folder, min_trip_m=scenario.traffic.demand.min_trip_m
-        )
+        if demand.method == "city" and not piece.destinations:
+            vclass = (
+                VEHICLE_TYPES[piece.vehicle_type]["vClass"] if piece.vehicle_type else "passenger"
+            )
+            vtypes = write_vtypes(folder, (piece.vehicle_type,)) if piece.vehicle_type else None
+            path = city_routes(
+                city.net_path,
+                pois,
+                prefix=piece.prefix,
+                begin_s=piece.begin_s,
+                end_s=piece.end_s,
+                veh_per_hour=piece.veh_per_hour,
+                seed=piece.seed,
+                folder=folder,
+                vehicle_type=piece.vehicle_type,
+                vclass=vclass,
+                vtypes_file=vtypes,
+                trip_length_m=demand.trip_length_m,
+                min_trip_m=demand.min_trip_m,
+                through_share=demand.through_share,
+            )
+            if path is not None and vtypes is not None:
+                strip_vtypes(path)
+                vtypes.unlink()
+        else:
+            path = random_routes(city.net_path, piece, folder, min_trip_m=demand.min_trip_m)
         if path is not None:
             routes.append(path)
     return routes

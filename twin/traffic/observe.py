@@ -14,6 +14,7 @@ from twin.events import (
     DriveEnded,
     NetworkState,
 )
+from twin.traffic.vehicles import SUMO_DEFAULT, type_of
 
 #: SUMO's cumulative counters, read at each sample (``simulation.getParameter``).
 _STATS = ("vehicles.inserted", "vehicles.running", "vehicles.waiting", "teleports.total")
@@ -213,9 +214,19 @@ def read_trips(tripinfo: Path) -> dict[str, list[Any]]:
                         float(a["routeLength"]),
                         float(a["timeLoss"]),
                         int(a.get("rerouteNo", 0)),
+                        type_of(a.get("vType", SUMO_DEFAULT)),
                     )
                 )
             except (KeyError, ValueError):
                 continue
-    names = ("t", "vehicle", "depart_s", "duration_s", "route_length_m", "time_loss_s", "rerouted")
+    names = (
+        "t",
+        "vehicle",
+        "depart_s",
+        "duration_s",
+        "route_length_m",
+        "time_loss_s",
+        "rerouted",
+        "vehicle_type",
+    )
     return {name: [r[i] for r in rows] for i, name in enumerate(names)}

@@ -1,0 +1,344 @@
+"""scale: how the twin's cost grows with the city, stage by stage (see run.py).
+
+Cities of growing size: the two built-in real cities, and nets that SUMO's ``netgenerate``
+makes in three families (grid, spider, random), each about ten times the last, placed in
+Jakarta with ``twin build --sumo-net --origin`` so that every part of the twin runs on them.
+Each stage runs as a user runs it, in its own process, timed and with its peak memory (the
+process tree's resident set, sampled every 20 ms), beside its baseline in the same run:
+
+- ``twin build``; ``City.load``;
+- the travel-time engine, many-to-all from 20 sources, against scipy's ``dijkstra``;
+- a one-hour ``twin run`` with the response and community models on, micro and meso,
+  against plain ``sumo`` on the same net, routes and options (the run's own files);
+- the KPIs and the report, against a bare DuckDB scan of the timeline.
+
+Demand grows with the net: two vehicles an hour per junction (20,000 an hour on the 10,000-
+junction nets), drawn from the city (``method: city``). For each stage the exponent of cost
+against size (the slope on log-log axes, by least squares over the family's sizes) is
+printed beside its baseline's. Set ``TWIN_SCALE`` to ``small`` (about 100 and 1,000
+junctions) to leave out the largest nets, or to a list of ``family:size`` items.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import CACHE, HERE, best_of
+
+#: (family, junctions wanted) -> netgenerate arguments
+FAMILIES: dict[str, dict[int, list[str]]] = {
+    "grid": {
+        n: ["--grid", "--grid.number", str(side), "--grid.length", "150"]
+        for n, side in ((100, 10), (1000, 32), (10000, 100))
+    },
+    "spider": {
+        n: [
+            *("--spider", "--spider.arm-number", str(arms), "--spider.circle-number", str(arms)),
+            *("--spider.space-radius", "150", "--spider.omit-center"),
+        ]
+        for n, arms in ((100, 10), (1000, 32), (10000, 100))
+    },
+    "random": {
+        n: [
+            *("--rand", "--rand.iterations", str(it), "--rand.min-distance", "120"),
+            *("--rand.max-distance", "250", "--rand.grid", "--seed", "7"),
+        ]
+        for n, it in ((100, 100), (1000, 1000), (10000, 10000))
+    },
+}
+ORIGIN = "106.8272,-6.1754"  # Monas, Jakarta: the generated nets keep left
+TWIN = Path(sys.executable).parent / "twin"
+
+
+def _selected() -> list[tuple[str, int]]:
+    wanted = os.environ.get("TWIN_SCALE", "")
+    every = [(f, n) for f, sizes in FAMILIES.items() for n in sizes]
+    if wanted == "small":
+        return [(f, n) for f, n in every if n <= 1000]
+    if wanted:
+        picked = [tuple(item.split(":")) for item in wanted.split(",")]
+        return [(f, int(n)) for f, n in picked]
+    return every
+
+
+def peak(cmd: list[str], *, cwd: Path | None = None) -> tuple[float, float, str]:
+    """Run ``cmd``; its wall seconds, the peak resident memory of its process tree (MiB),
+    and what it printed."""
+    import psutil
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    top = [0]
+
+    def sample() -> None:
+        try:
+            root = psutil.Process(proc.pid)
+            while proc.poll() is None:
+                rss = 0
+                for p in [root, *root.children(recursive=True)]:
+                    try:
+                        rss += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                top[0] = max(top[0], rss)
+                time.sleep(0.02)
+        except psutil.Error:
+            pass
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    out, _ = proc.communicate()
+    watcher.join()
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed:\n{out[-2000:]}")
+    return seconds, top[0] / 2**20, out
+
+
+def net_file(family: str, n: int) -> Path:
+    """A generated net of about ``n`` junctions (cached)."""
+    from twin._sumo import run_tool
+
+    path = CACHE / "scale" / f"{family}{n}.net.xml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"(making the {family} net of about {n:,} junctions with netgenerate, once)")
+        run_tool(
+            "netgenerate",
+            [*FAMILIES[family][n], "--default.lanenumber", "2", "--tls.guess", "-o", str(path)],
+            timeout=3600,
+        )
+    return path
+
+
+def _scenario(folder: Path, city: Any, veh_per_hour: int, mode: str) -> Path:
+    """A one-hour scenario with traffic, response and community on, and a posts file."""
+    import yaml
+
+    c = city.manifest.bbox
+    lon, lat = (c["west"] + c["east"]) / 2, (c["south"] + c["north"]) / 2
+    posts = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": f"{kind} post", "kind": kind},
+                "geometry": {"type": "Point", "coordinates": [lon + dx, lat]},
+            }
+            for kind, dx in (("police", 0.0), ("hospital", 0.002), ("fire", -0.002))
+        ],
+    }
+    (folder / f"{city.name}_posts.geojson").write_text(json.dumps(posts))
+    doc = {
+        "name": f"scale-{city.name}-{mode}",
+        "city": str(city.path),
+        "start": "2026-12-01T07:00:00+07:00",
+        "duration": "1h",
+        "seed": 1,
+        "traffic": {
+            "demand": {"veh_per_hour": {"07": veh_per_hour}, "method": "city"},
+            "mode": mode,
+        },
+        "response": {
+            "incidents": {"rates": {"crime": 4, "traffic_accident": 4, "medical": 4}},
+            "units": [
+                {"name": "P", "type": "police_car", "count": 4, "base": "police"},
+                {"name": "A", "type": "ambulance", "count": 2, "base": "hospital"},
+            ],
+        },
+        "community": {"residents": 2000, "offenders": 40},
+        "outputs": {"report": False},
+    }
+    path = folder / f"{mode}.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def _plain_sumo(run_dir: Path, city: Any, scenario_file: Path) -> tuple[float, float]:
+    """Plain ``sumo`` on the run's own net, routes and options."""
+    from twin.runs.components import traffic_component
+    from twin.scenario import load_scenario
+
+    scenario = load_scenario(scenario_file)
+    sumo_dir = run_dir / "sumo"
+    routes = sorted(sumo_dir.glob("*.rou.xml"))
+    work = CACHE / "scale" / "plain"
+    work.mkdir(parents=True, exist_ok=True)
+    component = traffic_component(
+        scenario, net_file=city.net_path, routes=routes, edge_sector={}, events=[], workdir=work
+    )
+    cmd = [*component.sumo_command(), "--end", "3600"]
+    seconds, mib, _ = peak(cmd)
+    return seconds, mib
+
+
+def measure(family: str, n: int, repeat: int) -> dict[str, Any]:
+    """Every stage on one city; seconds and MiB per stage, with the baselines'."""
+    import duckdb
+    from bench_routing import scipy_csr
+    from scipy.sparse.csgraph import dijkstra
+
+    from twin.city import City, builtin_osm
+    from twin.kpi import summary
+    from twin.routing import TravelTimeEngine
+
+    work = CACHE / "scale" / f"{family}{n}"
+    work.mkdir(parents=True, exist_ok=True)
+    bundle = work / "city"
+    if family == "osm":
+        source = ["--osm", str(builtin_osm(str(n)))]
+    else:
+        source = ["--sumo-net", str(net_file(family, n)), "--origin", ORIGIN]
+    row: dict[str, Any] = {"family": family}
+    row["build_s"], row["build_mib"], _ = peak(
+        [
+            str(TWIN),
+            "build",
+            *source,
+            "--out",
+            str(bundle),
+            "--name",
+            f"{family}{n}",
+            "--force",
+            "-q",
+        ]
+    )
+    city = City.load(bundle)
+    row["junctions"] = city.manifest.counts["sumo_junctions"]
+    row["edges"] = city.manifest.counts["sumo_edges"]
+    row["load_s"] = best_of(lambda: City.load(bundle), min(repeat, 3))[0]
+    code = f"from twin.city import City; City.load({str(bundle)!r})"
+    _, row["load_mib"], _ = peak([sys.executable, "-c", code])
+    engine = TravelTimeEngine.from_city(city)
+    csr = scipy_csr(engine)
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    sources = [int(x) for x in rng.choice(engine.nodes, min(20, len(engine.nodes)), replace=False)]
+    src_i = np.array([engine._index[s] for s in sources])
+    row["routing_s"] = best_of(lambda: engine.many_to_all(sources), repeat)[0]
+    row["routing_scipy_s"] = best_of(lambda: dijkstra(csr, indices=src_i), repeat)[0]
+    veh = 2 * max(row["junctions"], 100)
+    row["veh_per_hour"] = veh
+    for mode in ("micro", "meso"):
+        scenario = _scenario(work, city, veh, mode)
+        out = work / "runs" / mode
+        _, row[f"{mode}_mib"], _ = peak(
+            [str(TWIN), "run", str(scenario), "--out", str(out), "-q"], cwd=work
+        )
+        info = json.loads((out / "run.json").read_text())
+        row[f"{mode}_s"] = info["wall_s"]  # the simulation alone, as plain sumo's
+        row[f"{mode}_sumo_s"], row[f"{mode}_sumo_mib"] = _plain_sumo(out, city, scenario)
+        kpis = json.loads((out / "kpis.json").read_text())["kpis"]
+        row[f"{mode}_completed"] = kpis.get("completed_share")
+        row[f"{mode}_teleports"] = kpis.get("teleports")
+    timeline = work / "runs" / "micro" / "timeline.parquet"
+    row["kpis_s"] = best_of(lambda: summary(timeline), min(repeat, 3))[0]
+    row["kpis_scan_s"] = best_of(
+        lambda: duckdb.sql(
+            f"SELECT kind, count(*), avg(t) FROM read_parquet('{timeline}') GROUP BY kind"
+        ).fetchall(),
+        min(repeat, 3),
+    )[0]
+    from twin.runs.report import write_run_report
+    from twin.scenario import load_scenario
+
+    micro = load_scenario(work / "micro.yaml")
+    row["report_s"] = best_of(lambda: write_run_report(work / "runs" / "micro", micro, city), 1)[0]
+    row["timeline_rows"] = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{timeline}')"
+    ).fetchone()[0]
+    return row
+
+
+STAGES = [
+    ("build", "build_s", None),
+    ("City.load", "load_s", None),
+    ("routing, 20 sources", "routing_s", "routing_scipy_s"),
+    ("run, micro", "micro_s", "micro_sumo_s"),
+    ("run, meso", "meso_s", "meso_sumo_s"),
+    ("KPIs", "kpis_s", "kpis_scan_s"),
+    ("report", "report_s", None),
+]
+
+
+def slope(xs: list[float], ys: list[float]) -> float | None:
+    """Least-squares slope of log y against log x."""
+    import numpy as np
+
+    if len(xs) < 2 or min(ys) <= 0:
+        return None
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
+def bench_scale(repeat: int) -> None:
+    rows = [measure("osm", name, repeat) for name in ("jakarta", "helsinki")]  # type: ignore[arg-type]
+    for family, n in _selected():
+        print(f"(scale: {family}, about {n:,} junctions)", flush=True)
+        rows.append(measure(family, n, repeat))
+    (CACHE / "scale" / "results.json").write_text(json.dumps(rows, indent=1))
+    print("\n### scale: each stage's time and peak memory against the city's size\n")
+    print(
+        "| city | junctions | veh/h | build | load | routing (scipy) | micro (sumo) | "
+        "meso (sumo) | KPIs (scan) | report | peak MiB: build, run micro (sumo) | "
+        "completed, teleports (micro) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        name = r["family"] + (f" {r['junctions']:,}" if r["family"] != "osm" else "")
+        print(
+            f"| {name} | {r['junctions']:,} | {r['veh_per_hour']:,} | {r['build_s']:.1f} s | "
+            f"{r['load_s']:.2f} s | {r['routing_s'] * 1000:.1f} ms ({r['routing_scipy_s'] * 1000:.1f}) | "
+            f"{r['micro_s']:.1f} s ({r['micro_sumo_s']:.1f}) | {r['meso_s']:.1f} s ({r['meso_sumo_s']:.1f}) | "
+            f"{r['kpis_s'] * 1000:.0f} ms ({r['kpis_scan_s'] * 1000:.0f}) | {r['report_s']:.1f} s | "
+            f"{r['build_mib']:.0f}, {r['micro_mib']:.0f} ({r['micro_sumo_mib']:.0f}) | "
+            f"{(r['micro_completed'] or 0):.1%}, {r['micro_teleports']} |",
+            flush=True,
+        )
+    print("\n### scale: exponent of cost against junctions (log-log slope)\n")
+    print("| stage | " + " | ".join(FAMILIES) + " | baseline |")
+    print("|---|" + "---|" * (len(FAMILIES) + 1))
+    for label, key, base in STAGES:
+        cells, bases = [], []
+        for family in FAMILIES:
+            fam = [r for r in rows if r["family"] == family]
+            xs = [r["junctions"] for r in fam]
+            s = slope(xs, [r[key] for r in fam])
+            cells.append(f"{s:.2f}" if s is not None else "–")
+            if base:
+                b = slope(xs, [r[base] for r in fam])
+                bases.append(f"{family} {b:.2f}" if b is not None else "")
+        print(
+            f"| {label} | " + " | ".join(cells) + f" | {', '.join(x for x in bases if x) or '–'} |"
+        )
+    largest = max(rows, key=lambda r: r["junctions"])
+    for mode in ("micro", "meso"):
+        ratio = largest[f"{mode}_s"] / largest[f"{mode}_sumo_s"]
+        verdict = "meets" if ratio <= 1.2 else "MISSES"
+        print(
+            f"\nLargest net ({largest['family']}, {largest['junctions']:,} junctions), {mode}: "
+            f"the twin at {ratio:.2f}× plain sumo: {verdict} the 1.2× target."
+        )
+    speedup = largest["micro_s"] / largest["meso_s"]
+    print(
+        f"Meso {speedup:.1f}× faster than micro there: {'meets' if speedup >= 10 else 'MISSES'} the 10× target."
+    )
+    worst = min((r["routing_scipy_s"] / r["routing_s"], r["family"], r["junctions"]) for r in rows)
+    print(
+        f"Travel-time engine at least {worst[0]:.1f}× scipy on every size (lowest: {worst[1]}, "
+        f"{worst[2]:,} junctions): {'meets' if worst[0] >= 2 else 'MISSES'} the 2× target."
+    )
+
+
+if __name__ == "__main__":  # one city, for a quick look: python bench_scale.py grid 1000
+    sys.path.insert(0, str(HERE))
+    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]), 3), indent=1))
