@@ -240,6 +240,7 @@ class IncidentOccurred(Event):
     lon: float
     origin: str  # "generated", "scripted" or "road_event"
     needs: list[str]  # one entry per unit needed: police, ambulance, fire
+    vehicle_type: str  # a traffic accident's vehicle type, where rates are by type; else ""
 
 
 @event("call_placed")

@@ -206,3 +206,39 @@ def test_a_run_reports_trips_per_type(tmp_path, jakarta_build, monkeypatch):
     assert sum(row["trips"] for row in by_type.values()) == kpis["trips"]
     assert by_type["motorcycle"]["trips"] > by_type["car"]["trips"] > by_type["bus"]["trips"]
     assert 0 < kpis["completed_share"] <= 1
+
+
+def test_accident_rates_by_vehicle_type(tmp_path, jakarta_build):
+    """Accidents given per vehicle type arrive at each type's rate (Poisson, within its 99 %
+    interval over a day), each carrying its type; one accident rate and a rate by type
+    together are refused."""
+    from scipy.stats import poisson
+
+    from twin.runs import run_scenario
+
+    rates = {"motorcycle": 3.0, "car": 1.0, "truck": 0.25}
+    doc = {
+        "name": "accidents",
+        "city": str(jakarta_build.city.path),
+        "start": "2026-12-01T00:00:00+07:00",
+        "duration": "24h",
+        "seed": 5,
+        "response": {
+            "incidents": {"accidents_by_vehicle": rates},
+            "units": [{"name": "P", "type": "police_car", "count": 6, "base": "police"}],
+        },
+        "outputs": {"report": False},
+    }
+    path = tmp_path / "accidents.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = run_scenario(path, out=tmp_path / "run", progress=False)
+    counts = result.kpis["accidents_by_vehicle"]
+    assert list(counts) == list(rates)
+    for vtype, rate in rates.items():
+        lo, hi = poisson.interval(0.99, rate * 24)
+        assert lo <= counts[vtype] <= hi, (vtype, counts[vtype], lo, hi)
+    assert result.kpis["incidents"] == sum(counts.values())
+    doc["response"]["incidents"]["rates"] = {"traffic_accident": 2}
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ScenarioError, match=r"either as rates\.traffic_accident or as"):
+        load_scenario(path)

@@ -122,6 +122,13 @@ def _print_run(result: Any) -> None:
     )
     if result.kpis.get("by_vehicle_type"):
         print_vehicle_types(result.kpis["by_vehicle_type"], info.get("vehicle_mix"))
+    if result.kpis.get("accidents_by_vehicle"):
+        counts = result.kpis["accidents_by_vehicle"]
+        out.print(
+            "Traffic accidents by vehicle type involved: "
+            + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+            + f" ({sum(counts.values()):,} in all; rates by type from the scenario)."
+        )
     report = result.path / "report.html"
     out.print(
         f"Simulated {info['simulated_s'] / 60:.0f} min in {info['wall_s']} s "

@@ -86,6 +86,7 @@ _TRAFFIC_KEYS = [
     "teleports",
     "departed",
     "by_vehicle_type",
+    "accidents_by_vehicle",
     "gridlock",
     "geh_under_5",
 ]

@@ -58,6 +58,23 @@ def by_vehicle_type(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]
     return out
 
 
+def accidents_by_vehicle(con: duckdb.DuckDBPyConnection) -> dict[str, int] | None:
+    """Traffic accidents per vehicle type involved, where the scenario gives their rates by
+    type (``response.incidents.accidents_by_vehicle``); None otherwise."""
+    rows = con.execute(
+        """
+        SELECT vehicle_type, count(*) FROM timeline
+        WHERE kind = 'incident_occurred' AND incident_type = 'traffic_accident'
+          AND vehicle_type IS NOT NULL AND vehicle_type <> ''
+        GROUP BY vehicle_type
+        """
+    ).fetchall()
+    if not rows:
+        return None
+    order = {name: i for i, name in enumerate(VEHICLE_TYPE_NAMES)}
+    return {k: int(n) for k, n in sorted(rows, key=lambda r: (order.get(r[0], 99), r[0]))}
+
+
 def network_over_time(timeline: pa.Table | Path | str) -> pd.DataFrame:
     """Network speed (km/h), TTI, vehicles, halting and teleports at each sample."""
     return (
@@ -142,6 +159,7 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
     if net.empty and n_trips == 0:  # no traffic simulated: no traffic KPIs
         return {
             **dict.fromkeys(_TRAFFIC_KEYS),
+            "accidents_by_vehicle": accidents_by_vehicle(con),
             **response_summary(con),
             **community_summary(con),
             "status": ended[0] if ended else "unknown",
@@ -173,6 +191,7 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
         "teleports": teleports,
         "departed": departed,
         "by_vehicle_type": by_vehicle_type(con),
+        "accidents_by_vehicle": accidents_by_vehicle(con),
         "gridlock": gridlock(net),
         "samples": len(net),
         "status": ended[0] if ended else "unknown",

@@ -187,7 +187,10 @@ class ResponseComponent:
         self._specs = {k: incident_type(k, cfg.incidents.types.get(k)) for k in INCIDENT_TYPES}  # type: ignore[arg-type]
         self._prepare_locations()
         for kind in INCIDENT_TYPES:
-            if any(cfg.incidents.rate(kind, h) > 0 for h in range(24)):
+            if kind == "traffic_accident" and cfg.incidents.accidents_by_vehicle:
+                for vtype in cfg.incidents.accidents_by_vehicle:  # one process per type
+                    env.process(self._arrivals(kind, vtype))
+            elif any(cfg.incidents.rate(kind, h) > 0 for h in range(24)):
                 env.process(self._arrivals(kind))
         for inc in self.resolved.incidents:
             env.process(self._scripted(inc))
@@ -238,20 +241,25 @@ class ResponseComponent:
         self._nodes = np.array(nodes, dtype=np.int64)
         self._node_p = w / w.sum()
 
-    def _arrivals(self, kind: str) -> Generator[Any, Any, None]:
-        """A Poisson process whose rate is constant within each local hour."""
+    def _arrivals(self, kind: str, vehicle_type: str = "") -> Generator[Any, Any, None]:
+        """A Poisson process whose rate is constant within each local hour (traffic
+        accidents of one vehicle type, with ``vehicle_type``)."""
         env, rng, cfg = self._sim.env, self._rng_incidents, self.config.incidents
         while True:
             now = self.start_local + timedelta(seconds=env.now)
             to_next_hour = 3600.0 - (now.minute * 60 + now.second + now.microsecond / 1e6)
-            rate = cfg.rate(kind, now.hour) / 3600.0
+            rate = (
+                cfg.accident_rate(vehicle_type, now.hour)
+                if vehicle_type
+                else cfg.rate(kind, now.hour)
+            ) / 3600.0
             gap = rng.exponential(1 / rate) if rate > 0 else math.inf
             if gap >= to_next_hour:  # memoryless: start afresh at the hour's rate
                 yield env.timeout(to_next_hour)
                 continue
             yield env.timeout(gap)
             node = int(self._nodes[rng.choice(len(self._nodes), p=self._node_p)])
-            self._occur(kind, node, rng, origin="generated")
+            self._occur(kind, node, rng, origin="generated", vehicle_type=vehicle_type)
 
     def _scripted(self, inc: Any) -> Generator[Any, Any, None]:
         yield self._sim.env.timeout(inc.begin_s)
@@ -276,6 +284,7 @@ class ResponseComponent:
         extra_calls: int | None = None,
         name: str | None = None,
         numbers: list[str] | None = None,
+        vehicle_type: str = "",
     ) -> Incident:
         spec = self._specs[kind]
         if priority is None:
@@ -307,6 +316,7 @@ class ResponseComponent:
                 lon=incident.lon,
                 origin=origin,
                 needs=needs,
+                vehicle_type=vehicle_type,
             )
         )
         assert self.call_centre is not None

@@ -16,6 +16,7 @@ from pydantic import (
 
 from twin.events import INCIDENT_TYPES, NUMBERS, EmergencyNumber, IncidentTypeName
 from twin.scenario._base import _MANY, Duration, Place, _Model, _time_of_day_or_offset
+from twin.scenario.traffic import VehicleTypeName
 
 # -- emergency response (twin.response) --------------------------------------------------------
 
@@ -214,6 +215,12 @@ class Incidents(_Model):
     ``sector_weights``, and arrive as a Poisson process whose rate changes by hour."""
 
     rates: dict[IncidentTypeName, Rate] = Field(default_factory=dict)
+    accidents_by_vehicle: dict[VehicleTypeName, Rate] = Field(
+        default_factory=dict,
+        description="traffic accidents per hour by the type of vehicle involved (motorcycle, "
+        "car, angkot, bus, truck), instead of one traffic_accident rate: each accident "
+        "records its vehicle type",
+    )
     sector_weights: dict[str, float] = Field(
         default_factory=dict, description="sector id -> multiplier of its share (default 1)"
     )
@@ -223,7 +230,7 @@ class Incidents(_Model):
         True, description="the scenario's accidents also become incidents (with their calls)"
     )
 
-    @field_validator("rates")
+    @field_validator("rates", "accidents_by_vehicle")
     @classmethod
     def _rates(cls, value: dict[str, Rate]) -> dict[str, Rate]:
         for kind, rate in value.items():
@@ -243,12 +250,31 @@ class Incidents(_Model):
             raise ValueError(f"sector weights cannot be negative, got {bad}")
         return value
 
+    @model_validator(mode="after")
+    def _one_accident_rate(self) -> Incidents:
+        if self.accidents_by_vehicle and "traffic_accident" in self.rates:
+            raise ValueError(
+                "give traffic accidents either as rates.traffic_accident or as "
+                "accidents_by_vehicle, not both"
+            )
+        return self
+
     def rate(self, kind: str, hour: int) -> float:
-        """Incidents of ``kind`` per hour over the city, at local ``hour``."""
-        rate = self.rates.get(kind, 0.0)  # type: ignore[call-overload]
-        if isinstance(rate, dict):
-            return float({int(h): r for h, r in rate.items()}.get(hour, 0.0))
-        return float(rate)
+        """Incidents of ``kind`` per hour over the city, at local ``hour`` (traffic
+        accidents: summed over the vehicle types where the scenario gives them by type)."""
+        if kind == "traffic_accident" and self.accidents_by_vehicle:
+            return sum(self.accident_rate(v, hour) for v in self.accidents_by_vehicle)
+        return _at_hour(self.rates.get(kind, 0.0), hour)  # type: ignore[call-overload]
+
+    def accident_rate(self, vehicle_type: str, hour: int) -> float:
+        """Traffic accidents involving ``vehicle_type`` per hour, at local ``hour``."""
+        return _at_hour(self.accidents_by_vehicle.get(vehicle_type, 0.0), hour)  # type: ignore[call-overload]
+
+
+def _at_hour(rate: Rate, hour: int) -> float:
+    if isinstance(rate, dict):
+        return float({int(h): r for h, r in rate.items()}.get(hour, 0.0))
+    return float(rate)
 
 
 class Units(_Model):
