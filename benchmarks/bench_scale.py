@@ -198,7 +198,7 @@ def measure(family: str, n: int, repeat: int) -> dict[str, Any]:
         source = ["--osm", str(builtin_osm(str(n)))]
     else:
         source = ["--sumo-net", str(net_file(family, n)), "--origin", ORIGIN]
-    row: dict[str, Any] = {"family": family}
+    row: dict[str, Any] = {"family": family, "city": str(n) if family == "osm" else ""}
     row["build_s"], row["build_mib"], _ = peak(
         [
             str(TWIN),
@@ -256,7 +256,7 @@ def measure(family: str, n: int, repeat: int) -> dict[str, Any]:
     row["report_s"] = best_of(lambda: write_run_report(work / "runs" / "micro", micro, city), 1)[0]
     row["timeline_rows"] = duckdb.sql(
         f"SELECT count(*) FROM read_parquet('{timeline}')"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return row
 
 
@@ -294,7 +294,7 @@ def bench_scale(repeat: int) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        name = r["family"] + (f" {r['junctions']:,}" if r["family"] != "osm" else "")
+        name = r["city"] or f"{r['family']} {r['junctions']:,}"
         print(
             f"| {name} | {r['junctions']:,} | {r['veh_per_hour']:,} | {r['build_s']:.1f} s | "
             f"{r['load_s']:.2f} s | {r['routing_s'] * 1000:.1f} ms ({r['routing_scipy_s'] * 1000:.1f}) | "
