@@ -24,7 +24,7 @@ import numpy as np
 from twin._errors import SumoError
 from twin._sumo import sumo_env, sumo_home
 from twin.traffic.gravity import city_routes
-from twin.traffic.vehicles import VEHICLE_TYPES, VTYPES_FILE, strip_vtypes, write_vtypes
+from twin.traffic.vehicles import strip_vtypes, vclass_of, write_vtypes
 
 if TYPE_CHECKING:
     from twin.city import City
@@ -46,7 +46,12 @@ class DemandPiece:
 
 
 def random_routes(
-    net_file: Path, piece: DemandPiece, folder: Path, *, min_trip_m: float
+    net_file: Path,
+    piece: DemandPiece,
+    folder: Path,
+    *,
+    min_trip_m: float,
+    vtypes_file: Path | None = None,
 ) -> Path | None:
     """Routes for one piece of demand, or ``None`` if it has no vehicle.
 
@@ -89,10 +94,10 @@ def random_routes(
         'departLane="best" departSpeed="max"'
         + (f' type="{piece.vehicle_type}"' if piece.vehicle_type else ""),
         "--vclass",
-        VEHICLE_TYPES[piece.vehicle_type]["vClass"] if piece.vehicle_type else "passenger",
+        vclass_of(piece.vehicle_type),
     ]
-    if piece.vehicle_type:
-        args += ["--additional-files", str(write_vtypes(folder, (piece.vehicle_type,)))]
+    if vtypes_file is not None:
+        args += ["--additional-files", str(vtypes_file.resolve())]
     if piece.destinations:
         prefix = folder / f"{piece.prefix}_weights"
         lines = "".join(f'    <edge id="{e}" value="1"/>\n' for e in piece.destinations)
@@ -107,9 +112,6 @@ def random_routes(
     if proc.returncode != 0 or not routes.exists():
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
         raise SumoError(f"randomTrips.py failed for demand {piece.prefix}:\n{tail}")
-    if piece.vehicle_type:
-        strip_vtypes(routes)
-        (folder / VTYPES_FILE).unlink()
     return routes
 
 
@@ -160,11 +162,10 @@ def scenario_demand(
     ]
     routes = []
     for piece in pieces:
+        # the router reads the piece's vehicle type from a file of its own; the run loads
+        # every type once, so the copy duarouter writes into the routes is taken out again
+        vtypes = write_vtypes(folder, (piece.vehicle_type,)) if piece.vehicle_type else None
         if demand.method == "city" and not piece.destinations:
-            vclass = (
-                VEHICLE_TYPES[piece.vehicle_type]["vClass"] if piece.vehicle_type else "passenger"
-            )
-            vtypes = write_vtypes(folder, (piece.vehicle_type,)) if piece.vehicle_type else None
             path = city_routes(
                 city.net_path,
                 pois,
@@ -175,17 +176,20 @@ def scenario_demand(
                 seed=piece.seed,
                 folder=folder,
                 vehicle_type=piece.vehicle_type,
-                vclass=vclass,
+                vclass=vclass_of(piece.vehicle_type),
                 vtypes_file=vtypes,
                 trip_length_m=demand.trip_length_m,
                 min_trip_m=demand.min_trip_m,
                 through_share=demand.through_share,
             )
-            if path is not None and vtypes is not None:
-                strip_vtypes(path)
-                vtypes.unlink()
         else:
-            path = random_routes(city.net_path, piece, folder, min_trip_m=demand.min_trip_m)
+            path = random_routes(
+                city.net_path, piece, folder, min_trip_m=demand.min_trip_m, vtypes_file=vtypes
+            )
+        if vtypes is not None:
+            if path is not None:
+                strip_vtypes(path)
+            vtypes.unlink()
         if path is not None:
             routes.append(path)
     return routes

@@ -17,8 +17,8 @@ model, as transport planners use:
 - **Through traffic.** A share of trip ends (``through_share``) falls on the roads where
   the extract is cut: the fringe, drawn by capacity (lanes times speed), as the rest of the
   city sends and receives traffic there.
-- **Routes.** ``duarouter`` routes every trip for its vehicle class; a trip without a route
-  for its class is dropped and counted (as ``randomTrips.py --validate`` does).
+- **Routes.** Trips start and end only in the largest part of the net where the vehicle
+  class can get from every road to every other, so ``duarouter`` finds a route for each.
 
 Everything is drawn from one ``numpy`` generator seeded by the demand piece, so the same
 scenario gives the same trips.

@@ -18,7 +18,7 @@ from xml.sax.saxutils import quoteattr
 
 from twin.scenario.traffic import SUBLANE_M, VEHICLE_TYPE_NAMES
 
-__all__ = ["SUBLANE_M", "VEHICLE_TYPES", "strip_vtypes", "type_of", "write_vtypes"]
+__all__ = ["SUBLANE_M", "VEHICLE_TYPES", "strip_vtypes", "type_of", "vclass_of", "write_vtypes"]
 
 #: SUMO vType attributes of each type of the mix. ``angkot`` are Jakarta's minibuses
 #: (Suzuki Carry and the like): car-sized, slower, and driven more erratically.
@@ -123,6 +123,11 @@ def strip_vtypes(route_file: Path) -> None:
             if not _VTYPE_LINE.match(line):
                 dst.write(line)
     tmp.replace(route_file)
+
+
+def vclass_of(vehicle_type: str | None) -> str:
+    """The SUMO vehicle class a type of the mix is routed for (cars without a type)."""
+    return VEHICLE_TYPES[vehicle_type]["vClass"] if vehicle_type else "passenger"
 
 
 def type_of(sumo_type: str) -> str:
