@@ -72,6 +72,31 @@ def test_subscribers_hear_their_kind():
         tl.subscribe("no_such_kind", print)
 
 
+def test_column_subscribers_hear_a_snapshot_at_once():
+    tl = Timeline()
+    heard = []
+    tl.subscribe_columns("teleport", lambda t, cols: heard.append((t, dict(cols))))
+    per_event = []
+    tl.subscribe("teleport", lambda t, e: per_event.append(e.vehicle))
+    tl.extend(
+        7.0,
+        "teleport",
+        source="b",
+        vehicle=pa.array(["v1", "v2"]),
+        edge=["e1", "e2"],
+        reason=["jam", "yield"],
+    )
+    tl.append(8.0, ev.Teleport(vehicle="v3", edge="e3", reason="wrong lane"), source="b")
+    tl.append(9.0, ev.RunEnded(status="s", reason=""), source="x")
+    assert heard == [
+        (7.0, {"vehicle": ["v1", "v2"], "edge": ["e1", "e2"], "reason": ["jam", "yield"]}),
+        (8.0, {"vehicle": ["v3"], "edge": ["e3"], "reason": ["wrong lane"]}),
+    ]
+    assert per_event == ["v1", "v2", "v3"]
+    with pytest.raises(ValueError, match="unknown event kind"):
+        tl.subscribe_columns("no_such_kind", print)
+
+
 def test_content_hash_ignores_batching_but_not_content():
     a, b = Timeline(), Timeline()
     for i in range(5):

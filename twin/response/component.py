@@ -419,18 +419,26 @@ class SumoTravel:
         self._dirty = False
         self.fallbacks = 0
         sim.timeline.subscribe("drive_ended", self._ended)
-        sim.timeline.subscribe("edge_state", self._edge_state)
+        sim.timeline.subscribe_columns("edge_state", self._edge_states)
         self._in_edge, self._out_edge = _node_edges(city)
+        self._graph_edges: dict[str, list[tuple[int, int, int]]] = {}
 
-    def _edge_state(self, t: float, event: Any) -> None:
-        """One edge of a traffic sample: its speed over free flow (1 / travel-time index)
-        becomes the speed factor of the graph edges it lies on (the slowest wins)."""
+    def _edge_states(self, t: Any, columns: dict[str, Any]) -> None:
+        """A traffic sample of the roads: each road's speed over free flow (1 / travel-time
+        index) becomes the speed factor of the graph edges it lies on (the slowest wins)."""
+        t = float(t if isinstance(t, int | float) else t[0])  # a snapshot has one time
         if t != self._sample_t:
             self._sample_t, self._speeds = t, {}
-        if event.tti > 0:
-            factor = min(1.0, max(0.05, 1.0 / event.tti))
-            for g in self.city.graph_edges_of(event.edge):
-                self._speeds[g] = min(factor, self._speeds.get(g, 1.0))
+        speeds, known = self._speeds, self._graph_edges
+        for edge, tti in zip(columns["edge"], columns["tti"], strict=True):
+            if tti > 0:
+                factor = min(1.0, max(0.05, 1.0 / tti))
+                graph_edges = known.get(edge)
+                if graph_edges is None:
+                    graph_edges = known[edge] = list(self.city.graph_edges_of(edge))
+                for g in graph_edges:
+                    if factor < speeds.get(g, 1.0):
+                        speeds[g] = factor
         self._dirty = True
 
     def _fresh(self) -> None:

@@ -31,6 +31,8 @@ import pyarrow.parquet as pq
 from twin import events as ev
 
 Subscriber = Callable[[float, ev.Event], None]
+#: Told of a whole snapshot at once: ``(t, columns)``, each column a list or numpy array.
+ColumnSubscriber = Callable[[float | Sequence[float], dict[str, Sequence[Any]]], None]
 
 
 class Timeline:
@@ -54,6 +56,7 @@ class Timeline:
         self._batches: list[pa.RecordBatch] = []
         self._seq = itertools.count()
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
+        self._column_subscribers: dict[str, list[ColumnSubscriber]] = defaultdict(list)
         self._count = 0
         self._cache: dict[tuple[str, int], pa.Array] = {}  # constant and all-null columns
         # An unbuffered OS file: each batch is in the kernel's hands once written, so it
@@ -77,6 +80,8 @@ class Timeline:
         self._count += 1
         for callback in self._subscribers.get(event.kind, ()):
             callback(t, event)
+        for column_callback in self._column_subscribers.get(event.kind, ()):
+            column_callback(t, {name: [value] for name, value in event.fields().items()})
 
     def extend(
         self, t: float | Sequence[float], kind: str, *, source: str, **columns: Sequence[Any]
@@ -85,7 +90,8 @@ class Timeline:
         all, or one per event).
 
         The fast path for snapshots (one ``edge_state`` per edge): no event objects are
-        made unless the kind has subscribers, who are then told of each event in order.
+        made unless the kind has subscribers, who are then told of each event in order;
+        column subscribers (:meth:`subscribe_columns`) are told of the whole batch first.
         """
         cls = ev.REGISTRY[kind]
         wanted = {f for f in cls.__dataclass_fields__}  # type: ignore[attr-defined]
@@ -121,6 +127,13 @@ class Timeline:
                 arrays.append(self._nulls(n, field.type))
         self._add_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
         self._count += n
+        column_subscribers = self._column_subscribers.get(kind, ())
+        if column_subscribers:
+            given = {
+                name: c.to_pylist() if isinstance(c, pa.Array) else c for name, c in columns.items()
+            }
+            for column_callback in column_subscribers:
+                column_callback(t, given)
         subscribers = self._subscribers.get(kind, ())
         if subscribers:
             names = list(columns)
@@ -148,6 +161,17 @@ class Timeline:
         if kind not in ev.REGISTRY:
             raise ValueError(f"unknown event kind {kind!r}")
         self._subscribers[kind].append(callback)
+
+    def subscribe_columns(self, kind: str, callback: ColumnSubscriber) -> None:
+        """Call ``callback(t, columns)`` once for each batch of ``kind`` appended: a whole
+        snapshot (``extend``) at once, or one event as columns of length one.
+
+        For consumers of snapshots (the speed of every road at each sample): no event
+        object is made per row. ``t`` is one time for all rows, or one per row.
+        """
+        if kind not in ev.REGISTRY:
+            raise ValueError(f"unknown event kind {kind!r}")
+        self._column_subscribers[kind].append(callback)
 
     def flush(self) -> None:
         """Move buffered rows into a batch and write it to the stream, if any."""

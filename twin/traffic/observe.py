@@ -27,11 +27,17 @@ class Observation:
         """Record the state of every edge, sector and the network at the current time."""
         api = self.api
         self._report_diversions(sim)
-        results = api.edge.getAllSubscriptionResults()
-        n_var, h_var, v_var = self._vars
-        n = np.array([results[e][n_var] for e in self.edges], dtype=float)
-        h = np.array([results[e][h_var] for e in self.edges], dtype=float)
-        v = np.array([results[e][v_var] for e in self.edges], dtype=float)
+        if self.simulator == "traci":  # subscribed (the component's docstring says why)
+            results = api.edge.getAllSubscriptionResults()
+            n_var, h_var, v_var = self._vars
+            n = np.array([results[e][n_var] for e in self.edges], dtype=float)
+            h = np.array([results[e][h_var] for e in self.edges], dtype=float)
+            v = np.array([results[e][v_var] for e in self.edges], dtype=float)
+        else:
+            edge = api.edge
+            n = np.array([edge.getLastStepVehicleNumber(e) for e in self.edges], dtype=float)
+            h = np.array([edge.getLastStepHaltingNumber(e) for e in self.edges], dtype=float)
+            v = np.array([edge.getLastStepMeanSpeed(e) for e in self.edges], dtype=float)
         free = self._free_mps
         speed = np.where(n > 0, np.clip(v, 0.1, None), free)
         length = self._length_m
