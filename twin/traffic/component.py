@@ -237,6 +237,10 @@ class TrafficComponent(RoadEvents, FollowCounts, Observation):
             "120",
             "--device.rerouting.adaptation-interval",
             "10",
+            # Rerouting every vehicle every two minutes took 10 of the 14 s of a meso hour
+            # on the 1,024-junction grid with Dijkstra, 3 s with A* (same trips to 0.1 %).
+            "--routing-algorithm",
+            "astar",
             "--tripinfo-output",
             str(self.workdir / "tripinfo.xml"),
             "--additional-files",

@@ -257,6 +257,8 @@ def city_routes(
             "-o",
             str(routes),
             "--ignore-errors",
+            "--routing-algorithm",
+            "astar",
             "--no-step-log",
             "--seed",
             str(seed % 2**31),
