@@ -9,6 +9,8 @@ import textwrap
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twin import events as ev
 from twin.sim.timeline import Timeline, content_hash, read_stream
@@ -142,3 +144,71 @@ def test_read_stream_of_a_torn_file(tmp_path):
     (tmp_path / "torn.arrows").write_bytes(data[: len(data) - 40])
     assert 1 <= read_stream(tmp_path / "torn.arrows").num_rows < 4
     assert os.path.getsize(tmp_path / "s.arrows") == len(data)
+
+
+def _teleports(n: int, *, cut: list[int] | None = None, stream_to=None, keep=True) -> Timeline:
+    """n teleport events, flushed at the given row counts (batch boundaries)."""
+    tl = Timeline(stream_to=stream_to, keep=keep)
+    for i in range(n):
+        reason = "jam" if i % 3 else "yield"
+        tl.append(
+            float(i), ev.Teleport(vehicle=f"v{i}", edge=f"e{i % 4}", reason=reason), source="s"
+        )
+        if cut and i + 1 in cut:
+            tl.flush()
+    tl.flush()
+    return tl
+
+
+@given(n=st.integers(1, 60), cuts=st.lists(st.integers(1, 59), max_size=10))
+@settings(max_examples=60, deadline=None)
+def test_content_hash_is_the_same_however_the_rows_are_batched(n, cuts, monkeypatch_module):
+    """Small chunks, so that chunk and batch boundaries fall anywhere (a sliced Arrow batch
+    serialises differently from a fresh one: the hash must not see it)."""
+    whole = _teleports(n).content_hash()
+    assert _teleports(n, cut=sorted(set(cuts))).content_hash() == whole
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    import twin.sim.timeline as timeline_module
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(timeline_module, "CHUNK_ROWS", 7)
+    yield
+    mp.undo()
+
+
+def test_a_stream_becomes_parquet_in_row_groups_with_the_same_hash(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    import twin.sim.timeline as timeline_module
+    from twin.sim.timeline import stream_to_parquet
+
+    monkeypatch.setattr(timeline_module, "CHUNK_ROWS", 10)
+    tl = _teleports(45, cut=[3, 4, 17, 30], stream_to=tmp_path / "t.arrows", keep=False)
+    tl.close()
+    with pytest.raises(RuntimeError, match="keeps no events in memory"):
+        tl.table()
+    in_memory = _teleports(45)
+    seen = {}
+
+    def tail(kinds, next_seq):
+        seen.update(kinds=kinds, next_seq=next_seq)
+        end = Timeline()
+        end.append(50.0, ev.RunEnded(status="incomplete", reason="crash"), source="run")
+        t = end.table()
+        return t.set_column(1, "seq", pa.array([next_seq], pa.int64()))
+
+    out = stream_to_parquet(
+        tmp_path / "t.arrows", tmp_path / "t.parquet", {"status": "x"}, tail=tail
+    )
+    assert seen == {"kinds": {"teleport"}, "next_seq": 45}
+    table = pq.read_table(tmp_path / "t.parquet")
+    meta = pq.ParquetFile(tmp_path / "t.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [10] * 4 + [6]
+    assert table.schema.metadata[b"status"] == b"x"
+    assert out.rows == 46 and table["seq"].to_pylist() == list(range(46))
+    assert table.slice(0, 45)["vehicle"].to_pylist() == in_memory.table()["vehicle"].to_pylist()
+    assert out.sha256 == content_hash(table) != in_memory.content_hash()
+    assert content_hash(table.slice(0, 45)) == in_memory.content_hash()

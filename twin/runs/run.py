@@ -35,9 +35,9 @@ from twin.city.places import (
     resolve_response,
 )
 from twin.runs.report import write_run_report
-from twin.runs.worker import WorkerSpec, close_crashed_timeline, pinpoint, supervise
+from twin.runs.worker import WorkerSpec, crashed_tail, pinpoint, supervise
 from twin.scenario import Scenario, load_scenario
-from twin.sim.timeline import content_hash, read_stream, write_parquet
+from twin.sim.timeline import stream_to_parquet
 from twin.traffic.demand import scenario_demand
 
 
@@ -285,12 +285,23 @@ def _run_once(
                 else "the run could not start"
             )
             raise InputError(f"{scenario.name}: {what}: {outcome['detail']}")
-        table = read_stream(tmp / "timeline.arrows")
         status = "complete" if outcome["ok"] else "incomplete"
-        if not outcome["ok"]:
-            table = close_crashed_timeline(
-                table, outcome, sumo_dir, traci=_simulator(scenario) == "traci"
-            )
+        timeline = tmp / "timeline.parquet"
+        written = stream_to_parquet(  # row group by row group: never all in memory
+            tmp / "timeline.arrows",
+            timeline,
+            {
+                "scenario": scenario.name,
+                "seed": str(scenario.seed),
+                "status": status,
+                "start": scenario.start.isoformat(),
+                "twin": __version__,
+            },
+            tail=None
+            if outcome["ok"]
+            else lambda kinds, seq: crashed_tail(outcome, sumo_dir, kinds, seq),
+        )
+        (tmp / "timeline.arrows").unlink(missing_ok=True)
         reached = float(outcome.get("t", 0.0))
         info = {
             "scenario": scenario.name,
@@ -301,8 +312,8 @@ def _run_once(
             "duration_s": scenario.duration,
             "wall_s": round(wall, 2),
             "realtime_factor": round(reached / wall, 1) if wall > 0 else None,
-            "events": table.num_rows,
-            "timeline_sha256": content_hash(table),
+            "events": written.rows,
+            "timeline_sha256": written.sha256,
             "seed": scenario.seed,
             "simulator": _simulator(scenario),
             "city": {
@@ -322,20 +333,11 @@ def _run_once(
             ),
             "versions": _versions(),
         }
-        meta = {
-            "scenario": scenario.name,
-            "seed": str(scenario.seed),
-            "status": status,
-            "start": scenario.start.isoformat(),
-            "twin": __version__,
-        }
-        write_parquet(table, tmp / "timeline.parquet", meta)
-        (tmp / "timeline.arrows").unlink(missing_ok=True)
         from twin import kpi
 
-        kpis = kpi.summary(table)
-        kpi.network_over_time(table).to_parquet(tmp / "network.parquet", index=False)
-        kpi.sector_over_time(table).to_parquet(tmp / "sectors.parquet", index=False)
+        kpis = kpi.summary(timeline)  # DuckDB reads the file
+        kpi.network_over_time(timeline).to_parquet(tmp / "network.parquet", index=False)
+        kpi.sector_over_time(timeline).to_parquet(tmp / "sectors.parquet", index=False)
         (tmp / "kpis.json").write_text(
             json.dumps({"kpis": kpis}, indent=2, default=str) + "\n", encoding="utf-8"
         )

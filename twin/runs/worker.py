@@ -109,7 +109,7 @@ def _set_up(spec: WorkerSpec, clock: Any) -> tuple[Scenario, Any, Timeline]:
     scenario = Scenario.model_validate_json(spec.scenario_json)
     if spec.until is not None:
         scenario = scenario.model_copy(update={"duration": spec.until})
-    timeline = Timeline(stream_to=Path(spec.stream))
+    timeline = Timeline(stream_to=Path(spec.stream), keep=False)  # never all in memory
     sim = Simulation(
         duration=scenario.duration, seed=scenario.seed, start=scenario.start, timeline=timeline
     )
@@ -283,31 +283,27 @@ def _sumo_errors(log: Path) -> str:
     return " / ".join(ln.removeprefix("Error: ") for ln in lines if ln.startswith("Error:"))[-600:]
 
 
-def close_crashed_timeline(
-    table: pa.Table, outcome: dict[str, Any], sumo_dir: Path, *, traci: bool
+def crashed_tail(
+    outcome: dict[str, Any], sumo_dir: Path, kinds: set[str], next_seq: int
 ) -> pa.Table:
-    """Finish a dead worker's timeline: its trips so far, the crash, and the end."""
+    """The rows that finish a dead worker's timeline: its trips so far, the crash, and the
+    end, numbered on from ``next_seq`` (``kinds``: what the timeline holds already)."""
     from twin.events import RunEnded, SimulatorCrashed
     from twin.traffic.observe import add_teleports, add_trips
 
     tail = Timeline()
-    done_kinds = set(table["kind"].to_pylist()) if table.num_rows else set()
-    if "trip" not in done_kinds:  # the worker died before it could read SUMO's records
+    if "trip" not in kinds:  # the worker died before it could read SUMO's records
         add_trips(tail, sumo_dir / "tripinfo.xml", source="traffic")
         add_teleports(tail, sumo_dir / "sumo.log", source="traffic")
-    if "simulator_crashed" not in done_kinds:
+    if "simulator_crashed" not in kinds:
         tail.append(outcome["t"], SimulatorCrashed(reason=outcome["error"]), source="run")
         tail.append(
             outcome["t"], RunEnded(status="incomplete", reason=outcome["error"]), source="run"
         )
     extra = tail.table()
-    if extra.num_rows:
-        base = int(max(table["seq"].to_pylist(), default=-1)) + 1
-        extra = extra.set_column(
-            1, "seq", pa.array([base + s for s in extra["seq"].to_pylist()], pa.int64())
-        )
-        table = pa.concat_tables([table, extra.cast(table.schema)])
-    return table
+    return extra.set_column(
+        1, "seq", pa.array([next_seq + s for s in extra["seq"].to_pylist()], pa.int64())
+    )
 
 
 class _Progress:

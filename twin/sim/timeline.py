@@ -8,9 +8,13 @@ The table has one column per event field (see :mod:`twin.events`); a row fills t
 of its kind and leaves the rest null, which Parquet stores almost for free. Saved as
 Parquet, it is queried with DuckDB (``twin.kpi``).
 
-While a run goes on, the timeline can stream its batches to an Arrow IPC file. If the
-process dies (SUMO can segfault inside libsumo), every batch written so far can be read
-back with :func:`read_stream`, and the run keeps its partial timeline.
+While a run goes on, the timeline streams its batches to an Arrow IPC file, and a run's
+worker keeps none of them in memory (``keep=False``). If the process dies (SUMO can
+segfault inside libsumo), every batch written so far can be read back
+(:func:`iter_stream`), and the run keeps its partial timeline. :func:`stream_to_parquet`
+then writes the run's Parquet file in row groups of :data:`CHUNK_ROWS` rows and hashes it
+on the way, so a whole day of a whole city is never held in memory at once; the KPIs read
+the file with DuckDB.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,10 @@ class Timeline:
     ----------
     stream_to
         An Arrow IPC stream file that receives each batch as it is flushed.
+    keep
+        Keep the batches in memory too (the default), for :meth:`table`. A run's worker
+        streams without keeping: a 24-hour run of a whole city writes more rows than memory
+        holds, and :func:`stream_to_parquet` turns the stream into the run's Parquet file.
     """
 
     def __init__(
@@ -49,7 +58,11 @@ class Timeline:
         *,
         stream_to: Path | None = None,
         on_batch: Callable[[pa.RecordBatch], None] | None = None,
+        keep: bool = True,
     ) -> None:
+        if not keep and stream_to is None:
+            raise ValueError("a timeline that keeps nothing must stream to a file")
+        self._keep = keep
         self.schema = ev.schema()
         self._names = self.schema.names
         self._rows: dict[str, list[Any]] = ev.empty_columns()
@@ -192,6 +205,10 @@ class Timeline:
 
     def table(self) -> pa.Table:
         """Every event so far, in append order."""
+        if not self._keep:
+            raise RuntimeError(
+                "this timeline streams to its file and keeps no events in memory: read the file"
+            )
         self._flush_rows()
         return pa.Table.from_batches(self._batches, schema=self.schema)
 
@@ -213,37 +230,146 @@ class Timeline:
         self._add_batch(batch)
 
     def _add_batch(self, batch: pa.RecordBatch) -> None:
-        self._batches.append(batch)
+        if self._keep:
+            self._batches.append(batch)
         if self._writer is not None:
             self._writer.write_batch(batch)
         if self._on_batch is not None:
             self._on_batch(batch)
 
 
+#: Rows per chunk when a timeline is hashed or written to Parquet (a Parquet row group).
+CHUNK_ROWS = 65_536
+
+
+def rechunk(batches: Iterable[pa.RecordBatch], rows: int | None = None) -> Iterator[pa.RecordBatch]:
+    """The same rows in batches of exactly ``rows`` (:data:`CHUNK_ROWS` unless given; the
+    last one shorter), however they were batched: what the content hash and the Parquet
+    row groups are made of."""
+    rows = rows or CHUNK_ROWS
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows).combine_chunks().to_batches()[0]
+            pending = table.slice(rows).to_batches()
+            held -= rows
+    if held:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+
+
+class ContentHash:
+    """SHA-256 of a timeline's values, fed batch by batch; equal timelines give equal
+    hashes however they were batched (the rows are re-chunked before hashing)."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._pending: list[pa.RecordBatch] = []
+        self._held = 0
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        self._pending.append(batch)
+        self._held += batch.num_rows
+        if self._held >= CHUNK_ROWS:
+            self._digest(final=False)
+
+    def _digest(self, *, final: bool) -> None:
+        chunks = list(rechunk(self._pending))
+        keep = [] if final or not chunks or chunks[-1].num_rows == CHUNK_ROWS else [chunks.pop()]
+        for chunk in chunks:  # copied fresh: a slice's buffers serialise differently
+            fresh = chunk.take(pa.array(np.arange(chunk.num_rows)))
+            self._sha.update(fresh.replace_schema_metadata(None).serialize())
+        self._pending, self._held = keep, sum(b.num_rows for b in keep)
+
+    def hexdigest(self) -> str:
+        self._digest(final=True)
+        return self._sha.hexdigest()
+
+
 def content_hash(table: pa.Table) -> str:
     """SHA-256 of a timeline table's values (independent of how it was batched)."""
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, table.schema.remove_metadata()) as writer:
-        writer.write_table(table.replace_schema_metadata(None).combine_chunks())
-    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+    digest = ContentHash()
+    for batch in table.to_batches():
+        digest.update(batch)
+    return digest.hexdigest()
 
 
-def read_stream(path: Path) -> pa.Table:
-    """Every complete batch of an Arrow IPC stream, even one whose writer died mid-way."""
-    batches: list[pa.RecordBatch] = []
-    schema = ev.schema()
+def iter_stream(path: Path) -> Iterator[pa.RecordBatch]:
+    """Each complete batch of an Arrow IPC stream, even one whose writer died mid-way."""
     try:
         with pa.OSFile(str(path), "rb") as source:
             reader = ipc.open_stream(source)
-            schema = reader.schema
             while True:
                 try:
-                    batches.append(reader.read_next_batch())
+                    batch = reader.read_next_batch()
                 except StopIteration:
-                    break
+                    return
+                yield batch
     except (pa.ArrowInvalid, OSError, EOFError):
-        pass  # a torn last batch: keep what came before it
-    return pa.Table.from_batches(batches, schema=schema)
+        return  # a torn last batch: keep what came before it
+
+
+def read_stream(path: Path) -> pa.Table:
+    """Every complete batch of an Arrow IPC stream, as one table (see :func:`iter_stream`)."""
+    return pa.Table.from_batches(list(iter_stream(path)), schema=ev.schema())
+
+
+@dataclass
+class StreamSummary:
+    """What :func:`stream_to_parquet` saw: rows written, their content hash, the kinds of
+    event and the next free sequence number."""
+
+    rows: int
+    sha256: str
+    kinds: set[str]
+    next_seq: int
+
+
+def stream_to_parquet(
+    stream: Path,
+    path: Path,
+    metadata: dict[str, str],
+    *,
+    tail: Callable[[set[str], int], pa.Table | None] | None = None,
+) -> StreamSummary:
+    """Turn a run's Arrow stream into its Parquet timeline, row group by row group, without
+    holding the timeline in memory; hash it on the way.
+
+    ``tail(kinds, next_seq)`` may return rows to add at the end (a crashed run's trips and
+    its end), given the kinds seen and the next sequence number.
+    """
+    schema = ev.schema()
+    meta = {
+        **{k.encode(): v.encode() for k, v in metadata.items()},
+        b"timeline_format": FORMAT.encode(),
+    }
+    digest = ContentHash()
+    kinds: set[str] = set()
+    rows, next_seq = 0, 0
+
+    def chunks() -> Iterator[pa.RecordBatch]:
+        nonlocal rows, next_seq
+        for batch in iter_stream(stream):
+            batch = batch.cast(schema) if batch.schema != schema else batch
+            if batch.num_rows:
+                kinds.update(pc.unique(batch["kind"]).to_pylist())
+                next_seq = max(next_seq, int(pc.max(batch["seq"]).as_py()) + 1)
+            yield batch
+        extra = tail(set(kinds), next_seq) if tail is not None else None
+        if extra is not None and extra.num_rows:
+            yield from extra.cast(schema).to_batches()
+
+    with pq.ParquetWriter(path, schema.with_metadata(meta), compression="zstd") as writer:
+        for chunk in rechunk(chunks()):
+            digest.update(chunk)
+            writer.write_batch(chunk)
+            rows += chunk.num_rows
+    return StreamSummary(rows=rows, sha256=digest.hexdigest(), kinds=kinds, next_seq=next_seq)
 
 
 #: The timeline table's format, written into every timeline file. Bump it when a column
