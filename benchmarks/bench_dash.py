@@ -4,8 +4,105 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 from _common import CACHE, HERE
+
+#: Headless chromium as the tests run it (MEASURED.md: the flags it needs here).
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
+]
+
+
+def serve_runs(folders: list[Path]) -> tuple[Any, int]:
+    """``twin dash`` on these run folders in a process of its own, as a planner serves
+    them; the process and its port, once it answers."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "dash", *map(str, folders), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    return server, port
+
+
+def page_timings(
+    browser: Any,
+    port: int,
+    path: str,
+    graph: str,
+    clock: str,
+    control: str | None,
+    action: str | None,
+    repeat: int,
+) -> tuple[float, float, float | None, float | None]:
+    """A page's first render (median, empty cache and scripts cached) and its update
+    (p50, p95 of 20: from a click to the new clock on screen), in seconds."""
+    import numpy as np
+
+    cold: list[float] = []
+    warm: list[float] = []
+    for _ in range(max(2, min(repeat, 3))):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})  # empty cache
+        for visits in (cold, warm, warm):  # then the same page again, scripts cached
+            page = context.new_page()
+            t0 = time.perf_counter()
+            page.goto(path if path.startswith("http") else f"http://127.0.0.1:{port}{path}")
+            page.wait_for_selector(f"{graph} .js-plotly-plot .main-svg", timeout=120000)
+            page.wait_for_function(
+                f"(document.querySelector('{clock}') || {{}}).textContent > ''", timeout=120000
+            )
+            visits.append(time.perf_counter() - t0)
+            page.close()
+        context.close()
+    if control is None:  # the floor has no controls
+        return float(np.median(cold)), float(np.median(warm)), None, None
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"http://127.0.0.1:{port}{path}")
+    page.wait_for_selector(f"{graph} .js-plotly-plot .main-svg", timeout=120000)
+    page.wait_for_function(f"(document.querySelector('{clock}') || {{}}).textContent > ''")
+    updates = []
+    for k in range(20):  # the page's update callback, from a click to the new picture
+        before = page.text_content(clock)
+        t0 = time.perf_counter()
+        if action == "slider":
+            rail = page.locator(f"{control} .rc-slider-rail").bounding_box()
+            x = rail["x"] + rail["width"] * (0.95 - 0.045 * k)
+            page.mouse.click(x, rail["y"] + rail["height"] / 2)
+        else:
+            page.locator(f"{control} input").nth((k + 1) % 2).check()
+        page.wait_for_function(
+            f"document.querySelector('{clock}').textContent !== {before!r}", timeout=60000
+        )
+        updates.append(time.perf_counter() - t0)
+    page.close()
+    return (
+        float(np.median(cold)),
+        float(np.median(warm)),
+        float(np.percentile(updates, 50)),
+        float(np.percentile(updates, 95)),
+    )
 
 
 def bench_dash(repeat: int) -> None:
@@ -13,7 +110,6 @@ def bench_dash(repeat: int) -> None:
     import socket
     import subprocess
 
-    import numpy as np
     from playwright.sync_api import sync_playwright
 
     from twin.city import build_city
@@ -49,33 +145,7 @@ def bench_dash(repeat: int) -> None:
             progress=False,
             scenario_dir=HERE.parent / "scenarios",
         )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    # served as a planner serves it, by `twin dash` in a process of its own
-    server = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "dash", str(run), str(plan), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-unsafe-swiftshader",
-    ]
+    server, port = serve_runs([run, plan])
     # the floor: a Dash page with one two-point graph, served the same way
     floor_app = CACHE / "dash_floor.py"
     floor_app.write_text(
@@ -117,58 +187,12 @@ def bench_dash(repeat: int) -> None:
     rows = []
     try:  # the servers stop whatever happens in the browser
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
             for label, (path, graph, clock, control, action) in pages.items():
-                cold, warm = [], []
-                for _ in range(max(2, min(repeat, 3))):
-                    context = browser.new_context(
-                        viewport={"width": 1400, "height": 1000}
-                    )  # empty cache
-                    for visits in (cold, warm, warm):  # then the same page again, scripts cached
-                        page = context.new_page()
-                        t0 = time.perf_counter()
-                        page.goto(
-                            path if path.startswith("http") else f"http://127.0.0.1:{port}{path}"
-                        )
-                        page.wait_for_selector(f"{graph} .js-plotly-plot .main-svg", timeout=60000)
-                        page.wait_for_function(
-                            f"(document.querySelector('{clock}') || {{}}).textContent > ''"
-                        )
-                        visits.append(time.perf_counter() - t0)
-                        page.close()
-                    context.close()
-                if control is None:  # the floor has no controls
-                    rows.append((label, float(np.median(cold)), float(np.median(warm)), None, None))
-                    continue
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"http://127.0.0.1:{port}{path}")
-                page.wait_for_selector(f"{graph} .js-plotly-plot .main-svg", timeout=60000)
-                page.wait_for_function(
-                    f"(document.querySelector('{clock}') || {{}}).textContent > ''"
-                )
-                updates = []
-                for k in range(20):  # the page's update callback, from a click to the new picture
-                    before = page.text_content(clock)
-                    t0 = time.perf_counter()
-                    if action == "slider":
-                        rail = page.locator(f"{control} .rc-slider-rail").bounding_box()
-                        x = rail["x"] + rail["width"] * (0.95 - 0.045 * k)
-                        page.mouse.click(x, rail["y"] + rail["height"] / 2)
-                    else:
-                        page.locator(f"{control} input").nth((k + 1) % 2).check()
-                    page.wait_for_function(
-                        f"document.querySelector('{clock}').textContent !== {before!r}",
-                        timeout=30000,
-                    )
-                    updates.append(time.perf_counter() - t0)
-                page.close()
                 rows.append(
                     (
                         label,
-                        float(np.median(cold)),
-                        float(np.median(warm)),
-                        float(np.percentile(updates, 50)),
-                        float(np.percentile(updates, 95)),
+                        *page_timings(browser, port, path, graph, clock, control, action, repeat),
                     )
                 )
             browser.close()

@@ -249,6 +249,9 @@ def measure(family: str, n: int, repeat: int) -> dict[str, Any]:
         ).fetchall(),
         min(repeat, 3),
     )[0]
+    row["k3i_first_s"], row["k3i_update_p50_s"], row["k3i_update_p95_s"] = k3i_timings(
+        work / "runs" / "micro", repeat
+    )
     from twin.runs.report import write_run_report
     from twin.scenario import load_scenario
 
@@ -260,6 +263,26 @@ def measure(family: str, n: int, repeat: int) -> dict[str, Any]:
     return row
 
 
+def k3i_timings(run: Path, repeat: int) -> tuple[float, float, float]:
+    """The K3i page on a run, served by ``twin dash``, in headless chromium: its first
+    render (empty cache, median) and its update on the time slider (p50, p95), seconds."""
+    from bench_dash import FLAGS, page_timings, serve_runs
+    from playwright.sync_api import sync_playwright
+
+    server, port = serve_runs([run])
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            cold, _, p50, p95 = page_timings(
+                browser, port, "/", "#k3i-map", "#k3i-clock", "#k3i-time", "slider", repeat
+            )
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+    return cold, p50 or 0.0, p95 or 0.0
+
+
 STAGES = [
     ("build", "build_s", None),
     ("City.load", "load_s", None),
@@ -268,6 +291,8 @@ STAGES = [
     ("run, meso", "meso_s", "meso_sumo_s"),
     ("KPIs", "kpis_s", "kpis_scan_s"),
     ("report", "report_s", None),
+    ("K3i first render", "k3i_first_s", None),
+    ("K3i update, p95", "k3i_update_p95_s", None),
 ]
 
 
@@ -275,7 +300,7 @@ def slope(xs: list[float], ys: list[float]) -> float | None:
     """Least-squares slope of log y against log x."""
     import numpy as np
 
-    if len(xs) < 2 or min(ys) <= 0:
+    if len(xs) < 2 or not all(y > 0 for y in ys):  # nan for a stage not measured
         return None
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
@@ -286,13 +311,18 @@ def bench_scale(repeat: int) -> None:
         print(f"(scale: {family}, about {n:,} junctions)", flush=True)
         rows.append(measure(family, n, repeat))
     (CACHE / "scale" / "results.json").write_text(json.dumps(rows, indent=1))
+    print_scale(rows)
+
+
+def print_scale(rows: list[dict[str, Any]]) -> None:
+    """The tables and the verdicts on the targets, from the measured rows."""
     print("\n### scale: each stage's time and peak memory against the city's size\n")
     print(
         "| city | junctions | veh/h | build | load | routing (scipy) | micro (sumo) | "
-        "meso (sumo) | KPIs (scan) | report | peak MiB: build, run micro (sumo) | "
-        "completed, teleports (micro) |"
+        "meso (sumo) | KPIs (scan) | report | K3i: first render, update p95 | "
+        "peak MiB: build, run micro (sumo) | completed, teleports (micro) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         name = r["city"] or f"{r['family']} {r['junctions']:,}"
         print(
@@ -300,6 +330,8 @@ def bench_scale(repeat: int) -> None:
             f"{r['load_s']:.2f} s | {r['routing_s'] * 1000:.1f} ms ({r['routing_scipy_s'] * 1000:.1f}) | "
             f"{r['micro_s']:.1f} s ({r['micro_sumo_s']:.1f}) | {r['meso_s']:.1f} s ({r['meso_sumo_s']:.1f}) | "
             f"{r['kpis_s'] * 1000:.0f} ms ({r['kpis_scan_s'] * 1000:.0f}) | {r['report_s']:.1f} s | "
+            f"{r.get('k3i_first_s', float('nan')):.2f} s, "
+            f"{r.get('k3i_update_p95_s', float('nan')) * 1000:.0f} ms | "
             f"{r['build_mib']:.0f}, {r['micro_mib']:.0f} ({r['micro_sumo_mib']:.0f}) | "
             f"{(r['micro_completed'] or 0):.1%}, {r['micro_teleports']} |",
             flush=True,
@@ -312,7 +344,7 @@ def bench_scale(repeat: int) -> None:
         for family in FAMILIES:
             fam = [r for r in rows if r["family"] == family]
             xs = [r["junctions"] for r in fam]
-            s = slope(xs, [r[key] for r in fam])
+            s = slope(xs, [r.get(key, float("nan")) for r in fam])
             cells.append(f"{s:.2f}" if s is not None else "–")
             if base:
                 b = slope(xs, [r[base] for r in fam])
@@ -339,6 +371,30 @@ def bench_scale(repeat: int) -> None:
     )
 
 
-if __name__ == "__main__":  # one city, for a quick look: python bench_scale.py grid 1000
+if __name__ == "__main__":
+    # one city, for a quick look: python bench_scale.py grid 1000
+    # or the K3i page on the runs measured last, added to them: python bench_scale.py k3i
     sys.path.insert(0, str(HERE))
-    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]), 3), indent=1))
+    if sys.argv[1] == "k3i":
+        cached = CACHE / "scale" / "results.json"
+        rows = json.loads(cached.read_text())
+        for r in rows:
+            folder = CACHE / "scale" / f"{r['family']}{r['city'] or r['junctions']}"
+            if not folder.exists():  # generated nets are named by the size asked for
+                folder = next(
+                    f
+                    for f in (CACHE / "scale").glob(f"{r['family']}*")
+                    if (f / "city").exists()
+                    and json.loads((f / "city" / "manifest.json").read_text())["counts"][
+                        "sumo_junctions"
+                    ]
+                    == r["junctions"]
+                )
+            print(f"(K3i on {folder.name})", flush=True)
+            r["k3i_first_s"], r["k3i_update_p50_s"], r["k3i_update_p95_s"] = k3i_timings(
+                folder / "runs" / "micro", 3
+            )
+        cached.write_text(json.dumps(rows, indent=1))
+        print_scale(rows)
+    else:
+        print(json.dumps(measure(sys.argv[1], int(sys.argv[2]), 3), indent=1))

@@ -539,23 +539,43 @@ UNIT_STYLE = {
 _UNKNOWN_UNIT_STYLE = ("circle", "#424242", "")
 
 
+#: Road geometry is simplified to this tolerance (degrees, about 2 m) for the maps: a map
+#: engine draws a city's roads the same way, and a whole city has too many vertices to send.
+ROAD_TOLERANCE_DEG = 2e-5
+
+
 def road_lines(city: Any) -> pd.DataFrame:
     """Each road of the city's graph as a polyline with its SUMO edges: columns x, y (numpy
     arrays, each ending with a NaN so that roads drawn in one trace stay apart) and
-    sumo_edges (list), for colouring roads by simulated speed."""
+    sumo_edges (list), for colouring roads by simulated speed. The polylines are
+    simplified (:data:`ROAD_TOLERANCE_DEG`)."""
+    import shapely
+
     mapping = pd.read_parquet(city.path / "mapping.parquet")
     by_edge = mapping.groupby(["u", "v", "key"])["sumo_edge"].apply(list)
-    rows = []
+    keys, lines = [], []
     for u, v, k, data in city.graph.edges(keys=True, data=True):
-        x, y = data["geometry"].xy
+        keys.append((u, v, k))
+        lines.append(data["geometry"])
+    simple = shapely.simplify(np.asarray(lines, dtype=object), ROAD_TOLERANCE_DEG)
+    rows = []
+    for key, line in zip(keys, simple, strict=True):
+        x, y = line.xy
         rows.append(
             {
                 "x": np.append(np.asarray(x), np.nan),
                 "y": np.append(np.asarray(y), np.nan),
-                "sumo_edges": by_edge.get((u, v, k), []),
+                "sumo_edges": by_edge.get(key, []),
             }
         )
     return pd.DataFrame(rows)
+
+
+def road_base_index(city: Any) -> int:
+    """Where the K3i map's trace of every road lies in its figure's data: after one trace
+    per sector and the sectors' names. It never changes with time, so the dashboards send
+    it once and patch the traces round it."""
+    return len(city.sectors) + 1
 
 
 def _road_shares(roads: pd.DataFrame, speeds: pd.Series | None) -> np.ndarray:
@@ -577,12 +597,18 @@ def k3i_map(
     incidents: pd.DataFrame | None = None,
     labels: dict[str, str] | None = None,
     tiles: Tiles | None = None,
+    road_base: bool = True,
 ) -> go.Figure:
     """The K3i map: sectors by status (colour, sign and word), roads by speed (share of
     free flow per SUMO edge, ``speeds``), open incidents and units with their state. Drawn
     on the twin's own roads in longitude/latitude, so it needs no tiles and works offline;
     with ``tiles``, over a tile server's map. ``labels`` translates the legend's words
-    (``twin.dashboards`` passes its language)."""
+    (``twin.dashboards`` passes its language).
+
+    The traces keep their places over time: one per sector, the sectors' names, every road
+    once (at :func:`road_base_index`; left out with ``road_base=False``, for a dashboard
+    that sent it already), the roads under 70 % and under 40 % of free flow, the open
+    incidents, then one per unit state (empty traces stay, out of the legend)."""
     labels = labels or {}
     # traces as plain dicts, checked by plotly once at the end rather than trace by trace
     # (the map is rebuilt at every step of the K3i page's time slider)
@@ -631,9 +657,26 @@ def k3i_map(
         )
     )
     if roads is not None:
+        # every road once, in the free-flow colour (static: the dashboards send it once),
+        # then only the slow roads over it, by band: what changes with time is small
+        free_lo, _, free_color = SPEED_BANDS[-1]
+        free_name = labels.get(f"speed_{free_lo}", f"speed over {free_lo:.0%} of free flow")
+        if road_base:
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=np.concatenate(roads["x"].to_numpy()) if len(roads) else [],
+                    y=np.concatenate(roads["y"].to_numpy()) if len(roads) else [],
+                    mode="lines",
+                    name=free_name,
+                    hoverinfo="skip",
+                    line={"color": free_color, "width": 1.5},
+                    meta={"roads": "all"},
+                )
+            )
         share = _road_shares(roads, speeds)
         road_x, road_y = roads["x"].to_numpy(), roads["y"].to_numpy()
-        for lo, hi, color in SPEED_BANDS:
+        for lo, hi, color in SPEED_BANDS[:-1]:
             pick = np.flatnonzero((share >= lo) & (share < hi))
             xs = np.concatenate(road_x[pick]) if len(pick) else []
             ys = np.concatenate(road_y[pick]) if len(pick) else []
@@ -646,54 +689,69 @@ def k3i_map(
                     mode="lines",
                     name=name,
                     hoverinfo="skip",
-                    line={"color": color, "width": 1.5 if lo >= 0.7 else 3},
+                    line={"color": color, "width": 3},
+                    showlegend=True,
                 )
             )
-    if incidents is not None and len(incidents):
-        placed = incidents.dropna(subset=["lat", "lon"])
+    # incidents and units: one trace each (one per unit state), empty or not, so that the
+    # figure keeps the same traces in the same places over time (the dashboards patch them)
+    placed = (
+        incidents.dropna(subset=["lat", "lon"])
+        if incidents is not None and len(incidents)
+        else pd.DataFrame(columns=["lat", "lon", "incident", "incident_type", "priority"])
+    )
+    traces.append(
+        dict(
+            type="scatter",
+            x=placed["lon"].to_numpy(),
+            y=placed["lat"].to_numpy(),
+            mode="markers+text",
+            text=placed["incident"].tolist(),
+            textposition="top center",
+            marker={"symbol": "star", "size": 14, "color": "#212121"},
+            name=labels.get("incidents", "open incidents"),
+            customdata=placed["incident"].tolist(),
+            hovertext=[
+                f"{r.incident} {r.incident_type} P{r.priority}" for r in placed.itertuples()
+            ],
+            showlegend=bool(len(placed)),
+        )
+    )
+    on_map = (
+        units.dropna(subset=["lat", "lon"])
+        if units is not None and len(units)
+        else pd.DataFrame(columns=["lat", "lon", "unit", "state", "incident"])
+    )
+    known = on_map["state"].isin(list(UNIT_STYLE))
+    groups = [(state, on_map[on_map["state"] == state]) for state in UNIT_STYLE]
+    groups.append(("other", on_map[~known]))
+    for state, group in groups:
+        symbol, color, _ = UNIT_STYLE.get(state, _UNKNOWN_UNIT_STYLE)
+        word = labels.get(f"unit_{state}", state)
+        states = group["state"].tolist()
+        # units are named on hover, not in text: at an incident they stand on its label
         traces.append(
             dict(
                 type="scatter",
-                x=placed["lon"].to_numpy(),
-                y=placed["lat"].to_numpy(),
-                mode="markers+text",
-                text=placed["incident"].tolist(),
-                textposition="top center",
-                marker={"symbol": "star", "size": 14, "color": "#212121"},
-                name=labels.get("incidents", "open incidents"),
-                customdata=placed["incident"].tolist(),
+                x=group["lon"].to_numpy(),
+                y=group["lat"].to_numpy(),
+                mode="markers",
+                marker={
+                    "symbol": symbol,
+                    "size": 11,
+                    "color": color,
+                    "line": {"color": "white", "width": 1},
+                },
+                name=word,
+                customdata=group["unit"].tolist(),
                 hovertext=[
-                    f"{r.incident} {r.incident_type} P{r.priority}" for r in placed.itertuples()
+                    f"{u}: {labels.get(f'unit_{st}', st)}" + (f" ({i})" if i else "")
+                    for u, i, st in zip(group["unit"], group["incident"], states, strict=True)
                 ],
+                hoverinfo="text",
+                showlegend=bool(len(group)),
             )
         )
-    if units is not None and len(units):
-        placed = units.dropna(subset=["lat", "lon"])
-        for state, group in placed.groupby("state"):
-            symbol, color, _ = UNIT_STYLE.get(state, _UNKNOWN_UNIT_STYLE)
-            word = labels.get(f"unit_{state}", state)
-            # units are named on hover, not in text: at an incident they stand on its label
-            traces.append(
-                dict(
-                    type="scatter",
-                    x=group["lon"].to_numpy(),
-                    y=group["lat"].to_numpy(),
-                    mode="markers",
-                    marker={
-                        "symbol": symbol,
-                        "size": 11,
-                        "color": color,
-                        "line": {"color": "white", "width": 1},
-                    },
-                    name=word,
-                    customdata=group["unit"].tolist(),
-                    hovertext=[
-                        f"{u}: {word}" + (f" ({i})" if i else "")
-                        for u, i in zip(group["unit"], group["incident"], strict=True)
-                    ],
-                    hoverinfo="text",
-                )
-            )
     layout = dict(
         margin={"l": 0, "r": 0, "t": 50, "b": 0},
         plot_bgcolor="white",

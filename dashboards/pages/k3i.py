@@ -7,12 +7,12 @@ from typing import Any
 
 import dash
 import pandas as pd
-from dash import ALL, Input, Output, State, callback, dcc, html
+from dash import ALL, Input, Output, Patch, State, callback, dcc, html
 
 from twin import kpi
 from twin.dashboards import state
 from twin.dashboards.i18n import text
-from twin.report import STATUS_STYLE, k3i_map
+from twin.report import STATUS_STYLE, k3i_map, road_base_index
 
 dash.register_page(__name__, path="/", name="K3i", title="K3i")
 
@@ -121,6 +121,9 @@ def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
     t = float(t if t is not None else view.end)
     status = kpi.sector_status(view.con, t, view.rules, sectors=view.city.sectors.index)
     units, incidents = kpi.units_at(view.con, t), kpi.open_incidents_at(view.con, t)
+    # A new run or language draws the whole map; a new moment patches it, leaving out the
+    # trace of every road (a whole city's roads are megabytes: sent once, never per step).
+    moment = dash.ctx.triggered_id in ("k3i-time", "k3i-acked")
     fig = k3i_map(
         view.city,
         status,
@@ -130,7 +133,10 @@ def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
         incidents=incidents,
         labels={**words, **{f"unit_{k}": v for k, v in words.items()}},
         tiles=state.tiles(),
+        road_base=not moment,
     )
+    if moment:
+        fig = _patch(fig, road_base_index(view.city))
     numbers = kpi.k3i_cards(view.con, t, units=units, incidents=incidents)
     alerts = kpi.alerts(view.con, t, status, numbers)
     return (
@@ -145,6 +151,15 @@ def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
         f"⚠ {words['alerts']} ({int((~alerts['acknowledged']).sum())})",
         _alerts(alerts, words, numbers),
     )
+
+
+def _patch(fig: Any, base: int) -> Patch:
+    """The map's traces as a patch of the figure on screen, round its trace of every road
+    (at ``base``, absent from ``fig``)."""
+    patch = Patch()
+    for j, trace in enumerate(fig.to_plotly_json()["data"]):
+        patch["data"][j if j < base else j + 1] = trace
+    return patch
 
 
 def _alerts(alerts: Any, words: dict[str, str], cards: dict[str, Any]) -> Any:

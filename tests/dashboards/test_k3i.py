@@ -88,6 +88,41 @@ def test_k3i_language_switch_and_play_change_what_is_shown(served, page):
     time.sleep(0.1)
 
 
+def test_a_new_moment_patches_the_map_and_never_resends_every_road(served, helsinki_city, page):
+    """The trace of every road goes to the browser once; each step of the clock sends a
+    patch of the other traces (sectors, slow roads, incidents, units)."""
+    from twin.report import road_base_index
+
+    base = road_base_index(helsinki_city)
+    page.goto(served)
+    page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
+    page.wait_for_function("document.querySelector('#k3i-clock').innerText.length > 0")
+    drawn = page.evaluate(
+        f"() => {{ const gd = document.querySelector('#k3i-map .js-plotly-plot');"
+        f" return [gd.data[{base}].meta.roads, gd._fullData[{base}]._length]; }}"
+    )
+    assert drawn[0] == "all" and drawn[1] > 1000
+    before = page.inner_text("#k3i-clock")
+    with page.expect_response(
+        lambda r: "_dash-update-component" in r.url and "k3i-map" in (r.request.post_data or "")
+    ) as answer:
+        page.click("#k3i-play")
+    body = answer.value.text()
+    page.click("#k3i-play")  # pause
+    assert '"__dash_patch_update"' in body, body[:300]
+    assert '"roads": "all"' not in body and '"roads":"all"' not in body
+    page.wait_for_function(
+        f"document.querySelector('#k3i-clock').innerText !== {before!r}", timeout=15000
+    )
+    after = page.evaluate(
+        f"() => {{ const gd = document.querySelector('#k3i-map .js-plotly-plot');"
+        f" return [gd.data.length, gd.data[{base}].meta.roads, gd._fullData[{base}]._length,"
+        " gd.data.filter(t => t.fill === 'toself').length]; }"
+    )
+    assert after[1:3] == drawn and after[3] == len(helsinki_city.sectors)
+    assert_clean(page)
+
+
 def test_the_unit_board_lists_every_unit_with_its_state_in_words(served, rush_run, page):
     page.goto(served + "/units")
     page.wait_for_selector("#units-board .js-plotly-plot .main-svg", timeout=30000)
