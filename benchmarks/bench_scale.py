@@ -314,8 +314,46 @@ def bench_scale(repeat: int) -> None:
     print_scale(rows)
 
 
+def plot_scale(rows: list[dict[str, Any]], path: Path) -> None:
+    """Each stage's time against junctions, log-log, one panel per stage, the baseline
+    dashed (the plot in RESULTS.md)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [s for s in STAGES if s[1] != "load_s"]
+    fig, axes = plt.subplots(2, 4, figsize=(14, 6.5), sharex=True)
+    for ax, (label, key, base) in zip(axes.flat, shown, strict=False):
+        for family, marker in (("grid", "o"), ("spider", "s"), ("random", "^"), ("osm", "*")):
+            fam = sorted((r for r in rows if r["family"] == family), key=lambda r: r["junctions"])
+            xs = [r["junctions"] for r in fam]
+            if not fam or key not in fam[0]:
+                continue
+            (line,) = ax.loglog(xs, [r[key] for r in fam], marker=marker, label=family)
+            if base:
+                ax.loglog(
+                    xs,
+                    [r[base] for r in fam],
+                    marker=marker,
+                    ls="--",
+                    alpha=0.5,
+                    color=line.get_color(),
+                )
+        ax.set_title(label + (" (dashed: baseline)" if base else ""), fontsize=9)
+        ax.set_xlabel("SUMO junctions", fontsize=8)
+        ax.set_ylabel("seconds", fontsize=8)
+    axes.flat[0].legend(fontsize=8)
+    for ax in list(axes.flat)[len(shown) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    print(f"\n(plot: {path})")
+
+
 def print_scale(rows: list[dict[str, Any]]) -> None:
     """The tables and the verdicts on the targets, from the measured rows."""
+    plot_scale(rows, HERE / "scale.png")
     print("\n### scale: each stage's time and peak memory against the city's size\n")
     print(
         "| city | junctions | veh/h | build | load | routing (scipy) | micro (sumo) | "
