@@ -9,18 +9,8 @@ from typing import Any
 
 from _common import CACHE, HERE
 
-#: Headless chromium as the tests run it (MEASURED.md: the flags it needs here).
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-unsafe-swiftshader",
-]
+sys.path.insert(0, str(HERE.parent))  # headless chromium with the tests' flags (MEASURED.md)
+from tests.conftest import CHROMIUM, FLAGS
 
 
 def serve_runs(folders: list[Path]) -> tuple[Any, int]:
@@ -187,7 +177,7 @@ def bench_dash(repeat: int) -> None:
     rows = []
     try:  # the servers stop whatever happens in the browser
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             for label, (path, graph, clock, control, action) in pages.items():
                 rows.append(
                     (

@@ -266,13 +266,13 @@ def measure(family: str, n: int, repeat: int) -> dict[str, Any]:
 def k3i_timings(run: Path, repeat: int) -> tuple[float, float, float]:
     """The K3i page on a run, served by ``twin dash``, in headless chromium: its first
     render (empty cache, median) and its update on the time slider (p50, p95), seconds."""
-    from bench_dash import FLAGS, page_timings, serve_runs
+    from bench_dash import CHROMIUM, FLAGS, page_timings, serve_runs
     from playwright.sync_api import sync_playwright
 
     server, port = serve_runs([run])
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             cold, _, p50, p95 = page_timings(
                 browser, port, "/", "#k3i-map", "#k3i-clock", "#k3i-time", "slider", repeat
             )

@@ -269,40 +269,20 @@ def rechunk(batches: Iterable[pa.RecordBatch], rows: int | None = None) -> Itera
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-class ContentHash:
-    """SHA-256 of a timeline's values, fed batch by batch; equal timelines give equal
-    hashes however they were batched (the rows are re-chunked before hashing)."""
-
-    def __init__(self) -> None:
-        self._sha = hashlib.sha256()
-        self._pending: list[pa.RecordBatch] = []
-        self._held = 0
-
-    def update(self, batch: pa.RecordBatch) -> None:
-        self._pending.append(batch)
-        self._held += batch.num_rows
-        if self._held >= CHUNK_ROWS:
-            self._digest(final=False)
-
-    def _digest(self, *, final: bool) -> None:
-        chunks = list(rechunk(self._pending))
-        keep = [] if final or not chunks or chunks[-1].num_rows == CHUNK_ROWS else [chunks.pop()]
-        for chunk in chunks:  # copied fresh: a slice's buffers serialise differently
-            fresh = chunk.take(pa.array(np.arange(chunk.num_rows)))
-            self._sha.update(fresh.replace_schema_metadata(None).serialize())
-        self._pending, self._held = keep, sum(b.num_rows for b in keep)
-
-    def hexdigest(self) -> str:
-        self._digest(final=True)
-        return self._sha.hexdigest()
+def _hash_chunk(sha: Any, chunk: pa.RecordBatch) -> None:
+    """Feed one chunk of :func:`rechunk` to a SHA-256, copied fresh first: a sliced batch's
+    buffers serialise differently from the same values in a batch of their own."""
+    fresh = chunk.take(pa.array(np.arange(chunk.num_rows)))
+    sha.update(fresh.replace_schema_metadata(None).serialize())
 
 
 def content_hash(table: pa.Table) -> str:
-    """SHA-256 of a timeline table's values (independent of how it was batched)."""
-    digest = ContentHash()
-    for batch in table.to_batches():
-        digest.update(batch)
-    return digest.hexdigest()
+    """SHA-256 of a timeline table's values (independent of how it was batched: the rows
+    are re-chunked before hashing)."""
+    sha = hashlib.sha256()
+    for chunk in rechunk(table.to_batches()):
+        _hash_chunk(sha, chunk)
+    return sha.hexdigest()
 
 
 def iter_stream(path: Path) -> Iterator[pa.RecordBatch]:
@@ -327,13 +307,10 @@ def read_stream(path: Path) -> pa.Table:
 
 @dataclass
 class StreamSummary:
-    """What :func:`stream_to_parquet` saw: rows written, their content hash, the kinds of
-    event and the next free sequence number."""
+    """What :func:`stream_to_parquet` wrote: its rows and their content hash."""
 
     rows: int
     sha256: str
-    kinds: set[str]
-    next_seq: int
 
 
 def stream_to_parquet(
@@ -350,11 +327,7 @@ def stream_to_parquet(
     its end), given the kinds seen and the next sequence number.
     """
     schema = ev.schema()
-    meta = {
-        **{k.encode(): v.encode() for k, v in metadata.items()},
-        b"timeline_format": FORMAT.encode(),
-    }
-    digest = ContentHash()
+    sha = hashlib.sha256()
     kinds: set[str] = set()
     rows, next_seq = 0, 0
 
@@ -370,12 +343,13 @@ def stream_to_parquet(
         if extra is not None and extra.num_rows:
             yield from extra.cast(schema).to_batches()
 
+    meta = _file_metadata(metadata)
     with pq.ParquetWriter(path, schema.with_metadata(meta), compression="zstd") as writer:
         for chunk in rechunk(chunks()):
-            digest.update(chunk)
+            _hash_chunk(sha, chunk)
             writer.write_batch(chunk)
             rows += chunk.num_rows
-    return StreamSummary(rows=rows, sha256=digest.hexdigest(), kinds=kinds, next_seq=next_seq)
+    return StreamSummary(rows=rows, sha256=sha.hexdigest())
 
 
 #: The timeline table's format, written into every timeline file. Bump it when a column
@@ -385,12 +359,16 @@ FORMAT = "1"
 
 def write_parquet(table: pa.Table, path: Path, metadata: dict[str, str]) -> None:
     """Write a timeline as Parquet, with run metadata (scenario, seed, status) in its schema."""
-    meta = {
-        **(table.schema.metadata or {}),
+    meta = {**(table.schema.metadata or {}), **_file_metadata(metadata)}
+    pq.write_table(table.replace_schema_metadata(meta), path, compression="zstd")
+
+
+def _file_metadata(metadata: dict[str, str]) -> dict[bytes, bytes]:
+    """A timeline file's schema metadata: the run's, and the format it is written in."""
+    return {
         **{k.encode(): v.encode() for k, v in metadata.items()},
         b"timeline_format": FORMAT.encode(),
     }
-    pq.write_table(table.replace_schema_metadata(meta), path, compression="zstd")
 
 
 def format_problem(path: Path) -> str | None:
