@@ -103,6 +103,30 @@ def test_jakarta_pois_include_police_and_hospitals(jakarta_build):
     assert "Rumah Sakit YPK Mandiri" in names
 
 
+def test_buildings_are_snapped_to_the_road_nearest_them(jakarta_build, tmp_path, jakarta_osm):
+    """Menteng's mapped buildings go to the SUMO road nearest each (within 200 m), with
+    their floor area: the demand model's trip ends. A SUMO-net build with OSM takes them
+    too; the same bundle reloads them."""
+    from twin.city.osm import read_osm
+
+    city = jakarta_build.city
+    act = city.activity
+    assert list(act.columns) == ["sumo_edge", "buildings", "floor_m2"]
+    import sumolib
+
+    net = sumolib.net.readNet(str(city.net_path))
+    assert act["sumo_edge"].is_unique
+    assert all(net.hasEdge(e) and not net.getEdge(e).isSpecial() for e in act["sumo_edge"])
+    counts = city.manifest.counts
+    mapped = read_osm(jakarta_osm).buildings
+    assert 0.9 * len(mapped) <= counts["buildings"] == act["buildings"].sum() <= len(mapped)
+    assert counts["building_floor_m2"] == pytest.approx(act["floor_m2"].sum(), abs=1)
+    assert counts["building_floor_m2"] <= sum(f for *_, f in mapped)
+    assert City.load(city.path).activity.equals(act)
+    # the bundle's file set is part of the build: it lists activity.parquet
+    assert city.manifest.files["activity"] == "activity.parquet"
+
+
 def test_sectors_cover_the_graph_extent(city):
     sectors = city.sectors
     union = shapely.union_all(sectors.geometry.values)
@@ -190,3 +214,4 @@ def test_sumo_net_build_takes_pois_from_an_osm_file(tmp_path, jakarta_build, jak
     assert city.manifest.source_sumo_net is not None
     assert city.manifest.counts["pois_by_category"].get("police", 0) >= 1
     assert city.manifest.mapping["mapped_length_share"] == 1.0
+    assert city.manifest.counts["buildings"] > 1400

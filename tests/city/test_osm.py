@@ -7,6 +7,8 @@ import doctest
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import twin.city.osm as osm_module
 from twin import InputError
@@ -123,3 +125,63 @@ def test_corrupt_pbf_is_refused(tmp_path, test_pbf):
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         read_osm(Path(tmp_path / "nowhere.osm.pbf"))
+
+
+def test_buildings_are_read_with_their_floor_area(jakarta_osm, tmp_path):
+    """Every closed way tagged ``building`` (Menteng has about 1,600) gives its centre and
+    floor area: footprint by the shoelace formula times its levels."""
+    extract = read_osm(jakarta_osm)
+    assert extract.counts["buildings"] == len(extract.buildings) > 1500
+    floors = sorted(f for *_, f in extract.buildings)
+    assert 50 < floors[len(floors) // 2] < 2000  # a house or a shop, in m²
+    west, south, east, north = 106.80, -6.22, 106.87, -6.16
+    assert all(west < lon < east and south < lat < north for lon, lat, _ in extract.buildings)
+    # a 20 m x 10 m building of three storeys, drawn by hand
+    osm = tmp_path / "one.osm"
+    d_lat, d_lon = 20 / 111_320.0, 10 / (111_320.0 * 0.99452)  # cos(6°) at -6° latitude
+    corners = [
+        (-6.0, 106.0),
+        (-6.0, 106.0 + d_lon),
+        (-6.0 + d_lat, 106.0 + d_lon),
+        (-6.0 + d_lat, 106.0),
+    ]
+    osm.write_text(
+        "<osm version='0.6'>"
+        + "".join(
+            f"<node id='{i + 1}' lat='{la}' lon='{lo}'/>" for i, (la, lo) in enumerate(corners)
+        )
+        + "<way id='1'><nd ref='1'/><nd ref='2'/><nd ref='3'/><nd ref='4'/><nd ref='1'/>"
+        "<tag k='building' v='yes'/><tag k='building:levels' v='3'/></way></osm>"
+    )
+    ((lon, lat, floor),) = read_osm(osm, roads=False).buildings
+    assert floor == pytest.approx(600, rel=0.01)
+    assert lon == pytest.approx(106.0 + d_lon / 2) and lat == pytest.approx(-6.0 + d_lat / 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    levels=st.text(max_size=12),
+    ring=st.lists(
+        st.tuples(st.floats(-1e-3, 1e-3), st.floats(-1e-3, 1e-3)), min_size=0, max_size=8
+    ),
+)
+def test_any_building_levels_and_ring_give_a_finite_floor_area_or_none(levels, ring):
+    """Whatever mappers type into ``building:levels`` (``2``, ``2,5``, ``tiga``, ``1e9``,
+    ``nan``) and however the ring is drawn, a building's floor area is a finite number
+    of square metres at most 200 storeys of its footprint, or the building is left out."""
+    import math
+
+    class Node:
+        def __init__(self, lon, lat):
+            self.lon, self.lat = lon, lat
+            self.location = self
+
+        def valid(self):
+            return True
+
+    nodes = [Node(106.8 + x, -6.2 + y) for x, y in ring]
+    nodes = nodes + nodes[:1]  # closed
+    got = osm_module._building(nodes, {"building": "yes", "building:levels": levels})
+    if got is not None:
+        assert math.isfinite(got[2]) and got[2] > 0
+        assert got[2] <= osm_module.MAX_LEVELS * 300_000  # (0.002°)² is about 50,000 m²

@@ -123,3 +123,41 @@ def test_the_default_city_at_rush_hour_does_not_jam(tmp_path, helsinki_city, mon
     kpis = run_scenario(tmp_path / "rush.yaml", progress=False).kpis
     assert kpis["teleports"] == 0 and kpis["gridlock"] is False
     assert kpis["completed_share"] > 0.95
+
+
+def test_trips_start_where_the_buildings_are(jakarta_build, tmp_path):
+    """Mapped buildings weigh as trip ends: the demand's origins fall on the roads beside
+    Menteng's buildings as often as the gravity model with their floor area says (within
+    four standard errors), and far more often than frontage and POIs alone would make
+    them."""
+    city = jakarta_build.city
+    n = 5000
+    scenario = _scenario(tmp_path, city.path, name="built", method="city", through_share=0.0)
+    doc = yaml.safe_load((tmp_path / "built.yaml").read_text())
+    doc["traffic"]["demand"]["veh_per_hour"] = {"07": n}
+    (tmp_path / "built.yaml").write_text(yaml.safe_dump(doc))
+    scenario = load_scenario(tmp_path / "built.yaml")
+    (tmp_path / "out").mkdir()
+    origins = [r[0] for _, _, r in _trips(scenario_demand(scenario, city, [], tmp_path / "out"))]
+    pois = tuple(
+        sorted(
+            (str(e), str(c))
+            for e, c in zip(city.pois["sumo_edge"], city.pois["category"], strict=True)
+        )
+    )
+    floor = tuple(sorted(zip(city.activity["sumo_edge"], city.activity["floor_m2"], strict=True)))
+    net = str(city.net_path.resolve())
+    # the roads with the most floor area beside them: a fifth of the city's floor area
+    act = city.activity.sort_values("floor_m2", ascending=False)
+    top = act[act["floor_m2"].cumsum() <= 0.2 * act["floor_m2"].sum()]["sumo_edge"]
+
+    def expected(roads):
+        ok = roads.allows["passenger"]
+        w = np.where(ok, roads.activity, 0.0)
+        return w[np.isin(roads.ids, top)].sum() / w.sum()
+
+    with_floor, without = expected(_roads(net, pois, floor)), expected(_roads(net, pois))
+    seen = np.mean(np.isin(origins, top))
+    se = np.sqrt(with_floor * (1 - with_floor) / len(origins))
+    assert abs(seen - with_floor) < 4 * se, (seen, with_floor, without)
+    assert seen - without > 4 * se

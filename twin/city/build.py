@@ -35,7 +35,7 @@ from twin.city.driving import SIDES, DrivingSide
 from twin.city.driving import choose as choose_side
 from twin.city.mapping import MAPPING_COLUMNS, coverage, map_edges_geometric
 from twin.city.osm import OsmExtract, file_sha256, read_osm
-from twin.city.pois import snap_pois
+from twin.city.pois import snap_buildings, snap_pois
 from twin.city.roads import edges_frame, graph_from_road_file, save_graph
 from twin.city.sectors import SECTOR_RESOLUTION, build_sectors
 from twin.city.sumonet import (
@@ -183,6 +183,7 @@ def build_city(
     }
     key_doc = {
         "format": b.FORMAT_VERSION,
+        "files": sorted(b.FILES),  # a bundle of another file set is another build
         "name": name,
         "inputs": hashes,
         "options": options,
@@ -234,6 +235,7 @@ class _Parts:
     coverage: dict[str, float]
     pois: Any
     sectors: Any
+    activity: pd.DataFrame
     net_counts: dict[str, int]
     geo: Any
     extract: OsmExtract | None
@@ -280,13 +282,23 @@ def _build_from_osm(
     cov = coverage(metric, mapping, len(roads))
     _fill_lanes(graph, mapping, roads)
 
-    steps.next("Snapping points of interest")
+    steps.next("Snapping points of interest and buildings")
     pois = snap_pois(extract.pois, graph, sumo_edges, geo)
+    activity = snap_buildings(extract.buildings, sumo_edges, geo)
 
     steps.next("Making sectors")
     sectors = build_sectors(graph, pois, metric_crs=geo.proj, resolution=resolution)
     return _Parts(
-        graph, mapping, cov.as_dict(), pois, sectors, _net_counts(roads), geo, extract, driving
+        graph,
+        mapping,
+        cov.as_dict(),
+        pois,
+        sectors,
+        activity,
+        _net_counts(roads),
+        geo,
+        extract,
+        driving,
     )
 
 
@@ -356,10 +368,13 @@ def _build_from_net(
     )
     extract = read_osm(osm_in, roads=False) if osm_in else None
     pois = snap_pois(extract.pois if extract else [], graph, sumo_edges, geo)
+    activity = snap_buildings(extract.buildings if extract else [], sumo_edges, geo)
 
     steps.next("Making sectors")
     sectors = build_sectors(graph, pois, metric_crs=geo.proj, resolution=resolution)
-    return _Parts(graph, mapping, cov, pois, sectors, _net_counts(roads), geo, extract, driving)
+    return _Parts(
+        graph, mapping, cov, pois, sectors, activity, _net_counts(roads), geo, extract, driving
+    )
 
 
 def _fill_lanes(graph: nx.MultiDiGraph, mapping: pd.DataFrame, roads: Any) -> None:
@@ -420,6 +435,8 @@ def _manifest(
             k: int(v) for k, v in parts.pois["category"].value_counts().sort_index().items()
         },
         "sectors": len(parts.sectors),
+        "buildings": int(parts.activity["buildings"].sum()),
+        "building_floor_m2": round(float(parts.activity["floor_m2"].sum())),
     }
     if parts.extract is not None:
         counts["osm"] = parts.extract.counts
@@ -465,6 +482,7 @@ def _write(tmp: Path, parts: _Parts, manifest: b.Manifest) -> b.City:
     parts.mapping.to_parquet(tmp / b.FILES["mapping"], index=False)
     b.write_geojson(parts.pois, tmp / b.FILES["pois"])
     b.write_geojson(parts.sectors, tmp / b.FILES["sectors"])
+    parts.activity.to_parquet(tmp / b.FILES["activity"], index=False)
     # The manifest goes last: a folder with a manifest is a complete bundle.
     (tmp / b.MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return b.City(tmp, manifest, parts.graph, parts.pois, parts.sectors, parts.mapping)

@@ -10,6 +10,7 @@ with :meth:`City.load`; nothing else re-reads OSM::
     mapping.parquet        graph edge (u, v, key) <-> SUMO edge, with the stretch covered
     pois.geojson           police, hospitals, fire stations, schools, markets, ...
     sectors.geojson        H3 sectors with their statistics (see twin.city.sectors)
+    activity.parquet       mapped buildings' floor area by SUMO edge (trips start and end there)
     logs/                  what netconvert printed
 """
 
@@ -38,6 +39,7 @@ FILES = {
     "mapping": "mapping.parquet",
     "pois": "pois.geojson",
     "sectors": "sectors.geojson",
+    "activity": "activity.parquet",
 }
 
 
@@ -184,6 +186,19 @@ class City:
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    @cached_property
+    def activity(self) -> pd.DataFrame:
+        """The mapped buildings' floor area by SUMO road edge (``sumo_edge``,
+        ``buildings``, ``floor_m2``); empty for a city without mapped buildings, or built
+        before bundles held it."""
+        rel = self.manifest.files.get("activity")
+        if rel is None:
+            return pd.DataFrame({"sumo_edge": [], "buildings": [], "floor_m2": []})
+        try:
+            return pd.read_parquet(self.path / rel)
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{self.path}: a bundle file cannot be read ({exc})") from exc
 
     @property
     def net_path(self) -> Path:

@@ -16,10 +16,13 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
+
+import numpy as np
 
 from twin._errors import InputError
 
@@ -129,6 +132,9 @@ class OsmExtract:
     nodes: dict[int, tuple[float, float, dict[str, str]]] = field(repr=False)
     pois: list[Poi] = field(repr=False)
     warnings: list[str] = field(default_factory=list)
+    #: each mapped building (a closed way tagged ``building``) as (lon, lat, floor area m²):
+    #: its footprint times its ``building:levels`` (1 where not given)
+    buildings: list[tuple[float, float, float]] = field(default_factory=list, repr=False)
 
     def write_roads(self, path: Path) -> None:
         """Write the drivable ways and their nodes as OSM XML, sorted by id."""
@@ -233,6 +239,7 @@ def read_osm(path: Path, *, roads: bool = True) -> OsmExtract:
     locations: dict[int, tuple[float, float]] = {}
     node_tags: dict[int, dict[str, str]] = {}
     pois: dict[str, Poi] = {}
+    buildings: list[tuple[float, float, float]] = []
     clipped = 0
 
     def add_poi(osm_id: str, tags: Any, lon: float, lat: float) -> None:
@@ -271,6 +278,10 @@ def read_osm(path: Path, *, roads: bool = True) -> OsmExtract:
                         ways[obj.id] = ([ref for ref, _, _ in run], {t.k: t.v for t in tags})
                         for ref, lon, lat in run:
                             locations[ref] = (lon, lat)
+                if tags.get("building", "no") != "no" and obj.is_closed():
+                    building = _building(obj.nodes, tags)
+                    if building is not None:
+                        buildings.append(building)
                 if poi_category(tags) is not None:
                     pts = [(n.lon, n.lat) for n in obj.nodes if n.location.valid()]
                     if pts:
@@ -299,6 +310,7 @@ def read_osm(path: Path, *, roads: bool = True) -> OsmExtract:
             "each keeps its longest run of nodes inside it"
         )
     counts["pois"] = len(pois)
+    counts["buildings"] = len(buildings)
     return OsmExtract(
         path=path,
         format=fmt,
@@ -308,6 +320,7 @@ def read_osm(path: Path, *, roads: bool = True) -> OsmExtract:
         nodes=nodes,
         pois=[pois[k] for k in sorted(pois, key=_osm_id_key)],
         warnings=warnings,
+        buildings=buildings,
     )
 
 
@@ -333,6 +346,34 @@ def _longest_valid_run(nodes: Any) -> list[tuple[int, float, float]]:
                 best = run
             run = []
     return run if len(run) > len(best) else best
+
+
+#: Storeys a building may be said to have: a ``building:levels`` outside this range is a
+#: mapping error (it would make one building outweigh a city's trips), and counts as 1.
+MAX_LEVELS = 200
+_EARTH_M_PER_DEG = 111_320.0
+
+
+def _building(nodes: Any, tags: Any) -> tuple[float, float, float] | None:
+    """A closed building way's centroid (lon, lat) and floor area (m²: its footprint by the
+    shoelace formula on local metres, times its levels); ``None`` if it has no area."""
+    pts = [(n.lon, n.lat) for n in nodes if n.location.valid()]
+    if len(pts) < 4:
+        return None
+    lon = np.array([p[0] for p in pts])
+    lat = np.array([p[1] for p in pts])
+    x = (lon - lon[0]) * _EARTH_M_PER_DEG * math.cos(math.radians(float(lat.mean())))
+    y = (lat - lat[0]) * _EARTH_M_PER_DEG
+    footprint = 0.5 * abs(float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])))
+    if not footprint > 0:
+        return None
+    try:
+        levels = float(tags.get("building:levels", "1").replace(",", "."))
+    except ValueError:
+        levels = 1.0
+    if not 1 <= levels <= MAX_LEVELS:
+        levels = 1.0
+    return float(lon[:-1].mean()), float(lat[:-1].mean()), footprint * levels
 
 
 def _area_centroid(area: Any) -> tuple[float, float] | None:

@@ -152,6 +152,14 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"{c['pois']:,}: "
         + (", ".join(f"{k.replace('_', ' ')} {v}" for k, v in by_cat.items()) or "none"),
     )
+    if "buildings" in c:  # bundles built before buildings were read lack the row
+        table.add_row(
+            "buildings",
+            f"{c['buildings']:,} mapped, {c['building_floor_m2'] / 1e6:.2f} km² of floor "
+            "(where trips start and end)"
+            if c["buildings"]
+            else "none mapped (trips start and end by street frontage and POIs)",
+        )
     sec = s["sectors"]
     table.add_row(
         "sectors",

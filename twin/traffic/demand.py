@@ -160,6 +160,10 @@ def scenario_demand(
     pois = [
         (str(e), str(c)) for e, c in zip(city.pois["sumo_edge"], city.pois["category"], strict=True)
     ]
+    floor = [
+        (str(e), float(m2))
+        for e, m2 in zip(city.activity["sumo_edge"], city.activity["floor_m2"], strict=True)
+    ]
     routes = []
     for piece in pieces:
         # the router reads the piece's vehicle type from a file of its own; the run loads
@@ -169,6 +173,7 @@ def scenario_demand(
             path = city_routes(
                 city.net_path,
                 pois,
+                floor=floor,
                 prefix=piece.prefix,
                 begin_s=piece.begin_s,
                 end_s=piece.end_s,

@@ -9,7 +9,9 @@ model, as transport planners use:
 - **Where trips start and end.** Each road carries an activity weight: its length times its
   lanes (the street's frontage), plus the points of interest the bundle snapped to it
   (markets, schools, transport hubs, offices, hospitals, places of worship), each worth as
-  many metres of street as :data:`POI_WEIGHT` says.
+  many metres of street as :data:`POI_WEIGHT` says, plus the floor area of the mapped
+  buildings nearest it (the bundle's ``activity``), :data:`FLOOR_WEIGHT` metres of street
+  per square metre: where people live and work, trips begin and end.
 - **How far they go.** The city is cut into square zones (about 40 across); a trip from zone
   *i* goes to zone *j* with a probability proportional to *j*'s activity times
   ``exp(-d / trip_length_m)`` (``d`` the straight-line distance between the zones' centres),
@@ -26,6 +28,7 @@ scenario gives the same trips.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,6 +49,10 @@ POI_WEIGHT: dict[str, float] = {
     "police": 300.0,
     "fire_station": 100.0,
 }
+#: Metres of street frontage a square metre of a building's floor is worth as a trip end: a
+#: house of 150 m² counts as 15 m of street, about its own frontage, and a ten-storey
+#: office of 20,000 m² as much as a large market.
+FLOOR_WEIGHT = 0.1
 #: The vehicle classes of the mix's types (:mod:`twin.traffic.vehicles`).
 VCLASSES = ("passenger", "motorcycle", "bus", "truck")
 ZONES_ACROSS = 40
@@ -70,7 +77,11 @@ class Roads:
 
 
 @cache
-def _roads(net_file: str, pois_key: tuple[tuple[str, str], ...]) -> Roads:
+def _roads(
+    net_file: str,
+    pois_key: tuple[tuple[str, str], ...],
+    floor_key: tuple[tuple[str, float], ...] = (),
+) -> Roads:
     import sumolib
 
     net = sumolib.net.readNet(net_file)
@@ -91,6 +102,9 @@ def _roads(net_file: str, pois_key: tuple[tuple[str, str], ...]) -> Roads:
     for edge, category in pois_key:
         if edge in index:
             activity[index[edge]] += POI_WEIGHT.get(category, 0.0)
+    for edge, floor_m2 in floor_key:
+        if edge in index:
+            activity[index[edge]] += FLOOR_WEIGHT * floor_m2
     fringe_in = np.array([not e.getIncoming() or _only_from(e, e.getToNode()) for e in edges])
     fringe_out = np.array([not e.getOutgoing() or _only_to(e, e.getFromNode()) for e in edges])
     x, y = mids[:, 0], mids[:, 1]
@@ -206,6 +220,7 @@ def city_routes(
     net_file: Path,
     pois: list[tuple[str, str]],
     *,
+    floor: Sequence[tuple[str, float]] = (),
     prefix: str,
     begin_s: float,
     end_s: float,
@@ -219,11 +234,12 @@ def city_routes(
     min_trip_m: float,
     through_share: float,
 ) -> Path | None:
-    """Routes of one piece of demand from the gravity model, or None without a vehicle."""
+    """Routes of one piece of demand from the gravity model, or None without a vehicle.
+    ``pois`` are (SUMO edge, category) pairs, ``floor`` (SUMO edge, building floor m²)."""
     n = round(veh_per_hour * (end_s - begin_s) / 3600.0)
     if n <= 0:
         return None
-    roads = _roads(str(Path(net_file).resolve()), tuple(sorted(pois)))
+    roads = _roads(str(Path(net_file).resolve()), tuple(sorted(pois)), tuple(sorted(floor)))
     rng = np.random.default_rng(seed)
     allowed = roads.allows[vclass]
     pairs = gravity_trips(
