@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from twin import kpi
 from twin.runs.folder import Run
@@ -65,12 +64,14 @@ class RunView:
     @cached_property
     def db(self) -> Any:
         """The timeline in memory, in DuckDB, with the officers' acknowledgements of alerts
-        (``acknowledgements.jsonl``) among its events."""
-        table = pq.read_table(self.path / "timeline.parquet")
-        acks = _acks(self.path / ACKS)
-        if acks is not None:
-            table = pa.concat_tables([table, acks], promote_options="default")
-        return kpi.connect(table, load=True)
+        (``acknowledgements.jsonl``) among its events. DuckDB reads the Parquet file itself:
+        a whole city's timeline is millions of rows of mostly empty columns, which Arrow
+        would first hold uncompressed (2 GB for an hour of a 10,000-junction city)."""
+        con = kpi.connect(self.path / "timeline.parquet", load=True)
+        path = self.path / ACKS
+        if path.exists():
+            _insert(con, _acks(path.read_text(encoding="utf-8").splitlines()))
+        return con
 
     def acknowledge(self, t: float, alert: dict[str, Any], by: str) -> None:
         """An officer acknowledged ``alert`` at ``t``: an ``alert_acknowledged`` event, kept
@@ -90,7 +91,9 @@ class RunView:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        self.__dict__.pop("db", None)
+        if "db" in self.__dict__:  # the timeline loaded already: add the one event to it
+            with _WRITING:  # one connection, two officers at once
+                _insert(self.db, _acks([line]))
         self.__dict__.pop("_memo", None)
 
     @cached_property
@@ -113,6 +116,13 @@ class RunView:
         from twin.report import road_lines
 
         return road_lines(self.city)
+
+    @cached_property
+    def road_image(self) -> dict[str, Any]:
+        """Every road as one picture for the K3i map (drawn once per run served)."""
+        from twin.report import road_image
+
+        return road_image(self.city, self.roads)
 
     @cached_property
     def start(self) -> pd.Timestamp:
@@ -155,15 +165,25 @@ class RunView:
 ACKS = "acknowledgements.jsonl"
 
 
-def _acks(path: Path) -> pa.Table | None:
-    """A run's acknowledgements as timeline events."""
-    if not path.exists():
-        return None
+_WRITING = threading.Lock()
+
+
+def _insert(con: Any, events: pa.Table) -> None:
+    """Add events to a timeline loaded in DuckDB (columns they lack are NULL)."""
+    con.register("new_events", events)
+    try:
+        con.execute("INSERT INTO timeline BY NAME SELECT * FROM new_events")
+    finally:
+        con.unregister("new_events")
+
+
+def _acks(lines: list[str]) -> pa.Table:
+    """Acknowledgements (lines of ``acknowledgements.jsonl``) as timeline events."""
     from twin import events as ev
     from twin.sim.timeline import Timeline
 
     timeline = Timeline()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in lines:
         if line.strip():
             d = json.loads(line)
             t = float(d.pop("t"))

@@ -546,9 +546,9 @@ ROAD_TOLERANCE_DEG = 2e-5
 
 def road_lines(city: Any) -> pd.DataFrame:
     """Each road of the city's graph as a polyline with its SUMO edges: columns x, y (numpy
-    arrays, each ending with a NaN so that roads drawn in one trace stay apart) and
-    sumo_edges (list), for colouring roads by simulated speed. The polylines are
-    simplified (:data:`ROAD_TOLERANCE_DEG`)."""
+    arrays, each ending with a NaN so that roads drawn in one trace stay apart),
+    sumo_edges (list), for colouring roads by simulated speed, and its box (west, south,
+    east, north). The polylines are simplified (:data:`ROAD_TOLERANCE_DEG`)."""
     import shapely
 
     mapping = pd.read_parquet(city.path / "mapping.parquet")
@@ -561,21 +561,111 @@ def road_lines(city: Any) -> pd.DataFrame:
     rows = []
     for key, line in zip(keys, simple, strict=True):
         x, y = line.xy
+        x, y = np.asarray(x), np.asarray(y)
         rows.append(
             {
-                "x": np.append(np.asarray(x), np.nan),
-                "y": np.append(np.asarray(y), np.nan),
+                "x": np.append(x, np.nan),
+                "y": np.append(y, np.nan),
                 "sumo_edges": by_edge.get(key, []),
+                "west": x.min(),
+                "south": y.min(),
+                "east": x.max(),
+                "north": y.max(),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["x", "y", "sumo_edges", "west", "south", "east", "north"])
+
+
+#: The K3i map's drawing area on a wide screen (pixels), and how many times finer than that
+#: its picture of the roads is drawn, so that it stays sharp on a screen of twice the
+#: pixels or zoomed in two times (deeper zooms draw a new picture of the zoomed window).
+MAP_PX = (900, 560)
+PICTURE_SCALE = 2
+#: The roads' line on the map, in screen pixels (the slow roads are drawn twice as wide).
+ROAD_WIDTH_PX = 1.5
+
+
+def road_image(
+    city: Any, roads: pd.DataFrame, box: tuple[float, float, float, float] | None = None
+) -> dict[str, Any]:
+    """The roads drawn into a transparent PNG in the free-flow colour, as a plotly layout
+    image placed on the K3i map's longitude/latitude axes: every road, or those crossing
+    ``box`` (west, south, east, north: the window of a zoomed map).
+
+    A map engine draws a city's roads as a base layer of tiles and only what changes over
+    it; so does the K3i map: the browser draws one picture instead of every vertex of every
+    road at each new moment (on a 10,000-junction city, about 200,000 vertices of SVG). The
+    slow roads are drawn over it as lines. The picture is rendered with matplotlib's Agg,
+    anti-aliased, :data:`PICTURE_SCALE` times the pixels of the map's area
+    (:data:`MAP_PX`), in the map's aspect (a degree of latitude is ``1/cos(latitude)``
+    degrees of longitude long)."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: the picture only
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+
+    west, south, east, north = box or _road_box(roads)
+    wide = max(east - west, 1e-9) * _cos_lat(city)
+    high = max(north - south, 1e-9)
+    scale = PICTURE_SCALE * min(MAP_PX[0] / wide, MAP_PX[1] / high)
+    px_x, px_y = max(1, round(wide * scale)), max(1, round(high * scale))
+    if box is not None and len(roads):
+        on = (
+            (roads["east"] >= west)
+            & (roads["west"] <= east)
+            & (roads["north"] >= south)
+            & (roads["south"] <= north)
+        )
+        roads = roads[on.to_numpy()]
+    dpi = 100
+    fig = Figure(figsize=(px_x / dpi, px_y / dpi), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(west, east)
+    ax.set_ylim(south, north)
+    lines = [np.column_stack((x[:-1], y[:-1])) for x, y in zip(roads["x"], roads["y"], strict=True)]
+    width_pt = ROAD_WIDTH_PX * PICTURE_SCALE * 72 / dpi
+    ax.add_collection(LineCollection(lines, colors=SPEED_BANDS[-1][2], linewidths=width_pt))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", transparent=True, dpi=dpi)
+    return dict(
+        source="data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
+        xref="x",
+        yref="y",
+        x=west,
+        y=north,
+        sizex=east - west,
+        sizey=north - south,
+        sizing="stretch",
+        xanchor="left",
+        yanchor="top",
+        layer="below",
+        name="roads",
+    )
+
+
+def _road_box(roads: pd.DataFrame) -> tuple[float, float, float, float]:
+    """West, south, east, north of every road."""
+    if not len(roads):
+        return 0.0, 0.0, 0.0, 0.0
+    return (
+        float(roads["west"].min()),
+        float(roads["south"].min()),
+        float(roads["east"].max()),
+        float(roads["north"].max()),
+    )
 
 
 def road_base_index(city: Any) -> int:
-    """Where the K3i map's trace of every road lies in its figure's data: after one trace
-    per sector and the sectors' names. It never changes with time, so the dashboards send
-    it once and patch the traces round it."""
-    return len(city.sectors) + 1
+    """Where the K3i map's trace standing for every road lies in its figure's data: after
+    one trace per sector status and the sectors' names. The roads themselves are a picture
+    (:func:`road_image`); the trace gives them their legend entry and holds the map's
+    extent. It never changes with time."""
+    return len(STATUS_STYLE) + 1
 
 
 def _road_shares(roads: pd.DataFrame, speeds: pd.Series | None) -> np.ndarray:
@@ -587,7 +677,7 @@ def _road_shares(roads: pd.DataFrame, speeds: pd.Series | None) -> np.ndarray:
     return shares.reindex(range(len(roads))).fillna(1.0).to_numpy()
 
 
-def k3i_map(
+def k3i_traces(
     city: Any,
     status: pd.DataFrame,
     *,
@@ -596,19 +686,12 @@ def k3i_map(
     units: pd.DataFrame | None = None,
     incidents: pd.DataFrame | None = None,
     labels: dict[str, str] | None = None,
-    tiles: Tiles | None = None,
-    road_base: bool = True,
-) -> go.Figure:
-    """The K3i map: sectors by status (colour, sign and word), roads by speed (share of
-    free flow per SUMO edge, ``speeds``), open incidents and units with their state. Drawn
-    on the twin's own roads in longitude/latitude, so it needs no tiles and works offline;
-    with ``tiles``, over a tile server's map. ``labels`` translates the legend's words
-    (``twin.dashboards`` passes its language).
-
-    The traces keep their places over time: one per sector, the sectors' names, every road
-    once (at :func:`road_base_index`; left out with ``road_base=False``, for a dashboard
-    that sent it already), the roads under 70 % and under 40 % of free flow, the open
-    incidents, then one per unit state (empty traces stay, out of the legend)."""
+) -> list[dict[str, Any]]:
+    """The K3i map's traces as plain dicts (for :func:`k3i_map`, or for a dashboard that
+    patches a map on screen with them). They keep their places over time: one per sector
+    status, the sectors' names, the roads' legend entry (at :func:`road_base_index`), the
+    roads under 70 % and under 40 % of free flow, the open incidents, then one per unit
+    state (empty traces stay, out of the legend)."""
     labels = labels or {}
     # traces as plain dicts, checked by plotly once at the end rather than trace by trace
     # (the map is rebuilt at every step of the K3i page's time slider)
@@ -617,16 +700,32 @@ def k3i_map(
     label_x: list[float] = []
     label_y: list[float] = []
     label_text: list[str] = []
+    rings: dict[str, tuple[list[Any], list[Any], list[str]]] = {
+        s: ([], [], []) for s in STATUS_STYLE
+    }
     for sid, row in city.sectors.iterrows():
         state = by_sector["status"].get(sid, kpi.NO_DATA) if len(by_sector) else kpi.NO_DATA
-        color, sign = STATUS_STYLE[state]
+        _, sign = STATUS_STYLE[state]
         word = labels.get(f"status_{state}", state)
-        ring = row["geometry"].exterior.coords
+        xs, ys, ids = rings[state]
+        ring = np.asarray(row["geometry"].exterior.coords).round(6)
+        xs.extend([*ring[:, 0].tolist(), None])
+        ys.extend([*ring[:, 1].tolist(), None])
+        ids.append(sid)
+        label_x.append(row["centroid_lon"])
+        label_y.append(row["centroid_lat"])
+        label_text.append(f"<b>{sid}</b><br>{sign} {word}")
+    # one trace per status, each sector a ring of it: a whole city has hundreds of sectors,
+    # and a browser draws a few traces far faster than one per sector. A click inside a
+    # sector is told apart by where it fell (the dashboards look the sector up).
+    for state, (color, sign) in STATUS_STYLE.items():
+        xs, ys, ids = rings[state]
+        word = labels.get(f"status_{state}", state)
         traces.append(
             dict(
                 type="scatter",
-                x=[p[0] for p in ring],
-                y=[p[1] for p in ring],
+                x=xs,
+                y=ys,
                 fill="toself",
                 fillcolor=color,
                 opacity=0.35,
@@ -634,15 +733,11 @@ def k3i_map(
                 mode="lines",
                 showlegend=False,
                 hoveron="fills",
-                name=f"{sid} {sign} {word}",
-                text=f"{sid} {sign} {word}",
-                customdata=[sid] * len(ring),
-                meta={"sector": sid, "status": state},
+                hoverinfo="name",
+                name=f"{sign} {word}",
+                meta={"status": state, "sectors": ids},
             )
         )
-        label_x.append(row["centroid_lon"])
-        label_y.append(row["centroid_lat"])
-        label_text.append(f"<b>{sid}</b><br>{sign} {word}")
     # one text trace for the sectors' names and status: lighter to draw than annotations
     traces.append(
         dict(
@@ -657,23 +752,25 @@ def k3i_map(
         )
     )
     if roads is not None:
-        # every road once, in the free-flow colour (static: the dashboards send it once),
-        # then only the slow roads over it, by band: what changes with time is small
+        # every road in one picture (``base``, sent once), then only the slow roads over
+        # it, by band: what changes with time is small. The trace at road_base_index
+        # stands for the picture: its legend entry, and the corners of the roads' extent
+        # (two points apart, so that no line is drawn), which the axes range over.
         free_lo, _, free_color = SPEED_BANDS[-1]
         free_name = labels.get(f"speed_{free_lo}", f"speed over {free_lo:.0%} of free flow")
-        if road_base:
-            traces.append(
-                dict(
-                    type="scatter",
-                    x=np.concatenate(roads["x"].to_numpy()) if len(roads) else [],
-                    y=np.concatenate(roads["y"].to_numpy()) if len(roads) else [],
-                    mode="lines",
-                    name=free_name,
-                    hoverinfo="skip",
-                    line={"color": free_color, "width": 1.5},
-                    meta={"roads": "all"},
-                )
+        west, south, east, north = _road_box(roads)
+        traces.append(
+            dict(
+                type="scatter",
+                x=[west, None, east],
+                y=[south, None, north],
+                mode="lines",
+                name=free_name,
+                hoverinfo="skip",
+                line={"color": free_color, "width": 1.5},
+                meta={"roads": "picture"},
             )
+        )
         share = _road_shares(roads, speeds)
         road_x, road_y = roads["x"].to_numpy(), roads["y"].to_numpy()
         for lo, hi, color in SPEED_BANDS[:-1]:
@@ -752,6 +849,33 @@ def k3i_map(
                 showlegend=bool(len(group)),
             )
         )
+    return traces
+
+
+def k3i_map(
+    city: Any,
+    status: pd.DataFrame,
+    *,
+    roads: pd.DataFrame | None = None,
+    speeds: pd.Series | None = None,
+    units: pd.DataFrame | None = None,
+    incidents: pd.DataFrame | None = None,
+    labels: dict[str, str] | None = None,
+    tiles: Tiles | None = None,
+    base: dict[str, Any] | None = None,
+) -> go.Figure:
+    """The K3i map: sectors by status (colour, sign and word), roads by speed (share of
+    free flow per SUMO edge, ``speeds``), open incidents and units with their state. Drawn
+    on the twin's own roads in longitude/latitude, so it needs no tiles and works offline;
+    with ``tiles``, over a tile server's map. ``labels`` translates the legend's words
+    (``twin.dashboards`` passes its language).
+
+    Every road is a picture under the traces, ``base`` (:func:`road_image`, a layout
+    image): a dashboard draws it once and leaves it out of later moments. The traces are
+    :func:`k3i_traces`'s."""
+    traces = k3i_traces(
+        city, status, roads=roads, speeds=speeds, units=units, incidents=incidents, labels=labels
+    )
     layout = dict(
         margin={"l": 0, "r": 0, "t": 50, "b": 0},
         plot_bgcolor="white",
@@ -761,6 +885,8 @@ def k3i_map(
         # the legend above the map, clear of the data's credit in the map's corner
         legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom"},
         clickmode="event",
+        # a zoomed or panned map stays so while the moments and pictures change under it
+        uirevision=city.name,
         annotations=[
             dict(
                 text=ATTRIBUTION if tiles is None else f"{ATTRIBUTION}; {tiles.attribution}",
@@ -775,15 +901,25 @@ def k3i_map(
             )
         ],
     )
-    if tiles is not None:  # under the sectors, which reach past the extract's box
-        bb = city.manifest.bbox
-        west, south, east, north = bb["west"], bb["south"], bb["east"], bb["north"]
-        if len(city.sectors):
-            w, s_, e, n = city.sectors.total_bounds
-            west, south, east, north = min(west, w), min(south, s_), max(east, e), max(north, n)
-        layout["images"] = tiles.images(south, west, north, east)
+    if tiles is not None:
         layout["plot_bgcolor"] = "rgba(0,0,0,0)"
+    if base is not None:
+        layout["images"] = k3i_images(city, tiles, base)
     return go.Figure(data=traces, layout=layout)
+
+
+def k3i_images(city: Any, tiles: Tiles | None, base: dict[str, Any]) -> list[dict[str, Any]]:
+    """The K3i map's pictures, all under its traces: a tile server's map where one is given
+    (over the sectors' extent, which reaches past the extract's box), then the picture of
+    the roads (``base``, :func:`road_image`) over it."""
+    if tiles is None:
+        return [base]
+    bb = city.manifest.bbox
+    west, south, east, north = bb["west"], bb["south"], bb["east"], bb["north"]
+    if len(city.sectors):
+        w, s_, e, n = city.sectors.total_bounds
+        west, south, east, north = min(west, w), min(south, s_), max(east, e), max(north, n)
+    return [*tiles.images(south, west, north, east), base]
 
 
 def unit_board_figure(

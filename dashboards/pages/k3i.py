@@ -7,12 +7,19 @@ from typing import Any
 
 import dash
 import pandas as pd
-from dash import ALL, Input, Output, Patch, State, callback, dcc, html
+from dash import ALL, Input, Output, Patch, State, callback, clientside_callback, dcc, html
 
 from twin import kpi
 from twin.dashboards import state
 from twin.dashboards.i18n import text
-from twin.report import STATUS_STYLE, k3i_map, road_base_index
+from twin.report import (
+    STATUS_STYLE,
+    k3i_images,
+    k3i_map,
+    k3i_traces,
+    road_base_index,
+    road_image,
+)
 
 dash.register_page(__name__, path="/", name="K3i", title="K3i")
 
@@ -63,6 +70,8 @@ def layout(**_: Any) -> html.Div:
                         className="details",
                     ),
                     dcc.Store(id="k3i-acked", data=0),
+                    dcc.Store(id="k3i-window", data="city"),
+                    dcc.Store(id="k3i-click"),
                 ],
                 className="main",
             ),
@@ -121,22 +130,20 @@ def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
     t = float(t if t is not None else view.end)
     status = kpi.sector_status(view.con, t, view.rules, sectors=view.city.sectors.index)
     units, incidents = kpi.units_at(view.con, t), kpi.open_incidents_at(view.con, t)
-    # A new run or language draws the whole map; a new moment patches it, leaving out the
-    # trace of every road (a whole city's roads are megabytes: sent once, never per step).
+    # A new run or language draws the whole map, its roads as one picture; a new moment
+    # patches only what moves (a whole city's roads are megabytes: sent once, never per step).
     moment = dash.ctx.triggered_id in ("k3i-time", "k3i-acked")
-    fig = k3i_map(
-        view.city,
-        status,
+    drawn = dict(
         roads=view.roads,
         speeds=kpi.road_speeds(view.con, t),
         units=units,
         incidents=incidents,
         labels={**words, **{f"unit_{k}": v for k, v in words.items()}},
-        tiles=state.tiles(),
-        road_base=not moment,
     )
     if moment:
-        fig = _patch(fig, road_base_index(view.city))
+        fig = _patch(k3i_traces(view.city, status, **drawn), road_base_index(view.city))
+    else:
+        fig = k3i_map(view.city, status, tiles=state.tiles(), base=view.road_image, **drawn)
     numbers = kpi.k3i_cards(view.con, t, units=units, incidents=incidents)
     alerts = kpi.alerts(view.con, t, status, numbers)
     return (
@@ -153,12 +160,59 @@ def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
     )
 
 
-def _patch(fig: Any, base: int) -> Patch:
-    """The map's traces as a patch of the figure on screen, round its trace of every road
-    (at ``base``, absent from ``fig``)."""
+# The map's window after a zoom or a pan, as the browser drew it (plotly widens one axis to
+# keep the map's aspect, so the event's own ranges are not what is shown); "city" when
+# zoomed back out. Other relayout events (a resize, a legend click) leave it alone, so they
+# never cancel a picture on its way.
+clientside_callback(
+    """function (r) {
+        const keep = window.dash_clientside.no_update;
+        if (!r) { return keep; }
+        if (r["xaxis.autorange"] || r["yaxis.autorange"]) { return "city"; }
+        if (!Object.keys(r).some(k => k.startsWith("xaxis.range") || k.startsWith("yaxis.range"))) {
+            return keep;
+        }
+        const full = document.querySelector("#k3i-map .js-plotly-plot")._fullLayout;
+        const x = full.xaxis.range, y = full.yaxis.range;
+        return [Math.min(...x), Math.min(...y), Math.max(...x), Math.max(...y)];
+    }""",
+    Output("k3i-window", "data"),
+    Input("k3i-map", "relayoutData"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output("k3i-map", "figure", allow_duplicate=True),
+    Input("k3i-window", "data"),
+    State("k3i-run", "value"),
+    prevent_initial_call=True,
+)
+def _zoom(window: Any, name: str) -> Patch:
+    """A zoomed map gets a new picture of the roads in its window, drawn as finely as the
+    whole city's was (as a map engine fetches deeper tiles); zoomed back out, the whole
+    city's picture again. Only the pictures change: the traces stay."""
+    view = state.runs()[name]
+    if window == "city":
+        base = view.road_image
+    else:
+        try:
+            west, south, east, north = (float(v) for v in window)
+        except (TypeError, ValueError):
+            raise dash.exceptions.PreventUpdate from None  # not a window: nothing to draw
+        base = road_image(view.city, view.roads, (west, south, east, north))
     patch = Patch()
-    for j, trace in enumerate(fig.to_plotly_json()["data"]):
-        patch["data"][j if j < base else j + 1] = trace
+    patch["layout"]["images"] = k3i_images(view.city, state.tiles(), base)
+    return patch
+
+
+def _patch(traces: list[dict[str, Any]], base: int) -> Patch:
+    """What moved on the map since the figure on screen, as a patch: every trace but the
+    roads' legend entry (at ``base``). The layout, with its picture of the roads, stays."""
+    patch = Patch()
+    for j, trace in enumerate(traces):
+        if j != base:
+            patch["data"][j] = trace
     return patch
 
 
@@ -335,26 +389,57 @@ def _status_table(status: pd.DataFrame, words: dict[str, str]) -> html.Table:
     return html.Table([head, *rows], className="status-table")
 
 
+# A click on the map, with where it fell in longitude and latitude: a click inside a
+# sector's area names no point of a trace (the sectors of one status are one trace), so
+# the place tells which sector it was.
+clientside_callback(
+    """function (click) {
+        if (!click || !click.points || !click.points.length) {
+            return window.dash_clientside.no_update;
+        }
+        const point = Object.assign({}, click.points[0]);
+        const full = document.querySelector("#k3i-map .js-plotly-plot")._fullLayout;
+        if (point.xPixel !== undefined && point.yPixel !== undefined) {
+            point.lon = full.xaxis.p2c(point.xPixel);
+            point.lat = full.yaxis.p2c(point.yPixel);
+        }
+        return point;
+    }""",
+    Output("k3i-click", "data"),
+    Input("k3i-map", "clickData"),
+    prevent_initial_call=True,
+)
+
+
+def _sector_at(city: Any, lon: Any, lat: Any) -> str | None:
+    """The sector holding a place on the map, or None (outside every sector, or no place)."""
+    import shapely
+
+    try:
+        where = shapely.Point(float(lon), float(lat))
+    except (TypeError, ValueError):
+        return None
+    hit = city.sectors.index[city.sectors.geometry.covers(where).to_numpy()]
+    return str(hit[0]) if len(hit) else None
+
+
 @callback(
     Output("k3i-details", "children"),
-    Input("k3i-map", "clickData"),
+    Input("k3i-click", "data"),
     Input("lang", "value"),
     State("k3i-run", "value"),
     State("k3i-time", "value"),
 )
-def _details(click: Any, lang: str, name: str, t: float) -> Any:
+def _details(point: Any, lang: str, name: str, t: float) -> Any:
     words = text(lang)
-    if not click or not click.get("points"):
+    if not point:
         return html.P(words["click_hint"])
-    view, point = state.runs()[name], click["points"][0]
+    view = state.runs()[name]
     key = point.get("customdata")
     if isinstance(key, list):  # a click inside a filled area gives the trace's whole array
-        key = key[0] if key else None
-    curve = point.get("curveNumber")
-    if (
-        key is None and curve is not None and curve < len(view.city.sectors)
-    ):  # a click inside an area
-        key = view.city.sectors.index[curve]  # the map draws the sectors first, in this order
+        key = None
+    if key is None:  # inside an area: the sector under the click
+        key = _sector_at(view.city, point.get("lon"), point.get("lat"))
     t = float(t if t is not None else view.end)
     if key in view.city.sectors.index:
         status = kpi.sector_status(view.con, t, view.rules, sectors=view.city.sectors.index)

@@ -15,9 +15,11 @@ from twin import kpi
 
 
 def sectors_drawn(page) -> list[str]:
+    """Each sector on the map with its status's sign and word ("S04 ✖ rawan"): the sectors
+    of one status are one trace, named by the status, with the sectors in its meta."""
     return page.evaluate(
         "() => document.querySelector('#k3i-map .js-plotly-plot').data"
-        ".filter(t => t.fill === 'toself').map(t => t.name)"
+        ".filter(t => t.fill === 'toself').flatMap(t => t.meta.sectors.map(s => s + ' ' + t.name))"
     )
 
 
@@ -59,23 +61,19 @@ def test_k3i_language_switch_and_play_change_what_is_shown(served, page):
     page.click("#k3i-play")  # pause
     # a click on a sector opens its details: click beside its name, inside its area
     page.wait_for_timeout(1500)
-    sector = page.evaluate(
-        "() => document.querySelector('#k3i-map .js-plotly-plot').data"
-        ".find(t => t.fill === 'toself').customdata[0]"
-    )
-    xy = page.evaluate(
-        """(sid) => {
+    # (the sectors of one status are one trace, a ring per sector, rings apart by a null)
+    sector, xy = page.evaluate(
+        """() => {
             const gd = document.querySelector('#k3i-map .js-plotly-plot');
-            const tr = gd.data.find(t => t.fill === 'toself' && t.customdata[0] === sid);
+            const tr = gd.data.find(t => t.fill === 'toself' && t.meta.sectors.length);
+            const end = tr.x.indexOf(null), n = end - 1;  // its first ring, closed
             const fl = gd._fullLayout, box = gd.getBoundingClientRect();
-            const n = tr.x.length - 1;
             const x = tr.x.slice(0, n).reduce((a, b) => a + b, 0) / n;
             const y = tr.y.slice(0, n).reduce((a, b) => a + b, 0) / n;
             const px = fl.xaxis.l2p(x) + fl._size.l + box.left;
             const py = fl.yaxis.l2p(y) + fl._size.t + box.top + 22;  // below the sector's label
-            return [px, py];
-        }""",
-        sector,
+            return [tr.meta.sectors[0], [px, py]];
+        }"""
     )
     page.mouse.click(xy[0], xy[1])
     page.wait_for_function(
@@ -89,37 +87,100 @@ def test_k3i_language_switch_and_play_change_what_is_shown(served, page):
 
 
 def test_a_new_moment_patches_the_map_and_never_resends_every_road(served, helsinki_city, page):
-    """The trace of every road goes to the browser once; each step of the clock sends a
-    patch of the other traces (sectors, slow roads, incidents, units)."""
+    """Every road goes to the browser once, as one picture under the map; each step of the
+    clock sends a patch of the traces (a few: one per sector status, the sectors' names,
+    the slow roads, the incidents, one per unit state), never the picture."""
     from twin.report import road_base_index
 
-    base = road_base_index(helsinki_city)
+    base, n = road_base_index(helsinki_city), len(helsinki_city.sectors)
     page.goto(served)
     page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
     page.wait_for_function("document.querySelector('#k3i-clock').innerText.length > 0")
     drawn = page.evaluate(
-        f"() => {{ const gd = document.querySelector('#k3i-map .js-plotly-plot');"
-        f" return [gd.data[{base}].meta.roads, gd._fullData[{base}]._length]; }}"
+        "() => { const gd = document.querySelector('#k3i-map .js-plotly-plot');"
+        " const im = gd.layout.images.find(i => i.name === 'roads');"
+        " return [im.source.slice(0, 22), im.source.length,"
+        f" gd.data[{base}].meta.roads, [...document.querySelectorAll('#k3i-map image')]"
+        ".filter(i => i.getAttribute('href').startsWith('data:image/png')).length]; }"
     )
-    assert drawn[0] == "all" and drawn[1] > 1000
+    assert drawn[0] == "data:image/png;base64," and drawn[1] > 10000
+    assert drawn[2] == "picture" and drawn[3] == 1  # the picture is on the page
     before = page.inner_text("#k3i-clock")
     with page.expect_response(
         lambda r: "_dash-update-component" in r.url and "k3i-map" in (r.request.post_data or "")
     ) as answer:
         page.click("#k3i-play")
-    body = answer.value.text()
+    body = answer.value.json()
     page.click("#k3i-play")  # pause
-    assert '"__dash_patch_update"' in body, body[:300]
-    assert '"roads": "all"' not in body and '"roads":"all"' not in body
+    patch = body["response"]["k3i-map"]["figure"]
+    assert patch["__dash_patch_update"] == "__dash_patch_update", str(patch)[:300]
+    places = [op["location"] for op in patch["operations"]]
+    # every trace but the roads' entry, whole; never the layout, which holds the picture
+    assert sorted(loc[1] for loc in places) == [j for j in range(len(places) + 1) if j != base]
+    assert all(loc[0] == "data" and len(loc) == 2 for loc in places)
+    assert len(answer.value.body()) < 200_000
     page.wait_for_function(
         f"document.querySelector('#k3i-clock').innerText !== {before!r}", timeout=15000
     )
     after = page.evaluate(
-        f"() => {{ const gd = document.querySelector('#k3i-map .js-plotly-plot');"
-        f" return [gd.data.length, gd.data[{base}].meta.roads, gd._fullData[{base}]._length,"
-        " gd.data.filter(t => t.fill === 'toself').length]; }"
+        "() => { const gd = document.querySelector('#k3i-map .js-plotly-plot');"
+        " const s = gd.data.filter(t => t.fill === 'toself');"
+        " return [s.length, s.reduce((a, t) => a + t.meta.sectors.length, 0),"
+        f" gd.layout.images.length, gd.data[{base}].meta.roads]; }}"
     )
-    assert after[1:3] == drawn and after[3] == len(helsinki_city.sectors)
+    assert after == [4, n, 1, "picture"]  # aman, waspada, rawan, no data
+    assert_clean(page)
+
+
+def test_a_zoomed_map_gets_a_finer_picture_of_its_window(served, page):
+    """Zoomed in, the map asks for a new picture of the roads in its window (as a map
+    engine fetches deeper tiles), keeps its zoom and its traces; zoomed back out, it
+    shows the whole city's picture again."""
+    page.goto(served)
+    page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
+    page.wait_for_function("document.querySelector('#k3i-clock').innerText.length > 0")
+    roads = (
+        "() => { const gd = document.querySelector('#k3i-map .js-plotly-plot');"
+        " const im = gd.layout.images.find(i => i.name === 'roads');"
+        " return [im.x, im.sizex, im.source.length, gd.data.length,"
+        " gd._fullLayout.xaxis.range[0], gd._fullLayout.xaxis.range[1]]; }"
+    )
+    whole = page.evaluate(roads)
+    x0, x1 = whole[0] + 0.4 * whole[1], whole[0] + 0.6 * whole[1]
+    page.evaluate(
+        "([x0, x1]) => { const gd = document.querySelector('#k3i-map .js-plotly-plot');"
+        " const y = gd._fullLayout.yaxis.range, m = (y[0] + y[1]) / 2, h = (x1 - x0) / 2;"
+        " return Plotly.relayout(gd, {'xaxis.range': [x0, x1], 'yaxis.range': [m - h, m + h]}); }",
+        [x0, x1],
+    )
+    page.wait_for_function(
+        f"() => {{ const gd = document.querySelector('#k3i-map .js-plotly-plot');"
+        f" return gd.layout.images.find(i => i.name === 'roads').x > {whole[0] + 1e-9}; }}",
+        timeout=30000,
+    )
+    zoomed = page.evaluate(roads)
+    # the picture covers the window as drawn (plotly widens an axis to keep the aspect)
+    shown = zoomed[4:]
+    assert shown[0] <= x0 < x1 <= shown[1] and shown[1] - shown[0] < 0.8 * whole[1]
+    assert zoomed[0] == pytest.approx(shown[0]) and zoomed[1] == pytest.approx(shown[1] - shown[0])
+    assert zoomed[2] > 1000 and zoomed[3] == whole[3]  # a picture; the traces stay
+    # a new moment keeps the zoom too
+    before = page.inner_text("#k3i-clock")
+    page.click("#k3i-play")
+    page.wait_for_function(f"document.querySelector('#k3i-clock').innerText !== {before!r}")
+    page.click("#k3i-play")
+    assert page.evaluate(roads)[4:] == pytest.approx(shown)
+    page.evaluate(
+        "() => Plotly.relayout(document.querySelector('#k3i-map .js-plotly-plot'),"
+        " {'xaxis.autorange': true, 'yaxis.autorange': true})"
+    )
+    page.wait_for_function(
+        f"() => {{ const gd = document.querySelector('#k3i-map .js-plotly-plot');"
+        f" return Math.abs(gd.layout.images.find(i => i.name === 'roads').x - {whole[0]}) < 1e-12;"
+        " }",
+        timeout=30000,
+    )
+    assert page.evaluate(roads)[:3] == whole[:3]
     assert_clean(page)
 
 
@@ -391,6 +452,9 @@ def test_a_tile_server_under_the_k3i_map(rush_run, page, tmp_path):
         shown = page.evaluate(
             "() => [...document.querySelectorAll('#k3i-map image')].map(i => i.getAttribute('href'))"
         )
+        # the tiles, then the picture of every road over them
+        assert shown[-1].startswith("data:image/png;base64,")
+        shown = shown[:-1]
         deadline = time.time() + 10
         while len(asked) < len(shown) and time.time() < deadline:
             time.sleep(0.1)

@@ -61,7 +61,8 @@ def test_a_sector_without_data_is_shown_as_no_data_on_the_map_and_in_the_table(
     assert silent, "the test city has no sector without data: nothing to check"
     drawn = page.evaluate(
         "() => document.querySelector('#k3i-map .js-plotly-plot').data"
-        ".filter(t => t.fill === 'toself').map(t => [t.name, t.fillcolor])"
+        ".filter(t => t.fill === 'toself')"
+        ".flatMap(t => t.meta.sectors.map(s => [s + ' ' + t.name, t.fillcolor]))"
     )
     color, sign = STATUS_STYLE[kpi.NO_DATA]
     for name, fill in drawn:
