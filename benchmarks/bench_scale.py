@@ -360,6 +360,61 @@ def k3i_scene(family: str = "grid", n: int = 10000) -> dict[str, Any]:
     return row
 
 
+#: A weekday's traffic by hour, as a share of the morning peak: the day of the memory test.
+DAY_PROFILE = {
+    **{h: 0.1 for h in range(0, 5)},
+    5: 0.3,
+    6: 0.6,
+    7: 1.0,
+    8: 1.0,
+    **{h: 0.6 for h in range(9, 16)},
+    16: 0.9,
+    17: 1.0,
+    18: 0.9,
+    19: 0.6,
+    20: 0.4,
+    21: 0.3,
+    22: 0.2,
+    23: 0.15,
+}
+
+
+def day_memory(family: str, n: int, mode: str = "micro") -> dict[str, Any]:
+    """Whether a run's memory is bounded by its working set rather than by its length: the
+    same city, demand and models for one peak hour and for a whole day (:data:`DAY_PROFILE`,
+    the peak hour at the scale family's demand), with the peak memory of each run's process
+    tree. If the day's peak is the hour's, a day of the largest net needs what its hour
+    needs."""
+    import yaml
+
+    work = CACHE / "scale" / f"{family}{n}"
+    doc = yaml.safe_load((work / f"{mode}.yaml").read_text())
+    peak_rate = max(doc["traffic"]["demand"]["veh_per_hour"].values())
+    row: dict[str, Any] = {"city": f"{family} {n:,}", "mode": mode, "peak_veh_per_hour": peak_rate}
+    for label, start, duration, hours in (
+        ("hour", "2026-12-01T07:00:00+07:00", "1h", [7]),
+        ("day", "2026-12-01T00:00:00+07:00", "24h", list(range(24))),
+    ):
+        doc["name"] = f"memory-{label}-{family}{n}-{mode}"
+        doc["start"], doc["duration"] = start, duration
+        doc["traffic"]["demand"]["veh_per_hour"] = {
+            f"{h:02d}": round(peak_rate * DAY_PROFILE[h]) for h in hours
+        }
+        scenario = work / f"memory-{label}.yaml"
+        scenario.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        out = work / "runs" / f"memory-{label}"
+        seconds, mib, _ = peak([str(TWIN), "run", str(scenario), "--out", str(out), "-q"], cwd=work)
+        row[f"{label}_s"], row[f"{label}_mib"] = seconds, mib
+        row[f"{label}_vehicles"] = sum(doc["traffic"]["demand"]["veh_per_hour"].values())
+    print(
+        f"\nMemory over a day ({row['city']} junctions, {mode}, peak {peak_rate:,} vehicles an"
+        f" hour): one peak hour {row['hour_mib']:,.0f} MiB in {row['hour_s']:.0f} s; the whole"
+        f" day ({row['day_vehicles']:,} vehicles) {row['day_mib']:,.0f} MiB in {row['day_s']:.0f} s"
+        f" ({row['day_mib'] / row['hour_mib']:.2f}x the hour's peak)"
+    )
+    return row
+
+
 STAGES = [
     ("build", "build_s", None),
     ("City.load", "load_s", None),
@@ -391,6 +446,8 @@ def bench_scale(repeat: int) -> None:
     print_scale(rows)
     if ("grid", 10000) in _selected():  # the K3i page under a day's load, on the largest net
         k3i_scene("grid", 10000)
+    if ("grid", 1000) in _selected():  # memory bounded by the working set, not the run's length
+        day_memory("grid", 1000, "micro")
 
 
 def plot_scale(rows: list[dict[str, Any]], path: Path) -> None:
@@ -495,6 +552,8 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE))
     if sys.argv[1] == "k3i-scene":  # python bench_scale.py k3i-scene grid 10000
         k3i_scene(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "day":  # python bench_scale.py day grid 1000 micro
+        day_memory(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif sys.argv[1] == "k3i":
         cached = CACHE / "scale" / "results.json"
         rows = json.loads(cached.read_text())

@@ -70,3 +70,37 @@ def test_the_pending_queue_spans_the_run_in_whole_needs():
     x = list(fig.data[0].x)
     assert x[0] == 0 and x[-1] == 5400 / 60
     assert fig.layout.yaxis.dtick >= 1 and fig.layout.yaxis.tickformat == "d"
+
+
+def test_the_k3i_map_names_few_things_in_text_and_many_on_hover(helsinki_city, monkeypatch):
+    """A city's worth of sectors or incidents would cover the map with names (and cost the
+    browser a text layout each at every moment): past ``MAP_LABELS_MAX`` a sector shows its
+    status's sign and an incident its star; hover still names each one."""
+    from twin import kpi
+
+    status = pd.DataFrame({"sector": list(helsinki_city.sectors.index), "status": "aman"})
+
+    def incidents(n):
+        return pd.DataFrame(
+            {
+                "incident": [f"I{i:05d}" for i in range(n)],
+                "incident_type": "crime",
+                "priority": 2,
+                "lat": 60.17,
+                "lon": 24.94,
+            }
+        )
+
+    def drawn(n):
+        traces = report.k3i_traces(helsinki_city, status, incidents=incidents(n))
+        names = traces[len(report.STATUS_STYLE)]
+        stars = next(t for t in traces if t.get("marker", {}).get("symbol") == "star")
+        return names["text"], stars["mode"], stars["hovertext"]
+
+    labels, mode, hover = drawn(3)
+    assert labels[0].startswith("<b>S01</b>") and mode == "markers+text"
+    monkeypatch.setattr(report, "MAP_LABELS_MAX", 5)  # Helsinki's 10 sectors are "many"
+    labels, mode, hover = drawn(6)
+    assert set(labels) == {report.STATUS_STYLE["aman"][1]} and mode == "markers"
+    assert len(hover) == 6 and hover[0].startswith("I00000 crime")
+    assert kpi.NO_DATA in report.STATUS_STYLE

@@ -576,6 +576,10 @@ def road_lines(city: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["x", "y", "sumo_edges", "west", "south", "east", "north"])
 
 
+#: Up to this many sectors, or open incidents, the K3i map names each one in text on the
+#: map; beyond, a sector shows its status's sign, an incident its star, and both are named
+#: on hover (as a map engine drops labels that would cover each other).
+MAP_LABELS_MAX = 60
 #: The K3i map's drawing area on a wide screen (pixels), and how many times finer than that
 #: its picture of the roads is drawn, so that it stays sharp on a screen of twice the
 #: pixels or zoomed in two times (deeper zooms draw a new picture of the zoomed window).
@@ -714,7 +718,11 @@ def k3i_traces(
         ids.append(sid)
         label_x.append(row["centroid_lon"])
         label_y.append(row["centroid_lat"])
-        label_text.append(f"<b>{sid}</b><br>{sign} {word}")
+        # a whole city's sectors are too many to name on the map (the names would cover it,
+        # and each is a text the browser lays out again at every moment): their sign then
+        label_text.append(
+            f"<b>{sid}</b><br>{sign} {word}" if len(city.sectors) <= MAP_LABELS_MAX else sign
+        )
     # one trace per status, each sector a ring of it: a whole city has hundreds of sectors,
     # and a browser draws a few traces far faster than one per sector. A click inside a
     # sector is told apart by where it fell (the dashboards look the sector up).
@@ -802,7 +810,8 @@ def k3i_traces(
             type="scatter",
             x=placed["lon"].to_numpy(),
             y=placed["lat"].to_numpy(),
-            mode="markers+text",
+            # named on the map while few; named on hover always
+            mode="markers+text" if len(placed) <= MAP_LABELS_MAX else "markers",
             text=placed["incident"].tolist(),
             textposition="top center",
             marker={"symbol": "star", "size": 14, "color": "#212121"},
