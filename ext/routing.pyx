@@ -24,6 +24,9 @@ cnp.import_array()
 
 ctypedef cnp.int64_t i64
 
+#: Node-searches (nodes times searches) from which the searches share the cores
+cdef Py_ssize_t PARALLEL_FROM = 10_000
+
 
 ctypedef cnp.int32_t i32
 
@@ -299,8 +302,9 @@ cdef class _Buffers:
 
 cdef int _threads(Py_ssize_t n, Py_ssize_t jobs):
     """Threads for ``jobs`` searches on ``n`` nodes: one for small work, where starting
-    threads costs more than it saves."""
-    if n * jobs < 200_000:
+    threads costs more than it saves (OpenMP keeps its threads between calls: a parallel
+    region costs some microseconds, a search of 1,000 nodes about 60)."""
+    if n * jobs < PARALLEL_FROM:
         return 1
     return max(1, min(openmp.omp_get_max_threads(), jobs))
 
