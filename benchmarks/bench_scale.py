@@ -285,7 +285,7 @@ def k3i_timings(run: Path, repeat: int) -> tuple[float, float, float]:
 
 def k3i_scene(family: str = "grid", n: int = 10000) -> dict[str, Any]:
     """The K3i page under a whole day's load on the largest net: about 5,000 units and
-    incidents (1,000 units at 130 posts spread over the city, 4,000 incidents), run in one
+    incidents (1,000 units at 141 posts spread over the city, 4,000 incidents), run in one
     hour of meso traffic at the scale family's demand so that the run stays within a
     benchmark's time. Its timeline, and the units and open incidents the map draws at a
     moment, are a busy day's or more. Returns the counts and the page's timings."""
