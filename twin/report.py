@@ -486,22 +486,29 @@ class Tiles:
             for y in range(y0, y1 + 1):
                 top, left = corner(x, y, z)
                 bottom, right = corner(x + 1, y + 1, z)
-                images.append(
-                    dict(
-                        source=self.url.format(z=z, x=x, y=y),
-                        xref="x",
-                        yref="y",
-                        x=left,
-                        y=top,
-                        sizex=right - left,
-                        sizey=top - bottom,
-                        sizing="stretch",
-                        xanchor="left",
-                        yanchor="top",
-                        layer="below",
-                    )
-                )
+                images.append(map_image(self.url.format(z=z, x=x, y=y), left, bottom, right, top))
         return images
+
+
+def map_image(
+    source: str, west: float, south: float, east: float, north: float, **more: Any
+) -> dict[str, Any]:
+    """A picture (a URL or a data URI) as a plotly layout image that covers a box of the
+    map's longitude/latitude axes, under the traces."""
+    return dict(
+        source=source,
+        xref="x",
+        yref="y",
+        x=west,
+        y=north,
+        sizex=east - west,
+        sizey=north - south,
+        sizing="stretch",
+        xanchor="left",
+        yanchor="top",
+        layer="below",
+        **more,
+    )
 
 
 def _cos_lat(city: Any) -> float:
@@ -636,20 +643,8 @@ def road_image(
     ax.add_collection(LineCollection(lines, colors=SPEED_BANDS[-1][2], linewidths=width_pt))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", transparent=True, dpi=dpi)
-    return dict(
-        source="data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
-        xref="x",
-        yref="y",
-        x=west,
-        y=north,
-        sizex=east - west,
-        sizey=north - south,
-        sizing="stretch",
-        xanchor="left",
-        yanchor="top",
-        layer="below",
-        name="roads",
-    )
+    picture = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return map_image(picture, west, south, east, north, name="roads")
 
 
 def _road_box(roads: pd.DataFrame) -> tuple[float, float, float, float]:
