@@ -6,7 +6,7 @@ traceback unless ``--debug`` is given. The commands, one module per family:
 
 - :mod:`~twin.cli.city`: ``build``, ``info``, ``coverage``, ``place-posts``;
 - :mod:`~twin.cli.runs`: ``run``, ``compare``, ``predict``, ``schema``;
-- :mod:`~twin.cli.live`: ``feed``, ``live``, ``fork``, ``ingest``, ``calibrate``;
+- :mod:`~twin.cli.live`: ``feed``, ``live``, ``fork``, ``ingest``, ``calibrate``, ``sensors broker-config``;
 - :mod:`~twin.cli.plans`: ``evaluate``;
 - :mod:`~twin.cli.dash`: ``dash``;
 - :mod:`~twin.cli.users`: ``users add|list|disable|enable|passwd``.

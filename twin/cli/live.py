@@ -396,3 +396,32 @@ def calibrate(
         f"[bold]{result.share_after:.0%}[/] calibrated: {verdict} the {GEH_TARGET:.0%} standard. "
         f"Calibrated routes: {result.routes} (use them as traffic.route_files, with a demand of 0)."
     )
+
+
+sensors_app = typer.Typer(
+    help="The sensors of a city: their broker accounts.", no_args_is_help=True
+)
+app.add_typer(sensors_app, name="sensors")
+
+
+@sensors_app.command("broker-config")
+def broker_config(
+    sensors: Annotated[Path, typer.Argument(help="The sensors file (YAML).")],
+    folder: Annotated[
+        Path, typer.Option("--out", help="Folder for passwd, acl and credentials.yaml.")
+    ],
+    twin_user: Annotated[
+        str, typer.Option("--twin-user", help="The account the twin reads the feed with.")
+    ] = "twin",
+) -> None:
+    """Per-sensor MQTT accounts for mosquitto: a password file, an ACL file letting each
+    sensor publish only on its own topics, and the passwords to hand out."""
+    from twin.sensors.broker import broker_config as make
+
+    passwords = make(sensors, folder, twin_user=twin_user)
+    out.print(
+        f"{len(passwords) - 1} sensors and the twin's account ({twin_user}) in {folder}:\n"
+        f"  passwd             mosquitto's password_file (hashed)\n"
+        f"  acl                mosquitto's acl_file (each sensor writes its own topics)\n"
+        f"  credentials.yaml   the passwords, to hand each device its own (keep it secret)"
+    )

@@ -14,6 +14,7 @@ machine without one. ``make test`` installs mosquitto (apt-get) when it is missi
 from __future__ import annotations
 
 import getpass
+import os
 import shutil
 import socket
 import subprocess
@@ -88,7 +89,9 @@ def _certificates(folder: Path) -> Path:
 
 class LocalBroker:
     """mosquitto on 127.0.0.1 with one user (``username``/``password``) and persistence;
-    with ``tls``, TLS only, under a CA of its own (``ca``)."""
+    with ``tls``, TLS only, under a CA of its own (``ca``). With ``users``, the password
+    and ACL files of :func:`broker_config` instead (``username``/``password`` then name
+    the twin's own account in them)."""
 
     def __init__(
         self,
@@ -98,6 +101,7 @@ class LocalBroker:
         password: str = "s3cret",
         port: int | None = None,
         tls: bool = False,
+        users: Path | None = None,
     ) -> None:
         if not Path(MOSQUITTO).exists():
             raise InputError(
@@ -107,10 +111,13 @@ class LocalBroker:
         self.folder, self.port = Path(folder), port or free_port()
         self.username, self.password = username, password
         self.folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["mosquitto_passwd", "-c", "-b", str(self.folder / "passwd"), username, password],
-            check=True,
-        )
+        passwd, acl = self.folder / "passwd", None
+        if users is None:
+            subprocess.run(
+                ["mosquitto_passwd", "-c", "-b", str(passwd), username, password], check=True
+            )
+        else:
+            passwd, acl = Path(users) / "passwd", Path(users) / "acl"
         #: With ``tls``: the CA certificate that signed the broker's (clients pass it as
         #: ``tls=broker.ca``, ``--tls-ca``); the broker speaks only TLS then.
         self.ca: Path | None = _certificates(self.folder) if tls else None
@@ -129,7 +136,7 @@ class LocalBroker:
             "set_tcp_nodelay true\n"
             f"persistence true\npersistence_location {self.folder}/\nuser {getpass.getuser()}\n"
             f"{listener}allow_anonymous false\n"
-            f"password_file {self.folder / 'passwd'}\n"
+            f"password_file {passwd}\n" + (f"acl_file {acl}\n" if acl else "")
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
@@ -165,3 +172,76 @@ class LocalBroker:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+#: The account the twin itself signs in with to read every sensor's messages.
+TWIN_USER = "twin"
+
+
+def broker_config(sensors_file: Path, out: Path, *, twin_user: str = TWIN_USER) -> dict[str, str]:
+    """Per-sensor credentials and topic rights for mosquitto, from a sensors file.
+
+    Writes into ``out``:
+
+    - ``passwd``: mosquitto's password file (``mosquitto_passwd``: salted PBKDF2-SHA512),
+      one user per sensor, named by its id, and the twin's own user;
+    - ``acl``: mosquitto's ACL file: the twin reads ``twin/#``; each sensor writes only
+      ``twin/<type>/<its id>`` (the topic a feed publishes on) and reads nothing;
+    - ``credentials.yaml``: each account's password (random, 144 bits), readable by its
+      owner only, to hand each device its own and the twin its own.
+
+    Point mosquitto at them with ``password_file`` and ``acl_file``, and
+    ``allow_anonymous false``. Returns the passwords by account. Every file is written
+    beside its place and renamed into it: an interrupted run leaves the old set whole."""
+    import secrets
+
+    import yaml
+
+    from twin.sensors.registry import read_sensors_file
+
+    spec = read_sensors_file(sensors_file)
+    ids = [s.id for s in spec.sensors]
+    if twin_user in ids:
+        raise InputError(f"{sensors_file}: a sensor is called {twin_user!r}, the twin's own user")
+    passwords = {
+        twin_user: secrets.token_urlsafe(18),
+        **{i: secrets.token_urlsafe(18) for i in ids},
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staged = {name: out / f".{name}.partial" for name in ("passwd", "acl", "credentials.yaml")}
+    try:
+        staged["passwd"].unlink(missing_ok=True)
+        for n, (user, password) in enumerate(passwords.items()):
+            subprocess.run(
+                [
+                    "mosquitto_passwd",
+                    *(["-c"] if n == 0 else []),
+                    "-b",
+                    str(staged["passwd"]),
+                    user,
+                    password,
+                ],
+                check=True,
+                capture_output=True,
+            )
+        lines = [
+            "# Made by `twin sensors broker-config` from " + str(sensors_file),
+            f"# the twin reads every sensor's messages\nuser {twin_user}\ntopic read twin/#",
+            "# each sensor publishes on its own topics only: twin/<type>/<its id>",
+            *(f"user {i}\ntopic write twin/+/{i}" for i in ids),
+        ]
+        staged["acl"].write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+        fd = os.open(staged["credentials.yaml"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(
+                "# Each account's MQTT password: hand each device its own. Keep this file secret.\n"
+            )
+            yaml.safe_dump(passwords, fh, sort_keys=False)
+        for name, tmp in staged.items():
+            os.chmod(tmp, 0o600 if name != "acl" else 0o644)
+            tmp.replace(out / name)
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+    return passwords

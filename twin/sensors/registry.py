@@ -94,6 +94,22 @@ class Registry:
         return a - margin_deg <= lat <= b + margin_deg and c - margin_deg <= lon <= d + margin_deg
 
 
+def read_sensors_file(path: Path) -> SensorsFile:
+    """A sensors file, checked (ids, kinds, places), not yet placed on a city's roads."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: sensors file not found")
+    try:
+        data = load_yaml(Path(path), what="sensors file")
+    except InputError as exc:  # YAML, UTF-8, size and depth: said where
+        raise ScenarioError(str(path), [("", str(exc).removeprefix(f"{path}: "))]) from None
+    try:
+        return SensorsFile.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(
+            str(path), [p for err in exc.errors() for p in field_problems(err)]
+        ) from exc
+
+
 def load_registry(path: Path | None, city: Any) -> Registry:
     """Read and snap a sensors file (``None``: no sensors, only position checks)."""
     g = city.graph
@@ -102,18 +118,7 @@ def load_registry(path: Path | None, city: Any) -> Registry:
     bounds = (min(lats), max(lats), min(lons), max(lons))
     if path is None:
         return Registry({}, bounds)
-    if not Path(path).is_file():
-        raise InputError(f"{path}: sensors file not found")
-    try:
-        data = load_yaml(Path(path), what="sensors file")
-    except InputError as exc:  # YAML, UTF-8, size and depth: said where
-        raise ScenarioError(str(path), [("", str(exc).removeprefix(f"{path}: "))]) from None
-    try:
-        spec = SensorsFile.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(
-            str(path), [p for err in exc.errors() for p in field_problems(err)]
-        ) from exc
+    spec = read_sensors_file(Path(path))
     from twin.city.places import MAX_SNAP_M, CityNet
 
     net = CityNet(city)

@@ -1,0 +1,119 @@
+"""Per-sensor broker accounts (``twin sensors broker-config``) in a real mosquitto: each
+sensor signs in with its own password and publishes only on its own topics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+
+from twin._errors import InputError
+from twin.sensors.broker import LocalBroker, broker_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SENSORS = ROOT / "scenarios" / "sensors" / "helsinki.yaml"
+
+
+def client(port: int, user: str, password: str) -> tuple[mqtt.Client, mqtt.ReasonCode]:
+    """A client signed in as ``user``, and the broker's answer to its sign-in."""
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{user}", protocol=mqtt.MQTTv5
+    )
+    answered = threading.Event()
+    answer: list[mqtt.ReasonCode] = []
+
+    def on_connect(_c, _u, _f, reason, _p) -> None:
+        answer.append(reason)
+        answered.set()
+
+    c.on_connect = on_connect
+    c.username_pw_set(user, password)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    assert answered.wait(10), "the broker never answered"
+    return c, answer[0]
+
+
+@pytest.fixture
+def accounts(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twin.cli",
+            "sensors",
+            "broker-config",
+            str(SENSORS),
+            "--out",
+            str(tmp_path / "accounts"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "16 sensors and the twin's account (twin)" in done.stdout
+    folder = tmp_path / "accounts"
+    assert os.stat(folder / "credentials.yaml").st_mode & 0o777 == 0o600
+    assert os.stat(folder / "passwd").st_mode & 0o777 == 0o600
+    passwords = yaml.safe_load((folder / "credentials.yaml").read_text())
+    assert all(p not in (folder / "passwd").read_text() for p in passwords.values())
+    broker = LocalBroker(tmp_path / "broker", users=folder, password=passwords["twin"])
+    yield broker, passwords
+    broker.stop()
+
+
+def test_a_sensor_publishes_on_its_own_topics_only(accounts):
+    broker, passwords = accounts
+    heard: list[str] = []
+    twin, ok = client(broker.port, "twin", passwords["twin"])
+    assert not ok.is_failure
+    subscribed = threading.Event()
+    twin.on_subscribe = lambda *_: subscribed.set()
+    twin.on_message = lambda _c, _u, m: heard.append(m.topic)
+    twin.subscribe("twin/#", qos=1)
+    assert subscribed.wait(10)
+    det, ok = client(broker.port, "det-kaivokatu", passwords["det-kaivokatu"])
+    assert not ok.is_failure
+    # as another sensor: the broker refuses it (MQTT 5 says so in the acknowledgement)
+    refused = det.publish("twin/TrafficFlowObserved/det-esplanadi", b"{}", qos=1)
+    refused.wait_for_publish(10)
+    own = det.publish("twin/TrafficFlowObserved/det-kaivokatu", b"{}", qos=1)
+    own.wait_for_publish(10)
+    reasons: list[int] = []
+    det.on_publish = lambda _c, _u, mid, reason, _p: reasons.append(reason.value)
+    again = det.publish("twin/TrafficFlowObserved/det-esplanadi", b"{}", qos=1)
+    again.wait_for_publish(10)
+    deadline = threading.Event()
+    deadline.wait(1.0)  # time for anything delivered to arrive
+    assert heard == ["twin/TrafficFlowObserved/det-kaivokatu"]
+    assert reasons == [0x87]  # not authorised
+    for c in (twin, det):
+        c.loop_stop()
+        c.disconnect()
+
+
+def test_a_wrong_password_or_an_unknown_sensor_is_refused(accounts):
+    broker, passwords = accounts
+    for user, password in (
+        ("det-kaivokatu", passwords["det-esplanadi"]),  # another sensor's password
+        ("det-kaivokatu", "guess"),
+        ("det-nowhere", passwords["det-kaivokatu"]),
+    ):
+        c, answer = client(broker.port, user, password)
+        assert answer.is_failure and answer.value in (0x86, 0x87), (user, answer)
+        c.loop_stop()
+        c.disconnect()
+
+
+def test_a_sensor_called_as_the_twin_is_refused(tmp_path):
+    sensors = tmp_path / "sensors.yaml"
+    sensors.write_text("sensors:\n  - {id: twin, kind: detector, lat: 60.17, lon: 24.94}\n")
+    with pytest.raises(InputError, match="the twin's own user"):
+        broker_config(sensors, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
