@@ -3,6 +3,7 @@ units on the map; KPI cards against their targets; a time slider with play and p
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import dash
@@ -200,6 +201,8 @@ def _zoom(window: Any, name: str) -> Patch:
             west, south, east, north = (float(v) for v in window)
         except (TypeError, ValueError):
             raise dash.exceptions.PreventUpdate from None  # not a window: nothing to draw
+        if not (math.isfinite(west + south + east + north) and west < east and south < north):
+            raise dash.exceptions.PreventUpdate
         base = road_image(view.city, view.roads, (west, south, east, north))
     patch = Patch()
     patch["layout"]["images"] = k3i_images(view.city, state.tiles(), base)
