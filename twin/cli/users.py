@@ -65,7 +65,7 @@ def add(
     at: Where = Path("."),
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Add a user with a role; asks for their password (argon2id-hashed, never stored)."""
+    """Add a user with a role; asks for their password (only its argon2id hash is kept)."""
     store = _store(at)
     if role not in ROLES:  # before asking for a password
         raise InputError(f"--role {role}: not a role (the roles: {', '.join(ROLES)})")
