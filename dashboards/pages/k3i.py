@@ -193,20 +193,27 @@ def _zoom(window: Any, name: str) -> Patch:
     """A zoomed map gets a new picture of the roads in its window, drawn as finely as the
     whole city's was (as a map engine fetches deeper tiles); zoomed back out, the whole
     city's picture again. Only the pictures change: the traces stay."""
+    box = None if window == "city" else _window_box(window)
+    if window != "city" and box is None:
+        raise dash.exceptions.PreventUpdate  # not a window: nothing to draw
     view = state.runs()[name]
-    if window == "city":
-        base = view.road_image
-    else:
-        try:
-            west, south, east, north = (float(v) for v in window)
-        except (TypeError, ValueError):
-            raise dash.exceptions.PreventUpdate from None  # not a window: nothing to draw
-        if not (math.isfinite(west + south + east + north) and west < east and south < north):
-            raise dash.exceptions.PreventUpdate
-        base = road_image(view.city, view.roads, (west, south, east, north))
+    base = view.road_image if box is None else road_image(view.city, view.roads, box)
     patch = Patch()
     patch["layout"]["images"] = k3i_images(view.city, state.tiles(), base)
     return patch
+
+
+def _window_box(window: Any) -> tuple[float, float, float, float] | None:
+    """The zoom's window (west, south, east, north) as the browser sent it, or None when it
+    is not one a browser could have drawn: four finite numbers, west of east, south of
+    north (it comes from outside: a NaN would make the picture fail)."""
+    try:
+        west, south, east, north = (float(v) for v in window)
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(west + south + east + north) and west < east and south < north):
+        return None
+    return west, south, east, north
 
 
 def _patch(traces: list[dict[str, Any]], base: int) -> Patch:
