@@ -20,10 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SENSORS = ROOT / "scenarios" / "sensors" / "helsinki.yaml"
 
 
-def client(port: int, user: str, password: str) -> tuple[mqtt.Client, mqtt.ReasonCode]:
-    """A client signed in as ``user``, and the broker's answer to its sign-in."""
+def client(
+    port: int, user: str, password: str, tag: str = ""
+) -> tuple[mqtt.Client, mqtt.ReasonCode]:
+    """A client signed in as ``user`` (``tag`` tells two of one user apart), and the
+    broker's answer to its sign-in."""
     c = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{user}", protocol=mqtt.MQTTv5
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{user}{tag}", protocol=mqtt.MQTTv5
     )
     answered = threading.Event()
     answer: list[mqtt.ReasonCode] = []
@@ -78,22 +81,24 @@ def test_a_sensor_publishes_on_its_own_topics_only(accounts):
     twin.on_message = lambda _c, _u, m: heard.append(m.topic)
     twin.subscribe("twin/#", qos=1)
     assert subscribed.wait(10)
-    det, ok = client(broker.port, "det-kaivokatu", passwords["det-kaivokatu"])
+    # as another sensor: the broker refuses it; MQTT 5 says so in the acknowledgement
+    # (0x87), or mosquitto drops the connection (it does either, by timing)
+    impostor, ok = client(broker.port, "det-kaivokatu", passwords["det-kaivokatu"], "a")
     assert not ok.is_failure
-    # as another sensor: the broker refuses it (MQTT 5 says so in the acknowledgement)
-    refused = det.publish("twin/TrafficFlowObserved/det-esplanadi", b"{}", qos=1)
-    refused.wait_for_publish(10)
-    own = det.publish("twin/TrafficFlowObserved/det-kaivokatu", b"{}", qos=1)
-    own.wait_for_publish(10)
     reasons: list[int] = []
-    det.on_publish = lambda _c, _u, mid, reason, _p: reasons.append(reason.value)
-    again = det.publish("twin/TrafficFlowObserved/det-esplanadi", b"{}", qos=1)
-    again.wait_for_publish(10)
-    deadline = threading.Event()
-    deadline.wait(1.0)  # time for anything delivered to arrive
+    impostor.on_publish = lambda _c, _u, mid, reason, _p: reasons.append(reason.value)
+    refused = impostor.publish("twin/TrafficFlowObserved/det-esplanadi", b"{}", qos=1)
+    try:
+        refused.wait_for_publish(5)
+    except (RuntimeError, ValueError):
+        pass  # disconnected: refused too
+    assert reasons in ([0x87], [])
+    # on its own topic, it is heard
+    det, ok = client(broker.port, "det-kaivokatu", passwords["det-kaivokatu"], "b")
+    det.publish("twin/TrafficFlowObserved/det-kaivokatu", b"{}", qos=1).wait_for_publish(10)
+    threading.Event().wait(1.0)  # time for anything delivered to arrive
     assert heard == ["twin/TrafficFlowObserved/det-kaivokatu"]
-    assert reasons == [0x87]  # not authorised
-    for c in (twin, det):
+    for c in (twin, det, impostor):
         c.loop_stop()
         c.disconnect()
 
