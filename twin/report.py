@@ -860,13 +860,9 @@ def k3i_map(
     city: Any,
     status: pd.DataFrame,
     *,
-    roads: pd.DataFrame | None = None,
-    speeds: pd.Series | None = None,
-    units: pd.DataFrame | None = None,
-    incidents: pd.DataFrame | None = None,
-    labels: dict[str, str] | None = None,
     tiles: Tiles | None = None,
     base: dict[str, Any] | None = None,
+    **drawn: Any,
 ) -> go.Figure:
     """The K3i map: sectors by status (colour, sign and word), roads by speed (share of
     free flow per SUMO edge, ``speeds``), open incidents and units with their state. Drawn
@@ -876,10 +872,8 @@ def k3i_map(
 
     Every road is a picture under the traces, ``base`` (:func:`road_image`, a layout
     image): a dashboard draws it once and leaves it out of later moments. The traces are
-    :func:`k3i_traces`'s."""
-    traces = k3i_traces(
-        city, status, roads=roads, speeds=speeds, units=units, incidents=incidents, labels=labels
-    )
+    :func:`k3i_traces`'s, of ``drawn`` (its roads, speeds, units, incidents, labels)."""
+    traces = k3i_traces(city, status, **drawn)
     layout = dict(
         margin={"l": 0, "r": 0, "t": 50, "b": 0},
         plot_bgcolor="white",
