@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(BIN)/twin build --city jakarta
 	$(BIN)/twin run scenarios/jakarta_morning_rush.yaml
 	@echo "Open the dashboards on this run (K3i command centre, unit board):"
-	@echo "  $(BIN)/twin dash runs/jakarta-morning-rush    # then http://127.0.0.1:8050/"
+	@echo "  $(BIN)/twin dash runs/jakarta-morning-rush    # then open the sign-in link it prints"
 
 test: $(STAMP) services
 	$(BIN)/ruff check twin agents dashboards ext tests benchmarks setup.py

@@ -6,6 +6,10 @@ the runs' timelines through ``twin.kpi`` queries, and every figure is built in
 internet: its map is the twin's own roads and sectors, and its style sheet is served from
 ``assets/``.
 
+Every request passes the sign-in gate first (:mod:`twin.dashboards.signin`); the header
+names the signed-in user and signs them out. ``assets/signin.js`` sends the session's CSRF
+token with every update and, when a session has ended, goes to the sign-in page.
+
 ``assets/plotly-basic.min.js`` is plotly.js's basic bundle (scatter, bar and pie; MIT
 licence, the same release as the plotly package's), which Dash then uses instead of the
 full plotly.js: a quarter of the size, it halves a page's first render (measured: 2.2 s
@@ -24,6 +28,7 @@ from dash import Input, Output, dcc, html
 from twin.dashboards import state
 from twin.dashboards.data import Runs
 from twin.dashboards.i18n import LANGUAGES, text
+from twin.dashboards.signin import Gate, current_user
 
 
 def create_app(
@@ -34,11 +39,13 @@ def create_app(
     lang: str = "id",
     tiles: Any = None,
     ensembles: list[Path] | None = None,
+    gate: Gate | None = None,
 ) -> dash.Dash:
     """A Dash app over these run folders and live twins (their DuckDB files), see the
-    module docstring; ``tiles`` (a :class:`twin.report.Tiles`) puts a tile server's map
-    under the K3i map, for use online; ``ensembles`` are ensemble folders (``twin
-    evaluate``), whose plans the contingency page compares with their intervals."""
+        module docstring; ``tiles`` (a :class:`twin.report.Tiles`) puts a tile server's map
+        under the K3i map, for use online; ``ensembles`` are ensemble folders (``twin
+        evaluate``), whose plans the contingency page compares with their intervals; ``gate``
+    lets people in (by default one with no users: only its one-time link signs in)."""
     if not runs and not live and not ensembles:
         raise ValueError("give at least one run folder, ensemble folder or live twin")
     shown = Runs(runs, rules, live=live, ensembles=ensembles)
@@ -54,7 +61,33 @@ def create_app(
     )
     app.server.config[state.KEY] = shown
     app.server.config[state.TILES] = tiles
-    app.layout = html.Div(
+    (gate or Gate(lang=lang)).install(app)
+    app.layout = lambda: _layout(lang)
+    keys = [_nav_key(page) for page in dash.page_registry.values()]
+
+    @app.callback(
+        *(Output(f"nav-{k}", "children") for k in keys),
+        Output("who", "children"),
+        Output("signout", "children"),
+        Input("lang", "value"),
+    )
+    def _menu(chosen: str) -> tuple[str, ...]:
+        words = text(chosen)
+        session = current_user()
+        who = ""
+        if session is not None:
+            role = words.get(f"role_{session.role}", session.role)
+            role += f" {session.team}" if session.team else ""
+            who = words["signed_in_as"].format(user=session.user, role=role)
+        return (*(words.get(f"nav_{k}", k) for k in keys), who, words["signout"])
+
+    return app
+
+
+def _layout(lang: str) -> html.Div:
+    """The page frame, drawn for each visitor: the menu, who is signed in, the language."""
+    session = current_user()
+    return html.Div(
         [
             html.Header(
                 [
@@ -83,20 +116,27 @@ def create_app(
                         persistence=True,
                         persistence_type="local",
                     ),
+                    html.Form(
+                        [
+                            html.Span(id="who", className="who"),
+                            # the sign-out form carries the session's CSRF token
+                            dcc.Input(
+                                type="hidden",
+                                name="csrf",
+                                value=session.csrf if session else "",
+                            ),
+                            html.Button(id="signout", type="submit", className="signout"),
+                        ],
+                        method="POST",
+                        action="/signout",
+                        className="account",
+                    ),
                 ],
                 className="top",
             ),
             dash.page_container,
         ]
     )
-    keys = [_nav_key(page) for page in dash.page_registry.values()]
-
-    @app.callback(*(Output(f"nav-{k}", "children") for k in keys), Input("lang", "value"))
-    def _menu(chosen: str) -> tuple[str, ...]:
-        words = text(chosen)
-        return tuple(words.get(f"nav_{k}", k) for k in keys)
-
-    return app
 
 
 def _nav_key(page: dict[str, Any]) -> str:

@@ -155,3 +155,15 @@ def page():
         pg.on("pageerror", lambda e: pg.errors.append(str(e)))
         yield pg
         browser.close()
+
+
+def sign_in_link(proc) -> str:
+    """The one-time sign-in link a ``twin dash`` with no users printed (``proc`` started
+    with ``stdout=PIPE, text=True``): read from its console, as its user would. What it
+    read is kept in ``proc.said``."""
+    said = proc.said = []
+    for line in proc.stdout:
+        said.append(line)
+        if "?token=" in line:
+            return line.strip().split()[-1]
+    raise AssertionError("twin dash printed no sign-in link:\n" + "".join(said))

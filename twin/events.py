@@ -444,7 +444,8 @@ class UnrestState(Event):
 class AlertAcknowledged(Event):
     """A back-office officer acknowledged an alert of the K3i page: a sector that turned
     waspada or rawan (``sector``, ``status``, ``reason``), or a KPI off its target
-    (``sector`` empty). ``officer`` names who, as the dashboard knows them."""
+    (``sector`` empty). ``officer`` is the signed-in user who acknowledged it (their user
+    name; ``local:<login>`` for the one-time link of a server with no users)."""
 
     alert: str
     sector: str

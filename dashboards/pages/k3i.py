@@ -11,8 +11,10 @@ import pandas as pd
 from dash import ALL, Input, Output, Patch, State, callback, clientside_callback, dcc, html
 
 from twin import kpi
+from twin.auth import may
 from twin.dashboards import state
 from twin.dashboards.i18n import text
+from twin.dashboards.signin import current_user
 from twin.report import (
     STATUS_STYLE,
     k3i_images,
@@ -58,12 +60,6 @@ def layout(**_: Any) -> html.Div:
                     html.Div(
                         [
                             html.H3(id="k3i-alerts-title"),
-                            dcc.Input(
-                                id="k3i-officer",
-                                value="petugas-k3i",
-                                debounce=True,
-                                className="officer",
-                            ),
                             html.Div(id="k3i-alerts"),
                             html.H3(id="k3i-details-title"),
                             html.Div(id="k3i-details"),
@@ -230,13 +226,16 @@ def _alerts(alerts: Any, words: dict[str, str], cards: dict[str, Any]) -> Any:
     if not len(alerts):
         return html.P(words["no_alerts"])
     items = []
+    session = current_user()
+    allowed = session is not None and may(session.role, "acknowledge")
     for a in alerts.itertuples(index=False):
         color, sign = STATUS_STYLE[a.status]
-        button = (
-            html.Span(f"✓ {words['acked']}", className="acked")
-            if a.acknowledged
-            else html.Button(words["ack"], id={"type": "k3i-ack", "alert": a.alert}, n_clicks=0)
-        )
+        if a.acknowledged:
+            button: Any = html.Span(f"✓ {words['acked']}", className="acked")
+        elif allowed:
+            button = html.Button(words["ack"], id={"type": "k3i-ack", "alert": a.alert}, n_clicks=0)
+        else:  # an observer, analyst or planner sees the alert, and who may act on it
+            button = html.Span(f"({words['ack_not_allowed']})", className="ack-not-allowed")
         if a.sector:  # a sector's KPIs past their thresholds
             what = a.sector
             reason = "; ".join(
@@ -307,13 +306,17 @@ def _card_title(key: str, cards: dict[str, Any], words: dict[str, str]) -> str:
     Input({"type": "k3i-ack", "alert": ALL}, "n_clicks"),
     State("k3i-run", "value"),
     State("k3i-time", "value"),
-    State("k3i-officer", "value"),
     State("k3i-acked", "data"),
     prevent_initial_call=True,
 )
-def _acknowledge(clicks: list[int], name: str, t: float, officer: str, count: int) -> int:
-    """An officer acknowledged an alert: an event on the timeline (see RunView.acknowledge)."""
+def _acknowledge(clicks: list[int], name: str, t: float, count: int) -> int:
+    """The signed-in officer acknowledged an alert: an event on the timeline, in their name
+    (see RunView.acknowledge). The sign-in gate let only a role that may acknowledge run
+    this callback."""
     trigger = dash.ctx.triggered_id
+    session = current_user()
+    if session is None or not may(session.role, "acknowledge"):  # the gate's, said twice
+        raise dash.exceptions.PreventUpdate
     if not trigger or not any(clicks):
         return dash.no_update
     view = state.runs()[name]
@@ -324,7 +327,7 @@ def _acknowledge(clicks: list[int], name: str, t: float, officer: str, count: in
     row = rows[rows["alert"] == trigger["alert"]]
     if not len(row):
         return dash.no_update
-    view.acknowledge(t, row.iloc[0].to_dict(), (officer or "petugas-k3i").strip()[:60])
+    view.acknowledge(t, row.iloc[0].to_dict(), session.user)
     return (count or 0) + 1
 
 

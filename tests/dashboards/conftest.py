@@ -31,10 +31,56 @@ def rush_run(helsinki_city, tmp_path_factory):
     ).path
 
 
+#: The dashboards' users in these tests: one of each role, and their passwords.
+USERS = {
+    "komandan": ("commander", None),
+    "sari": ("duty_officer", None),
+    "rina": ("planner", None),
+    "adi": ("analyst", None),
+    "tono": ("trainer", None),
+    "budi": ("trainee", "merah"),
+    "amat": ("observer", None),
+    "sensor-1": ("sensor", None),
+}
+
+
+def password(name: str) -> str:
+    return f"sandi-{name}-2026"
+
+
+@pytest.fixture(scope="session")
+def dash_users(tmp_path_factory):
+    """A users file with one user of each role (:data:`USERS`)."""
+    from twin.auth.users import UserStore
+
+    store = UserStore(tmp_path_factory.mktemp("users"))
+    for name, (role, team) in USERS.items():
+        store.add(name, role, password(name), team=team)
+    return store
+
+
 class Served(str):
-    """The address of an app served by a thread of this process; ``runs``: what it shows."""
+    """The address of an app served by a thread of this process; ``runs``: what it shows;
+    ``gate``: its sign-in gate."""
 
     runs: Any
+    gate: Any
+    app: Any
+
+
+def sign_in(page, address: Served, path: str = "/", user: str = "sari") -> None:
+    """Open ``path`` signed in: as ``user`` through the sign-in page (which the page's
+    address leads to), or with the one-time link of an app that has no users."""
+    gate = address.gate
+    if gate.users is None:
+        page.goto(f"{address}{path}{'&' if '?' in path else '?'}token={gate.token}")
+        return
+    page.goto(f"{address}{path}")
+    page.wait_for_selector("#signin-name")
+    page.fill("#signin-name", user)
+    page.fill("#signin-password", password(user))
+    page.click("#signin-submit")
+    page.wait_for_url(f"{address}{path}")
 
 
 def serve(app) -> tuple[Served, Any]:
@@ -51,15 +97,19 @@ def serve(app) -> tuple[Served, Any]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     address = Served(f"http://127.0.0.1:{port}")
     address.runs = app.server.config[state.KEY]
+    address.gate = app.server.config["twin.gate"]
+    address.app = app
     return address, server
 
 
 @pytest.fixture(scope="session")
-def served(rush_run):
-    """The dashboards on a free port, served by a thread of this process."""
+def served(rush_run, dash_users):
+    """The dashboards on a free port, served by a thread of this process, for
+    :data:`USERS`."""
     from twin.dashboards.app import create_app
+    from twin.dashboards.signin import Gate
 
-    address, server = serve(create_app([rush_run]))
+    address, server = serve(create_app([rush_run], gate=Gate(dash_users)))
     yield address
     server.shutdown()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dashboards.conftest import SHOTS, assert_clean, serve
+from tests.dashboards.conftest import SHOTS, assert_clean, serve, sign_in
 
 
 @pytest.mark.slow
@@ -17,7 +17,7 @@ def test_the_contingency_page_shows_an_ensemble_with_paired_intervals(cars_ensem
 
     address, server = serve(create_app([], ensembles=[ensemble.path], lang="en"))
     try:
-        page.goto(f"{address}/contingency")
+        sign_in(page, address, "/contingency")
         page.wait_for_function(
             "document.querySelectorAll('#cont-table tr').length > 5", timeout=30000
         )

@@ -10,13 +10,13 @@ import shutil
 
 import yaml
 
-from tests.dashboards.conftest import SHOTS, assert_clean, serve
+from tests.dashboards.conftest import SHOTS, assert_clean, serve, sign_in
 from twin import kpi
 from twin.report import STATUS_STYLE, UNIT_STYLE
 
 
-def _open(page, address: str, path: str = "/") -> None:
-    page.goto(f"{address}{path}")
+def _open(page, address, path: str = "/") -> None:
+    sign_in(page, address, path)
     page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
     page.wait_for_function("document.querySelector('#k3i-alerts').innerText.length > 0")
 
@@ -110,7 +110,7 @@ def test_the_language_holds_from_page_to_page_and_the_menu_follows_it(served, pa
 
 
 def test_contingency_with_one_plan_says_what_to_do_and_draws_no_empty_axes(served, page):
-    page.goto(f"{served}/contingency")
+    sign_in(page, served, "/contingency")
     page.wait_for_selector("#cont-only-one", timeout=30000)
     assert "twin dash runs/" in page.inner_text("#cont-only-one")
     assert not page.locator("#cont-map").is_visible()
@@ -140,7 +140,7 @@ def test_contingency_shows_every_plan_given_with_units_and_marks_no_zero(rush_ru
     ]
     address, server = serve(create_app(runs))
     try:
-        page.goto(f"{address}/contingency")
+        sign_in(page, address, "/contingency")
         page.wait_for_function(
             "document.querySelectorAll('#cont-table tr').length > 5", timeout=30000
         )
@@ -202,11 +202,15 @@ def test_a_difference_is_marked_only_where_it_shows_and_means_something():
 
 
 def test_twin_dash_says_where_once_and_logs_no_request(rush_run):
+    """The console says where the dashboards are and how to sign in, then who signed in:
+    not each request."""
+    import http.cookiejar
     import socket
     import subprocess
     import sys
-    import time
     import urllib.request
+
+    from tests.conftest import sign_in_link
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -218,15 +222,21 @@ def test_twin_dash_says_where_once_and_logs_no_request(rush_run):
         text=True,
     )
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
-                break
-            except OSError:
-                time.sleep(0.5)
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=30).read()
+        link = sign_in_link(proc)
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        browser.open(link, timeout=30).read()
+        browser.open(f"http://127.0.0.1:{port}/_dash-layout", timeout=30).read()
     finally:
         proc.terminate()
         stdout, stderr = proc.communicate(timeout=30)
-    assert stdout.strip() == f"Dashboards on http://127.0.0.1:{port}/ (Ctrl-C stops them)"
+    base = f"http://127.0.0.1:{port}"
+    lines = "".join([*proc.said, stdout]).strip().splitlines()
+    assert lines[0] == f"Dashboards on {base}/ (Ctrl-C stops them)"
+    assert lines[1].startswith("No users yet: open this one-time link to sign in")
+    assert lines[2] == link and link.startswith(f"{base}/?token=")
+    assert lines[3].startswith(f"For the next browser, a new one-time link: {base}/?token=")
+    assert len(lines) == 4
+    assert "signed in with the one-time link from 127.0.0.1" in stderr
     assert "WARNING" not in stderr and "GET /" not in stderr, stderr

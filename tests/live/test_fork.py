@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import sign_in_link
 from tests.live.test_live import base_scenario
 from tests.sensors.test_feeds import SENSORS, Broker
 from twin.live.fork import first_difference
@@ -127,17 +128,12 @@ def test_a_fork_replays_the_live_twin_exactly_then_tries_the_plan(helsinki_city,
         port = free_port()
         dash = subprocess.Popen(
             [sys.executable, "-m", "twin.cli", "dash", "--live", str(db), "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
         )
         try:
-            for _ in range(60):  # the server starting
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/")
-                    break
-                except Exception:
-                    time.sleep(0.5)
+            page.goto(sign_in_link(dash))  # printed once the server listens
             page.wait_for_selector("#k3i-map .js-plotly-plot .main-svg", timeout=30000)
             page.wait_for_function("(document.querySelector('#k3i-clock') || {}).innerText > ''")
             assert "live: live-base" in page.inner_text("#k3i-run")
