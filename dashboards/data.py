@@ -4,7 +4,6 @@ DuckDB through ``twin.kpi``), the city, its roads, and the run's clock."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from twin import kpi
-from twin.runs.folder import Run
+from twin.runs.folder import ACKS, Run, acknowledge
 
 
 @dataclass
@@ -76,7 +75,8 @@ class RunView:
     def acknowledge(self, t: float, alert: dict[str, Any], by: str) -> None:
         """An officer acknowledged ``alert`` at ``t``: an ``alert_acknowledged`` event, kept
         beside the run (its timeline stays as it ran) and read with it from now on."""
-        line = json.dumps(
+        line = acknowledge(
+            self.path,
             {
                 "t": t,
                 "alert": alert["alert"],
@@ -85,12 +85,7 @@ class RunView:
                 "reason": alert["reason"],
                 "officer": by,
             },
-            ensure_ascii=False,
         )
-        with (self.path / ACKS).open("a", encoding="utf-8") as fh:  # one whole line per write
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
         if "db" in self.__dict__:  # the timeline loaded already: add the one event to it
             with _WRITING:  # one connection, two officers at once
                 _insert(self.db, _acks([line]))
@@ -162,7 +157,6 @@ class RunView:
 
 
 #: Where a run keeps the acknowledgements made on its dashboards.
-ACKS = "acknowledgements.jsonl"
 
 
 _WRITING = threading.Lock()
@@ -186,6 +180,7 @@ def _acks(lines: list[str]) -> pa.Table:
     for line in lines:
         if line.strip():
             d = json.loads(line)
+            d.pop("prev_hash", None)  # its link on the run's audit chain
             t = float(d.pop("t"))
             timeline.append(t, ev.AlertAcknowledged(**d), source="dashboard")
     timeline.flush()

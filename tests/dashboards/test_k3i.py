@@ -366,6 +366,11 @@ def test_an_alert_acknowledged_becomes_an_event_on_the_timeline(served, rush_run
         .fetchall()
     )
     assert (ack["alert"], "sari") in events
+    from twin.audit import verify_run  # the acknowledgement is on the run's audit chain
+
+    verdict = verify_run(rush_run)
+    assert ack["prev_hash"] and verdict.intact, verdict.problem
+    assert json.loads((rush_run / "run.json").read_text())["audit"]["head"] == verdict.head
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "k3i-acknowledged.png"), full_page=True)
     assert_clean(page)

@@ -176,7 +176,10 @@ def first_difference(live: pa.Table, fork: pa.Table, t_now: float) -> str | None
         keep = pc.and_(
             pc.less(table["t"], t_now), pc.invert(pc.is_in(table["kind"], pa.array(NOT_COMPARED)))
         )
-        return table.filter(keep).drop_columns(["seq"]).to_pylist()
+        # seq and the audit chain's links differ by construction (a replay's chain starts
+        # afresh); the events themselves must not
+        drop = [c for c in ("seq", "prev_hash") if c in table.schema.names]
+        return table.filter(keep).drop_columns(drop).to_pylist()
 
     a, b = part(live), part(fork)
     for i, (x, y) in enumerate(zip(a, b, strict=False)):

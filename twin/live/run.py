@@ -123,6 +123,8 @@ class LiveStore:
         from twin.sensors.store import SensorStore
 
         self.sensors = SensorStore(path)
+        self.chain = _chain_of(self.sensors.con)  # a restarted twin goes on where it stood
+        self._start = self.chain.state  # where this twin's published timeline joins it
         self._made = False
         self.folder = published(path)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -135,12 +137,28 @@ class LiveStore:
         self._list()
 
     def add_batch(self, batch: pa.RecordBatch) -> None:
+        """Write a batch of the live timeline, each event carrying the hash of the one
+        before it, and the chain's new head with it (one transaction)."""
         con = self.sensors.con
+        batch = self.chain.add_to(batch)
         events = pa.Table.from_batches([batch])  # noqa: F841  (DuckDB reads it by name)
         if not self._made:
             con.execute("CREATE TABLE IF NOT EXISTS timeline AS SELECT * FROM events LIMIT 0")
+            names = {r[0] for r in con.execute("DESCRIBE timeline").fetchall()}
+            if "prev_hash" not in names:  # a file an older twin wrote: its rows unchained
+                con.execute("ALTER TABLE timeline ADD COLUMN prev_hash BLOB")
             self._made = True
-        con.execute("INSERT INTO timeline SELECT * FROM events")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("INSERT INTO timeline BY NAME SELECT * FROM events")
+            con.execute("DELETE FROM audit_head")
+            con.execute(
+                "INSERT INTO audit_head VALUES (?, ?)", [self.chain.head, self.chain.records]
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
         self._pending.append(batch)
 
     def publish(self) -> None:
@@ -173,7 +191,9 @@ class LiveStore:
     def _list(self) -> None:
         import json
 
-        self._write("parts.json", json.dumps({"parts": self._parts}))
+        # the audit chain's head over the parts listed, and where they join the chain
+        listed = {"parts": self._parts, "audit": self.chain.state, "start": self._start}
+        self._write("parts.json", json.dumps(listed))
 
     def _write(self, name: str, text: str) -> None:
         tmp = self.folder / f".{name}.partial"
@@ -183,6 +203,15 @@ class LiveStore:
     def close(self) -> None:
         self.publish()
         self.sensors.close()
+
+
+def _chain_of(con: Any) -> Any:
+    """The live file's audit chain where it stands (table ``audit_head``), made if new."""
+    from twin.audit import Chain
+
+    con.execute("CREATE TABLE IF NOT EXISTS audit_head (head BLOB, records BIGINT)")
+    row = next(iter(con.execute("SELECT head, records FROM audit_head").fetchall()), None)
+    return Chain(bytes(row[0]), int(row[1])) if row else Chain()
 
 
 def sumo_folder(db: Path) -> Path:

@@ -12,6 +12,8 @@ A run folder (``runs/<name>/``) holds:
 ``network.parquet``,   KPI tables over time
 ``sectors.parquet``
 ``report.html``        the report, self-contained and offline
+``acknowledgements``   the officers' acknowledgements of alerts on the dashboards
+``.jsonl``             (one per line, on the run's audit chain)
 ``sumo/``              routes, SUMO's log, console and trip records
 ``baseline/``          with ``--baseline``: the same run without the road events
 =====================  ============================================================
@@ -20,6 +22,8 @@ A run folder (``runs/<name>/``) holds:
 from __future__ import annotations
 
 import json
+import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +32,10 @@ from typing import Any
 from twin._errors import InputError
 from twin._inputs import load_yaml
 from twin.sim.timeline import format_problem
+
+#: The officers' acknowledgements of a run's alerts, beside its timeline.
+ACKS = "acknowledgements.jsonl"
+_ACKING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -90,3 +98,32 @@ class Run:
     def kpis(self) -> dict[str, Any]:
         """The KPI summary written with the run."""
         return json.loads((self.path / "kpis.json").read_text(encoding="utf-8"))["kpis"]
+
+
+def acknowledge(folder: Path, record: dict[str, Any]) -> str:
+    """Add an acknowledgement to a run folder, on the run's audit chain: the line carries
+    the hash of the record before it (the timeline's last, or the acknowledgement before),
+    and ``run.json``'s head moves on to it. Returns the line written.
+
+    The line is written whole and synced before the head moves; ``run.json`` is replaced
+    whole (written beside, then renamed).
+    """
+    from twin.audit import Chain
+
+    folder = Path(folder)
+    with _ACKING:  # two officers at once: one after the other on the chain
+        info_file = folder / "run.json"
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+        state = info.get("audit")
+        chain = Chain(bytes.fromhex(state["head"]), int(state["records"])) if state else None
+        line = json.dumps(chain.add(record) if chain else record, ensure_ascii=False)
+        with (folder / ACKS).open("a", encoding="utf-8") as fh:  # one whole line per write
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if chain is not None:
+            info["audit"] = chain.state
+            tmp = info_file.with_name(".run.json.partial")
+            tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+            tmp.replace(info_file)
+        return line

@@ -51,6 +51,12 @@ def write_run_report(
     )
     if info["status"] != "complete":
         intro += f"<p class='warn'><b>Incomplete run.</b> {_html.escape(info['error'])}</p>"
+    if info.get("audit"):  # copied here, it lets anyone check the run later
+        intro += (
+            f"<p class='audit'>Made from {info['audit']['records']:,} records, audit chain "
+            f"head <code id='audit-head'>{info['audit']['head']}</code> (check with "
+            "<code>twin audit verify RUN --head HEAD</code>).</p>"
+        )
     sections: list[tuple[str, Any]] = [
         (
             "Key figures",

@@ -314,6 +314,7 @@ def _run_once(
             "realtime_factor": round(reached / wall, 1) if wall > 0 else None,
             "events": written.rows,
             "timeline_sha256": written.sha256,
+            "audit": written.audit,  # the audit chain's head: twin audit verify
             "seed": scenario.seed,
             "simulator": _simulator(scenario),
             "city": {

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from twin import audit
 from twin import events as ev
 
 Subscriber = Callable[[float, ev.Event], None]
@@ -278,7 +279,9 @@ def _hash_chunk(sha: Any, chunk: pa.RecordBatch) -> None:
 
 def content_hash(table: pa.Table) -> str:
     """SHA-256 of a timeline table's values (independent of how it was batched: the rows
-    are re-chunked before hashing)."""
+    are re-chunked before hashing), without the audit chain's links (derived from them)."""
+    if audit.COLUMN in table.schema.names:
+        table = table.drop_columns([audit.COLUMN])
     sha = hashlib.sha256()
     for chunk in rechunk(table.to_batches()):
         _hash_chunk(sha, chunk)
@@ -307,10 +310,12 @@ def read_stream(path: Path) -> pa.Table:
 
 @dataclass
 class StreamSummary:
-    """What :func:`stream_to_parquet` wrote: its rows and their content hash."""
+    """What :func:`stream_to_parquet` wrote: its rows, their content hash, and the audit
+    chain's head (:mod:`twin.audit`)."""
 
     rows: int
     sha256: str
+    audit: dict[str, Any]
 
 
 def stream_to_parquet(
@@ -321,7 +326,8 @@ def stream_to_parquet(
     tail: Callable[[set[str], int], pa.Table | None] | None = None,
 ) -> StreamSummary:
     """Turn a run's Arrow stream into its Parquet timeline, row group by row group, without
-    holding the timeline in memory; hash it on the way.
+    holding the timeline in memory; hash it on the way, and chain its records (each
+    carries the hash of the one before it: :mod:`twin.audit`).
 
     ``tail(kinds, next_seq)`` may return rows to add at the end (a crashed run's trips and
     its end), given the kinds seen and the next sequence number.
@@ -344,12 +350,15 @@ def stream_to_parquet(
             yield from extra.cast(schema).to_batches()
 
     meta = _file_metadata(metadata)
-    with pq.ParquetWriter(path, schema.with_metadata(meta), compression="zstd") as writer:
+    chain = audit.Chain()
+    chained = schema.append(audit.FIELD).with_metadata(meta)
+    with pq.ParquetWriter(path, chained, compression="zstd") as writer:
         for chunk in rechunk(chunks()):
-            _hash_chunk(sha, chunk)
+            _hash_chunk(sha, chunk)  # the events' content: the chain's links are derived
+            chunk = chain.add_to(chunk)
             writer.write_batch(chunk)
             rows += chunk.num_rows
-    return StreamSummary(rows=rows, sha256=sha.hexdigest())
+    return StreamSummary(rows=rows, sha256=sha.hexdigest(), audit=chain.state)
 
 
 #: The timeline table's format, written into every timeline file. Bump it when a column
