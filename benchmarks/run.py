@@ -80,6 +80,10 @@ scale
     exponent of each against size. ``TWIN_SCALE=small`` leaves out the largest nets.
     Targets: the twin within 1.2× of plain sumo on the largest net, micro and meso; meso
     10× faster than micro there; the engine 2× scipy on every size.
+audit
+    The default rush hour's timeline (Jakarta, as ``make demo`` runs it) written from its
+    Arrow stream to Parquet by the twin's writer, with the audit chain and without it
+    (the baseline), and the chain's cost as a share of the whole run. Target: within 10 %.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ import sys
 import time
 
 from _common import CACHE
+from bench_audit import bench_audit
 from bench_city import bench_city_build, bench_city_load
 from bench_civil import bench_civil_violence
 from bench_dash import bench_dash
@@ -114,6 +119,7 @@ BENCHMARKS = {
     "dash": bench_dash,
     "ensemble": bench_ensemble,
     "scale": bench_scale,
+    "audit": bench_audit,
 }
 
 

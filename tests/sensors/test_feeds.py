@@ -122,7 +122,7 @@ def test_mqtt_to_history_with_quarantine_and_no_loss(broker, stream, helsinki_ci
     for text in bad:
         sink.client.publish("twin/raw", text, qos=1)
     sink.close()
-    for payload, received in source.messages(idle=2.0):
+    for payload, received, _topic in source.messages(idle=2.0):
         ing.handle(payload, received=received)
     source.close()
     ing.store.close()

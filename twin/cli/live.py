@@ -106,6 +106,14 @@ def live(
     sensors: Annotated[
         Path | None, typer.Option("--sensors", help="The city's sensors file.")
     ] = None,
+    sensor_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--sensor-keys",
+            help="Signing sensors' HMAC keys (sensor-keys.yaml from twin sensors broker-config): "
+            "their messages must be signed.",
+        ),
+    ] = None,
     bundle: Annotated[
         Path | None, typer.Option("--city", help="City bundle when no scenario names one.")
     ] = None,
@@ -140,6 +148,7 @@ def live(
         db=db,
         scenario=scenario,
         devices=sensors,
+        keys=sensor_keys,
         city_path=bundle,
         duration=seconds,
         speed=speed,
@@ -233,6 +242,14 @@ def ingest(
     sensors: Annotated[
         Path | None, typer.Option("--sensors", help="The city's sensors file.")
     ] = None,
+    sensor_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--sensor-keys",
+            help="Signing sensors' HMAC keys (sensor-keys.yaml from twin sensors broker-config): "
+            "their messages must be signed.",
+        ),
+    ] = None,
     bundle: Annotated[
         Path | None, typer.Option("--city", help="City bundle; default: the default city.")
     ] = None,
@@ -259,6 +276,7 @@ def ingest(
         Ingest,
         caller_key,
         collecting_rarely,
+        read_sensor_keys,
     )
     from twin.sensors.registry import load_registry
     from twin.sensors.store import BATCH, ROW_GROUP, SensorStore
@@ -290,7 +308,8 @@ def ingest(
                     tls=tls_ca or tls,
                 )
                 source.wait_connected()
-                ing = Ingest(registry, store, key=caller_key(db.parent))
+                keys = read_sensor_keys(sensor_keys) if sensor_keys else None
+                ing = Ingest(registry, store, key=caller_key(db.parent), keys=keys)
                 try:
                     ing.follow(source, until=until, idle=idle)
                 finally:

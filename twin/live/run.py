@@ -225,6 +225,7 @@ def run_live(
     db: Path,
     scenario: Scenario | Path | None = None,
     devices: Path | None = None,
+    keys: Path | None = None,
     city_path: Path | None = None,
     duration: float = 3600.0,
     speed: float = 1.0,
@@ -241,7 +242,7 @@ def run_live(
     from twin.runs.run import load_city
     from twin.sensors.component import SensorsComponent
     from twin.sensors.feeds import MqttSource
-    from twin.sensors.ingest import caller_key
+    from twin.sensors.ingest import caller_key, read_sensor_keys
     from twin.sensors.registry import load_registry
     from twin.sim import Simulation
     from twin.sim.timeline import Timeline
@@ -296,7 +297,11 @@ def run_live(
             workdir = sumo_folder(db)
             _add_scenario(sim, live, city, workdir, registry.detectors(), scenario_dir)
         sensors = SensorsComponent(
-            registry, store.sensors, key=caller_key(db.parent), source=source
+            registry,
+            store.sensors,
+            key=caller_key(db.parent),
+            source=source,
+            keys=read_sensor_keys(keys) if keys else None,
         )
         sim.add(sensors)
         if live is not None:  # `twin fork` asks for the present state through a request file

@@ -188,7 +188,11 @@ def broker_config(sensors_file: Path, out: Path, *, twin_user: str = TWIN_USER) 
     - ``acl``: mosquitto's ACL file: the twin reads ``twin/#``; each sensor writes only
       ``twin/<type>/<its id>`` (the topic a feed publishes on) and reads nothing;
     - ``credentials.yaml``: each account's password (random, 144 bits), readable by its
-      owner only, to hand each device its own and the twin its own.
+      owner only, to hand each device its own and the twin its own;
+    - ``sensor-keys.yaml``: each sensor's HMAC key (256 bits), readable by its owner only:
+      a device signs each message with its own (:func:`twin.sensors.ingest.sign`), and
+      ``twin live --sensor-keys`` quarantines what does not match (``bad_signature``).
+      Run again to rotate every password and key.
 
     Point mosquitto at them with ``password_file`` and ``acl_file``, and
     ``allow_anonymous false``. Returns the passwords by account. Every file is written
@@ -209,7 +213,8 @@ def broker_config(sensors_file: Path, out: Path, *, twin_user: str = TWIN_USER) 
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    staged = {name: out / f".{name}.partial" for name in ("passwd", "acl", "credentials.yaml")}
+    names = ("passwd", "acl", "credentials.yaml", "sensor-keys.yaml")
+    staged = {name: out / f".{name}.partial" for name in names}
     try:
         staged["passwd"].unlink(missing_ok=True)
         for n, (user, password) in enumerate(passwords.items()):
@@ -238,6 +243,13 @@ def broker_config(sensors_file: Path, out: Path, *, twin_user: str = TWIN_USER) 
                 "# Each account's MQTT password: hand each device its own. Keep this file secret.\n"
             )
             yaml.safe_dump(passwords, fh, sort_keys=False)
+        fd = os.open(staged["sensor-keys.yaml"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(
+                "# Each sensor's message-signing key (HMAC-SHA256): give each device its own, "
+                "and the twin this file (twin live --sensor-keys). Keep it secret.\n"
+            )
+            yaml.safe_dump({i: secrets.token_hex(32) for i in ids}, fh, sort_keys=False)
         for name, tmp in staged.items():
             os.chmod(tmp, 0o600 if name != "acl" else 0o644)
             tmp.replace(out / name)

@@ -55,7 +55,11 @@ class SensorsComponent:
         exactly; or
     source
         A live source with ``drain()`` (MQTT), drained every :data:`POLL_S`. Every message
-        taken is journaled (:attr:`journal_rows`), its caller already pseudonymised.
+        taken is journaled (:attr:`journal_rows`), its caller already pseudonymised, with
+        the door's verdict when the door refused it (its topic or signature: what a
+        replay cannot judge again).
+    keys
+        Signing sensors' HMAC keys (:func:`twin.sensors.ingest.read_sensor_keys`).
     """
 
     name = "sensors"
@@ -69,15 +73,19 @@ class SensorsComponent:
         replay: Path | None = None,
         journal: Path | None = None,
         source: Any = None,
+        keys: dict[str, bytes] | None = None,
     ) -> None:
-        self.registry, self.store, self.key = registry, store, key
+        self.registry, self.store, self.key, self.keys = registry, store, key, keys
         self.replay, self.journal, self.source = replay, journal, source
-        self.journal_rows: list[tuple[float, str, str]] = []  # (run second, received, text)
+        # (run second, received, text, the door's reason and detail if it refused it)
+        self.journal_rows: list[tuple[float, str, str, tuple[str, str] | None]] = []
         self._flooded: set[str] = set()
         self.ingest: Ingest | None = None
 
     def start(self, sim: Any) -> None:
-        self.ingest = Ingest(self.registry, self.store, key=self.key, clock=lambda: sim.clock())
+        self.ingest = Ingest(
+            self.registry, self.store, key=self.key, keys=self.keys, clock=lambda: sim.clock()
+        )
         if self.replay is not None:
             sim.env.process(self._play(sim, list(_timed_lines(self.replay))))
         if self.journal is not None:
@@ -99,29 +107,40 @@ class SensorsComponent:
                     yield sim.env.timeout(wait)
             self.take(sim, text)
 
-    def _repeat(self, sim: Any, rows: list[tuple[float, str, str]]) -> Generator[Any, Any, None]:
-        for t, received, text in rows:
+    def _repeat(
+        self, sim: Any, rows: list[tuple[float, str, str, tuple[str, str] | None]]
+    ) -> Generator[Any, Any, None]:
+        for t, received, text, refused in rows:
             if t > sim.env.now:
                 yield sim.env.timeout(t - sim.env.now)
-            self.take(sim, text, received=datetime.fromisoformat(received))
+            self.take(sim, text, received=datetime.fromisoformat(received), refused=refused)
 
     def _poll(self, sim: Any) -> Generator[Any, Any, None]:
         while True:
             yield sim.env.timeout(POLL_S)
             burst = self.source.drain()
-            for payload, received in burst:
-                self.take(sim, payload, received=received)
+            for payload, received, topic in burst:
+                self.take(sim, payload, received=received, topic=topic)
             if burst:  # the history is queryable by the next poll
                 self.store.flush()
 
-    def take(self, sim: Any, raw: bytes | str, *, received: datetime | None = None) -> None:
+    def take(
+        self,
+        sim: Any,
+        raw: bytes | str,
+        *,
+        received: datetime | None = None,
+        topic: str | None = None,
+        refused: tuple[str, str] | None = None,
+    ) -> None:
         """Validate one message, record it, and let it act on the twin."""
         ing = self.ingest
         assert ing is not None
         received = received or sim.clock()
-        ok = ing.handle(raw, received=received)
+        ok = ing.handle(raw, received=received, topic=topic, refused=refused)
         if self.source is not None:
-            self.journal_rows.append((sim.env.now, received.isoformat(), ing.last_text))
+            door = (ing.last_reason, ing.last_door) if ing.last_door else None
+            self.journal_rows.append((sim.env.now, received.isoformat(), ing.last_text, door))
         msg = ing.last if ok else None
         sim.emit(
             ev.SensorMessage(
@@ -209,21 +228,24 @@ def _timed_lines(path: Path) -> Iterator[tuple[datetime | None, str]]:
         yield observed_time(text), text
 
 
-def write_journal(rows: list[tuple[float, str, str]], path: Path) -> None:
+def write_journal(rows: list[tuple[float, str, str, tuple[str, str] | None]], path: Path) -> None:
     """A live twin's journal as JSON lines: ``{"t": run second, "received": ISO time,
-    "text": the message as taken, caller pseudonymised}``."""
+    "text": the message as taken, caller pseudonymised}``, and ``"refused": [reason,
+    detail]`` where the door refused it (topic, signature)."""
     with Path(path).open("w", encoding="utf-8") as fh:
-        for t, received, text in rows:
-            fh.write(
-                json.dumps({"t": t, "received": received, "text": text}, ensure_ascii=False) + "\n"
-            )
+        for t, received, text, refused in rows:
+            row: dict[str, Any] = {"t": t, "received": received, "text": text}
+            if refused:
+                row["refused"] = list(refused)
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def read_journal(path: Path) -> list[tuple[float, str, str]]:
+def read_journal(path: Path) -> list[tuple[float, str, str, tuple[str, str] | None]]:
     rows = []
     with Path(path).open(encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 d = json.loads(line)
-                rows.append((float(d["t"]), d["received"], d["text"]))
+                refused = tuple(d["refused"]) if d.get("refused") else None
+                rows.append((float(d["t"]), d["received"], d["text"], refused))
     return rows

@@ -104,7 +104,7 @@ class MqttSource:
         tls: Tls = False,
         qos: int = 1,
     ) -> None:
-        self.inbox: deque[tuple[bytes, datetime]] = deque()
+        self.inbox: deque[tuple[bytes, datetime, str]] = deque()  # payload, received, topic
         self._arrived = threading.Event()
         self.connected = threading.Event()
         self.failure: str | None = None
@@ -123,7 +123,7 @@ class MqttSource:
             self.connected.clear()
 
         def on_message(c: Any, userdata: Any, msg: Any) -> None:
-            inbox.append((msg.payload, datetime.now(UTC)))
+            inbox.append((msg.payload, datetime.now(UTC), msg.topic))
             if not arrived.is_set():
                 arrived.set()
 
@@ -147,8 +147,8 @@ class MqttSource:
 
     def messages(
         self, *, until: float | None = None, idle: float | None = None
-    ) -> Iterator[tuple[bytes, datetime]]:
-        """Messages as they come, until the wall-clock time ``until`` or ``idle`` seconds
+    ) -> Iterator[tuple[bytes, datetime, str]]:
+        """Messages (payload, received, topic) as they come, until the wall-clock time ``until`` or ``idle`` seconds
         without one."""
         last = time.monotonic()
         while True:
@@ -162,7 +162,7 @@ class MqttSource:
             last = time.monotonic()
             yield item
 
-    def next(self, timeout: float) -> tuple[bytes, datetime] | None:
+    def next(self, timeout: float) -> tuple[bytes, datetime, str] | None:
         """The next message, or None if none comes within ``timeout`` seconds."""
         inbox = self.inbox
         if not inbox:
@@ -178,7 +178,7 @@ class MqttSource:
     def committed(self) -> None:
         """Everything taken is in the history (nothing to do: acknowledged on arrival)."""
 
-    def drain(self) -> list[tuple[bytes, datetime]]:
+    def drain(self) -> list[tuple[bytes, datetime, str]]:
         """Every message waiting now, without waiting for more."""
         out = []
         inbox = self.inbox
@@ -229,7 +229,7 @@ class MqttReceiver:
         )
         self._proc.start()
         child.close()
-        self.inbox: deque[tuple[bytes, datetime]] = deque()
+        self.inbox: deque[tuple[bytes, datetime, str]] = deque()
         self.taken = 0
         self.connected = False
         self.failure: str | None = None
@@ -245,7 +245,9 @@ class MqttReceiver:
             self.connected = False
             return False
         if what == "messages":
-            self.inbox.extend((payload, datetime.fromtimestamp(at, UTC)) for payload, at in body)
+            self.inbox.extend(
+                (payload, datetime.fromtimestamp(at, UTC), topic) for payload, at, topic in body
+            )
             return True
         self.connected = what == "connected"
         if what == "failed":
@@ -264,7 +266,7 @@ class MqttReceiver:
                 self.failure or f"no connection to the MQTT broker within {timeout:g} s"
             )
 
-    def next(self, timeout: float) -> tuple[bytes, datetime] | None:
+    def next(self, timeout: float) -> tuple[bytes, datetime, str] | None:
         """The next message, or None if none comes within ``timeout`` seconds."""
         inbox = self.inbox
         deadline = time.monotonic() + timeout
@@ -329,7 +331,7 @@ def _receive(
         conn.send(("disconnected", str(reason)))
 
     def on_message(c: Any, userdata: Any, msg: Any) -> None:
-        batch.append((msg.payload, time.time()))
+        batch.append((msg.payload, time.time(), msg.topic))
         state["seq"] += 1
         unacked.append((state["seq"], msg.mid, state["epoch"]))
 

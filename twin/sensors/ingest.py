@@ -13,7 +13,11 @@ one: each is either a reading in the store's ``readings`` table or a row of its
 ``unknown_type``   no ``type``, or one the twin does not know
 ``invalid``        the schema refuses it (the detail names the field and the value)
 ``unknown_sensor`` it names a device the sensors file does not list
-``wrong_sensor``   the device is of another kind (a gauge sending counts)
+``wrong_sensor``   the device is of another kind (a gauge sending counts), or the message
+                   came on another sensor's MQTT topic (the broker's ACL failing)
+``bad_signature``  a sensor with a key (``sensor-keys.yaml``) sent it unsigned, or its
+                   HMAC does not match: forged, altered on the way, or replayed with a
+                   changed time
 ``outside_city``   a position outside the city's extent
 ``future``         stamped more than ``max_future_s`` ahead of the clock
 ``stale``          stamped more than ``max_age_s`` behind the clock
@@ -27,6 +31,8 @@ written in batches.
 from __future__ import annotations
 
 import gc
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -70,7 +76,13 @@ REASONS = (
     "future",
     "stale",
     "duplicate",
+    "bad_signature",
 )
+#: Reasons the door gives (who sent it, on which topic, signed how): what a journal's
+#: replay cannot judge again, so the journal keeps the verdict.
+DOOR = ("bad_signature", "wrong_sensor")
+#: A signed message ends with its HMAC as its last member (see :func:`sign`).
+_SIGNATURE = re.compile(r',\s*"signature"\s*:\s*"([0-9a-f]{64})"\s*\}\s*$')
 #: A live feed's history commits (see :meth:`Ingest.follow`), seconds.
 COMMIT_EVERY_S = 0.010
 COMMIT_WITHIN_S = 0.5
@@ -147,6 +159,10 @@ class Ingest:
     remember
         Repeats are caught among at least this many of the latest messages kept (and at
         most twice as many).
+    keys
+        Each signing sensor's HMAC key (:func:`read_sensor_keys`): a message from one of
+        them must carry a valid signature (:func:`sign`), or it is quarantined as
+        ``bad_signature``. Sensors without a key may send unsigned messages.
     """
 
     def __init__(
@@ -159,8 +175,12 @@ class Ingest:
         max_future_s: float = 120.0,
         max_age_s: float = 86400.0,
         remember: int = 200_000,
+        keys: dict[str, bytes] | None = None,
     ) -> None:
         self.registry, self.store, self.key, self.clock = registry, store, key, clock
+        self.keys = keys
+        self._door: tuple[str | None, str | None] | None = None  # the message's signature, topic
+        self.last_door = ""  # the detail, when the door refused the last message
         self.max_future_s, self.max_age_s = max_future_s, max_age_s
         self.accepted: Counter[str] = Counter()
         self.quarantined: Counter[str] = Counter()
@@ -176,8 +196,19 @@ class Ingest:
         self.last_type = ""
         self.last_text = ""  # the last message as kept or quarantined (caller pseudonymised)
 
-    def handle(self, raw: bytes | str, *, received: datetime | None = None) -> bool:
+    def handle(
+        self,
+        raw: bytes | str,
+        *,
+        received: datetime | None = None,
+        topic: str | None = None,
+        refused: tuple[str, str] | None = None,
+    ) -> bool:
         """Take one message; True if kept as a reading. Never raises on bad input.
+
+        ``topic``: the MQTT topic it came on (a sensor's message must come on its own,
+        ``twin/<type>/<its id>``). ``refused``: the reason and detail the door gave when
+        the message first came (a journal's replay, which has neither topic nor keys).
 
         The common case stays in pydantic's compiled core: the text is parsed and validated
         in one call, and only a message that fails is decoded again to say why."""
@@ -191,6 +222,15 @@ class Ingest:
             text = _too_large(text)
         if text.__class__ is Unreadable:
             return self._reject(rec_ts, text.reason, text.detail, text)
+        if refused is not None:
+            return self._reject(rec_ts, refused[0], refused[1], text, door=True)
+        self._door = None
+        if self.keys is not None or topic is not None:  # the door: who sent it, how
+            signed = _SIGNATURE.search(text)
+            signature = None
+            if signed is not None:
+                signature, text = signed.group(1), text[: signed.start()] + "}"
+            self._door = (signature, topic)
         if "caller" in text and self.key is not None:  # never store who called
             return self._handle_decoded(text, rec_ts, now_ts)
         try:
@@ -277,7 +317,7 @@ class Ingest:
             item = source.next(commit_every if pending else 0.2)
             now = time.monotonic()
             if item is not None:
-                self.handle(item[0], received=item[1])
+                self.handle(item[0], received=item[1], topic=item[2])
                 pending += 1
                 last_message = now
             elif idle is not None and now - last_message > idle:
@@ -365,6 +405,10 @@ class Ingest:
                     f"{device!r} is a {sensor.kind}, which does not send {kind}",
                     text,
                 )
+            if self._door is not None:
+                problem = self._at_door(device, text)
+                if problem:
+                    return self._reject(received, problem[0], problem[1], text, door=True)
             if kind == "TravelTimeObserved" and msg.refDeviceTo not in self.registry.sensors:
                 return self._reject(
                     received,
@@ -415,9 +459,36 @@ class Ingest:
         self.accepted[kind] += 1
         self.last = msg
         self.last_reason, self.last_type, self.last_text = "", kind, text
+        self.last_door = ""
         return True
 
-    def _reject(self, received: float, reason: str, detail: str, raw: str) -> bool:
+    def _at_door(self, device: str, text: str) -> tuple[str, str] | None:
+        """What the door says of a sensor's message: its topic, its signature."""
+        assert self._door is not None
+        signature, topic = self._door
+        # a sensor's own topic is twin/<type>/<its id> (the broker's ACL, twin feed); a
+        # message on one must come from that sensor (other topics name no sensor)
+        parts = topic.split("/") if topic is not None else ()
+        if len(parts) == 3 and parts[0] == "twin" and parts[2] != device:
+            return "wrong_sensor", f"{device!r} came on {topic!r}, another sensor's topic"
+        key = self.keys.get(device) if self.keys else None
+        if key is None:
+            return None
+        if signature is None:
+            return "bad_signature", f"{device!r} signs its messages; this one is unsigned"
+        expected = hmac.new(key, text.encode("utf-8", "surrogateescape"), hashlib.sha256)
+        if not hmac.compare_digest(expected.hexdigest(), signature):
+            return (
+                "bad_signature",
+                f"the signature does not match {device!r}'s key (forged, altered, or replayed "
+                "with a changed time)",
+            )
+        return None
+
+    def _reject(
+        self, received: float, reason: str, detail: str, raw: str, *, door: bool = False
+    ) -> bool:
+        self.last_door = detail if door else ""
         raw = raw[:RAW_KEPT]
         if not _is_text(raw):  # kept as it came, its bad bytes shown as U+FFFD
             raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -531,3 +602,40 @@ def caller_key(folder: Path) -> bytes:
     with os.fdopen(fd, "w") as fh:
         fh.write(key.hex())
     return key
+
+
+def sign(text: str, key: bytes) -> str:
+    """A message as a signing sensor sends it: its JSON text with the HMAC-SHA256 of that
+    text (hex, under the sensor's key) added as its last member, ``"signature"``.
+
+    >>> sign('{"type": "TrafficFlowObserved", "id": "c1"}', b"k" * 32)[-20:]
+    '18e97a45ba909fe4bb"}'
+    """
+    body = text.rstrip()
+    if not body.endswith("}"):
+        raise ValueError("a message to sign is a JSON object")
+    mac = hmac.new(key, body.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+    return body[:-1] + f',"signature":"{mac}"}}'
+
+
+def read_sensor_keys(path: Path) -> dict[str, bytes]:
+    """The signing sensors' HMAC keys: ``sensor-keys.yaml`` (``twin sensors
+    broker-config``), ``{sensor id: 64 hex digits}``; errors name the file and the sensor."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: cannot be read as a sensor keys file ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise InputError(f"{path}: a sensor keys file maps each sensor id to its key")
+    keys = {}
+    for sensor, value in doc.items():
+        try:
+            key = bytes.fromhex(str(value))
+        except ValueError:
+            key = b""
+        if len(key) < 16:
+            raise InputError(f"{path}: {sensor}: a key is at least 32 hexadecimal digits")
+        keys[str(sensor)] = key
+    return keys

@@ -324,13 +324,16 @@ def stream_to_parquet(
     metadata: dict[str, str],
     *,
     tail: Callable[[set[str], int], pa.Table | None] | None = None,
+    chain: bool = True,
 ) -> StreamSummary:
     """Turn a run's Arrow stream into its Parquet timeline, row group by row group, without
     holding the timeline in memory; hash it on the way, and chain its records (each
     carries the hash of the one before it: :mod:`twin.audit`).
 
     ``tail(kinds, next_seq)`` may return rows to add at the end (a crashed run's trips and
-    its end), given the kinds seen and the next sequence number.
+    its end), given the kinds seen and the next sequence number. ``chain=False`` writes
+    the events without their links, as the twin did before the audit chain: the
+    benchmark's baseline (``make bench audit``), never a run's.
     """
     schema = ev.schema()
     sha = hashlib.sha256()
@@ -350,15 +353,16 @@ def stream_to_parquet(
             yield from extra.cast(schema).to_batches()
 
     meta = _file_metadata(metadata)
-    chain = audit.Chain()
-    chained = schema.append(audit.FIELD).with_metadata(meta)
-    with pq.ParquetWriter(path, chained, compression="zstd") as writer:
+    links = audit.Chain() if chain else None
+    written = (schema.append(audit.FIELD) if links else schema).with_metadata(meta)
+    with pq.ParquetWriter(path, written, compression="zstd") as writer:
         for chunk in rechunk(chunks()):
             _hash_chunk(sha, chunk)  # the events' content: the chain's links are derived
-            chunk = chain.add_to(chunk)
+            if links is not None:
+                chunk = links.add_to(chunk)
             writer.write_batch(chunk)
             rows += chunk.num_rows
-    return StreamSummary(rows=rows, sha256=sha.hexdigest(), audit=chain.state)
+    return StreamSummary(rows=rows, sha256=sha.hexdigest(), audit=links.state if links else {})
 
 
 #: The timeline table's format, written into every timeline file. Bump it when a column
