@@ -21,7 +21,9 @@ def bench_audit(repeat: int) -> None:
     from twin.scenario import load_scenario
     from twin.sim.timeline import stream_to_parquet
 
-    city = build_city(builtin_osm("jakarta"), out=CACHE / "jakarta", progress=False).city
+    city = build_city(
+        builtin_osm("jakarta"), out=CACHE / "jakarta", name="jakarta", progress=False
+    ).city
     run = CACHE / "jakarta-rush-run"
     sc = load_scenario(HERE.parent / "scenarios" / "jakarta_morning_rush.yaml")
     sc = sc.model_copy(update={"city": str(city.path)})
@@ -40,9 +42,7 @@ def bench_audit(repeat: int) -> None:
     meta = {"scenario": sc.name}
     rows = interleaved(
         {
-            "writer without the chain (baseline)": lambda: stream_to_parquet(
-                stream, out, meta, chain=False
-            ),
+            "writer without the chain": lambda: stream_to_parquet(stream, out, meta, chain=False),
             "writer with the chain": lambda: stream_to_parquet(stream, out, meta),
         },
         min(repeat, 5),

@@ -266,3 +266,31 @@ def test_a_restarted_live_twin_goes_on_with_its_chain_and_publishes_its_head(tmp
     con = duckdb.connect(str(db), read_only=True)
     assert bytes(con.execute("SELECT head FROM audit_head").fetchone()[0]).hex() == verdict.head
     con.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+            st.one_of(st.none(), st.text(max_size=8)),
+            st.one_of(st.none(), st.integers(-(2**62), 2**62)),
+            st.one_of(st.none(), st.lists(st.text(max_size=3), max_size=3)),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_fast_encoding_is_the_canonical_one(rows):
+    """The column-wise encoder the writer uses gives, row by row, the very bytes of the
+    canonical encoding (:func:`twin.audit.encode`), whatever the values and the nulls."""
+    table = pa.table(
+        {
+            "t": pa.array([r[0] for r in rows], pa.float64()),
+            "kind": pa.array([r[1] for r in rows], pa.string()),
+            "seq": pa.array([r[2] for r in rows], pa.int64()),
+            "names": pa.array([r[3] for r in rows], pa.list_(pa.string())),
+        }
+    )
+    batch = table.combine_chunks().to_batches()[0]
+    assert audit._encodings(batch) == [audit.encode(r) for r in batch.to_pylist()]

@@ -39,13 +39,54 @@ def encode(record: dict[str, Any]) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _encodings(batch: pa.RecordBatch | pa.Table) -> Iterator[bytes]:
-    """Each row's canonical encoding, column by column (much faster than row dicts)."""
+def _encodings(batch: pa.RecordBatch | pa.Table) -> list[bytes]:
+    """Each row's canonical encoding (:func:`encode`), made column by column: rows are
+    grouped by which fields they fill (a timeline's rows of one kind fill the same ones),
+    and each group's columns are read once, leaving out the ~90 empty ones of each row."""
+    import numpy as np
+    import pandas as pd
+
     names = sorted(n for n in batch.schema.names if n != COLUMN)
-    columns = [batch.column(n).to_pylist() for n in names]
-    dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-    for values in zip(*columns, strict=True):
-        yield dumps({n: v for n, v in zip(names, values, strict=True) if v is not None}).encode()
+    n = batch.num_rows
+    if n == 0:
+        return []
+    columns = [batch.column(name) for name in names]
+    filled = np.stack(
+        [np.asarray(c.is_valid(), dtype=bool) for c in columns], axis=1
+    )  # rows × fields
+    packed = np.ascontiguousarray(np.packbits(filled, axis=1))
+    group, patterns = pd.factorize(packed.view(f"S{packed.shape[1]}").ravel())  # by hashing
+    # the names are sorted and dicts keep their order: no sorting per row
+    dumps = _dumps()
+    out: list[bytes] = [b""] * n
+    for g in range(len(patterns)):
+        rows = np.flatnonzero(group == g)
+        present = np.flatnonzero(filled[rows[0]])
+        if not len(present):  # a row with every field empty
+            for i in rows.tolist():
+                out[i] = b"{}"
+            continue
+        keys = [names[j] for j in present]
+        take = pa.array(rows)
+        values = [columns[j].take(take).to_pylist() for j in present]
+        for i, row in zip(rows.tolist(), zip(*values, strict=True), strict=True):
+            out[i] = dumps(dict(zip(keys, row, strict=True))).encode()
+    return out
+
+
+def _dumps() -> Any:
+    """``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)`` for the rows of
+    :func:`_encodings`, with CPython's C encoder made once instead of once per row (what
+    ``JSONEncoder.encode`` does), which is half the chain's cost; the same text."""
+    from json import encoder
+
+    plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    if encoder.c_make_encoder is None:  # pragma: no cover - a Python without _json
+        return plain.encode
+    made = encoder.c_make_encoder(
+        None, plain.default, encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    return lambda obj: "".join(made(obj, 0))
 
 
 def link(head: bytes, encoding: bytes) -> bytes:
