@@ -454,6 +454,28 @@ class AlertAcknowledged(Event):
     officer: str
 
 
+@event("personal_data_deleted")
+class PersonalDataDeleted(Event):
+    """The retention period passed for what came before ``before`` (ISO time): the raw
+    personal fields were deleted from the sensor history (``calls``: emergency calls that
+    lost their caller pseudonym and position; ``quarantined``: quarantined messages that
+    lost their raw text). Being on the timeline, the deletion is on the audit chain."""
+
+    before: str
+    retain_days: float
+    calls: int
+    quarantined: int
+
+
+@event("pseudonym_key_rotated")
+class PseudonymKeyRotated(Event):
+    """The key of callers' pseudonyms was replaced by a new random one, and the old one
+    destroyed: a caller's calls before and after can no longer be linked. ``key_id`` names
+    the new key (the first 12 hex digits of its SHA-256), never the key itself."""
+
+    key_id: str
+
+
 @event("sensor_message")
 class SensorMessage(Event):
     """A sensor message reached the twin: ``reason`` is empty if it was kept, else why it

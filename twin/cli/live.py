@@ -114,6 +114,21 @@ def live(
             "their messages must be signed.",
         ),
     ] = None,
+    retain_days: Annotated[
+        float | None,
+        typer.Option(
+            "--retain-days",
+            help="Delete callers' pseudonyms and positions, and quarantined raw text, after "
+            "this many days (checked hourly; each deletion goes on the audit chain).",
+        ),
+    ] = None,
+    rotate_key_days: Annotated[
+        float | None,
+        typer.Option(
+            "--rotate-key-days",
+            help="Replace the callers' pseudonym key (caller.key) every this many days.",
+        ),
+    ] = None,
     bundle: Annotated[
         Path | None, typer.Option("--city", help="City bundle when no scenario names one.")
     ] = None,
@@ -138,6 +153,9 @@ def live(
         raise InputError(f"--for: {exc}") from exc
     if not speed > 0:
         raise InputError(f"--speed must be positive, got {speed:g}")
+    for option, days in (("--retain-days", retain_days), ("--rotate-key-days", rotate_key_days)):
+        if days is not None and not days > 0:
+            raise InputError(f"{option} must be a positive number of days, got {days:g}")
     out.print(f"Live twin on mqtt://{mqtt}, writing {db}; Ctrl-C stops it.")
     from twin._sumo import sumo_console_to
     from twin.live.run import sumo_folder
@@ -149,6 +167,8 @@ def live(
         scenario=scenario,
         devices=sensors,
         keys=sensor_keys,
+        retain_days=retain_days,
+        rotate_key_days=rotate_key_days,
         city_path=bundle,
         duration=seconds,
         speed=speed,

@@ -57,7 +57,17 @@ FORK_POLL_S = 1.0
 #: acknowledgements (which do not act on the simulation), and SUMO's own records (trips,
 #: teleports, edge counts), which the twin reads when SUMO stops, so a live twin has none
 #: yet. Their effects are compared: every edge, sector and unit state.
-NOT_COMPARED = ("run_started", "run_ended", "trip", "teleport", "edge_flow", "alert_acknowledged")
+NOT_COMPARED = (
+    "run_started",
+    "run_ended",
+    "trip",
+    "teleport",
+    "edge_flow",
+    "alert_acknowledged",
+    # the live twin's housekeeping of its own files, which a replay does not repeat
+    "personal_data_deleted",
+    "pseudonym_key_rotated",
+)
 
 
 def forks_folder(db: Path) -> Path:

@@ -226,6 +226,8 @@ def run_live(
     scenario: Scenario | Path | None = None,
     devices: Path | None = None,
     keys: Path | None = None,
+    retain_days: float | None = None,
+    rotate_key_days: float | None = None,
     city_path: Path | None = None,
     duration: float = 3600.0,
     speed: float = 1.0,
@@ -302,6 +304,9 @@ def run_live(
             key=caller_key(db.parent),
             source=source,
             keys=read_sensor_keys(keys) if keys else None,
+            retain_days=retain_days,
+            rotate_key_days=rotate_key_days,
+            key_folder=db.parent,
         )
         sim.add(sensors)
         if live is not None:  # `twin fork` asks for the present state through a request file

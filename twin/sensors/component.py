@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ from twin.sensors.messages import PRIORITY_OF_SEVERITY, incident_of
 from twin.sensors.registry import Registry
 from twin.sensors.store import SensorStore
 
+#: How often a live twin applies its retention period, simulated seconds.
+RETENTION_EVERY_S = 3600.0
 #: How often a live twin drains its MQTT queue, seconds.
 POLL_S = 1.0
 
@@ -60,6 +62,13 @@ class SensorsComponent:
         replay cannot judge again).
     keys
         Signing sensors' HMAC keys (:func:`twin.sensors.ingest.read_sensor_keys`).
+    retain_days
+        A live twin's retention period: every hour, the raw personal fields of what came
+        more than this many days ago are deleted (:meth:`SensorStore.forget_personal`),
+        and the deletion goes on the timeline (``personal_data_deleted``).
+    rotate_key_days, key_folder
+        Every this many days, the callers' pseudonym key in ``key_folder`` is replaced by
+        a new one (``pseudonym_key_rotated`` on the timeline).
     """
 
     name = "sensors"
@@ -74,8 +83,16 @@ class SensorsComponent:
         journal: Path | None = None,
         source: Any = None,
         keys: dict[str, bytes] | None = None,
+        retain_days: float | None = None,
+        rotate_key_days: float | None = None,
+        key_folder: Path | None = None,
     ) -> None:
         self.registry, self.store, self.key, self.keys = registry, store, key, keys
+        self.retain_days, self.rotate_key_days, self.key_folder = (
+            retain_days,
+            rotate_key_days,
+            key_folder,
+        )
         self.replay, self.journal, self.source = replay, journal, source
         # (run second, received, text, the door's reason and detail if it refused it)
         self.journal_rows: list[tuple[float, str, str, tuple[str, str] | None]] = []
@@ -92,6 +109,39 @@ class SensorsComponent:
             sim.env.process(self._repeat(sim, read_journal(self.journal)))
         if self.source is not None:
             sim.env.process(self._poll(sim))
+        if self.retain_days is not None:
+            sim.env.process(self._retain(sim, self.retain_days))
+        if self.rotate_key_days is not None and self.key_folder is not None:
+            sim.env.process(self._rotate(sim, self.rotate_key_days, self.key_folder))
+
+    def _retain(self, sim: Any, days: float) -> Generator[Any, Any, None]:
+        """Every hour: forget the raw personal fields older than the retention period, and
+        say so on the timeline (the audit chain)."""
+        while True:
+            before = sim.clock() - timedelta(days=days)
+            gone = self.store.forget_personal(before.timestamp())
+            if gone["calls"] or gone["quarantined"]:
+                sim.emit(
+                    ev.PersonalDataDeleted(
+                        before=before.isoformat(timespec="seconds"),
+                        retain_days=float(days),
+                        calls=gone["calls"],
+                        quarantined=gone["quarantined"],
+                    ),
+                    source="live",
+                )
+            yield sim.env.timeout(RETENTION_EVERY_S)
+
+    def _rotate(self, sim: Any, days: float, folder: Path) -> Generator[Any, Any, None]:
+        """Every ``days``: a new pseudonym key, the old one destroyed."""
+        from twin.sensors.ingest import key_id, rotate_caller_key
+
+        while True:
+            yield sim.env.timeout(days * 86400.0)
+            self.key = rotate_caller_key(folder)
+            if self.ingest is not None:
+                self.ingest.key = self.key
+            sim.emit(ev.PseudonymKeyRotated(key_id=key_id(self.key)), source="live")
 
     def close(self, sim: Any) -> None:
         self.store.flush()

@@ -639,3 +639,25 @@ def read_sensor_keys(path: Path) -> dict[str, bytes]:
             raise InputError(f"{path}: {sensor}: a key is at least 32 hexadecimal digits")
         keys[str(sensor)] = key
     return keys
+
+
+def rotate_caller_key(folder: Path) -> bytes:
+    """Replace the pseudonym key in ``<folder>/caller.key`` with a new random one (written
+    beside it, owner-only, then renamed over it: the old key is gone). A key given by
+    ``TWIN_CALLER_KEY`` is the operator's to rotate: refused here."""
+    if os.environ.get("TWIN_CALLER_KEY"):
+        raise InputError("the pseudonym key comes from TWIN_CALLER_KEY: rotate it where it is kept")
+    path = Path(folder) / "caller.key"
+    key = os.urandom(32)
+    tmp = path.with_name(".caller.key.partial")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key.hex())
+    tmp.replace(path)
+    return key
+
+
+def key_id(key: bytes) -> str:
+    """A key's name in the record: the first 12 hex digits of its SHA-256."""
+    return hashlib.sha256(key).hexdigest()[:12]

@@ -143,6 +143,35 @@ class SensorStore:
                 self.con.from_arrow(batch).insert_into(table)
                 self._rows[table] = []
 
+    def forget_personal(self, before: float) -> dict[str, int]:
+        """Delete the raw personal fields of what came before ``before`` (POSIX seconds):
+        each emergency call's caller pseudonym and position (its columns, and its kept
+        message text), and the raw text of every quarantined message (which may hold a
+        caller's number the ingest could not read to pseudonymise). Returns the counts.
+        What stays: that a call came, when, on which number, of which category."""
+        self.flush()
+        cutoff = "to_timestamp(?)"
+        calls = self.con.execute(
+            f"SELECT count(*) FROM readings WHERE kind = 'EmergencyCall' "
+            f"AND received_at < {cutoff} AND (lat IS NOT NULL OR payload LIKE '%\"caller\"%' "
+            "OR payload LIKE '%\"location\"%')",
+            [before],
+        ).fetchall()[0][0]
+        self.con.execute(
+            "UPDATE readings SET lat = NULL, lon = NULL, "
+            "payload = json_object('type', payload->>'type', 'id', payload->>'id', "
+            "'number', payload->>'number', 'dateReceived', payload->>'dateReceived', "
+            "'category', payload->>'category') "
+            f"WHERE kind = 'EmergencyCall' AND received_at < {cutoff}",
+            [before],
+        )
+        quarantined = self.con.execute(
+            f"SELECT count(*) FROM quarantine WHERE received_at < {cutoff} AND raw IS NOT NULL",
+            [before],
+        ).fetchall()[0][0]
+        self.con.execute(f"UPDATE quarantine SET raw = NULL WHERE received_at < {cutoff}", [before])
+        return {"calls": int(calls), "quarantined": int(quarantined)}
+
     def close(self) -> None:
         self.flush()
         self.con.close()
