@@ -51,6 +51,14 @@ MqttTls = Annotated[
 MqttTlsCa = Annotated[
     Path | None, typer.Option("--tls-ca", help="TLS, the broker checked with this CA certificate.")
 ]
+SensorKeys = Annotated[
+    Path | None,
+    typer.Option(
+        "--sensor-keys",
+        help="Signing sensors' HMAC keys (sensor-keys.yaml from twin sensors broker-config): "
+        "their messages must be signed.",
+    ),
+]
 _state = {"debug": False}
 
 

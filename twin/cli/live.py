@@ -18,6 +18,7 @@ from twin.cli._app import (
     MqttTls,
     MqttTlsCa,
     MqttUser,
+    SensorKeys,
     app,
     city_or_default,
     out,
@@ -106,14 +107,7 @@ def live(
     sensors: Annotated[
         Path | None, typer.Option("--sensors", help="The city's sensors file.")
     ] = None,
-    sensor_keys: Annotated[
-        Path | None,
-        typer.Option(
-            "--sensor-keys",
-            help="Signing sensors' HMAC keys (sensor-keys.yaml from twin sensors broker-config): "
-            "their messages must be signed.",
-        ),
-    ] = None,
+    sensor_keys: SensorKeys = None,
     retain_days: Annotated[
         float | None,
         typer.Option(
@@ -262,14 +256,7 @@ def ingest(
     sensors: Annotated[
         Path | None, typer.Option("--sensors", help="The city's sensors file.")
     ] = None,
-    sensor_keys: Annotated[
-        Path | None,
-        typer.Option(
-            "--sensor-keys",
-            help="Signing sensors' HMAC keys (sensor-keys.yaml from twin sensors broker-config): "
-            "their messages must be signed.",
-        ),
-    ] = None,
+    sensor_keys: SensorKeys = None,
     bundle: Annotated[
         Path | None, typer.Option("--city", help="City bundle; default: the default city.")
     ] = None,
