@@ -19,6 +19,7 @@ walks a record and names the first record altered, inserted or deleted, or the c
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -172,9 +173,9 @@ class Verdict:
         return f"Audit chain BROKEN: {self.problem}"
 
 
-def rows_of(batches: Iterable[pa.RecordBatch], *, start: int = 0) -> Iterator[Row]:
+def rows_of(batches: Iterable[pa.RecordBatch]) -> Iterator[Row]:
     """The records of timeline batches, in order, as the verifier reads them."""
-    index = start
+    index = 0
     for batch in batches:
         prevs = (
             batch.column(COLUMN).to_pylist()
@@ -346,22 +347,19 @@ def verify_run(folder: Any, *, head: str | None = None) -> Verdict:
         parquet = pq.ParquetFile(timeline)
     except (OSError, pa.ArrowException) as exc:
         return Verdict(False, 0, "", f"{timeline}: unreadable ({exc})")
-    counted = [0]
-
-    def timeline_rows() -> Iterator[Row]:
-        for row in rows_of(parquet.iter_batches(batch_size=65_536)):
-            counted[0] += 1
-            yield row
-
-    def ack_rows() -> Iterator[Row]:
-        path = folder / "acknowledgements.jsonl"
-        if path.exists():
-            lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-            yield from rows_of_lines(lines, start=counted[0], what="acknowledgements.jsonl")
-
+    acks = folder / "acknowledgements.jsonl"
+    lines = (
+        [x for x in acks.read_text(encoding="utf-8").splitlines() if x.strip()]
+        if acks.exists()
+        else []
+    )
+    rows = itertools.chain(
+        rows_of(parquet.iter_batches(batch_size=65_536)),
+        rows_of_lines(lines, start=parquet.metadata.num_rows, what="acknowledgements.jsonl"),
+    )
     return _through(
         verify(
-            _chained(timeline_rows(), ack_rows()),
+            rows,
             head=state["head"],
             records=state.get("records"),
             through=_hex(head),
@@ -439,11 +437,6 @@ def _verify_published(db: Any, head: str | None) -> Verdict:
         ),
         head,
     )
-
-
-def _chained(*parts: Iterable[Row]) -> Iterator[Row]:
-    for part in parts:
-        yield from part
 
 
 def _through(verdict: Verdict, head: str | None) -> Verdict:
