@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 from twin.city import build_city, builtin_osm
+
+# A suite started as a background job of a script runs with SIGINT ignored (POSIX shells do
+# that for `cmd &`), and every `twin` it starts would inherit the deafness: the Ctrl-C tests
+# then see a run finish instead of stop. Hearing SIGINT again here gives the children the
+# default (exec resets a handled signal), whoever started the suite.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
