@@ -540,13 +540,16 @@ class CallReceived(Event):
 
 @event("alert_received")
 class AlertReceived(Event):
-    """An incident reported by a sensor or an officer (the live feed), without a call."""
+    """An incident reported by a sensor or an officer (the live feed), without a call.
+    ``held``: the CAD opens it but sends no unit until the command post orders one (an
+    exercise's inject: the trainees decide); the incident is then named after ``alert``."""
 
     alert: str
     incident_type: str
     priority: int
     lat: float
     lon: float
+    held: bool = False
 
 
 @event("unit_observed")
@@ -575,6 +578,99 @@ class ClosureLifted(Event):
     """An officer lifted a closure ordered from the live feed."""
 
     event_id: str
+
+
+# -- exercises ------------------------------------------------------------------------------
+
+
+@event("exercise_control")
+class ExerciseControl(Event):
+    """The trainer ran the exercise: ``action`` is start, pause, resume, speed (``speed``
+    the new pace: simulated seconds per wall-clock second), release (an inject before its
+    time), hold (an inject kept back until released), skip (an inject never sent), write (a
+    new inject written on the spot) or end. ``user`` is the signed-in trainer."""
+
+    action: str
+    inject: str
+    speed: float
+    user: str
+
+
+@event("inject_released")
+class InjectReleased(Event):
+    """An inject of the MSEL reached its team (``team``; ``all`` for every team): from the
+    simulated role ``sender``, ``title`` and ``text`` as the team reads them, and what it
+    does in the twin (``effect``: message, incident, crowd, closure, flood). ``expected``
+    is the order the team should give within ``due_s`` seconds (empty: none);
+    ``follow_up_of`` names the inject whose missed action released this one, and ``how``
+    says why it came now (scheduled, early, follow_up, written)."""
+
+    inject: str
+    title: str
+    text: str
+    sender: str
+    team: str
+    effect: str
+    expected: str
+    due_s: float
+    follow_up_of: str
+    how: str
+
+
+@event("inject_missed")
+class InjectMissed(Event):
+    """The time allowed for an inject's expected order ran out without it (``team`` gave no
+    ``expected`` order within ``due_s`` seconds); its follow-ups are released."""
+
+    inject: str
+    team: str
+    expected: str
+    due_s: float
+
+
+@event("inject_answered")
+class InjectAnswered(Event):
+    """A team gave the order an inject expected (``order_id``), ``delay_s`` seconds after
+    the inject reached it; ``late`` when that was after the time allowed (its follow-ups
+    had gone out already)."""
+
+    inject: str
+    team: str
+    expected: str
+    order_id: str
+    delay_s: float
+    late: bool
+
+
+@event("order_given")
+class OrderGiven(Event):
+    """A team's order in an exercise (or a command post's, over the order API), as given:
+    ``order`` is dispatch, recall, close_road, open_road, close_sector, open_sector,
+    checkpoint, move_patrol, mutual_aid or public_message; ``user`` the signed-in member who
+    gave it. The fields the order needs are filled (``unit``, ``incident``, ``edges``,
+    ``sector``, ``to_team``, ``text``). An order that cannot be carried out is followed at
+    once by ``order_refused`` with the same ``order_id``."""
+
+    order_id: str
+    order: str
+    team: str
+    user: str
+    unit: str
+    incident: str
+    edges: list[str]
+    sector: str
+    to_team: str
+    text: str
+
+
+@event("order_refused")
+class OrderRefused(Event):
+    """An order was not carried out, and why (the team may not command that unit, the unit
+    is busy, the incident is closed...)."""
+
+    order_id: str
+    team: str
+    reason: str
 
 
 def empty_columns() -> dict[str, list[Any]]:

@@ -160,6 +160,36 @@ def resolve_events(
     return resolved
 
 
+def edges_of(net: CityNet, where: Place | Area | list[Place], path: str) -> list[str]:
+    """The SUMO edges that a place (its road), roads, or an area (every road in it) cover,
+    for an order or an inject given while the twin runs; a ScenarioError names a problem
+    at ``path``."""
+    problems: list[tuple[str, str]] = []
+    if isinstance(where, Area):
+        shape = _area_shape(net, net.city, where, path, problems)
+        edges = net.edges_in(shape) if shape is not None else []
+        if shape is not None and not edges:
+            problems.append((path, "holds no road of the city"))
+    else:
+        places = where if isinstance(where, list) else [where]
+        edges = sorted({e for p in places for e in _place_edges(net, p, path, problems)})
+    if problems:
+        raise ScenarioError(path, problems)
+    return edges
+
+
+def point_of(net: CityNet, place: Place, path: str) -> tuple[float, float]:
+    """The junction (lat, lon) a place's road leads to: where an incident given while the
+    twin runs happens; a ScenarioError names a problem at ``path``."""
+    problems: list[tuple[str, str]] = []
+    edge = _place_edge(net, place, path, problems)
+    node = _edge_node(net.city, edge, path, problems) if edge is not None else None
+    if problems or node is None:
+        raise ScenarioError(path, problems)
+    data = net.city.graph.nodes[node]
+    return float(data["y"]), float(data["x"])
+
+
 def _contraflow(
     net: CityNet, event: Any, out: ResolvedEvent, path: str, problems: list[tuple[str, str]]
 ) -> None:

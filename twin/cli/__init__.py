@@ -10,12 +10,13 @@ traceback unless ``--debug`` is given. The commands, one module per family:
 - :mod:`~twin.cli.plans`: ``evaluate``;
 - :mod:`~twin.cli.dash`: ``dash``;
 - :mod:`~twin.cli.users`: ``users add|list|disable|enable|passwd``;
-- :mod:`~twin.cli.audit`: ``audit verify``.
+- :mod:`~twin.cli.audit`: ``audit verify``;
+- :mod:`~twin.cli.exercise`: ``exercise check|run|aar``.
 """
 
 from __future__ import annotations
 
-from twin.cli import audit, city, dash, live, plans, runs, users  # noqa: F401  (each registers its commands)
+from twin.cli import audit, city, dash, exercise, live, plans, runs, users  # noqa: F401  (each registers its commands)
 from twin.cli._app import app, main
 
 __all__ = ["app", "main"]

@@ -190,3 +190,17 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; nothing was left behind")
         sys.exit(130)
+
+
+def console_log(name: str, *, stamp: bool = True) -> None:
+    """A logger's INFO lines on the console (stderr), with the wall-clock time (``stamp``):
+    who signed in, what was refused; an exercise's lines carry its own clock instead."""
+    import logging
+
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        shown = "%(asctime)s %(message)s" if stamp else "%(message)s"
+        handler.setFormatter(logging.Formatter(shown, "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

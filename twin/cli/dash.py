@@ -10,6 +10,7 @@ import typer
 from twin._errors import InputError
 from twin.cli._app import (
     app,
+    console_log,
     out,
 )
 
@@ -204,7 +205,7 @@ def serve(server: Any, host: str, port: int, tls: Any = None, note: str = "") ->
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per HTTP request
-    _console_log("twin.auth")  # sign-ins, refusals
+    console_log("twin.auth")  # sign-ins, refusals
     try:
         httpd = make_server(host, port, server, threaded=True, ssl_context=tls)
     except OSError as exc:
@@ -217,16 +218,3 @@ def serve(server: Any, host: str, port: int, tls: Any = None, note: str = "") ->
         httpd.serve_forever()
     finally:
         httpd.server_close()
-
-
-def _console_log(name: str) -> None:
-    """A logger's INFO lines on the console, with the time: who signed in, what was
-    refused."""
-    import logging
-
-    logger = logging.getLogger(name)
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)

@@ -18,6 +18,7 @@ also publishes its timeline as Parquet parts beside it (``<db>.timeline/``, see
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -84,32 +85,56 @@ def send_order(db: Path, order: dict[str, Any]) -> None:
     tmp.replace(folder / name)
 
 
-#: The orders a live twin takes, by kind, and the event each becomes.
-ORDERS = ("alert_acknowledged",)
+#: What takes an order: its kind -> a function of (simulation, the order's fields).
+OrderHandler = Callable[[Any, dict[str, Any]], None]
 
 
-def serve_orders(sim: Any, db: Path) -> Any:
-    """The live twin's side of :func:`send_order`: a SimPy process that puts each order
-    on the timeline as its event, or says why it cannot."""
-    import json
-
+def _acknowledged(sim: Any, order: dict[str, Any]) -> None:
     from twin import events as ev
 
+    sim.emit(ev.AlertAcknowledged(**order), source="dashboard")
+
+
+#: The orders every live twin takes, by kind (an exercise adds its own).
+ORDERS: dict[str, OrderHandler] = {"alert_acknowledged": _acknowledged}
+
+
+def take_orders(
+    sim: Any, db: Path, handlers: dict[str, OrderHandler], *, only: Sequence[str] = ()
+) -> int:
+    """Carry out the orders waiting for the live twin on ``db``, oldest first, each by the
+    handler of its kind; one that cannot be taken is logged with why. With ``only``, the
+    orders of other kinds wait (a paused exercise takes the trainer's alone). Returns how
+    many were taken."""
+    import json
+
     folder = orders_folder(db)
+    if not folder.is_dir():
+        return 0
+    taken = 0
+    for path in sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name)):
+        try:
+            order = json.loads(path.read_text(encoding="utf-8"))
+            kind = order.pop("kind")
+            if only and kind not in only:
+                continue
+            if kind not in handlers:
+                raise ValueError(f"the live twin takes {', '.join(handlers)}, not {kind!r}")
+            handlers[kind](sim, order)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            logging.getLogger("twin.live").warning("order %s refused: %s", path.name, exc)
+        path.unlink(missing_ok=True)
+        taken += 1
+    return taken
+
+
+def serve_orders(sim: Any, db: Path, handlers: dict[str, OrderHandler] | None = None) -> Any:
+    """The live twin's side of :func:`send_order`: a SimPy process that takes the orders
+    waiting every simulated second (:func:`take_orders`)."""
+    handlers = handlers or ORDERS
     while True:
         yield sim.env.timeout(1.0)
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime):
-            try:
-                order = json.loads(path.read_text(encoding="utf-8"))
-                kind = order.pop("kind")
-                if kind not in ORDERS:
-                    raise ValueError(f"the live twin takes {', '.join(ORDERS)}, not {kind!r}")
-                sim.emit(ev.REGISTRY[kind](**order), source="dashboard")
-            except (ValueError, TypeError, KeyError) as exc:
-                logging.getLogger("twin.live").warning("order %s refused: %s", path.name, exc)
-            path.unlink(missing_ok=True)
+        take_orders(sim, db, handlers)
 
 
 class LiveStore:
@@ -221,7 +246,7 @@ def sumo_folder(db: Path) -> Path:
 
 def run_live(
     *,
-    mqtt: tuple[str, int],
+    mqtt: tuple[str, int] | None,
     db: Path,
     scenario: Scenario | Path | None = None,
     devices: Path | None = None,
@@ -236,9 +261,20 @@ def run_live(
     password: str | None = None,
     tls: Any = False,
     client_id: str = "twin-live",
+    start: datetime | None = None,
+    keep_events: bool = False,
+    components: Sequence[Any] = (),
+    orders: dict[str, OrderHandler] | None = None,
+    meta: dict[str, Any] | None = None,
+    stream_to: Path | None = None,
 ) -> dict[str, Any]:
     """Run a live twin until ``duration`` simulated seconds have passed (or Ctrl-C).
-    Returns what was ingested and how many events the live timeline holds."""
+    Returns what was ingested and how many events the live timeline holds.
+
+    An exercise runs on the same kernel: no feed (``mqtt=None``), the scenario's clock
+    (``start``) with its road events (``keep_events``), its director among the
+    ``components``, and the orders it takes beside an acknowledgement's (``orders``); its
+    timeline also streams to ``stream_to`` (Arrow), from which its run folder is written."""
     from twin.city import City, builtin_city
     from twin.events import RunEnded, RunStarted
     from twin.runs.run import load_city
@@ -257,7 +293,7 @@ def run_live(
     else:
         city = City.load(city_path) if city_path else builtin_city("default", progress=False)
         tz = datetime.now().astimezone().tzinfo
-    now = datetime.now(tz).replace(microsecond=0)
+    now = start or datetime.now(tz).replace(microsecond=0)
     registry = load_registry(devices, city)
     store = LiveStore(
         db,
@@ -268,14 +304,26 @@ def run_live(
             "duration_s": duration,
             "city": str(Path(city.path).resolve()),
             "sample_s": base.traffic.sample_every if base is not None and base.traffic else 60.0,
+            **(meta or {}),
         },
     )
-    source = MqttSource(
-        *mqtt, topics=(topic,), client_id=client_id, username=username, password=password, tls=tls
+    source = (
+        MqttSource(
+            *mqtt,
+            topics=(topic,),
+            client_id=client_id,
+            username=username,
+            password=password,
+            tls=tls,
+        )
+        if mqtt is not None
+        else None
     )
+    sensors = None
     try:
-        source.wait_connected()
-        timeline = Timeline(on_batch=store.add_batch)
+        if source is not None:
+            source.wait_connected()
+        timeline = Timeline(on_batch=store.add_batch, stream_to=stream_to)
         seed = base.seed if base is not None else 0
         sim = Simulation(
             duration=duration,
@@ -291,25 +339,28 @@ def run_live(
                 update={
                     "start": now,
                     "duration": duration,
-                    "events": [],
+                    "events": base.events if keep_events else [],
                     "sensors": None,
                     "variants": {},
                 }
             )
             workdir = sumo_folder(db)
             _add_scenario(sim, live, city, workdir, registry.detectors(), scenario_dir)
-        sensors = SensorsComponent(
-            registry,
-            store.sensors,
-            key=caller_key(db.parent),
-            source=source,
-            keys=read_sensor_keys(keys) if keys else None,
-            retain_days=retain_days,
-            rotate_key_days=rotate_key_days,
-            key_folder=db.parent,
-        )
-        sim.add(sensors)
-        if live is not None:  # `twin fork` asks for the present state through a request file
+        if source is not None:
+            sensors = SensorsComponent(
+                registry,
+                store.sensors,
+                key=caller_key(db.parent),
+                source=source,
+                keys=read_sensor_keys(keys) if keys else None,
+                retain_days=retain_days,
+                rotate_key_days=rotate_key_days,
+                key_folder=db.parent,
+            )
+            sim.add(sensors)
+        for component in components:
+            sim.add(component)
+        if live is not None and sensors is not None:  # `twin fork` asks for the present state
             from twin.live.fork import serve_forks
 
             sim.env.process(
@@ -323,7 +374,7 @@ def run_live(
                     sensors=sensors,
                 )
             )
-        sim.env.process(serve_orders(sim, db))  # acknowledgements from the dashboards
+        sim.env.process(serve_orders(sim, db, {**ORDERS, **(orders or {})}))  # from the dashboards
         sim.emit(
             RunStarted(
                 scenario=base.name if base else "live",
@@ -338,16 +389,21 @@ def run_live(
             sim.run(on_progress=lambda t: store.publish())  # every LIVE_FLUSH_S
         except KeyboardInterrupt:
             status = "stopped"
+        if sim.stopped:
+            status = "stopped"
         sim.timeline.append(
-            sim.env.now, RunEnded(status=status, reason="live twin stopped"), source="live"
+            sim.env.now,
+            RunEnded(status=status, reason=sim.stopped or "live twin stopped"),
+            source="live",
         )
-        timeline.flush()
+        timeline.close()  # flushed, and its stream (if any) closed
     finally:
-        source.close()
+        if source is not None:
+            source.close()
         store.close()
     from twin import kpi
 
-    ingest = sensors.ingest.summary() if sensors.ingest else {}
+    ingest = sensors.ingest.summary() if sensors is not None and sensors.ingest else {}
     geh = kpi.geh(timeline.table())
     return {
         "ingest": ingest,

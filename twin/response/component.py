@@ -203,6 +203,7 @@ class ResponseComponent:
         sim.timeline.subscribe("unit_observed", self._avl)
         sim.timeline.subscribe("closure_ordered", self._closure_ordered)
         sim.timeline.subscribe("closure_lifted", self._closure_lifted)
+        sim.timeline.subscribe("order_given", self._order)
         self._ordered: dict[str, list[tuple[int, int, int]]] = {}
 
     def _where(self, node: int) -> tuple[float, float]:
@@ -364,12 +365,59 @@ class ResponseComponent:
         """An alert from the field: the CAD opens the incident at once (nobody called)."""
         kind = alert.incident_type if alert.incident_type in self._specs else "crime"
         node = self.engine.node_of((alert.lat, alert.lon))
+        held = getattr(alert, "held", False)
         incident = self._occur(
-            kind, node, self._rng_community, origin="alert", priority=alert.priority, numbers=[]
+            kind,
+            node,
+            self._rng_community,
+            origin="inject" if held else "alert",
+            priority=alert.priority,
+            numbers=[],
+            name=alert.alert if held else None,
         )
         incident.known = True
         assert self.dispatcher is not None
-        self.dispatcher.open(incident)
+        if held:  # an exercise's inject: the command post sends the units
+            self.dispatcher.hold(incident)
+        else:
+            self.dispatcher.open(incident)
+
+    # -- the command post's orders ----------------------------------------------------------
+
+    def _order(self, t: float, order: Any) -> None:
+        """Dispatch, recall or move a unit on a command post's order; anything that cannot
+        be done is an ``order_refused`` with the reason, in the command post's words."""
+        if order.order not in ("dispatch", "recall", "move_patrol"):
+            return  # roads, messages: not the response's
+        assert self.dispatcher is not None
+        unit = self.dispatcher.by_id.get(order.unit)
+        if unit is None:
+            why = f"there is no unit {order.unit!r} (the units: {_few(self.dispatcher.by_id)})"
+        elif order.order == "dispatch":
+            incident = self._incident(order.incident)
+            why = (
+                self.dispatcher.order(unit, incident)
+                if incident is not None
+                else f"there is no open incident {order.incident!r}"
+            )
+        elif order.order == "recall":
+            why = self.dispatcher.recall(unit)
+        else:  # to the junction its road (a SUMO edge) leads to
+            joined = self.city.graph_edges_of(order.edges[0]) if order.edges else []
+            if joined:
+                node = int(joined[-1][1])
+                why = self.dispatcher.move(unit, node, self._node_sector.get(node, ""))
+            else:
+                why = "that place is not on the road graph: choose a road"
+        if why:
+            self.emit(ev.OrderRefused(order_id=order.order_id, team=order.team, reason=why))
+
+    def _incident(self, name: str) -> Any:
+        """An incident by its id (I00012-...), or by the inject that made it."""
+        for incident in reversed(self.incidents):
+            if incident.id == name or incident.id.endswith(f"-{name}"):
+                return incident
+        return None
 
     def _avl(self, t: float, fix: Any) -> None:
         """A unit's reported position: an available unit is dispatched from where it is."""
@@ -515,3 +563,8 @@ def _node_edges(city: Any) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
         {n: list(dict.fromkeys(e for _, e in sorted(c))) for n, c in into.items()},
         {n: list(dict.fromkeys(e for _, e in sorted(c))) for n, c in out.items()},
     )
+
+
+def _few(names: Any, n: int = 6) -> str:
+    names = list(names)
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")

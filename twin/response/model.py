@@ -58,6 +58,7 @@ class Incident:
     committed: int = 0  # units sent and not yet cleared
     unserved: int = 0  # needs still waiting for a unit
     closed: bool = False
+    held: list[str] = field(default_factory=list)  # needs waiting for the command post's order
 
 
 # -- call centre ----------------------------------------------------------------------------
@@ -331,6 +332,9 @@ class Dispatcher:
         self.pending: list[tuple[int, float, int, Incident, str]] = []
         self._order = itertools.count()
         self._trips: dict[Unit, Any] = {}  # en-route unit -> (process, arrival estimate)
+        self._jobs: dict[Unit, Any] = {}  # unit -> its job's process (a recall interrupts it)
+        self.held: list[Incident] = []  # incidents whose needs wait for an order
+        self._held_ids: set[str] = set()  # incidents whose units come only by order
         for unit in units:  # the board at the start: every unit and its state
             unit.node = unit.base
             if unit.on_duty(env.now):
@@ -349,6 +353,93 @@ class Dispatcher:
                 self._queue(incident, need)
             else:
                 self._send(unit, incident)
+
+    def hold(self, incident: Incident) -> None:
+        """An incident reaches the CAD, but its units wait for the command post's order
+        (:meth:`order`): an exercise's inject, where the trainees decide."""
+        incident.unserved = len(incident.needs)
+        incident.held = list(incident.needs)
+        self.held.append(incident)
+        self._held_ids.add(incident.id)
+        for need in incident.needs:
+            self.emit(
+                ev.IncidentPending(
+                    incident=incident.id, need=need, action="held", pending=len(self.pending)
+                )
+            )
+
+    # -- the command post's orders ----------------------------------------------------------
+
+    def order(self, unit: Unit, incident: Incident) -> str:
+        """Send ``unit`` to ``incident`` on an order; returns why not ("" when sent). The
+        order serves a need of the unit's kind that waits (held, or queued); a unit beyond
+        the incident's needs is sent all the same (the command post may reinforce)."""
+        if incident.closed:
+            return f"incident {incident.id} is closed"
+        refused = self._not_free(unit)
+        if refused:
+            return refused
+        queued = next((e for e in self.pending if e[3] is incident and e[4] == unit.agency), None)
+        if unit.agency in incident.held:
+            incident.held.remove(unit.agency)
+            if not incident.held and incident in self.held:
+                self.held.remove(incident)
+            action = "assigned"
+        elif queued is not None:
+            self.pending.remove(queued)
+            heapq.heapify(self.pending)
+            action = "assigned"
+        else:
+            incident.unserved += 1  # beyond its needs: _send counts it as served
+            action = ""
+        if action:
+            self.emit(
+                ev.IncidentPending(
+                    incident=incident.id, need=unit.agency, action=action, pending=len(self.pending)
+                )
+            )
+        self._send(unit, incident)
+        return ""
+
+    def recall(self, unit: Unit) -> str:
+        """Bring a unit on a job back to its base; the need it served waits again (held
+        for an order if it was ordered, else queued for the CAD). Returns why not."""
+        job = self._jobs.get(unit)
+        if (
+            job is None
+            or unit.incident is None
+            or unit.state
+            not in (
+                "dispatched",
+                "en_route",
+                "on_scene",
+            )
+        ):
+            return f"{unit.id} is {unit.state.replace('_', ' ')}: there is no job to recall it from"
+        job.interrupt("recalled")
+        return ""
+
+    def move(self, unit: Unit, node: int, sector: str) -> str:
+        """Move an available unit to stand by at ``node`` (its new post); returns why not."""
+        refused = self._not_free(unit)
+        if refused:
+            return refused
+        unit.base, unit.base_sector = node, sector
+        self.env.process(self._reposition(unit))
+        return ""
+
+    def _reposition(self, unit: Unit) -> Generator[Any, Any, None]:
+        unit.busy_since = self.env.now
+        self._state(unit, "returning")  # on its way to its post
+        yield self.env.process(self.travel.drive(unit, unit.node, unit.base))
+        self._back(unit)
+
+    def _not_free(self, unit: Unit) -> str:
+        if unit.state != "available" or not unit.on_duty(self.env.now):
+            doing = unit.state.replace("_", " ")
+            at = f" at {unit.incident.id}" if unit.incident is not None else ""
+            return f"{unit.id} is {doing}{at}, not available"
+        return ""
 
     def choose(self, incident: Incident, need: str) -> Unit | None:
         """The unit the policy sends to ``incident`` for ``need``, or None if none can go."""
@@ -419,7 +510,7 @@ class Dispatcher:
         incident.committed += 1
         incident.unserved -= 1
         self._state(unit, "dispatched")
-        self.env.process(self._job(unit, incident))
+        self._jobs[unit] = self.env.process(self._job(unit, incident))
 
     def _state(self, unit: Unit, state: str) -> None:
         unit.state = state
@@ -443,7 +534,11 @@ class Dispatcher:
     def _job(self, unit: Unit, incident: Incident) -> Generator[Any, Any, None]:
         env = self.env
         if self.turnout is not None:
-            yield env.timeout(draw(self.turnout, self.rng))
+            try:
+                yield env.timeout(draw(self.turnout, self.rng))
+            except simpy.Interrupt:  # recalled before it left
+                yield from self._called_back(unit, incident, driven_s=0.0)
+                return
         self._state(unit, "en_route")
         left = env.now
         trip = env.process(self.travel.drive(unit, unit.node, incident.node))
@@ -451,15 +546,18 @@ class Dispatcher:
         self._trips[unit] = (trip, estimate)
         try:
             yield trip
-        except simpy.Interrupt:
-            # Another unit took over. This one turns back the way it came: its way back
-            # takes as long as it had driven.
+        except simpy.Interrupt as why:
+            # Another unit took over, or the command post recalled it. It turns back the way
+            # it came: its way back takes as long as it had driven.
             cancel = getattr(self.travel, "cancel", None)
             if cancel is not None:
                 cancel(unit)
+            self._trips.pop(unit, None)
+            if why.cause == "recalled":
+                yield from self._called_back(unit, incident, driven_s=env.now - left)
+                return
             incident.committed -= 1
             incident.unserved += 1  # the unit taking over counted itself in _send
-            self._trips.pop(unit, None)
             unit.incident = None
             self._state(unit, "returning")
             yield env.timeout(env.now - left)
@@ -468,7 +566,11 @@ class Dispatcher:
         self._trips.pop(unit, None)
         unit.node = incident.node
         self._state(unit, "on_scene")
-        yield env.timeout(draw(incident.spec.on_scene, self.rng))
+        try:
+            yield env.timeout(draw(incident.spec.on_scene, self.rng))
+        except simpy.Interrupt:  # recalled from the scene before it was done
+            yield from self._called_back(unit, incident, driven_s=None)
+            return
         if (
             unit.agency == "ambulance"
             and self.hospitals
@@ -492,6 +594,33 @@ class Dispatcher:
         yield env.process(self.travel.drive(unit, unit.node, unit.base))
         self._back(unit)
 
+    def _called_back(
+        self, unit: Unit, incident: Incident, *, driven_s: float | None
+    ) -> Generator[Any, Any, None]:
+        """A recalled unit leaves its incident, whose need waits again, and goes back to
+        base: the way it came (``driven_s``), or from the scene (None)."""
+        incident.committed -= 1
+        incident.unserved += 1
+        unit.incident = None
+        self._jobs.pop(unit, None)
+        self._state(unit, "returning")
+        if incident.id in self._held_ids:
+            incident.held.append(unit.agency)
+            if incident not in self.held:
+                self.held.append(incident)
+            self.emit(
+                ev.IncidentPending(
+                    incident=incident.id, need=unit.agency, action="held", pending=len(self.pending)
+                )
+            )
+        else:
+            self._queue(incident, unit.agency)
+        if driven_s is None:
+            yield self.env.process(self.travel.drive(unit, unit.node, unit.base))
+        else:
+            yield self.env.timeout(driven_s)
+        self._back(unit)
+
     def _clear(self, unit: Unit, incident: Incident) -> None:
         incident.committed -= 1
         if incident.committed == 0 and incident.unserved == 0 and not incident.closed:
@@ -508,6 +637,7 @@ class Dispatcher:
     def _back(self, unit: Unit) -> None:
         unit.node = unit.base
         unit.incident = None
+        self._jobs.pop(unit, None)
         if unit.on_duty(self.env.now):
             self._state(unit, "available")
             self._freed(unit)
@@ -529,7 +659,15 @@ class Dispatcher:
                 self._state(unit, "off_duty")
 
     def finish(self) -> None:
-        """At the end of the run: record the needs still pending."""
+        """At the end of the run: record the needs still pending, or held for an order."""
+        for incident in self.held:
+            for need in incident.held:
+                self.emit(
+                    ev.IncidentPending(
+                        incident=incident.id, need=need, action="dropped", pending=len(self.pending)
+                    )
+                )
+        self.held = []
         while self.pending:
             _, _, _, incident, need = heapq.heappop(self.pending)
             self.emit(

@@ -286,67 +286,96 @@ def _run_once(
             )
             raise InputError(f"{scenario.name}: {what}: {outcome['detail']}")
         status = "complete" if outcome["ok"] else "incomplete"
-        timeline = tmp / "timeline.parquet"
-        written = stream_to_parquet(  # row group by row group: never all in memory
-            tmp / "timeline.arrows",
-            timeline,
-            {
-                "scenario": scenario.name,
-                "seed": str(scenario.seed),
-                "status": status,
-                "start": scenario.start.isoformat(),
-                "twin": __version__,
-            },
+        result = write_run_files(
+            tmp,
+            scenario,
+            city,
+            status=status,
+            error=outcome.get("error", ""),
+            reached=float(outcome.get("t", 0.0)),
+            wall=wall,
             tail=None
             if outcome["ok"]
             else lambda kinds, seq: crashed_tail(outcome, sumo_dir, kinds, seq),
         )
-        (tmp / "timeline.arrows").unlink(missing_ok=True)
-        reached = float(outcome.get("t", 0.0))
-        info = {
-            "scenario": scenario.name,
-            "status": status,
-            "error": outcome.get("error", ""),
-            "simulated_s": reached,
-            "simulated_until": (scenario.start + timedelta(seconds=reached)).isoformat(),
-            "duration_s": scenario.duration,
-            "wall_s": round(wall, 2),
-            "realtime_factor": round(reached / wall, 1) if wall > 0 else None,
-            "events": written.rows,
-            "timeline_sha256": written.sha256,
-            "audit": written.audit,  # the audit chain's head: twin audit verify
-            "seed": scenario.seed,
-            "simulator": _simulator(scenario),
-            "city": {
-                "name": city.name,
-                "path": str(city.path),
-                "cache_key": city.manifest.cache_key,
-                "driving_side": city.manifest.driving_side["side"],
-            },
-            "vehicle_mix": (
-                {
-                    "shares": scenario.traffic.demand.mix,
-                    "source": scenario.traffic.demand.mix_source or "not stated",
-                    "sublane_m": scenario.traffic.sublane_m(),
-                }
-                if scenario.traffic and scenario.traffic.demand.mix
-                else None
-            ),
-            "versions": _versions(),
-        }
-        from twin import kpi
+        return RunResult(path=out, status=status, kpis=result.kpis, info=result.info)
 
-        kpis = kpi.summary(timeline)  # DuckDB reads the file
-        kpi.network_over_time(timeline).to_parquet(tmp / "network.parquet", index=False)
-        kpi.sector_over_time(timeline).to_parquet(tmp / "sectors.parquet", index=False)
-        (tmp / "kpis.json").write_text(
-            json.dumps({"kpis": kpis}, indent=2, default=str) + "\n", encoding="utf-8"
-        )
-        _write_scenario(tmp / "scenario.yaml", scenario, info)
-        (tmp / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        if scenario.outputs.report:
-            write_run_report(tmp, scenario, city)
-        return RunResult(path=out, status=status, kpis=kpis, info=info)
+
+def write_run_files(
+    folder: Path,
+    scenario: Scenario,
+    city: City,
+    *,
+    status: str,
+    error: str,
+    reached: float,
+    wall: float,
+    tail: Any = None,
+    extra: dict[str, Any] | None = None,
+) -> RunResult:
+    """Write a run folder's files from its timeline's Arrow stream (``timeline.arrows``,
+    removed after): the Parquet timeline with its audit chain, ``run.json``, the KPIs and
+    their tables, ``scenario.yaml`` and the report. A what-if run and an exercise alike.
+    ``extra`` adds fields to ``run.json``."""
+    timeline = folder / "timeline.parquet"
+    written = stream_to_parquet(  # row group by row group: never all in memory
+        folder / "timeline.arrows",
+        timeline,
+        {
+            "scenario": scenario.name,
+            "seed": str(scenario.seed),
+            "status": status,
+            "start": scenario.start.isoformat(),
+            "twin": __version__,
+        },
+        tail=tail,
+    )
+    (folder / "timeline.arrows").unlink(missing_ok=True)
+    info = {
+        "scenario": scenario.name,
+        "status": status,
+        "error": error,
+        "simulated_s": reached,
+        "simulated_until": (scenario.start + timedelta(seconds=reached)).isoformat(),
+        "duration_s": scenario.duration,
+        "wall_s": round(wall, 2),
+        "realtime_factor": round(reached / wall, 1) if wall > 0 else None,
+        "events": written.rows,
+        "timeline_sha256": written.sha256,
+        "audit": written.audit,  # the audit chain's head: twin audit verify
+        "seed": scenario.seed,
+        "simulator": _simulator(scenario),
+        "city": {
+            "name": city.name,
+            "path": str(city.path),
+            "cache_key": city.manifest.cache_key,
+            "driving_side": city.manifest.driving_side["side"],
+        },
+        "vehicle_mix": (
+            {
+                "shares": scenario.traffic.demand.mix,
+                "source": scenario.traffic.demand.mix_source or "not stated",
+                "sublane_m": scenario.traffic.sublane_m(),
+            }
+            if scenario.traffic and scenario.traffic.demand.mix
+            else None
+        ),
+        "versions": _versions(),
+        **(extra or {}),
+    }
+    from twin import kpi
+
+    kpis = kpi.summary(timeline)  # DuckDB reads the file
+    kpi.network_over_time(timeline).to_parquet(folder / "network.parquet", index=False)
+    kpi.sector_over_time(timeline).to_parquet(folder / "sectors.parquet", index=False)
+    (folder / "kpis.json").write_text(
+        json.dumps({"kpis": kpis}, indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    _write_scenario(folder / "scenario.yaml", scenario, info)
+    (folder / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    if scenario.outputs.report:
+        write_run_report(folder, scenario, city)
+    return RunResult(path=folder, status=status, kpis=kpis, info=info)
 
 
 def _simulator(scenario: Scenario) -> str:

@@ -160,14 +160,19 @@ class Scenario(_Model):
 
     def event_begin(self, event: Any) -> float:
         """Seconds after the run start at which an event begins."""
-        if event.start.startswith("+"):
-            return parse_duration(event.start[1:])
-        parts = [int(p) for p in event.start.split(":")]
+        return self.begin_of(event.start)
+
+    def begin_of(self, when: str) -> float:
+        """Seconds after the run start of a time of day ("07:40", the next one after the
+        start) or an offset ("+40min")."""
+        if when.startswith("+"):
+            return parse_duration(when[1:])
+        parts = [int(p) for p in when.split(":")]
         tod = time(parts[0] % 24, parts[1], parts[2] if len(parts) > 2 else 0)
-        when = datetime.combine(self.start.date(), tod, tzinfo=self.start.tzinfo)
-        if when < self.start:
-            when += timedelta(days=1)
-        return (when - self.start).total_seconds()
+        at = datetime.combine(self.start.date(), tod, tzinfo=self.start.tzinfo)
+        if at < self.start:
+            at += timedelta(days=1)
+        return (at - self.start).total_seconds()
 
     def event_ids(self) -> list[str]:
         """Each event's id: its own, or ``<type>-<n>``."""

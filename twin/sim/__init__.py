@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from twin.sim.simulation import Component, Simulation
+from twin.sim.simulation import Component, Simulation, Stop
 from twin.sim.timeline import Timeline
 
-__all__ = ["Component", "Simulation", "Timeline"]
+__all__ = ["Component", "Simulation", "Stop", "Timeline"]

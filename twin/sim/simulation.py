@@ -35,6 +35,7 @@ local date and time of the scenario.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -57,6 +58,12 @@ class Component(Protocol):
 
     def close(self, sim: Simulation) -> None:
         """Release what the component holds (a SUMO connection, files). Called once."""
+
+
+class Stop(Exception):
+    """Raised by a component's process to end the run now, short of its duration (a
+    trainer ending an exercise); :meth:`Simulation.run` ends cleanly and says why in
+    :attr:`Simulation.stopped`."""
 
 
 class Simulation:
@@ -111,6 +118,29 @@ class Simulation:
         self.timeline = timeline if timeline is not None else Timeline()
         self.checkpoint_every = float(checkpoint_every)
         self.components: list[Component] = []
+        self.stopped = ""  # why a component ended the run early (see Stop)
+
+    @property
+    def speed(self) -> float | None:
+        """Simulated seconds per wall-clock second (``None``: as fast as possible)."""
+        if isinstance(self.env, simpy.rt.RealtimeEnvironment):
+            return 1.0 / self.env.factor
+        return None
+
+    def set_speed(self, speed: float | None = None) -> None:
+        """Keep pace with the wall clock from now on, at ``speed`` (the same speed if not
+        given): a trainer changing the exercise's pace, or resuming after a pause (the
+        paused wall-clock time is not caught up). Only for a run in wall-clock time."""
+        env = self.env
+        if not isinstance(env, simpy.rt.RealtimeEnvironment):
+            raise ValueError("only a run in wall-clock time has a speed")
+        if speed is not None:
+            if not speed > 0:
+                raise ValueError(f"speed must be positive, got {speed}")
+            env._factor = 1.0 / speed
+        # SimPy's sync() moves the wall-clock anchor only; the simulated one must move too
+        env.env_start = env.now
+        env.real_start = time.monotonic()
 
     def add(self, component: Component) -> None:
         """Attach a component; its processes start when the run starts."""
@@ -126,6 +156,13 @@ class Simulation:
         """The scenario's local date and time at simulated time ``t`` (default: now)."""
         return self.start + timedelta(seconds=self.env.now if t is None else t)
 
+    def checkpoint(self) -> None:
+        """Flush the timeline and tell the run's ``on_progress`` now, between its regular
+        checkpoints: a paused exercise shows its readers everything up to the pause."""
+        self.timeline.flush()
+        if getattr(self, "_on_progress", None) is not None:
+            self._on_progress(self.env.now)
+
     def run(self, on_progress: Callable[[float], None] | None = None) -> None:
         """Run every component until ``duration``, then close them (also on error).
 
@@ -133,6 +170,7 @@ class Simulation:
         end of the run is on the timeline.
         """
         started: list[Component] = []
+        self._on_progress = on_progress
         try:
             for component in self.components:
                 component.start(self)
@@ -140,7 +178,11 @@ class Simulation:
             t = 0.0
             while t < self.duration:
                 t = min(t + self.checkpoint_every, self.duration)
-                self.env.run(until=t)
+                try:
+                    self.env.run(until=t)
+                except Stop as stop:
+                    self.stopped = str(stop) or "stopped"
+                    break
                 if t == self.duration:  # SimPy's `until` is exclusive; the end time is not
                     while self.env.peek() <= self.duration:
                         self.env.step()

@@ -1,0 +1,131 @@
+"""``twin exercise check|run|aar``: command-post exercises (:mod:`twin.exercise`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from twin._errors import InputError
+from twin.cli._app import app, console_log, out
+
+exercise_app = typer.Typer(
+    help="Command-post exercises: an MSEL of injects played on the twin, teams giving "
+    "orders, and the after-action review.",
+    no_args_is_help=True,
+)
+app.add_typer(exercise_app, name="exercise")
+
+ExerciseFile = Annotated[
+    Path, typer.Argument(help="The exercise file (YAML: the scenario and the MSEL, or its sheet).")
+]
+
+
+@exercise_app.command("check")
+def check(
+    exercise: ExerciseFile,
+    teams: Annotated[
+        Path | None, typer.Option("--teams", help="The teams file, checked with the MSEL.")
+    ] = None,
+) -> None:
+    """Validate an exercise without running it: its MSEL rows, the places of its injects
+    on the city, its scenario and its teams. Every problem is named by row and column."""
+    from twin.exercise.run import check_exercise
+
+    checked = check_exercise(exercise, teams)
+    for line in checked.summary():
+        out.print(line, markup=False, soft_wrap=True)
+    out.print("The exercise is ready to run.", markup=False)
+
+
+@exercise_app.command("run")
+def run(
+    exercise: ExerciseFile,
+    teams: Annotated[
+        Path, typer.Option("--teams", help="The teams file: who commands which units.")
+    ],
+    speed: Annotated[
+        float,
+        typer.Option(
+            "--speed", help="Simulated seconds per wall-clock second (the trainer can change it)."
+        ),
+    ] = 1.0,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="The exercise's live file (default exercises/NAME/live.duckdb)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="The run folder (default runs/NAME).")
+    ] = None,
+) -> None:
+    """Play an exercise in wall-clock time. Follow it and give orders on the dashboards
+    (twin dash --live DB: the trainer's page, each team's page, the observers'); each
+    inject, order and refusal is printed here with the exercise's clock."""
+    from twin._sumo import sumo_console_to
+    from twin.exercise.run import check_exercise, run_exercise
+    from twin.live.run import sumo_folder
+
+    if not 0 < speed <= 1000:
+        raise InputError(f"--speed: between 0 and 1000 times real time, got {speed:g}")
+    checked = check_exercise(exercise, teams)
+    ex, scenario = checked.exercise, checked.scenario
+    db = db or Path("exercises") / ex.name / "live.duckdb"
+    minutes = scenario.duration / 60
+    out.print(
+        f"Exercise {ex.name}: {scenario.name} from {scenario.start:%H:%M}, {minutes:g} min "
+        f"at {speed:g}× real time ({minutes / speed:.1f} min); Ctrl-C stops it.",
+        markup=False,
+        soft_wrap=True,
+    )
+    out.print(
+        f"The teams follow it and give orders on: twin dash --live {db}",
+        markup=False,
+        soft_wrap=True,
+    )
+    console_log("twin.exercise", stamp=False)
+    sumo_console_to(sumo_folder(db) / "console.log")  # SUMO's warnings off the terminal
+    result = run_exercise(exercise, teams, speed=speed, db=db, out=out_dir)
+    out.print(
+        f"Exercise {result.status}: {result.released} injects sent, {result.answered} answered, "
+        f"{result.missed} missed; {result.events:,} events in {result.run}.",
+        markup=False,
+        soft_wrap=True,
+    )
+    out.print(f"After-action review: twin exercise aar {result.run}", markup=False)
+
+
+@exercise_app.command("aar")
+def aar(
+    run_dir: Annotated[Path, typer.Argument(help="The exercise's run folder (runs/NAME).")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the review (default RUN/aar.html).")
+    ] = None,
+) -> None:
+    """Write the after-action review of an exercise: each inject and its answer, each
+    team's orders, the incidents, the KPIs against the doctrine's targets, the sectors'
+    status over time."""
+    from twin.exercise.aar import review, write_aar
+
+    rev = review(run_dir)
+    path = write_aar(run_dir, out_file, rev)
+    counts = rev.injects["verdict"].value_counts()
+    out.print(
+        f"{len(rev.injects)} injects: {int(counts.get('on time', 0))} answered on time, "
+        f"{int(counts.get('late', 0))} late, {int(counts.get('missed', 0))} missed.",
+        markup=False,
+    )
+    for r in rev.injects.itertuples():
+        if r.verdict in ("on time", "late"):
+            out.print(
+                f"  {r.inject} ({r.team}): {r.expected.replace('_', ' ')} after "
+                f"{r.delay_s / 60:.1f} min ({r.verdict}; allowed {r.due_s / 60:g} min)",
+                markup=False,
+            )
+        elif r.verdict == "missed":
+            out.print(
+                f"  {r.inject} ({r.team}): no {r.expected.replace('_', ' ')} within "
+                f"{r.due_s / 60:g} min (missed)",
+                markup=False,
+            )
+    out.print(f"Review: {path}", markup=False)
