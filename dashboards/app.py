@@ -25,7 +25,7 @@ from typing import Any
 import dash
 from dash import Input, Output, dcc, html
 
-from twin.dashboards import state
+from twin.dashboards import orders, state
 from twin.dashboards.data import Runs
 from twin.dashboards.i18n import LANGUAGES, text
 from twin.dashboards.signin import Gate, current_user
@@ -62,6 +62,7 @@ def create_app(
     app.server.config[state.KEY] = shown
     app.server.config[state.TILES] = tiles
     (gate or Gate(lang=lang)).install(app)
+    orders.install(app, shown)  # the exercise's order API
     app.layout = lambda: _layout(lang)
     keys = [_nav_key(page) for page in dash.page_registry.values()]
 

@@ -275,6 +275,13 @@ class Runs:
             if folder in members:
                 self._members.add(name)
 
+    def exercise(self) -> LiveView | None:
+        """The running exercise among the live twins (its live file's meta names it)."""
+        return next(
+            (v for v in self.views.values() if isinstance(v, LiveView) and v.meta.get("exercise")),
+            None,
+        )
+
     def __getitem__(self, name: str | None) -> RunView:
         return self.views.get(name or "", next(iter(self.views.values())))
 

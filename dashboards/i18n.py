@@ -50,6 +50,7 @@ TEXT: dict[str, dict[str, str]] = {
         "gate_expired": "Sesi berakhir: silakan masuk lagi (/signin).",
         "gate_forbidden": "Peran Anda tidak mengizinkan tindakan ini.",
         "gate_csrf": "Permintaan ditolak: token CSRF tidak ada atau salah.",
+        "gate_wrong_api": "Nama atau kata sandi salah (atau terlalu banyak percobaan gagal).",
         "gate_too_many": "Terlalu banyak percobaan gagal: coba lagi nanti.",
         "gate_bad_link": "Tautan masuk ini sudah dipakai atau salah: lihat konsol twin dash "
         "untuk tautan baru.",
@@ -169,6 +170,7 @@ TEXT: dict[str, dict[str, str]] = {
         "gate_expired": "Session ended: sign in again (/signin).",
         "gate_forbidden": "Your role does not allow this.",
         "gate_csrf": "Refused: the CSRF token is missing or wrong.",
+        "gate_wrong_api": "Wrong name or password (or too many failed attempts).",
         "gate_too_many": "Too many failed attempts: try again later.",
         "gate_bad_link": "This sign-in link was used already or is wrong: see twin dash's "
         "console for a new one.",

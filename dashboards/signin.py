@@ -15,7 +15,10 @@ The gate (:class:`Gate`, installed on the app's Flask server before any route):
   script adds from a cookie only this site can read, or the sign-out form's field);
 - rate-limits failed sign-ins, by address and by name;
 - with no users yet, on 127.0.0.1, signs in whoever opens the one-time link it printed
-  (``?token=...``, as Jupyter does), and prints a new link for the next browser.
+  (``?token=...``, as Jupyter does), and prints a new link for the next browser;
+- lets a program use the order API (``/api/...``) with HTTP Basic credentials of a user,
+  checked on each request and rate-limited as sign-ins are (no cookie, so no CSRF token;
+  no ``WWW-Authenticate`` either, so a browser never keeps them).
 
 Callbacks read the signed-in user with :func:`current_user`.
 """
@@ -73,6 +76,9 @@ ROUTES: dict[str, str | None] = {
     "/static/<path:filename>": "view",
     "/_reload-hash": "view",
     "/_favicon.ico": "view",
+    "/api/exercise/state": "view",
+    "/api/exercise/orders": "exercise_order",
+    "/api/exercise/control": "exercise_control",
 }
 
 #: Every callback the server runs (by page and function), and the action it needs.
@@ -186,10 +192,14 @@ class Gate:
             return None
         if self.token is not None and "token" in request.args:
             return self._link_signin()
-        session = self._session()
+        auth = request.authorization
+        basic = request.path.startswith("/api/") and auth is not None and auth.type == "basic"
+        session = self._basic() if basic else self._session()
         if session is None:
+            if basic:
+                return self._answer(401, "wrong_api")
             return self._unsigned(expired=COOKIE in request.cookies)
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not basic:
             sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf", "")
             if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
                 log.warning(
@@ -223,6 +233,26 @@ class Gate:
                 log.info("%s: session ended (%s)", session.user, "idle" if ended else "disabled")
                 return None
             return session
+
+    def _basic(self) -> Session | None:
+        """The user an API request's Basic credentials name, for this request only."""
+        from flask import request
+
+        auth = request.authorization
+        assert auth is not None
+        name = (auth.username or "").strip().lower()[:64]
+        address = request.remote_addr or "?"
+        keys = (f"addr:{address}", f"name:{name}")
+        if self.users is None or any(self._locked(k) for k in keys):
+            return None
+        user = self.users.verify(name, (auth.password or "")[:256]) if name else None
+        if user is None or user.role == "sensor" or user.disabled:
+            for k in keys:
+                self._failed(k)
+            log.warning("API request as %r from %s: wrong name or password", name, address)
+            return None
+        now = self.clock()
+        return Session(user.name, user.role, user.team, "", now, now, "api")
 
     def _enabled(self) -> set[str]:
         """The names that may sign in now, read again whenever the users file changes."""

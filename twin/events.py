@@ -663,6 +663,22 @@ class OrderGiven(Event):
     text: str
 
 
+@event("unit_ordered")
+class UnitOrdered(Event):
+    """The command post's order to a unit, as the response carries it out (an exercise's
+    director sends it once the team may give it): ``action`` is dispatch (to
+    ``incident``), recall (back to its base) or move (to stand by at the junction the
+    first of ``edges`` leads to). One the response cannot carry out is followed by
+    ``order_refused`` with the same ``order_id``."""
+
+    order_id: str
+    unit: str
+    action: str
+    incident: str
+    edges: list[str]
+    team: str
+
+
 @event("order_refused")
 class OrderRefused(Event):
     """An order was not carried out, and why (the team may not command that unit, the unit

@@ -13,7 +13,8 @@ API:
 Everything it does is an event: ``inject_released``, ``inject_missed``,
 ``inject_answered``, ``order_given`` / ``order_refused``, ``exercise_control``, and the
 effects of injects and orders in the twin's own words (``alert_received`` for an
-incident, ``closure_ordered`` / ``closure_lifted`` for roads). So the after-action review
+incident, ``unit_ordered`` for a unit, ``closure_ordered`` / ``closure_lifted`` for
+roads). So the after-action review
 replays the exercise from the timeline alone.
 """
 
@@ -292,13 +293,14 @@ class Director:
     def _take_order(self, sim: Any, doc: dict[str, Any]) -> None:
         user = str(doc.pop("user", ""))
         order_id = str(doc.pop("order_id", "") or uuid.uuid4().hex[:12])
+        gate_refused = str(doc.pop("gate_refused", "") or "")  # the dashboards refused it
         try:
             order = Order.model_validate(doc)
         except ValidationError as exc:
             said = "; ".join(f"{p}: {m}" for e in exc.errors() for p, m in field_problems(e))
             raise ValueError(f"order from {user or 'unknown'}: {said}") from None
         edges: list[str] = []
-        why = self._entitled(order)
+        why = gate_refused or self._entitled(order)
         if not why and order.place is not None:
             try:
                 from twin.city.places import edges_of
@@ -370,9 +372,21 @@ class Director:
         return {u for t in self.teams.teams for u in t.units}
 
     def _carry_out(self, order: Order, order_id: str, edges: list[str]) -> str:
-        """Roads, for the roads' orders (the response carries out the units')."""
+        """Tell the twin: the response of a unit's order, the roads of a road's."""
         key = order.order
-        if key in ("close_road", "close_sector", "checkpoint"):
+        if key in ("dispatch", "recall", "move_patrol"):
+            self.sim.emit(
+                ev.UnitOrdered(
+                    order_id=order_id,
+                    unit=order.unit or "",
+                    action="move" if key == "move_patrol" else key,
+                    incident=order.incident or "",
+                    edges=edges,
+                    team=order.team,
+                ),
+                source=self.name,
+            )
+        elif key in ("close_road", "close_sector", "checkpoint"):
             self._close(f"{order.team}:{order_id}", order.team, edges, kind=key)
         elif key in ("open_road", "open_sector"):
             lifted = [

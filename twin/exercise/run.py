@@ -93,9 +93,8 @@ def check_exercise(path: str | Path, teams: str | Path | None = None) -> Checked
             prepared.append(prepare_one(inject, at, scenario, net))
         except ScenarioError as exc:
             problems += exc.problems
-            continue
-        p = prepared[-1]
-        if p.at_s is not None and p.at_s >= scenario.duration:
+        at_s = scenario.begin_of(inject.at) if inject.at is not None else None
+        if at_s is not None and at_s >= scenario.duration:
             problems.append(
                 (
                     f"{at} at",

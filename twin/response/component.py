@@ -203,7 +203,7 @@ class ResponseComponent:
         sim.timeline.subscribe("unit_observed", self._avl)
         sim.timeline.subscribe("closure_ordered", self._closure_ordered)
         sim.timeline.subscribe("closure_lifted", self._closure_lifted)
-        sim.timeline.subscribe("order_given", self._order)
+        sim.timeline.subscribe("unit_ordered", self._order)
         self._ordered: dict[str, list[tuple[int, int, int]]] = {}
 
     def _where(self, node: int) -> tuple[float, float]:
@@ -387,20 +387,18 @@ class ResponseComponent:
     def _order(self, t: float, order: Any) -> None:
         """Dispatch, recall or move a unit on a command post's order; anything that cannot
         be done is an ``order_refused`` with the reason, in the command post's words."""
-        if order.order not in ("dispatch", "recall", "move_patrol"):
-            return  # roads, messages: not the response's
         assert self.dispatcher is not None
         unit = self.dispatcher.by_id.get(order.unit)
         if unit is None:
             why = f"there is no unit {order.unit!r} (the units: {_few(self.dispatcher.by_id)})"
-        elif order.order == "dispatch":
+        elif order.action == "dispatch":
             incident = self._incident(order.incident)
             why = (
                 self.dispatcher.order(unit, incident)
                 if incident is not None
                 else f"there is no open incident {order.incident!r}"
             )
-        elif order.order == "recall":
+        elif order.action == "recall":
             why = self.dispatcher.recall(unit)
         else:  # to the junction its road (a SUMO edge) leads to
             joined = self.city.graph_edges_of(order.edges[0]) if order.edges else []

@@ -278,7 +278,7 @@ def check_msel(injects: list[Inject], where: list[str]) -> list[tuple[str, str]]
 
 def load_exercise(path: str | Path) -> tuple[Exercise, list[str]]:
     """Read and validate an exercise file (and its MSEL sheet). Returns the exercise and,
-    for each inject, where it was written (``msel.csv row 5``, ``injects[3]``).
+    for each inject, where it was written (``msel.csv row 5``, or ``injects[3]``).
 
     Raises
     ------
@@ -313,6 +313,8 @@ def load_exercise(path: str | Path) -> tuple[Exercise, list[str]]:
     problems = check_msel(exercise.injects, where)
     if problems:
         raise ScenarioError(source, problems)
+    if exercise.msel:  # said from the exercise file later: name the sheet too
+        where = [f"{exercise.msel} {w}" for w in where]
     return exercise, where
 
 

@@ -1,0 +1,269 @@
+"""The exercise's order API: JSON over HTTP, for the team pages and a command post's own
+tools alike.
+
+- ``GET /api/exercise/state``: the exercise's clock, whether it is paused, the inbox of
+  injects, the orders given and their outcome, the units and the open incidents, as the
+  signed-in user may see them (a trainee: their team's; a trainer or observer: all).
+- ``POST /api/exercise/orders``: a team's order (:class:`twin.scenario.exercise.Order`
+  as JSON; a trainee's ``team`` is their own, and may be left out). Answers 202 with the
+  order's id; whether the twin carried it out shows in the state (``refused``).
+- ``POST /api/exercise/control``: the trainer's ``action`` (pause, resume, speed with
+  ``speed``, release / hold / skip with ``inject``, write with ``write``: an inject's
+  fields, end).
+
+Sign in with the dashboards' session (the pages), or send a user's name and password as
+HTTP Basic credentials (a program)::
+
+    curl -u rudi:PASSWORD -H 'Content-Type: application/json' \\
+         -d '{"order": "dispatch", "unit": "P-2", "incident": "crowd-unruly"}' \\
+         https://k3i.example:8050/api/exercise/orders
+
+An order from a team the user does not play in is refused (403), logged, and put on the
+exercise's timeline as refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+
+from twin.dashboards.signin import current_user
+
+log = logging.getLogger("twin.auth")
+
+#: The largest order body taken (bytes).
+MAX_BODY = 64 * 1024
+#: Seconds a state answer may be old: the API reads the published timeline at most this often.
+FRESH_S = 1.0
+CONTROL_ACTIONS = ("pause", "resume", "speed", "release", "hold", "skip", "write", "end")
+
+
+def install(app: Any, shown: Any) -> None:
+    """Add the order API's routes to the dashboards' server (the gate guards them)."""
+    api = _Api(shown)
+    server = app.server
+    server.add_url_rule("/api/exercise/state", "twin_exercise_state", api.state, methods=["GET"])
+    server.add_url_rule("/api/exercise/orders", "twin_exercise_orders", api.order, methods=["POST"])
+    server.add_url_rule(
+        "/api/exercise/control", "twin_exercise_control", api.control, methods=["POST"]
+    )
+
+
+class _Api:
+    def __init__(self, shown: Any) -> None:
+        self.shown = shown
+        self._lock = threading.Lock()
+        self._read = 0.0
+
+    def _view(self) -> Any:
+        """The exercise's live view, read afresh at most every :data:`FRESH_S`."""
+        view = self.shown.exercise()
+        if view is None:
+            return None
+        with self._lock:
+            if time.monotonic() - self._read > FRESH_S:
+                view.refresh()
+                self._read = time.monotonic()
+        return view
+
+    def state(self) -> Any:
+        from flask import jsonify
+
+        view = self._view()
+        if view is None:
+            return _error(404, "no exercise is running on these dashboards")
+        session = current_user()
+        assert session is not None
+        return jsonify(exercise_state(view, session.team if session.role == "trainee" else None))
+
+    def order(self) -> Any:
+        from flask import jsonify
+
+        from twin.live.run import send_order
+        from twin.scenario import field_problems
+        from twin.scenario.exercise import Order
+
+        view = self._view()
+        if view is None:
+            return _error(404, "no exercise is running on these dashboards")
+        session = current_user()
+        assert session is not None
+        body = _body()
+        if not isinstance(body, dict):
+            return _error(400, "send the order as a JSON object")
+        body.pop("user", None)
+        body.pop("order_id", None)
+        body.pop("gate_refused", None)
+        body.setdefault("team", session.team)
+        try:
+            order = Order.model_validate(body)
+        except ValidationError as exc:
+            problems = [list(p) for e in exc.errors() for p in field_problems(e)]
+            return _error(400, "the order is not valid", problems=problems)
+        order_id = uuid.uuid4().hex[:12]
+        doc = {
+            "kind": "exercise_order",
+            **order.model_dump(mode="json", exclude_none=True),
+            "user": session.user,
+            "order_id": order_id,
+        }
+        if order.team != session.team:
+            why = f"{session.user} plays in team {session.team}, not {order.team}"
+            log.warning("order %s refused: %s", order.order, why)
+            send_order(view.path, {**doc, "gate_refused": why})  # on the record all the same
+            return _error(403, why, order_id=order_id)
+        send_order(view.path, doc)
+        return jsonify({"order_id": order_id, "state": "sent"}), 202
+
+    def control(self) -> Any:
+        from flask import jsonify
+
+        from twin.live.run import send_order
+
+        view = self._view()
+        if view is None:
+            return _error(404, "no exercise is running on these dashboards")
+        session = current_user()
+        assert session is not None
+        body = _body()
+        if not isinstance(body, dict) or body.get("action") not in CONTROL_ACTIONS:
+            return _error(400, f"action: one of {', '.join(CONTROL_ACTIONS)}")
+        doc: dict[str, Any] = {"kind": "exercise_control", "action": body["action"]}
+        if body["action"] == "speed":
+            speed = body.get("speed")
+            if (
+                isinstance(speed, bool)
+                or not isinstance(speed, int | float)
+                or not 0 < speed <= 1000
+            ):
+                return _error(400, "speed: a number above 0, at most 1000")
+            doc["speed"] = float(speed)
+        if body["action"] in ("release", "hold", "skip"):
+            if not isinstance(body.get("inject"), str):
+                return _error(400, "inject: the MSEL id of the inject")
+            doc["inject"] = body["inject"]
+        if body["action"] == "write":
+            if not isinstance(body.get("write"), dict):
+                return _error(400, "write: the new inject's fields (title, team, text...)")
+            doc["write"] = body["write"]
+        send_order(view.path, {**doc, "user": session.user})
+        return jsonify({"state": "sent"}), 202
+
+
+def _body() -> Any:
+    from flask import request
+
+    if (request.content_length or 0) > MAX_BODY:
+        return None
+    return request.get_json(silent=True)
+
+
+def _error(status: int, message: str, **more: Any) -> Any:
+    from flask import jsonify
+
+    return jsonify({"error": message, **more}), status
+
+
+def exercise_state(view: Any, team: str | None) -> dict[str, Any]:
+    """What the state route answers (see the module docstring): for ``team`` only, or
+    for every team (None)."""
+    con, meta = view.db, view.meta
+    t = float(view.end)
+
+    def rows(sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        frame = con.execute(sql, params).df() if params else con.execute(sql).df()
+        return [
+            {k: (None if _missing(v) else v) for k, v in r.items()}
+            for r in frame.to_dict("records")
+        ]
+
+    controls = rows(
+        "SELECT action, speed FROM timeline WHERE kind = 'exercise_control' ORDER BY t, seq"
+    )
+    paused = False
+    speed = float(meta.get("speed") or 1.0)
+    for c in controls:
+        paused = {"pause": True, "resume": False}.get(c["action"], paused)
+        speed = float(c["speed"] or speed) if c["action"] in ("start", "speed") else speed
+    mine = "" if team is None else "AND team IN ($team, 'all')"
+    inbox = rows(
+        f"""
+        SELECT r.t, r.inject, r.title, r.text, r.sender, r.team, r.effect, r.expected, r.due_s,
+               r.follow_up_of, a.t AS answered_t, m.t AS missed_t
+        FROM (SELECT * FROM timeline WHERE kind = 'inject_released' {mine}) r
+        LEFT JOIN (SELECT inject, min(t) AS t FROM timeline WHERE kind = 'inject_answered'
+                   GROUP BY inject) a USING (inject)
+        LEFT JOIN (SELECT inject, min(t) AS t FROM timeline WHERE kind = 'inject_missed'
+                   GROUP BY inject) m USING (inject)
+        ORDER BY r.t DESC, r.seq DESC
+        """,
+        {"team": team} if team is not None else None,
+    )
+    theirs = "" if team is None else "AND (team = $team OR to_team = $team)"
+    orders = rows(
+        f"""
+        SELECT g.t, g.order_id, g.order, g.team, g.user, g.unit, g.incident, g.sector, g.to_team,
+               g.text, r.reason AS refused
+        FROM (SELECT * FROM timeline WHERE kind = 'order_given' {theirs}) g
+        LEFT JOIN (SELECT order_id, first(reason) AS reason FROM timeline
+                   WHERE kind = 'order_refused' GROUP BY order_id) r USING (order_id)
+        ORDER BY g.t DESC, g.seq DESC
+        """,
+        {"team": team} if team is not None else None,
+    )
+    teams = meta.get("teams", {}).get("teams", [])
+    owner = {u: tm["name"] for tm in teams for u in tm["units"]}
+    units = [
+        {**u, "team": owner.get(u["unit"])}
+        for u in rows(
+            "SELECT unit, arg_max(state, seq) AS state, arg_max(incident, seq) AS incident, "
+            "arg_max(lat, seq) AS lat, arg_max(lon, seq) AS lon FROM timeline "
+            "WHERE kind = 'unit_state' GROUP BY unit ORDER BY unit"
+        )
+        if team is None or owner.get(u["unit"]) == team
+    ]
+    incidents = rows(
+        """
+        SELECT o.incident, o.incident_type, o.priority, o.sector, o.lat, o.lon, o.t, o.origin
+        FROM timeline o WHERE o.kind = 'incident_occurred' AND o.incident NOT IN
+            (SELECT incident FROM timeline WHERE kind = 'incident_closed')
+        ORDER BY o.t DESC
+        """
+    )
+    start = view.start
+    for item in (*inbox, *orders, *incidents):
+        item["clock"] = _clock(start, item["t"])
+    return {
+        "exercise": meta.get("exercise"),
+        "title": meta.get("title"),
+        "t": t,
+        "clock": _clock(start, t),
+        "paused": paused,
+        "speed": speed,
+        "team": team,
+        "teams": [tm["name"] for tm in teams],
+        "inbox": inbox,
+        "orders": orders,
+        "units": units,
+        "incidents": incidents,
+    }
+
+
+def _clock(start: Any, t: Any) -> str:
+    import pandas as pd
+
+    return f"{start + pd.Timedelta(seconds=float(t)):%H:%M:%S}" if t is not None else ""
+
+
+def _missing(v: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(v))  # NaN, NaT, None
+    except (TypeError, ValueError):  # a list
+        return False
