@@ -61,25 +61,25 @@ class _Api:
         self._read = 0.0
 
     def _view(self) -> Any:
-        """The exercise's live view, read afresh at most every :data:`FRESH_S`."""
+        """The exercise's live view, read afresh at most every :data:`FRESH_S` (the caller
+        holds the lock: one DuckDB connection answers one query at a time)."""
         view = self.shown.exercise()
-        if view is None:
-            return None
-        with self._lock:
-            if time.monotonic() - self._read > FRESH_S:
-                view.refresh()
-                self._read = time.monotonic()
+        if view is not None and time.monotonic() - self._read > FRESH_S:
+            view.refresh()
+            self._read = time.monotonic()
         return view
 
     def state(self) -> Any:
         from flask import jsonify
 
-        view = self._view()
-        if view is None:
-            return _error(404, "no exercise is running on these dashboards")
         session = current_user()
         assert session is not None
-        return jsonify(exercise_state(view, session.team if session.role == "trainee" else None))
+        with self._lock:
+            view = self._view()
+            if view is None:
+                return _error(404, "no exercise is running on these dashboards")
+            state = exercise_state(view, session.team if session.role == "trainee" else None)
+        return jsonify(state)
 
     def order(self) -> Any:
         from flask import jsonify
@@ -88,7 +88,8 @@ class _Api:
         from twin.scenario import field_problems
         from twin.scenario.exercise import Order
 
-        view = self._view()
+        with self._lock:
+            view = self._view()
         if view is None:
             return _error(404, "no exercise is running on these dashboards")
         session = current_user()
@@ -125,7 +126,8 @@ class _Api:
 
         from twin.live.run import send_order
 
-        view = self._view()
+        with self._lock:
+            view = self._view()
         if view is None:
             return _error(404, "no exercise is running on these dashboards")
         session = current_user()

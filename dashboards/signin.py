@@ -302,10 +302,16 @@ class Gate:
         return self._answer(401, "expired" if expired else "unsigned")
 
     def _answer(self, status: int, key: str) -> Any:
-        from flask import Response
+        """The refusal in words, as plain text; as JSON (``{"error": ...}``) to the API."""
+        import json
 
-        words = text(self.lang)
-        return Response(words[f"gate_{key}"] + "\n", status=status, mimetype="text/plain")
+        from flask import Response, request
+
+        said = text(self.lang)[f"gate_{key}"]
+        if request.path.startswith("/api/"):
+            body = json.dumps({"error": said}, ensure_ascii=False)
+            return Response(body, status=status, mimetype="application/json")
+        return Response(said + "\n", status=status, mimetype="text/plain")
 
     # -- signing in and out -----------------------------------------------------------------
 

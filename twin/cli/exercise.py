@@ -83,8 +83,8 @@ def run(
         markup=False,
         soft_wrap=True,
     )
-    console_log("twin.exercise", stamp=False)
     sumo_console_to(sumo_folder(db) / "console.log")  # SUMO's warnings off the terminal
+    console_log("twin.exercise", stamp=False)  # after: on the terminal's stderr
     result = run_exercise(exercise, teams, speed=speed, db=db, out=out_dir)
     out.print(
         f"Exercise {result.status}: {result.released} injects sent, {result.answered} answered, "
