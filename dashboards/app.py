@@ -63,8 +63,14 @@ def create_app(
     app.server.config[state.TILES] = tiles
     (gate or Gate(lang=lang)).install(app)
     orders.install(app, shown)  # the exercise's order API
-    app.layout = lambda: _layout(lang)
-    keys = [_nav_key(page) for page in dash.page_registry.values()]
+    # the exercise's page is in the menu where an exercise runs
+    menu = [
+        page
+        for page in dash.page_registry.values()
+        if _nav_key(page) != "exercise" or shown.exercise() is not None
+    ]
+    app.layout = lambda: _layout(lang, menu)
+    keys = [_nav_key(page) for page in menu]
 
     @app.callback(
         *(Output(f"nav-{k}", "children") for k in keys),
@@ -85,7 +91,7 @@ def create_app(
     return app
 
 
-def _layout(lang: str) -> html.Div:
+def _layout(lang: str, menu: list[dict[str, Any]]) -> html.Div:
     """The page frame, drawn for each visitor: the menu, who is signed in, the language."""
     session = current_user()
     return html.Div(
@@ -100,7 +106,7 @@ def _layout(lang: str) -> html.Div:
                                 id=f"nav-{_nav_key(page)}",
                                 className="nav-link",
                             )
-                            for page in dash.page_registry.values()
+                            for page in menu
                         ],
                         className="nav",
                     ),

@@ -222,7 +222,8 @@ class LiveView(RunView):
         self.__dict__["db"] = kpi.connect(table, load=True)
         self.__dict__.pop("_memo", None)
         t = table["t"].to_numpy()
-        self.__dict__["end"] = float(t.max()) if len(t) else 0.0
+        last = float(t.max()) if len(t) else 0.0
+        self.__dict__["end"] = max(last, float(meta.get("now") or 0.0))  # quiet moments too
 
     @cached_property
     def info(self) -> dict[str, Any]:

@@ -25,13 +25,12 @@ exercise's timeline as refused.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import uuid
 from typing import Any
 
 from pydantic import ValidationError
 
+from twin.dashboards import state
 from twin.dashboards.signin import current_user
 
 log = logging.getLogger("twin.auth")
@@ -53,108 +52,116 @@ def install(app: Any, shown: Any) -> None:
         "/api/exercise/control", "twin_exercise_control", api.control, methods=["POST"]
     )
 
+    @server.errorhandler(Exception)
+    def _failed(exc: Exception) -> Any:  # a program reads JSON, and the console says why
+        from flask import request
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return exc
+        if not request.path.startswith("/api/"):
+            raise exc
+        log.exception("%s %s failed", request.method, request.path)
+        return _error(500, f"the dashboards failed: {type(exc).__name__}: {exc}")
+
 
 class _Api:
     def __init__(self, shown: Any) -> None:
         self.shown = shown
-        self._lock = threading.Lock()
-        self._read = 0.0
 
     def _view(self) -> Any:
         """The exercise's live view, read afresh at most every :data:`FRESH_S` (the caller
-        holds the lock: one DuckDB connection answers one query at a time)."""
-        view = self.shown.exercise()
-        if view is not None and time.monotonic() - self._read > FRESH_S:
-            view.refresh()
-            self._read = time.monotonic()
-        return view
+        holds the lock)."""
+        return state.fresh(self.shown.exercise(), FRESH_S)
 
     def state(self) -> Any:
         from flask import jsonify
 
         session = current_user()
         assert session is not None
-        with self._lock:
+        with state.LOCK:
             view = self._view()
             if view is None:
                 return _error(404, "no exercise is running on these dashboards")
-            state = exercise_state(view, session.team if session.role == "trainee" else None)
-        return jsonify(state)
+            doc = exercise_state(view, session.team if session.role == "trainee" else None)
+        return jsonify(doc)
 
     def order(self) -> Any:
-        from flask import jsonify
-
-        from twin.live.run import send_order
-        from twin.scenario import field_problems
-        from twin.scenario.exercise import Order
-
-        with self._lock:
-            view = self._view()
-        if view is None:
-            return _error(404, "no exercise is running on these dashboards")
-        session = current_user()
-        assert session is not None
-        body = _body()
-        if not isinstance(body, dict):
-            return _error(400, "send the order as a JSON object")
-        body.pop("user", None)
-        body.pop("order_id", None)
-        body.pop("gate_refused", None)
-        body.setdefault("team", session.team)
-        try:
-            order = Order.model_validate(body)
-        except ValidationError as exc:
-            problems = [list(p) for e in exc.errors() for p in field_problems(e)]
-            return _error(400, "the order is not valid", problems=problems)
-        order_id = uuid.uuid4().hex[:12]
-        doc = {
-            "kind": "exercise_order",
-            **order.model_dump(mode="json", exclude_none=True),
-            "user": session.user,
-            "order_id": order_id,
-        }
-        if order.team != session.team:
-            why = f"{session.user} plays in team {session.team}, not {order.team}"
-            log.warning("order %s refused: %s", order.order, why)
-            send_order(view.path, {**doc, "gate_refused": why})  # on the record all the same
-            return _error(403, why, order_id=order_id)
-        send_order(view.path, doc)
-        return jsonify({"order_id": order_id, "state": "sent"}), 202
+        return self._answer(submit_order)
 
     def control(self) -> Any:
+        return self._answer(submit_control)
+
+    def _answer(self, submit: Any) -> Any:
         from flask import jsonify
 
-        from twin.live.run import send_order
-
-        with self._lock:
+        with state.LOCK:
             view = self._view()
         if view is None:
             return _error(404, "no exercise is running on these dashboards")
         session = current_user()
         assert session is not None
-        body = _body()
-        if not isinstance(body, dict) or body.get("action") not in CONTROL_ACTIONS:
-            return _error(400, f"action: one of {', '.join(CONTROL_ACTIONS)}")
-        doc: dict[str, Any] = {"kind": "exercise_control", "action": body["action"]}
-        if body["action"] == "speed":
-            speed = body.get("speed")
-            if (
-                isinstance(speed, bool)
-                or not isinstance(speed, int | float)
-                or not 0 < speed <= 1000
-            ):
-                return _error(400, "speed: a number above 0, at most 1000")
-            doc["speed"] = float(speed)
-        if body["action"] in ("release", "hold", "skip"):
-            if not isinstance(body.get("inject"), str):
-                return _error(400, "inject: the MSEL id of the inject")
-            doc["inject"] = body["inject"]
-        if body["action"] == "write":
-            if not isinstance(body.get("write"), dict):
-                return _error(400, "write: the new inject's fields (title, team, text...)")
-            doc["write"] = body["write"]
-        send_order(view.path, {**doc, "user": session.user})
-        return jsonify({"state": "sent"}), 202
+        status, doc = submit(view, session, _body())
+        return jsonify(doc), status
+
+
+def submit_order(view: Any, session: Any, body: Any) -> tuple[int, dict[str, Any]]:
+    """Send a team's order (``body``, the fields of an Order) to the exercise on ``view``
+    as ``session``'s user: (202, its id), or (400 / 403, why not). One for another team
+    than the user's is refused, logged, and put on the exercise's record as refused."""
+    from twin.live.run import send_order
+    from twin.scenario import field_problems
+    from twin.scenario.exercise import Order
+
+    if not isinstance(body, dict):
+        return 400, {"error": "send the order as a JSON object"}
+    body = {k: v for k, v in body.items() if k not in ("user", "order_id", "gate_refused")}
+    body.setdefault("team", session.team)
+    try:
+        order = Order.model_validate(body)
+    except ValidationError as exc:
+        problems = [list(p) for e in exc.errors() for p in field_problems(e)]
+        said = "; ".join(f"{p}: {m}" if p else m for p, m in problems)
+        return 400, {"error": f"the order is not valid: {said}", "problems": problems}
+    order_id = uuid.uuid4().hex[:12]
+    doc = {
+        "kind": "exercise_order",
+        **order.model_dump(mode="json", exclude_none=True),
+        "user": session.user,
+        "order_id": order_id,
+    }
+    if order.team != session.team:
+        why = f"{session.user} plays in team {session.team}, not {order.team}"
+        log.warning("order %s refused: %s", order.order, why)
+        send_order(view.path, {**doc, "gate_refused": why})  # on the record all the same
+        return 403, {"error": why, "order_id": order_id}
+    send_order(view.path, doc)
+    return 202, {"order_id": order_id, "state": "sent"}
+
+
+def submit_control(view: Any, session: Any, body: Any) -> tuple[int, dict[str, Any]]:
+    """Send the trainer's action (``body``: action and what it needs) to the exercise on
+    ``view``: (202, sent) or (400, why not)."""
+    from twin.live.run import send_order
+
+    if not isinstance(body, dict) or body.get("action") not in CONTROL_ACTIONS:
+        return 400, {"error": f"action: one of {', '.join(CONTROL_ACTIONS)}"}
+    doc: dict[str, Any] = {"kind": "exercise_control", "action": body["action"]}
+    if body["action"] == "speed":
+        speed = body.get("speed")
+        if isinstance(speed, bool) or not isinstance(speed, int | float) or not 0 < speed <= 1000:
+            return 400, {"error": "speed: a number above 0, at most 1000"}
+        doc["speed"] = float(speed)
+    if body["action"] in ("release", "hold", "skip"):
+        if not isinstance(body.get("inject"), str) or not body["inject"]:
+            return 400, {"error": "inject: the MSEL id of the inject"}
+        doc["inject"] = body["inject"]
+    if body["action"] == "write":
+        if not isinstance(body.get("write"), dict):
+            return 400, {"error": "write: the new inject's fields (title, team, text...)"}
+        doc["write"] = body["write"]
+    send_order(view.path, {**doc, "user": session.user})
+    return 202, {"state": "sent"}
 
 
 def _body() -> Any:

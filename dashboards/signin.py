@@ -96,6 +96,12 @@ CALLBACKS: dict[str, str] = {
     "units._show": "view",
     "contingency._show_table": "view",
     "contingency._show_map": "view",
+    "exercise._tick": "view",
+    "exercise._form_words": "view",
+    "exercise._place": "view",
+    "exercise._order": "exercise_order",
+    "exercise._trainer_words": "view",
+    "exercise._control": "exercise_control",
 }
 
 

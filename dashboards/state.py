@@ -3,6 +3,8 @@ config), so that two apps in one process, tests or a server of several, never mi
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 KEY = "twin.runs"
@@ -14,6 +16,33 @@ def runs() -> Any:
     from flask import current_app
 
     return current_app.config[KEY]
+
+
+#: One DuckDB connection answers one query at a time: the exercise's page and its order
+#: API, served by several threads, read a live view under this lock.
+LOCK = threading.RLock()
+_read: dict[int, float] = {}
+
+
+def fresh(view: Any, every: float = 1.0) -> Any:
+    """``view`` with what its live twin published since, read at most every ``every``
+    seconds however many pages and programs ask (hold :data:`LOCK`)."""
+    if view is not None and time.monotonic() - _read.get(id(view), 0.0) > every:
+        view.refresh()
+        _read[id(view)] = time.monotonic()
+    return view
+
+
+def patch_traces(traces: list[dict[str, Any]], base: int) -> Any:
+    """What moved on a map since the figure on screen, as a patch: every trace but the
+    roads' legend entry (at ``base``). The layout, with its picture of the roads, stays."""
+    from dash import Patch
+
+    patch = Patch()
+    for j, trace in enumerate(traces):
+        if j != base:
+            patch["data"][j] = trace
+    return patch
 
 
 def tiles() -> Any:

@@ -138,7 +138,7 @@ def _show(name: str, t: float, lang: str, _acked: int) -> tuple[Any, ...]:
         labels={**words, **{f"unit_{k}": v for k, v in words.items()}},
     )
     if moment:
-        fig = _patch(k3i_traces(view.city, status, **drawn), road_base_index(view.city))
+        fig = state.patch_traces(k3i_traces(view.city, status, **drawn), road_base_index(view.city))
     else:
         fig = k3i_map(view.city, status, tiles=state.tiles(), base=view.road_image, **drawn)
     numbers = kpi.k3i_cards(view.con, t, units=units, incidents=incidents)
@@ -210,16 +210,6 @@ def _window_box(window: Any) -> tuple[float, float, float, float] | None:
     if not (math.isfinite(west + south + east + north) and west < east and south < north):
         return None
     return west, south, east, north
-
-
-def _patch(traces: list[dict[str, Any]], base: int) -> Patch:
-    """What moved on the map since the figure on screen, as a patch: every trace but the
-    roads' legend entry (at ``base``). The layout, with its picture of the roads, stays."""
-    patch = Patch()
-    for j, trace in enumerate(traces):
-        if j != base:
-            patch["data"][j] = trace
-    return patch
 
 
 def _alerts(alerts: Any, words: dict[str, str], cards: dict[str, Any]) -> Any:

@@ -181,9 +181,10 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
     finally:
         done.set()
         dash.terminate()
-        dash.wait(timeout=30)
+        served, _ = dash.communicate(timeout=30)
         if run.poll() is None:
             run.kill()
+    assert "Traceback" not in served, served
     assert run.returncode == 0, err
     assert "Exercise complete: 5 injects sent, 3 answered, 1 missed" in said
     assert "inject protester-injured missed: no dispatch from dinkes within 5 min" in err

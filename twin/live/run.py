@@ -18,6 +18,7 @@ also publishes its timeline as Parquet parts beside it (``<db>.timeline/``, see
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -52,13 +53,15 @@ def read_published(db: Path) -> tuple[dict[str, Any], pa.Table]:
     folder = published(db)
     if not (folder / "parts.json").exists():
         raise InputError(f"{db}: no live twin publishes here (start `twin live --db {db}`)")
-    for _ in range(5):
+    for attempt in range(10):
         parts = json.loads((folder / "parts.json").read_text())
         try:
             tables = [pq.read_table(folder / name) for name in parts["parts"]]
         except FileNotFoundError:
+            time.sleep(0.02 * attempt)  # the twin is merging its parts: a moment
             continue
         meta = json.loads((folder / "live.json").read_text())
+        meta["now"] = parts.get("now")  # the twin's clock: a quiet moment has no event
         from twin import events as ev
 
         table = pa.concat_tables(tables) if tables else ev.schema().empty_table()
@@ -158,6 +161,7 @@ class LiveStore:
         self._parts: list[str] = []
         self._n = 0
         self._pending: list[pa.RecordBatch] = []
+        self._now = 0.0
         self._write("live.json", json.dumps(meta or {}, indent=2))
         self._list()
 
@@ -186,11 +190,16 @@ class LiveStore:
             raise
         self._pending.append(batch)
 
-    def publish(self) -> None:
-        """Write what came since the last call as one part, listed once whole."""
+    def publish(self, now: float | None = None) -> None:
+        """Write what came since the last call as one part, listed once whole, with the
+        twin's clock (``now``, simulated seconds) even when nothing came."""
         import pyarrow.parquet as pq
 
+        if now is not None:
+            self._now = now
         if not self._pending:
+            if now is not None:
+                self._list()
             return
         self._n += 1
         name = f"part-{self._n:06d}.parquet"
@@ -217,7 +226,12 @@ class LiveStore:
         import json
 
         # the audit chain's head over the parts listed, and where they join the chain
-        listed = {"parts": self._parts, "audit": self.chain.state, "start": self._start}
+        listed = {
+            "parts": self._parts,
+            "audit": self.chain.state,
+            "start": self._start,
+            "now": self._now,
+        }
         self._write("parts.json", json.dumps(listed))
 
     def _write(self, name: str, text: str) -> None:
@@ -386,7 +400,7 @@ def run_live(
         )
         status = "complete"
         try:
-            sim.run(on_progress=lambda t: store.publish())  # every LIVE_FLUSH_S
+            sim.run(on_progress=store.publish)  # every LIVE_FLUSH_S, and at a pause
         except KeyboardInterrupt:
             status = "stopped"
         if sim.stopped:
