@@ -445,6 +445,58 @@ footer {{ margin-top: 3em; font-size: 0.85em; color: #666; }}
     write_text_atomic(path, doc)
 
 
+#: Where a browser that prints PDF may be (``TWIN_CHROMIUM`` first).
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def print_pdf(page: Path, pdf: Path, *, timeout: float = 120.0) -> Path:
+    """Print an HTML report (``page``, with its figures drawn) as ``pdf``, with a headless
+    Chromium; all or nothing. An InputError says what is missing or what went wrong."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from twin._errors import InputError
+
+    browser = os.environ.get("TWIN_CHROMIUM") or next(
+        (found for name in BROWSERS if (found := shutil.which(name))), None
+    )
+    if not browser:
+        raise InputError(
+            f"{pdf}: printing PDF needs Chromium (apt-get install chromium, or set "
+            "TWIN_CHROMIUM to a Chrome or Chromium), which draws the figures and prints"
+        )
+    pdf = Path(pdf)
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".twin-pdf-", dir=pdf.parent) as tmp:
+        out = Path(tmp) / "printed.pdf"
+        args = [
+            browser,
+            "--headless",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={Path(tmp) / 'profile'}",
+            "--virtual-time-budget=15000",  # the figures' scripts run before it prints
+            f"--print-to-pdf={out}",
+            Path(page).resolve().as_uri(),
+        ]
+        if os.geteuid() == 0:
+            args.insert(2, "--no-sandbox")  # Chromium's sandbox refuses root
+        try:
+            proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise InputError(f"{pdf}: Chromium did not print within {timeout:g} s") from None
+        except OSError as exc:
+            raise InputError(f"{pdf}: cannot start {browser} to print ({exc.strerror})") from None
+        if not out.exists() or out.stat().st_size == 0:
+            said = " ".join(proc.stderr.split()[-30:])
+            raise InputError(f"{pdf}: Chromium ({browser}) printed nothing: {said}")
+        out.replace(pdf)
+    return pdf
+
+
 @dataclass(frozen=True)
 class Tiles:
     """A slippy-map tile server for the map's background, for use online: ``url`` with

@@ -96,8 +96,7 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
     shutil.copy(ROOT / "scenarios" / "helsinki_demonstration.yaml", tmp_path)
     (tmp_path / "cities").mkdir()
     (tmp_path / "cities" / "helsinki").symlink_to(helsinki_city.path)
-    (tmp_path / "exercises" / "helsinki-rally").mkdir(parents=True)
-    store = UserStore(tmp_path / "exercises" / "helsinki-rally")  # beside the live file
+    store = UserStore(tmp_path / "exercises" / "helsinki-rally")  # beside the live file, to be
     store.add("tono", "trainer", PASSWORDS["tono"])
     store.add("budi", "trainee", PASSWORDS["budi"], team="polres")
     store.add("wati", "trainee", PASSWORDS["wati"], team="dinkes")
@@ -112,6 +111,7 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
             "ex/helsinki_teams.yaml",
             "--speed",
             str(SPEED),
+            "--paused",
         ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -142,6 +142,13 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
                 break
             except (urllib.error.URLError, OSError, AssertionError):
                 time.sleep(0.2)
+        # it waits for the trainer, who resumes it once the teams are in
+        for _ in range(100):
+            first = trainer.state()
+            if first["paused"]:
+                break
+            time.sleep(0.2)
+        assert first["paused"] and first["t"] <= 1.0, first
         # a wrong password is refused, and a trainee may not control the exercise
         assert Api(base, "budi").call("/api/exercise/control", {"action": "pause"})[0] == 403
         wrong = Api(base, "budi")
@@ -152,6 +159,7 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
             "/api/exercise/orders", {"order": "recall", "unit": "P-1", "team": "polres"}
         )
         assert status == 403 and doc["error"] == "wati plays in team dinkes, not polres"
+        assert trainer.call("/api/exercise/control", {"action": "resume"})[0] == 202
         teams = [
             threading.Thread(
                 target=scripted_team, args=(Api(base, "budi"), set(), done, sent["polres"])
@@ -192,7 +200,7 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
     assert all(status == 202 for _, (status, _) in sent["polres"]), sent
     # the review
     aar = subprocess.run(
-        [*TWIN, "exercise", "aar", "runs/helsinki-rally"],
+        [*TWIN, "exercise", "aar", "runs/helsinki-rally", "--pdf"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -202,6 +210,8 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
     assert "6 injects: 3 answered on time, 0 late, 1 missed." in out
     assert "protester-injured (dinkes): no dispatch within 5 min (missed)" in out
     assert "crowd-unruly (polres): dispatch after" in out
+    pdf = (tmp_path / "runs" / "helsinki-rally" / "aar.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 2  # printed, pages and all
     page = (tmp_path / "runs" / "helsinki-rally" / "aar.html").read_text()
     assert "wati plays in team dinkes, not polres" in page
     assert "unrest-spreads" in page and "not sent" in page  # its follow-up never went out

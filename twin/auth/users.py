@@ -77,13 +77,15 @@ class UserStore:
     Parameters
     ----------
     path
-        The file, or the folder (a run folder, or the folder of a live twin's file) to keep
-        ``users.json`` in.
+        The file (a ``.json`` name), or the folder (a run folder, or the folder of a live
+        twin's file, made if missing) to keep ``users.json`` in.
     """
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
-        self.path = path / FILE_NAME if path.is_dir() else path
+        # a folder, or one to be made (an exercise's, before its first run); or the file
+        is_file = path.suffix == ".json" or path.is_file()
+        self.path = path if is_file and not path.is_dir() else path / FILE_NAME
 
     # -- reading -------------------------------------------------------------------------
 

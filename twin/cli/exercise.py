@@ -58,6 +58,13 @@ def run(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="The run folder (default runs/NAME).")
     ] = None,
+    paused: Annotated[
+        bool,
+        typer.Option(
+            "--paused",
+            help="Start with the clock stopped: the trainer resumes it once the teams are in.",
+        ),
+    ] = False,
 ) -> None:
     """Play an exercise in wall-clock time. Follow it and give orders on the dashboards
     (twin dash --live DB: the trainer's page, each team's page, the observers'); each
@@ -85,7 +92,7 @@ def run(
     )
     sumo_console_to(sumo_folder(db) / "console.log")  # SUMO's warnings off the terminal
     console_log("twin.exercise", stamp=False)  # after: on the terminal's stderr
-    result = run_exercise(exercise, teams, speed=speed, db=db, out=out_dir)
+    result = run_exercise(exercise, teams, speed=speed, db=db, out=out_dir, paused=paused)
     out.print(
         f"Exercise {result.status}: {result.released} injects sent, {result.answered} answered, "
         f"{result.missed} missed; {result.events:,} events in {result.run}.",
@@ -101,6 +108,9 @@ def aar(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Where to write the review (default RUN/aar.html).")
     ] = None,
+    pdf: Annotated[
+        bool, typer.Option("--pdf", help="Also print it as PDF beside it, for the course file.")
+    ] = False,
 ) -> None:
     """Write the after-action review of an exercise: each inject and its answer, each
     team's orders, the incidents, the KPIs against the doctrine's targets, the sectors'
@@ -129,3 +139,7 @@ def aar(
                 markup=False,
             )
     out.print(f"Review: {path}", markup=False)
+    if pdf:
+        from twin.report import print_pdf
+
+        out.print(f"PDF: {print_pdf(path, path.with_suffix('.pdf'))}", markup=False)

@@ -66,6 +66,8 @@ class Director:
         The city's :class:`~twin.city.places.CityNet`, to place roads named in orders.
     db
         The live twin's file: orders wait beside it.
+    paused
+        Start with the clock stopped, until the trainer resumes it.
     """
 
     name = "exercise"
@@ -78,6 +80,7 @@ class Director:
         net: Any,
         db: Path,
         user: str = "",
+        paused: bool = False,
     ) -> None:
         self.injects = {p.inject.id: p for p in injects}
         self.teams = teams
@@ -89,6 +92,7 @@ class Director:
         self.skipped: set[str] = set()
         self.answered: set[str] = set()
         self.paused = False
+        self._start_paused = paused
         self._refused: set[str] = set()
         self._closures: dict[str, tuple[str, list[str]]] = {}  # closure id -> team, edges
         self._written = 0
@@ -99,6 +103,9 @@ class Director:
         self.sim = sim
         sim.timeline.subscribe("order_refused", lambda t, e: self._refused.add(e.order_id))
         self._control("start", user=self.user)
+        if self._start_paused:  # the trainer resumes once the teams are in
+            self._control("pause", user=self.user)
+            self.paused = True
         for prepared in self.injects.values():
             if prepared.at_s is not None:
                 sim.env.process(self._scheduled(prepared))

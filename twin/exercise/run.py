@@ -158,11 +158,11 @@ def run_exercise(
     db: Path | None = None,
     out: Path | None = None,
     user: str | None = None,
-    on_ready: Any = None,
+    paused: bool = False,
 ) -> ExerciseResult:
     """Play an exercise on the live kernel in wall-clock time at ``speed`` (see the module
     docstring). The live file is ``exercises/<name>/live.duckdb`` by default (made afresh),
-    the run folder ``runs/<name>``. ``on_ready(db)`` is called once the director is set."""
+    the run folder ``runs/<name>``; ``paused``: the clock waits for the trainer's resume."""
     from twin._files import replacing_folder
     from twin.live.run import published, run_live
     from twin.runs.run import write_run_files
@@ -181,11 +181,11 @@ def run_exercise(
         "msel": [p.inject.model_dump(exclude_none=True) for p in checked.injects],
         "speed": speed,
     }
-    director = Director(checked.injects, checked.teams, net=checked.net, db=db, user=user)
+    director = Director(
+        checked.injects, checked.teams, net=checked.net, db=db, user=user, paused=paused
+    )
     with replacing_folder(out, marker="run.json", what="a run folder") as tmp:
         started = time.perf_counter()
-        if on_ready is not None:
-            on_ready(db)
         result = run_live(
             mqtt=None,
             db=db,
