@@ -175,3 +175,25 @@ def sign_in_link(proc) -> str:
         if "?token=" in line:
             return line.strip().split()[-1]
     raise AssertionError("twin dash printed no sign-in link:\n" + "".join(said))
+
+
+def start_exercise(args: list[str], cwd: Path, db: Path):
+    """``twin exercise run ARGS`` started in ``cwd``, returned once its live file
+    ``db`` publishes (the dashboards can read it then); its console is piped."""
+    import subprocess
+    import sys
+    import time
+
+    run = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "exercise", "run", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    parts = Path(str(db) + ".timeline") / "parts.json"
+    deadline = time.monotonic() + 120
+    while not parts.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert parts.exists(), run.communicate()
+    return run

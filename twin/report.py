@@ -433,6 +433,7 @@ def write_html(path: Path, *, title: str, intro: str, sections: list[tuple[str, 
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
 td:first-child, th:first-child {{ text-align: left; }} .warn {{ background: #fde2e1; padding: 1em; border-left: 4px solid #d62728; }}
+table.text td, table.text th {{ text-align: left; }}
 tr.good td {{ background: #e5f5e0; }} tr.late td {{ background: #fff4d6; }} tr.bad td {{ background: #fde2e1; }}
 footer {{ margin-top: 3em; font-size: 0.85em; color: #666; }}
 </style></head><body>

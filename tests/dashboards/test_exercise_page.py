@@ -5,14 +5,13 @@ sees every team but cannot order; the trainer pauses and the clock stops."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.conftest import start_exercise
 from tests.dashboards.conftest import assert_clean, password, serve, sign_in
 from twin.dashboards.signin import CSRF_COOKIE, callback_key
 
@@ -81,29 +80,9 @@ def exercise_served(helsinki_city, tmp_path_factory):
         )
     )
     db = tmp / "live.duckdb"
-    run = subprocess.Popen(
-        [
-            *TWIN,
-            "exercise",
-            "run",
-            "ex.yaml",
-            "--teams",
-            "teams.yaml",
-            "--speed",
-            str(SPEED),
-            "--db",
-            str(db),
-        ],
-        cwd=tmp,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    run = start_exercise(
+        ["ex.yaml", "--teams", "teams.yaml", "--speed", str(SPEED), "--db", str(db)], tmp, db
     )
-    parts = Path(str(db) + ".timeline") / "parts.json"
-    deadline = time.monotonic() + 120
-    while not parts.exists() and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert parts.exists(), run.communicate()
     store = UserStore(tmp / "users.json")
     for name, role, team in (
         ("tono", "trainer", None),

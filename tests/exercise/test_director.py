@@ -481,3 +481,18 @@ def test_the_trainer_holds_releases_skips_and_writes_injects(tmp_path, helsinki_
         director.orders[control](
             None, {"action": "write", "user": "tono", "write": {"team": "polres"}}
         )
+
+
+def test_the_trainer_ends_the_exercise_early(tmp_path, helsinki_city):
+    path = exercise(
+        tmp_path,
+        helsinki_city.path,
+        [{"id": "late", "at": "07:40", "title": "Terlambat", "team": "polres"}],
+    )
+    timeline, director = play(
+        path, [(900, "exercise_control", {"action": "end", "user": "tono"})], until=3600
+    )
+    assert director.sim.stopped == "the trainer (tono) ended the exercise"
+    assert director.sim.env.now == 900.0
+    assert [r["action"] for r in rows(timeline, "exercise_control")] == ["start", "end"]
+    assert rows(timeline, "inject_released") == []  # 07:40 never came

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import start_exercise
+
 ROOT = Path(__file__).resolve().parents[2]
 TWIN = [sys.executable, "-m", "twin.cli"]
 SPEED = 100  # 90 simulated minutes in 54 s
@@ -101,11 +103,8 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
     store.add("budi", "trainee", PASSWORDS["budi"], team="polres")
     store.add("wati", "trainee", PASSWORDS["wati"], team="dinkes")
     db = tmp_path / "exercises" / "helsinki-rally" / "live.duckdb"
-    run = subprocess.Popen(
+    run = start_exercise(
         [
-            *TWIN,
-            "exercise",
-            "run",
             "ex/helsinki_rally.yaml",
             "--teams",
             "ex/helsinki_teams.yaml",
@@ -113,16 +112,9 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
             str(SPEED),
             "--paused",
         ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        tmp_path,
+        db,
     )
-    parts = Path(str(db) + ".timeline") / "parts.json"
-    deadline = time.monotonic() + 120
-    while not parts.exists() and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert parts.exists(), run.communicate()
     port = free_port()
     dash = subprocess.Popen(
         [*TWIN, "dash", "--live", str(db), "--users", str(store.path), "--port", str(port)],

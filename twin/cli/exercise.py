@@ -126,10 +126,11 @@ def aar(
         markup=False,
     )
     for r in rev.injects.itertuples():
+        team = f"all → {r.answered_by}" if r.team == "all" and r.verdict != "missed" else r.team
         if r.verdict in ("on time", "late"):
             out.print(
-                f"  {r.inject} ({r.team}): {r.expected.replace('_', ' ')} after "
-                f"{r.delay_s / 60:.1f} min ({r.verdict}; allowed {r.due_s / 60:g} min)",
+                f"  {r.inject} ({team}): {r.expected.replace('_', ' ')} after "
+                f"{r.delay_s / 60:.1f} min of {r.due_s / 60:g} ({r.verdict})",
                 markup=False,
             )
         elif r.verdict == "missed":

@@ -258,7 +258,9 @@ def write_aar(run: Path, out: Path | None = None, rev: Review | None = None) -> 
             r.sender if isinstance(r.sender, str) else "",
             (r.expected or "").replace("_", " "),
             minutes(r.due_s) if r.expected else "",
-            clock(r.answered_t) if pd.notna(r.answered_t) else "",
+            (clock(r.answered_t) + (f" by {r.answered_by}" if r.team == "all" else ""))
+            if pd.notna(r.answered_t)
+            else "",
             minutes(r.delay_s),
             r.verdict
             + (
@@ -389,7 +391,7 @@ def _css(verdict: str) -> str:
 
 
 def _table(head: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
-    out = ["<table><tr>", *(f"<th>{html.escape(h)}</th>" for h in head), "</tr>"]
+    out = ['<table class="text"><tr>', *(f"<th>{html.escape(h)}</th>" for h in head), "</tr>"]
     for i, row in enumerate(rows):
         cls = f' class="{classes[i]}"' if classes and classes[i] else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")

@@ -31,7 +31,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from twin import events as ev
-from twin.scenario import ScenarioError, field_problems
+from twin.city.places import edges_of, point_of
+from twin.scenario import Area, Place, Scenario, ScenarioError, field_problems
 from twin.scenario.exercise import Inject, Order, Teams
 from twin.sim import Stop
 
@@ -51,6 +52,20 @@ class Prepared:
     at_s: float | None
     point: tuple[float, float] | None = None
     edges: list[str] = field(default_factory=list)
+
+
+def prepare_one(inject: Inject, where: str, scenario: Scenario | None, net: Any) -> Prepared:
+    """One inject placed on the city: its time in seconds (None for a follow-up, or one
+    written on the spot), and its point or roads; a ScenarioError names a bad place."""
+    at_s = None
+    if inject.at is not None and scenario is not None:
+        at_s = scenario.begin_of(inject.at)
+    prepared = Prepared(inject, where, at_s)
+    if inject.does in ("incident", "crowd"):
+        prepared.point = point_of(net, inject.place(), f"{where} place")
+    elif inject.does in ("closure", "flood"):
+        prepared.edges = edges_of(net, inject.area_or_roads(), f"{where} place")
+    return prepared
 
 
 class Director:
@@ -259,8 +274,6 @@ class Director:
 
     def _write(self, doc: dict[str, Any]) -> Prepared:
         """An inject the trainer writes on the spot, placed on the city now."""
-        from twin.exercise.run import prepare_one
-
         self._written += 1
         doc = {"id": f"written-{self._written}", **doc, "at": None, "if_missed": []}
         try:
@@ -308,20 +321,12 @@ class Director:
             raise ValueError(f"order from {user or 'unknown'}: {said}") from None
         edges: list[str] = []
         why = gate_refused or self._entitled(order)
-        if not why and order.place is not None:
+        where: Place | Area | None = order.place
+        if order.sector and order.order in ("close_sector", "open_sector"):
+            where = Area(sectors=[order.sector])
+        if not why and where is not None:
             try:
-                from twin.city.places import edges_of
-
-                edges = edges_of(self.net, order.place, "place")
-            except ScenarioError as exc:
-                why = "; ".join(m for _p, m in exc.problems)
-        if not why and order.sector and order.order in ("close_sector", "open_sector"):
-            from twin.scenario import Area
-
-            try:
-                from twin.city.places import edges_of
-
-                edges = edges_of(self.net, Area(sectors=[order.sector]), "sector")
+                edges = edges_of(self.net, where, "sector" if order.sector else "place")
             except ScenarioError as exc:
                 why = "; ".join(m for _p, m in exc.problems)
         sim.emit(

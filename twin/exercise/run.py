@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin.exercise.director import Director, Prepared
+from twin.exercise.director import Director, Prepared, prepare_one
 from twin.scenario import Scenario, ScenarioError, load_scenario
-from twin.scenario.exercise import Exercise, Inject, Teams, load_exercise, load_teams
+from twin.scenario.exercise import Exercise, Teams, load_exercise, load_teams
 
 
 @dataclass
@@ -122,21 +122,6 @@ def check_exercise(path: str | Path, teams: str | Path | None = None) -> Checked
     if problems:
         raise ScenarioError(str(path), problems)
     return Checked(exercise, path, scenario, scenario_dir, city, net, team_list, prepared)
-
-
-def prepare_one(inject: Inject, where: str, scenario: Scenario | None, net: Any) -> Prepared:
-    """One inject placed on the city: its time in seconds, and its point or roads."""
-    from twin.city.places import edges_of, point_of
-
-    at_s = None
-    if inject.at is not None and scenario is not None:
-        at_s = scenario.begin_of(inject.at)
-    prepared = Prepared(inject, where, at_s)
-    if inject.does in ("incident", "crowd"):
-        prepared.point = point_of(net, inject.place(), f"{where} place")
-    elif inject.does in ("closure", "flood"):
-        prepared.edges = edges_of(net, inject.area_or_roads(), f"{where} place")
-    return prepared
 
 
 @dataclass

@@ -286,20 +286,7 @@ def load_exercise(path: str | Path) -> tuple[Exercise, list[str]]:
         Listing every problem where it is.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: exercise file not found")
-    try:
-        data = load_yaml(path, what="exercise file")
-    except InputError as exc:
-        raise ScenarioError(str(path), [("", str(exc).removeprefix(f"{path}: "))]) from None
-    if not isinstance(data, dict):
-        raise ScenarioError(str(path), [("", "an exercise is a mapping of fields")])
-    try:
-        exercise = Exercise.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(
-            str(path), [p for err in exc.errors() for p in field_problems(err)]
-        ) from None
+    exercise = _read(path, Exercise, "exercise file")
     if exercise.msel:
         sheet = path.parent / exercise.msel
         injects, where = read_msel(sheet)
@@ -446,15 +433,21 @@ def _excel_rows(path: Path) -> list[tuple[int, list[Any]]]:
 
 def load_teams(path: str | Path) -> Teams:
     """Read and validate a teams file."""
-    path = Path(path)
+    return _read(Path(path), Teams, "teams file")
+
+
+def _read(path: Path, model: type[Any], what: str) -> Any:
+    """A YAML file validated as ``model``; a ScenarioError names each problem's field."""
     if not path.is_file():
-        raise InputError(f"{path}: teams file not found")
+        raise InputError(f"{path}: {what} not found")
     try:
-        data = load_yaml(path, what="teams file")
+        data = load_yaml(path, what=what)
     except InputError as exc:
         raise ScenarioError(str(path), [("", str(exc).removeprefix(f"{path}: "))]) from None
+    if not isinstance(data, dict):
+        raise ScenarioError(str(path), [("", "write its fields as a mapping (name: value)")])
     try:
-        return Teams.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(
             str(path), [p for err in exc.errors() for p in field_problems(err)]
