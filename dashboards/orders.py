@@ -159,6 +159,15 @@ def submit_control(view: Any, session: Any, body: Any) -> tuple[int, dict[str, A
     if body["action"] == "write":
         if not isinstance(body.get("write"), dict):
             return 400, {"error": "write: the new inject's fields (title, team, text...)"}
+        from twin.scenario import field_problems
+        from twin.scenario.exercise import Inject
+
+        written = {"id": "written", **body["write"], "at": None, "if_missed": []}
+        try:  # said now, to the trainer who wrote it (the twin checks its place)
+            Inject.model_validate(written)
+        except ValidationError as exc:
+            said = "; ".join(f"{p}: {m}" for e in exc.errors() for p, m in field_problems(e))
+            return 400, {"error": f"write: {said}"}
         doc["write"] = body["write"]
     send_order(view.path, {**doc, "user": session.user})
     return 202, {"state": "sent"}
