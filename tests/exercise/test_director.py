@@ -496,3 +496,37 @@ def test_the_trainer_ends_the_exercise_early(tmp_path, helsinki_city):
     assert director.sim.env.now == 900.0
     assert [r["action"] for r in rows(timeline, "exercise_control")] == ["start", "end"]
     assert rows(timeline, "inject_released") == []  # 07:40 never came
+
+
+def test_an_exercise_never_takes_a_live_file_another_holds(tmp_path):
+    """Starting a second exercise on the file of one that runs is refused, and the running
+    one's file is left alone."""
+    import subprocess
+    import sys
+    import time
+
+    from twin._errors import InputError
+    from twin.exercise.run import _fresh
+
+    db = tmp_path / "live.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db)!r});"
+            " c.execute('CREATE TABLE t (a INT)'); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(InputError, match="another exercise or live twin is running on it"):
+            _fresh(db)
+        assert db.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    _fresh(db)  # nobody holds it now: made afresh
+    assert not db.exists()

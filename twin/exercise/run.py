@@ -213,9 +213,21 @@ def run_exercise(
 
 
 def _fresh(db: Path) -> None:
-    """An exercise's live file starts empty (its last run is in its run folder)."""
+    """An exercise's live file starts empty (its last run is in its run folder); one that
+    another exercise or live twin holds is left alone, and said so."""
+    import duckdb
+
+    from twin._errors import InputError
     from twin.live.run import orders_folder, published
 
+    if db.is_file():
+        try:
+            duckdb.connect(str(db)).close()
+        except duckdb.IOException as exc:
+            raise InputError(
+                f"--db {db}: another exercise or live twin is running on it "
+                f"(stop it, or give another --db): {str(exc).splitlines()[0]}"
+            ) from None
     for old in (db, db.with_name(db.name + ".wal"), published(db), orders_folder(db)):
         if old.is_dir():
             shutil.rmtree(old)
