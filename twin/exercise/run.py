@@ -47,17 +47,22 @@ class Checked:
             f"Exercise {self.exercise.name}: {self.exercise.title or self.scenario.name}",
             f"  scenario {self.scenario.name} on {self.city.name}, "
             f"{clock:%Y-%m-%d %H:%M} for {self.scenario.duration / 60:g} min",
-            f"  {len(injects)} injects from {_hm(clock, times[0])} to {_hm(clock, times[-1])}, "
-            f"{follow} follow-up{'s' if follow != 1 else ''}, {expected} with an expected order",
+            f"  {_n(len(injects), 'inject')} from {_hm(clock, times[0])} to "
+            f"{_hm(clock, times[-1])}, {_n(follow, 'follow-up')}, {expected} with an expected "
+            "order",
         ]
         if self.teams is not None:
             for team in self.teams.teams:
                 n = sum(1 for p in self.injects if p.inject.team in (team.name, "all"))
                 lines.append(
-                    f"  team {team.name}: {len(team.units)} units, {n} injects"
+                    f"  team {team.name}: {_n(len(team.units), 'unit')}, {_n(n, 'inject')}"
                     + (f" ({team.title})" if team.title else "")
                 )
         return lines
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _hm(start: Any, t: float) -> str:
