@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from twin import kpi
 from twin.dashboards import state
 from twin.dashboards.signin import current_user
 
@@ -194,11 +195,7 @@ def exercise_state(view: Any, team: str | None) -> dict[str, Any]:
     t = float(view.end)
 
     def rows(sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        frame = con.execute(sql, params).df() if params else con.execute(sql).df()
-        return [
-            {k: (None if _missing(v) else v) for k, v in r.items()}
-            for r in frame.to_dict("records")
-        ]
+        return _records(con.execute(sql, params).df() if params else con.execute(sql).df())
 
     controls = rows(
         "SELECT action, speed FROM timeline WHERE kind = 'exercise_control' ORDER BY t, seq"
@@ -236,23 +233,13 @@ def exercise_state(view: Any, team: str | None) -> dict[str, Any]:
     )
     teams = meta.get("teams", {}).get("teams", [])
     owner = {u: tm["name"] for tm in teams for u in tm["units"]}
+    unit_cols = ["unit", "state", "incident", "lat", "lon"]
     units = [
         {**u, "team": owner.get(u["unit"])}
-        for u in rows(
-            "SELECT unit, arg_max(state, seq) AS state, arg_max(incident, seq) AS incident, "
-            "arg_max(lat, seq) AS lat, arg_max(lon, seq) AS lon FROM timeline "
-            "WHERE kind = 'unit_state' GROUP BY unit ORDER BY unit"
-        )
+        for u in _records(kpi.units_at(con, t)[unit_cols])
         if team is None or owner.get(u["unit"]) == team
     ]
-    incidents = rows(
-        """
-        SELECT o.incident, o.incident_type, o.priority, o.sector, o.lat, o.lon, o.t, o.origin
-        FROM timeline o WHERE o.kind = 'incident_occurred' AND o.incident NOT IN
-            (SELECT incident FROM timeline WHERE kind = 'incident_closed')
-        ORDER BY o.t DESC
-        """
-    )
+    incidents = _records(kpi.open_incidents_at(con, t).iloc[::-1])  # newest first
     start = view.start
     for item in (*inbox, *orders, *incidents):
         item["clock"] = _clock(start, item["t"])
@@ -276,6 +263,13 @@ def _clock(start: Any, t: Any) -> str:
     import pandas as pd
 
     return f"{start + pd.Timedelta(seconds=float(t)):%H:%M:%S}" if t is not None else ""
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """A frame's rows as JSON-ready dicts (NaN and NaT as None)."""
+    return [
+        {k: (None if _missing(v) else v) for k, v in r.items()} for r in frame.to_dict("records")
+    ]
 
 
 def _missing(v: Any) -> bool:

@@ -364,8 +364,6 @@ class Director:
             return f"there is no team {order.team!r} in this exercise"
         if order.unit and order.order in ("dispatch", "recall", "move_patrol"):
             owner = self.teams.owner(order.unit)
-            if owner is None and order.unit not in self._all_units():
-                return ""  # the response says there is no such unit
             if owner != order.team:
                 return (
                     f"{order.unit} is commanded by {owner or 'no team'}, not {order.team}: "
@@ -379,9 +377,6 @@ class Director:
             if order.to_team == order.team:
                 return "a team asks another team for mutual aid, not itself"
         return ""
-
-    def _all_units(self) -> set[str]:
-        return {u for t in self.teams.teams for u in t.units}
 
     def _carry_out(self, order: Order, order_id: str, edges: list[str]) -> str:
         """Tell the twin: the response of a unit's order, the roads of a road's."""

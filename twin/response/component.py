@@ -365,7 +365,7 @@ class ResponseComponent:
         """An alert from the field: the CAD opens the incident at once (nobody called)."""
         kind = alert.incident_type if alert.incident_type in self._specs else "crime"
         node = self.engine.node_of((alert.lat, alert.lon))
-        held = getattr(alert, "held", False)
+        held = alert.held
         incident = self._occur(
             kind,
             node,

@@ -333,8 +333,7 @@ class Dispatcher:
         self._order = itertools.count()
         self._trips: dict[Unit, Any] = {}  # en-route unit -> (process, arrival estimate)
         self._jobs: dict[Unit, Any] = {}  # unit -> its job's process (a recall interrupts it)
-        self.held: list[Incident] = []  # incidents whose needs wait for an order
-        self._held_ids: set[str] = set()  # incidents whose units come only by order
+        self._held: dict[str, Incident] = {}  # incidents whose units come only by order
         for unit in units:  # the board at the start: every unit and its state
             unit.node = unit.base
             if unit.on_duty(env.now):
@@ -359,8 +358,7 @@ class Dispatcher:
         (:meth:`order`): an exercise's inject, where the trainees decide."""
         incident.unserved = len(incident.needs)
         incident.held = list(incident.needs)
-        self.held.append(incident)
-        self._held_ids.add(incident.id)
+        self._held[incident.id] = incident
         for need in incident.needs:
             self.emit(
                 ev.IncidentPending(
@@ -382,8 +380,6 @@ class Dispatcher:
         queued = next((e for e in self.pending if e[3] is incident and e[4] == unit.agency), None)
         if unit.agency in incident.held:
             incident.held.remove(unit.agency)
-            if not incident.held and incident in self.held:
-                self.held.remove(incident)
             action = "assigned"
         elif queued is not None:
             self.pending.remove(queued)
@@ -405,16 +401,7 @@ class Dispatcher:
         """Bring a unit on a job back to its base; the need it served waits again (held
         for an order if it was ordered, else queued for the CAD). Returns why not."""
         job = self._jobs.get(unit)
-        if (
-            job is None
-            or unit.incident is None
-            or unit.state
-            not in (
-                "dispatched",
-                "en_route",
-                "on_scene",
-            )
-        ):
+        if job is None or unit.state not in ("dispatched", "en_route", "on_scene"):
             return f"{unit.id} is {unit.state.replace('_', ' ')}: there is no job to recall it from"
         job.interrupt("recalled")
         return ""
@@ -604,10 +591,8 @@ class Dispatcher:
         unit.incident = None
         self._jobs.pop(unit, None)
         self._state(unit, "returning")
-        if incident.id in self._held_ids:
+        if incident.id in self._held:
             incident.held.append(unit.agency)
-            if incident not in self.held:
-                self.held.append(incident)
             self.emit(
                 ev.IncidentPending(
                     incident=incident.id, need=unit.agency, action="held", pending=len(self.pending)
@@ -660,14 +645,14 @@ class Dispatcher:
 
     def finish(self) -> None:
         """At the end of the run: record the needs still pending, or held for an order."""
-        for incident in self.held:
+        for incident in self._held.values():
             for need in incident.held:
                 self.emit(
                     ev.IncidentPending(
                         incident=incident.id, need=need, action="dropped", pending=len(self.pending)
                     )
                 )
-        self.held = []
+            incident.held = []
         while self.pending:
             _, _, _, incident, need = heapq.heappop(self.pending)
             self.emit(
