@@ -397,6 +397,9 @@ KPI_ID: dict[str, str] = {
     "disputes_mediated": "Perselisihan dimediasi Bhabinkamtibmas",
     "unrest_peak": "Perusuh terbanyak sekaligus",
     "geh_under_5": "Detektor dengan GEH < 5, satu jam terakhir (kalibrasi)",
+    "inject_wait_s": "Insiden dari inject: menunggu unit pertama tiba (sampai akhir bila tak ada)",
+    "open_incidents_end": "Insiden masih terbuka di akhir",
+    "rawan_sector_min": "Sektor-menit berstatus rawan",
 }
 
 

@@ -541,8 +541,9 @@ class CallReceived(Event):
 @event("alert_received")
 class AlertReceived(Event):
     """An incident reported by a sensor or an officer (the live feed), without a call.
-    ``held``: the CAD opens it but sends no unit until the command post orders one (an
-    exercise's inject: the trainees decide); the incident is then named after ``alert``."""
+    ``held``: the CAD opens it but sends no unit until the command post orders one (the
+    trainees decide). ``inject``: the exercise's inject that made it, which names the
+    incident (``I00012-crowd-unruly``)."""
 
     alert: str
     incident_type: str
@@ -550,6 +551,7 @@ class AlertReceived(Event):
     lat: float
     lon: float
     held: bool = False
+    inject: str = ""
 
 
 @event("unit_observed")

@@ -64,7 +64,6 @@ def play(path: Path, orders: list[tuple[float, str, dict]], until: float = 3600.
         checked.injects,
         checked.teams,
         net=checked.net,
-        db=path.parent / "x.db",
         user="local:trainer",
     )
     sim.add(director)

@@ -195,14 +195,15 @@ def test_orders_reach_a_running_live_twin_as_events(tmp_path):
     refused and removed, not left to block the others."""
     from datetime import datetime
 
-    from twin.live.run import orders_folder, send_order, serve_orders
+    from twin.live.run import ORDERS, OrderBook, orders_folder, send_order, serve_orders
     from twin.sim import Simulation
 
     db = tmp_path / "live.duckdb"
     sim = Simulation(
         duration=5.0, seed=0, start=datetime.fromisoformat("2026-12-01T07:00:00+07:00")
     )
-    sim.env.process(serve_orders(sim, db))
+    book = OrderBook(db, ORDERS)
+    sim.env.process(serve_orders(sim, book))
     send_order(db, {"kind": "close_the_city", "why": "no"})
     send_order(
         db,
@@ -219,3 +220,8 @@ def test_orders_reach_a_running_live_twin_as_events(tmp_path):
     acks = sim.timeline.events("alert_acknowledged")
     assert [(e["alert"], e["officer"]) for e in acks] == [("S05:rawan", "Briptu Sari")]
     assert acks[0]["t"] == 1.0 and not list(orders_folder(db).glob("*.json"))
+    # both are in the journal, taken at the same second: a replay takes them again there
+    assert sorted((e["t"], e["order"]["kind"]) for e in book.journal) == [
+        (1.0, "alert_acknowledged"),
+        (1.0, "close_the_city"),
+    ]

@@ -9,6 +9,7 @@ import typer
 
 from twin._errors import InputError
 from twin.cli._app import app, console_log, out
+from twin.cli.plans import Scheduler, Workers
 
 exercise_app = typer.Typer(
     help="Command-post exercises: an MSEL of injects played on the twin, teams giving "
@@ -139,8 +140,70 @@ def aar(
                 f"{r.due_s / 60:g} min (missed)",
                 markup=False,
             )
+    from twin.exercise.whatif import load_whatif, summary_lines
+
+    saved = load_whatif(run_dir)
+    if saved is None:
+        out.print(
+            f"No what-if yet: twin exercise whatif {run_dir} puts a figure on each missed or "
+            "late decision.",
+            markup=False,
+            soft_wrap=True,
+        )
+    else:
+        for line in summary_lines(saved):
+            out.print(line, markup=False, soft_wrap=True)
     out.print(f"Review: {path}", markup=False)
     if pdf:
         from twin.report import print_pdf
 
         out.print(f"PDF: {print_pdf(path, path.with_suffix('.pdf'))}", markup=False)
+
+
+@exercise_app.command("whatif")
+def whatif(
+    run_dir: Annotated[Path, typer.Argument(help="The exercise's run folder (runs/NAME).")],
+    replications: Annotated[
+        int,
+        typer.Option(
+            "--replications", "-n", help="Draws (seeds) of each pair, the exercise's own first."
+        ),
+    ] = 10,
+    horizon: Annotated[
+        str, typer.Option("--horizon", help="How long after the last decision to play (30min).")
+    ] = "30min",
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Put a figure on each key decision: play the exercise again as the teams played it
+    and with the expected action instead of a missed or late one, over several draws, and
+    give what changed with its 95 % interval. The review (twin exercise aar) shows it."""
+    from twin.exercise.whatif import load_whatif, summary_lines, what_if
+    from twin.scenario import parse_duration
+
+    try:
+        horizon_s = parse_duration(horizon)
+    except ValueError as exc:
+        raise InputError(f"--horizon: {exc}") from exc
+    result = what_if(
+        run_dir,
+        replications=replications,
+        horizon_s=horizon_s,
+        workers=workers,
+        scheduler=scheduler,
+        progress=not quiet,
+    )
+    for line in summary_lines(load_whatif(run_dir) or {}):
+        out.print(line, markup=False, soft_wrap=True)
+    for f in result.failures:
+        out.print(
+            f"  run {f['plan']} #{f['replication']} (seed {f['seed']}) failed: {f['reason']}",
+            markup=False,
+            soft_wrap=True,
+        )
+    out.print(
+        f"What-if: {result.folder}; the review shows it: twin exercise aar {run_dir}",
+        markup=False,
+        soft_wrap=True,
+    )

@@ -367,6 +367,7 @@ def write_aar(run: Path, out: Path | None = None, rev: Review | None = None) -> 
             height=max(300, 14 * len(rev.status.index)), margin={"l": 60, "r": 20, "t": 20, "b": 40}
         )
         sections.append(("The sectors' status over the exercise", fig))
+    sections.append(("What the expected action would have changed", _whatif_section(run)))
     trainer_rows = [
         [clock(r.t), r.action, r.inject or "", f"{r.speed:g}×" if r.speed else "", r.user]
         for r in rev.trainer.itertuples()
@@ -376,6 +377,52 @@ def write_aar(run: Path, out: Path | None = None, rev: Review | None = None) -> 
     )
     write_html(out, title=f"After-action review: {ex['exercise']}", intro=intro, sections=sections)
     return out
+
+
+def _whatif_section(run: Path) -> str:
+    """The what-if of each key decision (``twin exercise whatif``), or how to make it."""
+    from twin.exercise.whatif import AS_PLAYED, _fmt, _unit, _verdict_words, load_whatif
+    from twin.kpi.labels import format_interval
+
+    saved = load_whatif(run)
+    if saved is None:
+        return (
+            "<p>Not computed yet: <code>twin exercise whatif RUN</code> plays the exercise "
+            "again as the teams played it and with the expected action in place of each missed "
+            "or late one, over several draws, and this section shows what changed.</p>"
+        )
+    parts = [
+        f"<p>Each decision was played both ways in {saved['replications']} draws (seeds "
+        f"{', '.join(str(s) for s in saved['seeds'])}, the exercise's own first), with the "
+        f"same random numbers both ways, to {html.escape(saved['until'])}. A difference is "
+        "the mean over the draws with its 95 % interval; one whose interval holds zero is "
+        "no detectable difference. The replay of the exercise: "
+        f"{html.escape(saved['check'])}.</p>"
+    ]
+    if not saved["decisions"]:
+        parts.append("<p>Every expected order came in time: there is no decision to price.</p>")
+    for d in saved["decisions"]:
+        head = f"<b>{html.escape(d['inject'])}</b> ({html.escape(d['team'])}), {d['verdict']}: "
+        if d["why_not"]:
+            parts.append(f"<p>{head}no what-if: {html.escape(d['why_not'])}.</p>")
+            continue
+        parts.append(f"<p>{head}expected run: {html.escape(d['play'])}.</p>")
+        rows = [
+            [
+                r["label"],
+                _fmt(r[AS_PLAYED], r["unit"]),
+                _fmt(r["expected"], r["unit"]),
+                _unit(format_interval(r["delta"], r["half"], r["unit"], signed=True), r["unit"]),
+                _verdict_words(r["verdict"]),
+            ]
+            for r in d["figures"]
+        ]
+        parts.append(
+            _table(["measure", "as played", "expected action", "difference", "verdict"], rows)
+            if rows
+            else "<p>No draw completed both ways (see whatif/whatif.json).</p>"
+        )
+    return "".join(parts)
 
 
 def _value(v: Any) -> str:

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -79,10 +77,14 @@ class Director:
         The teams, and the units each commands.
     net
         The city's :class:`~twin.city.places.CityNet`, to place roads named in orders.
-    db
-        The live twin's file: orders wait beside it.
     paused
         Start with the clock stopped, until the trainer resumes it.
+    speed
+        The exercise's pace, as the trainer set it, where the run does not keep pace with
+        the wall clock (a replay: :mod:`twin.exercise.whatif`).
+    by_the_book
+        Injects whose expected dispatch is played at once, by the CAD's own policy, instead
+        of waiting for the team's order (the what-if of a decision).
     """
 
     name = "exercise"
@@ -93,15 +95,17 @@ class Director:
         teams: Teams,
         *,
         net: Any,
-        db: Path,
         user: str = "",
         paused: bool = False,
+        speed: float | None = None,
+        by_the_book: Sequence[str] = (),
     ) -> None:
         self.injects = {p.inject.id: p for p in injects}
         self.teams = teams
         self.net = net
-        self.db = Path(db)
         self.user = user
+        self.speed = speed or 0.0
+        self.by_the_book = set(by_the_book)
         self.released: dict[str, float] = {}  # inject -> when it went out
         self.held: set[str] = set()
         self.skipped: set[str] = set()
@@ -111,11 +115,13 @@ class Director:
         self._refused: set[str] = set()
         self._closures: dict[str, tuple[str, list[str]]] = {}  # closure id -> team, edges
         self._written = 0
+        self._given = 0  # orders taken: those sent without an id are numbered
 
     # -- the component ----------------------------------------------------------------------
 
     def start(self, sim: Any) -> None:
         self.sim = sim
+        self.speed = sim.speed or self.speed
         sim.timeline.subscribe("order_refused", lambda t, e: self._refused.add(e.order_id))
         self._control("start", user=self.user)
         if self._start_paused:  # the trainer resumes once the teams are in
@@ -167,6 +173,7 @@ class Director:
         self._say("inject %s to %s (%s): %s", inj.id, _team(inj.team), how, inj.title)
         if inj.does in ("incident", "crowd"):
             assert prepared.point is not None
+            book = inj.id in self.by_the_book and inj.expect == "dispatch"
             sim.emit(
                 ev.AlertReceived(
                     alert=inj.id,
@@ -174,10 +181,24 @@ class Director:
                     priority=inj.priority or (1 if inj.does == "crowd" else 2),
                     lat=prepared.point[0],
                     lon=prepared.point[1],
-                    held=True,
+                    held=not book,
+                    inject=inj.id,
                 ),
                 source=self.name,
             )
+            if book:  # the CAD sends its units now: the expected order, given at once
+                self.answered.add(inj.id)
+                sim.emit(
+                    ev.InjectAnswered(
+                        inject=inj.id,
+                        team=inj.team,
+                        expected="dispatch",
+                        order_id="by-the-book",
+                        delay_s=0.0,
+                        late=False,
+                    ),
+                    source=self.name,
+                )
         elif inj.does in ("closure", "flood"):
             self._close(inj.id, inj.team, prepared.edges, kind=inj.does)
             if inj.lasts is not None:
@@ -221,9 +242,7 @@ class Director:
 
     def _control(self, action: str, *, inject: str = "", speed: float = 0.0, user: str) -> None:
         self.sim.emit(
-            ev.ExerciseControl(
-                action=action, inject=inject, speed=speed or (self.sim.speed or 0.0), user=user
-            ),
+            ev.ExerciseControl(action=action, inject=inject, speed=speed or self.speed, user=user),
             source=self.name,
         )
 
@@ -256,12 +275,15 @@ class Director:
             if self.paused:
                 self.paused = False
                 self._control(action, user=user)
-                sim.set_speed()  # the paused time is not caught up
+                if sim.speed is not None:
+                    sim.set_speed()  # the paused time is not caught up
         elif action == "speed":
             speed = float(order.get("speed", 0))
             if not 0 < speed <= 1000:
                 raise ValueError(f"speed: between 0 and 1000 times real time, not {speed}")
-            sim.set_speed(speed)
+            if sim.speed is not None:
+                sim.set_speed(speed)
+            self.speed = speed
             self._control(action, speed=speed, user=user)
         elif action == "end":
             self._control(action, user=user)
@@ -295,8 +317,6 @@ class Director:
     def _pacer(self) -> Generator[Any, Any, None]:
         """Every simulated second: while paused, the clock stands still, and only the
         trainer's controls are taken until one resumes or ends the exercise."""
-        from twin.live.run import take_orders
-
         while True:
             yield self.sim.env.timeout(1.0)
             if not self.paused:
@@ -304,7 +324,7 @@ class Director:
             self.sim.checkpoint()  # readers see everything up to the pause
             self._say("paused: the clock stands still until the trainer resumes")
             while self.paused:
-                if not take_orders(self.sim, self.db, self.orders, only=("exercise_control",)):
+                if not self.sim.orders.take(self.sim, only=("exercise_control",)):
                     time.sleep(PAUSED_POLL_S)
             self._say("resumed")
 
@@ -312,7 +332,8 @@ class Director:
 
     def _take_order(self, sim: Any, doc: dict[str, Any]) -> None:
         user = str(doc.pop("user", ""))
-        order_id = str(doc.pop("order_id", "") or uuid.uuid4().hex[:12])
+        self._given += 1
+        order_id = str(doc.pop("order_id", "") or f"order-{self._given}")
         gate_refused = str(doc.pop("gate_refused", "") or "")  # the dashboards refused it
         try:
             order = Order.model_validate(doc)

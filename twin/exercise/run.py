@@ -154,7 +154,7 @@ def run_exercise(
     docstring). The live file is ``exercises/<name>/live.duckdb`` by default (made afresh),
     the run folder ``runs/<name>``; ``paused``: the clock waits for the trainer's resume."""
     from twin._files import replacing_folder
-    from twin.live.run import published, run_live
+    from twin.live.run import published, run_live, write_orders
     from twin.runs.run import write_run_files
 
     checked = check_exercise(path, teams)
@@ -170,10 +170,10 @@ def run_exercise(
         "teams": checked.teams.model_dump(),
         "msel": [p.inject.model_dump(exclude_none=True) for p in checked.injects],
         "speed": speed,
+        "user": user,
+        "paused": paused,
     }
-    director = Director(
-        checked.injects, checked.teams, net=checked.net, db=db, user=user, paused=paused
-    )
+    director = Director(checked.injects, checked.teams, net=checked.net, user=user, paused=paused)
     with replacing_folder(out, marker="run.json", what="a run folder") as tmp:
         started = time.perf_counter()
         result = run_live(
@@ -198,9 +198,17 @@ def run_exercise(
             error="",
             reached=float(result["simulated_s"]),
             wall=wall,
-            extra={"exercise": {**meta, "file": str(checked.path), "live": str(db)}},
+            extra={
+                "exercise": {
+                    **meta,
+                    "file": str(checked.path),
+                    "scenario_dir": str(checked.scenario_dir),
+                    "live": str(db),
+                }
+            },
         )
         shutil.copy(checked.path, tmp / "exercise.yaml")
+        write_orders(result["journal"], tmp / "orders.jsonl")
     assert published(db).exists()
     return ExerciseResult(
         run=out,

@@ -60,10 +60,23 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     "unrest_peak": ("Most rioters at once", "people", "lower"),
     "geh_under_5": ("Detectors with GEH < 5, last hour (calibration)", "%", "higher"),
     "cost_total": ("Cost over the run (plan's cost table)", "Rp", "lower"),
+    # an exercise's what-if (twin.exercise.whatif)
+    "inject_wait_s": (
+        "The inject's incident: wait for the first unit on scene (to the end if none came)",
+        "min",
+        "lower",
+    ),
+    "open_incidents_end": ("Incidents still open at the end", "incidents", "lower"),
+    "rawan_sector_min": ("Sector-minutes rated rawan", "min", "lower"),
 }
 #: KPIs kept in seconds but shown in minutes, as the maps show them: a response time reads
 #: "6.49 min", not "389.50 s". Tables divide by this before they show the value.
-SHOWN_PER = {"processing_s": 60.0, "response_p50_s": 60.0, "response_p90_s": 60.0}
+SHOWN_PER = {
+    "processing_s": 60.0,
+    "response_p50_s": 60.0,
+    "response_p90_s": 60.0,
+    "inject_wait_s": 60.0,
+}
 
 #: The accepted standard: a calibrated model has GEH < 5 at 85 % of its count sites.
 GEH_TARGET = 0.85

@@ -102,42 +102,137 @@ def _acknowledged(sim: Any, order: dict[str, Any]) -> None:
 ORDERS: dict[str, OrderHandler] = {"alert_acknowledged": _acknowledged}
 
 
-def take_orders(
-    sim: Any, db: Path, handlers: dict[str, OrderHandler], *, only: Sequence[str] = ()
-) -> int:
-    """Carry out the orders waiting for the live twin on ``db``, oldest first, each by the
-    handler of its kind; one that cannot be taken is logged with why. With ``only``, the
-    orders of other kinds wait (a paused exercise takes the trainer's alone). Returns how
-    many were taken."""
+class OrderBook:
+    """Where a live twin takes its orders: the files waiting in its order folder
+    (:func:`send_order`), oldest first, each carried out by the handler of its kind; one
+    that cannot be taken is logged with why.
+
+    Every order taken is kept in :attr:`journal` with the simulated second and the kind of
+    call that took it, so that a run can be played again exactly (:class:`ReplayedOrders`):
+    an exercise's orders are its only input the wall clock decides."""
+
+    def __init__(self, db: Path | None, handlers: dict[str, OrderHandler]) -> None:
+        self.db = db
+        self.handlers = handlers
+        self.journal: list[dict[str, Any]] = []
+
+    def take(self, sim: Any, *, only: Sequence[str] = ()) -> int:
+        """Carry out the orders waiting now. With ``only``, orders of other kinds wait (a
+        paused exercise takes the trainer's alone). Returns how many were taken."""
+        import json
+
+        if self.db is None:
+            return 0
+        folder = orders_folder(self.db)
+        if not folder.is_dir():
+            return 0
+        taken = 0
+        for path in sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name)):
+            try:
+                order = json.loads(path.read_text(encoding="utf-8"))
+                kind = order.get("kind") if isinstance(order, dict) else None
+                if only and kind not in only:
+                    continue
+                self.journal.append(
+                    {"t": sim.env.now, "paused": bool(only), "order": dict(order)}
+                    if isinstance(order, dict)
+                    else {"t": sim.env.now, "paused": bool(only), "order": order}
+                )
+                self._carry_out(sim, order)
+            except ValueError as exc:  # not JSON at all
+                _refused(path.name, exc)
+            path.unlink(missing_ok=True)
+            taken += 1
+        return taken
+
+    def _carry_out(self, sim: Any, order: Any) -> None:
+        try:
+            if not isinstance(order, dict):
+                raise TypeError("an order is a JSON object")
+            order = dict(order)
+            kind = order.pop("kind")
+            if kind not in self.handlers:
+                raise ValueError(f"the live twin takes {', '.join(self.handlers)}, not {kind!r}")
+            self.handlers[kind](sim, order)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            _refused(str(order.get("kind", "")) if isinstance(order, dict) else "", exc)
+
+
+def _refused(what: str, exc: Exception) -> None:
+    logging.getLogger("twin.live").warning("order %s refused: %s", what, exc)
+
+
+class ReplayedOrders(OrderBook):
+    """The orders of a recorded journal (:attr:`OrderBook.journal`), each taken by the
+    same call at the same simulated second as when it was given: a run played again. An
+    entry whose second has passed is taken at the next call of its kind (a what-if that
+    moves an order). The journal running out while the exercise is paused ends the run
+    there, as the exercise ended."""
+
+    def __init__(
+        self, journal: Sequence[dict[str, Any]], handlers: dict[str, OrderHandler]
+    ) -> None:
+        super().__init__(None, handlers)
+        self.pending = sorted(journal, key=lambda e: float(e["t"]))  # stable: same-t in order
+
+    def take(self, sim: Any, *, only: Sequence[str] = ()) -> int:
+        from twin.sim import Stop
+
+        paused, taken, i = bool(only), 0, 0
+        while i < len(self.pending) and float(self.pending[i]["t"]) <= sim.env.now:
+            entry = self.pending[i]
+            if bool(entry.get("paused")) != paused:
+                if not paused:
+                    break  # the paused call at this second comes first, as it did
+                i += 1  # nothing but the trainer's controls moves while paused
+                continue
+            self.pending.pop(i)
+            self.journal.append(entry)
+            self._carry_out(sim, entry["order"])
+            taken += 1
+        if paused and not taken:
+            raise Stop("the exercise ended here, paused")
+        return taken
+
+
+def write_orders(journal: Sequence[dict[str, Any]], path: Path) -> None:
+    """An order journal as JSON lines (``{"t", "paused", "order"}``), written whole or
+    not at all."""
     import json
 
-    folder = orders_folder(db)
-    if not folder.is_dir():
-        return 0
-    taken = 0
-    for path in sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name)):
+    tmp = Path(path).with_name(f".{Path(path).name}.partial")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for entry in journal:
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def read_orders(path: Path) -> list[dict[str, Any]]:
+    """An order journal :func:`write_orders` wrote; an InputError names a bad line."""
+    import json
+
+    journal = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         try:
-            order = json.loads(path.read_text(encoding="utf-8"))
-            kind = order.pop("kind")
-            if only and kind not in only:
-                continue
-            if kind not in handlers:
-                raise ValueError(f"the live twin takes {', '.join(handlers)}, not {kind!r}")
-            handlers[kind](sim, order)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            logging.getLogger("twin.live").warning("order %s refused: %s", path.name, exc)
-        path.unlink(missing_ok=True)
-        taken += 1
-    return taken
+            entry = json.loads(line)
+            if not (isinstance(entry, dict) and isinstance(entry.get("t"), int | float)):
+                raise ValueError("not an entry with a time (t)")
+            if not isinstance(entry.get("order"), dict):
+                raise ValueError("no order (a JSON object)")
+        except ValueError as exc:
+            raise InputError(f"{path}, line {n}: {exc}") from None
+        journal.append(
+            {"t": float(entry["t"]), "paused": bool(entry.get("paused")), "order": entry["order"]}
+        )
+    return journal
 
 
-def serve_orders(sim: Any, db: Path, handlers: dict[str, OrderHandler] | None = None) -> Any:
-    """The live twin's side of :func:`send_order`: a SimPy process that takes the orders
-    waiting every simulated second (:func:`take_orders`)."""
-    handlers = handlers or ORDERS
+def serve_orders(sim: Any, book: OrderBook) -> Any:
+    """A SimPy process that takes the orders waiting every simulated second
+    (:meth:`OrderBook.take`)."""
     while True:
         yield sim.env.timeout(1.0)
-        take_orders(sim, db, handlers)
+        book.take(sim)
 
 
 class LiveStore:
@@ -269,7 +364,7 @@ def run_live(
     rotate_key_days: float | None = None,
     city_path: Path | None = None,
     duration: float = 3600.0,
-    speed: float = 1.0,
+    speed: float | None = 1.0,
     topic: str = "twin/#",
     username: str | None = None,
     password: str | None = None,
@@ -281,6 +376,9 @@ def run_live(
     orders: dict[str, OrderHandler] | None = None,
     meta: dict[str, Any] | None = None,
     stream_to: Path | None = None,
+    replay: Sequence[dict[str, Any]] | None = None,
+    scenario_dir: Path | None = None,
+    until: float | None = None,
 ) -> dict[str, Any]:
     """Run a live twin until ``duration`` simulated seconds have passed (or Ctrl-C).
     Returns what was ingested and how many events the live timeline holds.
@@ -288,7 +386,13 @@ def run_live(
     An exercise runs on the same kernel: no feed (``mqtt=None``), the scenario's clock
     (``start``) with its road events (``keep_events``), its director among the
     ``components``, and the orders it takes beside an acknowledgement's (``orders``); its
-    timeline also streams to ``stream_to`` (Arrow), from which its run folder is written."""
+    timeline also streams to ``stream_to`` (Arrow), from which its run folder is written.
+    The orders it took are returned in ``journal``; given one as ``replay`` (with
+    ``speed=None``: as fast as it goes), the run plays those orders again instead of
+    reading the order folder (:class:`ReplayedOrders`). ``scenario_dir``: where a
+    scenario given as an object reads its files (default: the current folder). ``until``:
+    stop there, with everything made for the whole ``duration`` (its demand above all), so
+    that the run is the same as a whole one up to that moment."""
     from twin.city import City, builtin_city
     from twin.events import RunEnded, RunStarted
     from twin.runs.run import load_city
@@ -300,7 +404,8 @@ def run_live(
     from twin.sim.timeline import Timeline
 
     base = load_scenario(scenario) if isinstance(scenario, Path) else scenario
-    scenario_dir = Path(scenario).resolve().parent if isinstance(scenario, Path) else Path.cwd()
+    if scenario_dir is None:
+        scenario_dir = Path(scenario).resolve().parent if isinstance(scenario, Path) else Path.cwd()
     if base is not None:
         city = load_city(base, scenario_dir=scenario_dir)
         tz = base.start.tzinfo
@@ -340,7 +445,7 @@ def run_live(
         timeline = Timeline(on_batch=store.add_batch, stream_to=stream_to)
         seed = base.seed if base is not None else 0
         sim = Simulation(
-            duration=duration,
+            duration=duration if until is None else min(until, duration),
             seed=seed,
             start=now,
             timeline=timeline,
@@ -388,7 +493,10 @@ def run_live(
                     sensors=sensors,
                 )
             )
-        sim.env.process(serve_orders(sim, db, {**ORDERS, **(orders or {})}))  # from the dashboards
+        handlers = {**ORDERS, **(orders or {})}
+        book = OrderBook(db, handlers) if replay is None else ReplayedOrders(replay, handlers)
+        sim.orders = book
+        sim.env.process(serve_orders(sim, book))  # from the dashboards, or the record
         sim.emit(
             RunStarted(
                 scenario=base.name if base else "live",
@@ -424,6 +532,7 @@ def run_live(
         "events": len(timeline),
         "simulated_s": sim.env.now,
         "status": status,
+        "journal": book.journal,
         "geh": geh,
         "geh_under_5": kpi.geh_share(geh),
     }

@@ -470,9 +470,16 @@ class _Runner:
     """Submits replications, retries a failure once elsewhere, and keeps the rows."""
 
     def __init__(
-        self, client: Any, jobs: dict[str, Job], city: bytes, seed: int, progress: bool
+        self,
+        client: Any,
+        jobs: dict[str, Any],
+        city: bytes,
+        seed: int,
+        progress: bool,
+        task: Any = None,
     ) -> None:
         self.client = client
+        self.task = task or replicate  # (job, city, index, seed) -> row
         self.jobs = jobs
         self.seed = seed
         self.rows: list[dict[str, Any]] = []
@@ -531,7 +538,7 @@ class _Runner:
             others = [w for w in self.client.scheduler_info()["workers"] if w != exclude]
             where = others or None
         fut = self.client.submit(
-            replicate,
+            self.task,
             self._job_futures[plan],
             self._city,
             i,

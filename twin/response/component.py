@@ -370,10 +370,10 @@ class ResponseComponent:
             kind,
             node,
             self._rng_community,
-            origin="inject" if held else "alert",
+            origin="inject" if alert.inject else "alert",
             priority=alert.priority,
             numbers=[],
-            name=alert.alert if held else None,
+            name=alert.inject or None,
         )
         incident.known = True
         assert self.dispatcher is not None
@@ -411,10 +411,19 @@ class ResponseComponent:
             self.emit(ev.OrderRefused(order_id=order.order_id, team=order.team, reason=why))
 
     def _incident(self, name: str) -> Any:
-        """An incident by its id (I00012-...), or by the inject that made it."""
-        for incident in reversed(self.incidents):
-            if incident.id == name or incident.id.endswith(f"-{name}"):
-                return incident
+        """An incident by its id (I00012-...), or by the inject that made it: an order
+        replayed in another draw, where the inject's incident has another number, finds it
+        by its inject."""
+        import re
+
+        names = [name]
+        made = re.fullmatch(r"I\d+-(.+)", name)
+        if made:
+            names.append(made.group(1))
+        for n in names:
+            for incident in reversed(self.incidents):
+                if incident.id == n or incident.id.endswith(f"-{n}"):
+                    return incident
         return None
 
     def _avl(self, t: float, fix: Any) -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import simpy
@@ -119,6 +119,7 @@ class Simulation:
         self.checkpoint_every = float(checkpoint_every)
         self.components: list[Component] = []
         self.stopped = ""  # why a component ended the run early (see Stop)
+        self.orders: Any = None  # a live twin's order book (twin.live.run.OrderBook)
 
     @property
     def speed(self) -> float | None:
