@@ -214,3 +214,33 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
         text=True,
     )
     assert verify.returncode == 0 and "Audit chain intact" in verify.stdout
+    # the what-if of the missed decision: the exercise played again, checked, and priced
+    whatif = subprocess.run(
+        [*TWIN, "exercise", "whatif", "runs/helsinki-rally", "-n", "3", "--horizon", "20min"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert whatif.returncode == 0, whatif.stderr
+    said = whatif.stdout
+    assert (
+        "1 key decision; each played both ways in 3 draws, to 08:10:00; differences with "
+        "their 95 % interval. The replay of the exercise: identical, event by event, up to "
+        "08:10:00." in said
+    ), said
+    assert (
+        "protester-injured (dinkes), missed: the CAD's closest units sent at 07:50:00, when "
+        "the inject came" in said
+    )
+    wait = next(line for line in said.splitlines() if "The inject's incident: wait" in line)
+    assert " min as played, " in wait and " min expected: " in wait and " ± " in wait, wait
+    assert "Warning:" not in whatif.stderr  # SUMO's console stays in its log
+    aar = subprocess.run(
+        [*TWIN, "exercise", "aar", "runs/helsinki-rally"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert wait.strip() in aar.stdout
+    page = (tmp_path / "runs" / "helsinki-rally" / "aar.html").read_text()
+    assert "What the expected action would have changed" in page and "seeds 42, 43, 44" in page
