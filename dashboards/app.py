@@ -63,12 +63,9 @@ def create_app(
     app.server.config[state.TILES] = tiles
     (gate or Gate(lang=lang)).install(app)
     orders.install(app, shown)  # the exercise's order API
-    # the exercise's page is in the menu where an exercise runs
-    menu = [
-        page
-        for page in dash.page_registry.values()
-        if _nav_key(page) != "exercise" or shown.exercise() is not None
-    ]
+    # the exercise's page is in the menu where an exercise runs, its replay where one ran
+    hidden = {"exercise": shown.exercise() is None, "replay": not shown.replays()}
+    menu = [page for page in dash.page_registry.values() if not hidden.get(_nav_key(page))]
     app.layout = lambda: _layout(lang, menu)
     keys = [_nav_key(page) for page in menu]
 

@@ -50,6 +50,12 @@ class RunView:
     def name(self) -> str:
         return str(self.info.get("scenario", self.path.name))
 
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        """An exercise's own description (name, title, MSEL, teams, speed): ``run.json``'s
+        ``exercise``, or {} for a what-if run; a live twin's is its ``live.json``."""
+        return dict(self.info.get("exercise") or {})
+
     @property
     def con(self) -> Any:
         """A DuckDB connection over the timeline, this thread's own: the app serves its
@@ -282,6 +288,10 @@ class Runs:
             (v for v in self.views.values() if isinstance(v, LiveView) and v.meta.get("exercise")),
             None,
         )
+
+    def replays(self) -> list[str]:
+        """The finished exercises among the runs, by name (the replay page shows them)."""
+        return [n for n, v in self.views.items() if not v.live and v.meta.get("exercise")]
 
     def __getitem__(self, name: str | None) -> RunView:
         return self.views.get(name or "", next(iter(self.views.values())))

@@ -17,6 +17,29 @@ TEXT: dict[str, dict[str, str]] = {
         "nav_contingency": "Kontinjensi",
         "nav_units": "Papan unit",
         "nav_exercise": "Latihan",
+        "nav_replay": "Putar ulang",
+        "rp_title": "Putar ulang latihan",
+        "rp_none": "Tidak ada latihan yang selesai di dasbor ini. Buka run folder sebuah "
+        "latihan: twin dash runs/NAMA.",
+        "rp_play": "▶ Putar",
+        "rp_stop": "❚❚ Berhenti",
+        "rp_whatif": "Bagaimana jika tindakan yang diharapkan diambil",
+        "rp_whatif_none": "Belum dihitung. Jalankan: twin exercise whatif {run}",
+        "rp_whatif_about": "Setiap keputusan dimainkan dua kali dalam {n} undian (angka acak "
+        "yang sama), sampai {until}; selisih dengan selang kepercayaan 95 %. Putar ulang "
+        "latihan: {check}.",
+        "rp_identical": "identik, kejadian demi kejadian, sampai {until}",
+        "rp_play_move": "{order} milik {team} sendiri ({order_id}) diberikan pukul {when}, saat "
+        "inject datang, bukan {delay} menit kemudian",
+        "rp_play_book": "unit terdekat menurut CAD dikirim pukul {when}, saat inject datang",
+        "rp_play_order": "{order} di tempat inject oleh {team} pukul {when}",
+        "rp_why_model": "kembaran kota tidak memodelkan dampak {order}",
+        "rp_why_other": "tidak dapat dimainkan: {why}",
+        "rp_measure": "Ukuran",
+        "rp_as_played": "Seperti dimainkan",
+        "rp_expected": "Tindakan yang diharapkan",
+        "rp_diff": "Selisih",
+        "rp_verdict": "Penilaian",
         "ex_title": "Latihan posko",
         "ex_none": "Tidak ada latihan yang berjalan di dasbor ini. Mulai dengan: twin exercise "
         "run LATIHAN --teams TIM, lalu buka dasbor dengan --live pada berkas latihannya.",
@@ -43,6 +66,7 @@ TEXT: dict[str, dict[str, str]] = {
         "ex_within": "batas {minutes} menit",
         "ex_answered": "dijawab",
         "ex_missed": "terlewat",
+        "ex_late": "terlambat",
         "ex_refused": "ditolak: {why}",
         "ex_done": "diterima",
         "ex_by": "Oleh",
@@ -78,6 +102,7 @@ TEXT: dict[str, dict[str, str]] = {
         "verdict_worse": "lebih buruk",
         "verdict_unclear": "selang kepercayaannya memuat nol: tidak ada perbedaan yang terdeteksi",
         "verdict_one_run": "satu run per rencana: hanya replikasi yang dapat memastikan",
+        "verdict_same": "sama",
         "verdict_cut_short": "bergerak hanya karena lebih banyak perjalanan terhenti di "
         "penutupan jalan: bukan perbaikan",
         "k3i": "Pusat K3i",
@@ -189,6 +214,29 @@ TEXT: dict[str, dict[str, str]] = {
         "nav_contingency": "Contingency",
         "nav_units": "Unit board",
         "nav_exercise": "Exercise",
+        "nav_replay": "Replay",
+        "rp_title": "Exercise replay",
+        "rp_none": "No finished exercise on these dashboards. Open an exercise's run folder: "
+        "twin dash runs/NAME.",
+        "rp_play": "▶ Play",
+        "rp_stop": "❚❚ Pause",
+        "rp_whatif": "What if the expected action had been taken",
+        "rp_whatif_none": "Not computed yet. Run: twin exercise whatif {run}",
+        "rp_whatif_about": "Each decision was played both ways in {n} draws (the same random "
+        "numbers both ways), to {until}; differences with their 95 % interval. The replay of "
+        "the exercise: {check}.",
+        "rp_identical": "identical, event by event, up to {until}",
+        "rp_play_move": "{team}'s own {order} ({order_id}) given at {when}, when the inject "
+        "came, not {delay} min later",
+        "rp_play_book": "the CAD's closest units sent at {when}, when the inject came",
+        "rp_play_order": "{order} at the inject's place by {team} at {when}",
+        "rp_why_model": "the twin does not model what a {order} changes",
+        "rp_why_other": "cannot be played: {why}",
+        "rp_measure": "Measure",
+        "rp_as_played": "As played",
+        "rp_expected": "Expected action",
+        "rp_diff": "Difference",
+        "rp_verdict": "Verdict",
         "ex_title": "Command-post exercise",
         "ex_none": "No exercise is running on these dashboards. Start one with: twin exercise "
         "run EXERCISE --teams TEAMS, then open the dashboards with --live on its file.",
@@ -215,6 +263,7 @@ TEXT: dict[str, dict[str, str]] = {
         "ex_within": "within {minutes} min",
         "ex_answered": "answered",
         "ex_missed": "missed",
+        "ex_late": "late",
         "ex_refused": "refused: {why}",
         "ex_done": "taken",
         "ex_by": "By",
@@ -250,6 +299,7 @@ TEXT: dict[str, dict[str, str]] = {
         "verdict_worse": "worse",
         "verdict_unclear": "its interval holds zero: no detectable difference",
         "verdict_one_run": "one run per plan: only replications can tell",
+        "verdict_same": "same",
         "verdict_cut_short": "moved only because more trips were cut short at closures: "
         "not an improvement",
         "k3i": "K3i command centre",

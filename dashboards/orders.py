@@ -188,17 +188,20 @@ def _error(status: int, message: str, **more: Any) -> Any:
     return jsonify({"error": message, **more}), status
 
 
-def exercise_state(view: Any, team: str | None) -> dict[str, Any]:
+def exercise_state(view: Any, team: str | None, t: float | None = None) -> dict[str, Any]:
     """What the state route answers (see the module docstring): for ``team`` only, or
-    for every team (None)."""
+    for every team (None); at simulated second ``t`` (default: now, the view's end), as the
+    replay page shows a finished exercise."""
     con, meta = view.db, view.meta
-    t = float(view.end)
+    t = float(view.end) if t is None else float(t)
+    params: dict[str, Any] = {"t": t} | ({"team": team} if team is not None else {})
 
-    def rows(sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        return _records(con.execute(sql, params).df() if params else con.execute(sql).df())
+    def rows(sql: str) -> list[dict[str, Any]]:  # DuckDB wants the parameters it uses alone
+        return _records(con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).df())
 
     controls = rows(
-        "SELECT action, speed FROM timeline WHERE kind = 'exercise_control' ORDER BY t, seq"
+        "SELECT action, speed FROM timeline WHERE kind = 'exercise_control' AND t <= $t "
+        "ORDER BY t, seq"
     )
     paused = False
     speed = float(meta.get("speed") or 1.0)
@@ -210,26 +213,24 @@ def exercise_state(view: Any, team: str | None) -> dict[str, Any]:
         f"""
         SELECT r.t, r.inject, r.title, r.text, r.sender, r.team, r.effect, r.expected, r.due_s,
                r.follow_up_of, a.t AS answered_t, m.t AS missed_t
-        FROM (SELECT * FROM timeline WHERE kind = 'inject_released' {mine}) r
+        FROM (SELECT * FROM timeline WHERE kind = 'inject_released' AND t <= $t {mine}) r
         LEFT JOIN (SELECT inject, min(t) AS t FROM timeline WHERE kind = 'inject_answered'
-                   GROUP BY inject) a USING (inject)
+                   AND t <= $t GROUP BY inject) a USING (inject)
         LEFT JOIN (SELECT inject, min(t) AS t FROM timeline WHERE kind = 'inject_missed'
-                   GROUP BY inject) m USING (inject)
+                   AND t <= $t GROUP BY inject) m USING (inject)
         ORDER BY r.t DESC, r.seq DESC
-        """,
-        {"team": team} if team is not None else None,
+        """
     )
     theirs = "" if team is None else "AND (team = $team OR to_team = $team)"
     orders = rows(
         f"""
         SELECT g.t, g.order_id, g.order, g.team, g.user, g.unit, g.incident, g.sector, g.to_team,
                g.text, r.reason AS refused
-        FROM (SELECT * FROM timeline WHERE kind = 'order_given' {theirs}) g
+        FROM (SELECT * FROM timeline WHERE kind = 'order_given' AND t <= $t {theirs}) g
         LEFT JOIN (SELECT order_id, first(reason) AS reason FROM timeline
-                   WHERE kind = 'order_refused' GROUP BY order_id) r USING (order_id)
+                   WHERE kind = 'order_refused' AND t <= $t GROUP BY order_id) r USING (order_id)
         ORDER BY g.t DESC, g.seq DESC
-        """,
-        {"team": team} if team is not None else None,
+        """
     )
     teams = meta.get("teams", {}).get("teams", [])
     owner = {u: tm["name"] for tm in teams for u in tm["units"]}

@@ -102,6 +102,9 @@ CALLBACKS: dict[str, str] = {
     "exercise._order": "exercise_order",
     "exercise._trainer_words": "view",
     "exercise._control": "exercise_control",
+    "replay._show": "view",
+    "replay._play": "view",
+    "replay._advance": "view",
 }
 
 

@@ -16,6 +16,7 @@ from twin import kpi
 from twin.dashboards import state
 from twin.dashboards.i18n import text
 from twin.dashboards.orders import exercise_state, submit_control, submit_order
+from twin.dashboards.parts import inbox_cards, orders_table
 from twin.dashboards.signin import current_user
 from twin.report import k3i_map, k3i_traces, road_base_index
 from twin.scenario.exercise import ORDERS
@@ -175,66 +176,12 @@ def _tick(_: int, lang: str) -> tuple[Any, ...]:
         who,
         fig,
         words["ex_inbox"],
-        _inbox(now["inbox"], words),
+        inbox_cards(now["inbox"], words),
         words["ex_orders"],
-        _orders(now["orders"], words),
+        orders_table(now["orders"], words),
         words["ex_units"],
         _units(now["units"], words),
     )
-
-
-def _inbox(items: list[dict[str, Any]], words: dict[str, str]) -> Any:
-    cards = []
-    for i in items:
-        expected = ""
-        if i["expected"]:
-            verdict = (
-                words["ex_answered"]
-                if i["answered_t"] is not None
-                else words["ex_missed"]
-                if i["missed_t"] is not None
-                else words["ex_within"].format(minutes=f"{i['due_s'] / 60:g}")
-            )
-            expected = f"{words['ex_expected']}: {words['order_' + i['expected']]} ({verdict})"
-        cards.append(
-            html.Div(
-                [
-                    html.B(f"{i['clock']} · {i['title']}"),
-                    html.Div(f"{words['ex_from']}: {i['sender']} → {i['team']}"),
-                    html.Div(i["text"] or ""),
-                    html.Div(expected, className="expected") if expected else None,
-                ],
-                className="inject",
-                id=f"inject-{i['inject']}",
-            )
-        )
-    return cards or html.P("–")
-
-
-def _orders(items: list[dict[str, Any]], words: dict[str, str]) -> Any:
-    head = html.Tr(
-        [html.Th(words[k]) for k in ("time", "ex_order", "ex_unit", "ex_incident", "ex_by")]
-        + [html.Th("")]
-    )
-    rows = [
-        html.Tr(
-            [
-                html.Td(o["clock"]),
-                html.Td(f"{o['team']}: {words['order_' + o['order']]}"),
-                html.Td(o["unit"] or o["sector"] or o["to_team"] or ""),
-                html.Td(o["incident"] or o["text"] or ""),
-                html.Td(o["user"]),
-                html.Td(
-                    words["ex_refused"].format(why=o["refused"])
-                    if o["refused"]
-                    else words["ex_done"],
-                    className="refused" if o["refused"] else "",
-                ),
-            ]
-        )
-        for o in items
-    ]
-    return html.Table([head, *rows], className="table", id="ex-orders-table")
 
 
 def _units(items: list[dict[str, Any]], words: dict[str, str]) -> Any:

@@ -161,11 +161,19 @@ def test_the_decisions_and_what_each_expected_run_plays(played):
     assert expected_journal(journal, missed) == journal
 
 
-@pytest.mark.slow
-def test_the_what_if_replays_the_exercise_and_prices_its_decisions(played):
-    from twin.exercise.whatif import load_whatif, summary_lines, what_if
+@pytest.fixture(scope="module")
+def priced(played):
+    """The what-if of the played exercise: 3 draws, 10 minutes past the last decision."""
+    from twin.exercise.whatif import what_if
 
-    result = what_if(played, replications=3, horizon_s=600.0, workers=2, progress=False)
+    return what_if(played, replications=3, horizon_s=600.0, workers=2, progress=False)
+
+
+@pytest.mark.slow
+def test_the_what_if_replays_the_exercise_and_prices_its_decisions(played, priced):
+    from twin.exercise.whatif import load_whatif, summary_lines
+
+    result = priced
     assert result.check.startswith("identical, event by event")
     saved = load_whatif(played)
     assert saved is not None and saved["seeds"] == [42, 43, 44]
@@ -182,11 +190,11 @@ def test_the_what_if_replays_the_exercise_and_prices_its_decisions(played):
     missed = figures["second-crowd"]["inject_wait_s"]
     assert missed["as played"] == pytest.approx((result.until_s - (15 * 60)) / 60)
     assert missed["expected"] < missed["as played"] and missed["verdict"] == "better"
-    lines = summary_lines(saved)
-    assert lines[0].startswith("3 key decisions; each played both ways in 3 draws")
+    said = "\n".join(summary_lines(saved))
+    assert said.startswith("3 key decisions; each played both ways in 3 draws")
     assert (
         "warning (polres), missed: no what-if: the twin does not model what a public message"
-        in "\n".join(lines)
+        in said
     )
     # the review shows it
     from twin.exercise.aar import write_aar
@@ -195,16 +203,65 @@ def test_the_what_if_replays_the_exercise_and_prices_its_decisions(played):
     assert "What the expected action would have changed" in page
     assert "expected run: the CAD&#x27;s closest units sent at 07:15:00" in page
 
-    # a journal that no longer matches the exercise is caught, not priced
+
+@pytest.mark.slow
+def test_a_journal_that_no_longer_matches_the_exercise_is_caught(played, priced):
+    from twin.exercise.whatif import what_if
+
     journal = played / "orders.jsonl"
     kept = journal.read_text()
-    lines = kept.splitlines()
-    journal.write_text("\n".join(line for line in lines if '"budi"' not in line) + "\n")
+    journal.write_text("\n".join(x for x in kept.splitlines() if '"budi"' not in x) + "\n")
     try:
-        with pytest.raises(InputError, match="the replay parts from the exercise"):
+        with pytest.raises(InputError, match="the replay parts from the exercise") as caught:
             what_if(played, replications=2, horizon_s=600.0, workers=1, progress=False)
+        assert "order_given" in str(caught.value)
     finally:
         journal.write_text(kept)
+    assert (played / "whatif" / "whatif.json").is_file()  # the good one stays
+
+
+@pytest.mark.slow
+def test_the_replay_page_plays_the_exercise_back_with_its_what_if(played, priced, page):
+    from tests.dashboards.conftest import assert_clean, serve, sign_in
+    from twin.dashboards.app import create_app
+
+    address, server = serve(create_app([played]))
+    try:
+        sign_in(page, address, "/replay")
+        page.wait_for_selector("#replay-whatif-injured", timeout=60000)
+        assert page.inner_text("#replay-h") == "Putar ulang latihan: t"
+        assert page.inner_text("#replay-clock") == "Waktu 07:45:00"
+        assert page.inner_text("#nav-replay") == "Putar ulang"
+        inbox = page.inner_text("#replay-inbox")
+        assert "Massa kedua" in inbox and "terlewat" in inbox and "dijawab" in inbox
+        orders = page.inner_text("#replay-orders")
+        assert "dinkes: kirim unit ke kejadian" in orders and "wati" in orders
+        table = page.inner_text("#replay-whatif-injured")
+        assert "Insiden dari inject: menunggu unit pertama tiba" in table
+        assert "lebih baik" in table
+        said = page.inner_text("#replay-whatif")
+        assert "identik, kejadian demi kejadian, sampai 07:25:00" in said
+        assert "injured (dinkes), terlambat: kirim unit ke kejadian milik dinkes sendiri" in said
+        assert (
+            "second-crowd (polres), terlewat: unit terdekat menurut CAD dikirim pukul 07:15" in said
+        )
+        assert "kembaran kota tidak memodelkan dampak pesan untuk publik" in said
+        # play it back from the start: the clock runs, and nothing had come at 07:02
+        page.click("#replay-play")
+        page.wait_for_function(
+            "() => document.querySelector('#replay-clock').innerText === 'Waktu 07:02:00'",
+            timeout=30000,
+        )
+        page.click("#replay-play")  # stop
+        page.wait_for_timeout(1500)
+        stood = page.inner_text("#replay-clock")
+        assert page.inner_text("#replay-inbox") == "–"
+        assert "Massa" not in page.inner_text("#replay-orders")
+        page.wait_for_timeout(1500)
+        assert page.inner_text("#replay-clock") == stood  # stopped
+        assert_clean(page)
+    finally:
+        server.shutdown()
 
 
 def test_a_replay_takes_each_order_where_it_was_taken(tmp_path):

@@ -381,8 +381,7 @@ def write_aar(run: Path, out: Path | None = None, rev: Review | None = None) -> 
 
 def _whatif_section(run: Path) -> str:
     """The what-if of each key decision (``twin exercise whatif``), or how to make it."""
-    from twin.exercise.whatif import AS_PLAYED, _fmt, _unit, _verdict_words, load_whatif
-    from twin.kpi.labels import format_interval
+    from twin.exercise.whatif import decision_rows, load_whatif
 
     saved = load_whatif(run)
     if saved is None:
@@ -407,16 +406,7 @@ def _whatif_section(run: Path) -> str:
             parts.append(f"<p>{head}no what-if: {html.escape(d['why_not'])}.</p>")
             continue
         parts.append(f"<p>{head}expected run: {html.escape(d['play'])}.</p>")
-        rows = [
-            [
-                r["label"],
-                _fmt(r[AS_PLAYED], r["unit"]),
-                _fmt(r["expected"], r["unit"]),
-                _unit(format_interval(r["delta"], r["half"], r["unit"], signed=True), r["unit"]),
-                _verdict_words(r["verdict"]),
-            ]
-            for r in d["figures"]
-        ]
+        rows = decision_rows(d)
         parts.append(
             _table(["measure", "as played", "expected action", "difference", "verdict"], rows)
             if rows

@@ -90,6 +90,7 @@ class Decision:
     delay_s: float | None = None  # a late answer's delay
     order_id: str = ""  # a late answer's order
     effect: str = ""  # what the inject does in the twin
+    by: str = ""  # the team whose order the expected run gives
     play: str = ""  # the expected action, in words ("" when it cannot be played)
     why_not: str = ""  # why it cannot be played
     kind: str = ""  # how the expected run differs: "book", "order" or "move"
@@ -142,6 +143,7 @@ def decisions(run: Path) -> list[Decision]:
         when = _clock(info, d.released_s)
         if r.verdict == "late":
             d.delay_s, d.order_id, d.kind = float(r.delay_s), str(r.order_id), "move"
+            d.by = str(r.answered_by)
             d.play = (
                 f"{r.answered_by}'s own {_words(d.expected)} ({d.order_id}) given at {when}, "
                 f"when the inject came, not {d.delay_s / 60:.1f} min later"
@@ -152,7 +154,7 @@ def decisions(run: Path) -> list[Decision]:
         elif d.expected in CLOSING:
             d.order = _closing_order(inject, d.expected, team)
             if d.order:
-                d.kind = "order"
+                d.kind, d.by = "order", team
                 who = f"{team} (for every team)" if r.team == "all" else team
                 d.play = f"{_words(d.expected)} at the inject's place by {who} at {when}"
             else:
@@ -372,8 +374,6 @@ class WhatIf:
 def summary_lines(saved: dict[str, Any]) -> list[str]:
     """What ``twin exercise whatif`` prints, from its ``whatif.json``: each decision, what
     the expected run played, and its headline figures with their 95 % intervals."""
-    from twin.kpi.labels import format_interval
-
     n = len(saved["decisions"])
     lines = [
         f"{n} key decision{'s' if n != 1 else ''}; each played both ways in "
@@ -388,15 +388,30 @@ def summary_lines(saved: dict[str, Any]) -> list[str]:
         lines.append(f"{head} {d['play']}")
         if not d["figures"]:
             lines.append("  no draw completed both ways (see whatif.json)")
-        for r in d["figures"]:
-            unit = r["unit"]
-            lines.append(
-                f"  {r['label']}: {_fmt(r[AS_PLAYED], unit)} as played, "
-                f"{_fmt(r['expected'], unit)} expected: "
-                + _unit(format_interval(r["delta"], r["half"], unit, signed=True), unit)
-                + f" ({_verdict_words(r['verdict'])})"
-            )
+        for label, played, expected, diff, verdict in decision_rows(d):
+            lines.append(f"  {label}: {played} as played, {expected} expected: {diff} ({verdict})")
     return lines
+
+
+def decision_rows(decision: dict[str, Any]) -> list[list[str]]:
+    """A priced decision's figures in words, as the console, the review and the replay
+    page show them: measure, as played, expected, difference ± its 95 % interval's
+    half-width, verdict."""
+    from twin.kpi.labels import format_interval
+
+    rows = []
+    for r in decision["figures"]:
+        unit = r["unit"]
+        rows.append(
+            [
+                r["label"],
+                _fmt(r[AS_PLAYED], unit),
+                _fmt(r["expected"], unit),
+                _unit(format_interval(r["delta"], r["half"], unit, signed=True), unit),
+                _verdict_words(r["verdict"]),
+            ]
+        )
+    return rows
 
 
 def _fmt(value: Any, unit: str) -> str:
