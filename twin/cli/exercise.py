@@ -1,4 +1,4 @@
-"""``twin exercise check|run|aar``: command-post exercises (:mod:`twin.exercise`)."""
+"""``twin exercise check|run|aar|whatif``: command-post exercises (:mod:`twin.exercise`)."""
 
 from __future__ import annotations
 
@@ -115,7 +115,8 @@ def aar(
 ) -> None:
     """Write the after-action review of an exercise: each inject and its answer, each
     team's orders, the incidents, the KPIs against the doctrine's targets, the sectors'
-    status over time."""
+    status over time, and what the expected action would have changed at each key decision
+    (once twin exercise whatif has played them)."""
     from twin.exercise.aar import review, write_aar
 
     rev = review(run_dir)

@@ -10,6 +10,8 @@
 - the KPIs against the doctrine's targets (110 answered within 10 s, a unit on scene
   within 10 min: the scenario's ``response.targets``);
 - the sectors' status (aman / waspada / rawan) over the exercise;
+- what the expected action would have changed at each key decision, with intervals, once
+  ``twin exercise whatif`` has played them (:mod:`twin.exercise.whatif`);
 - the trainer's actions, and the audit chain's head.
 """
 
