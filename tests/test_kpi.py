@@ -195,3 +195,30 @@ def test_an_ensembles_confidence_intervals_cover_the_truth_at_their_level():
     assert abs(hit_a / trials - 0.95) < 3 * se and abs(hit_d / trials - 0.95) < 3 * se + 0.01
     single = kpi.compare({"a": {"mean_tti": 1.4}, "b": {"mean_tti": 1.3}})
     assert "± a" not in single.columns  # single runs: the table is as it always was
+
+
+def test_a_units_state_is_the_last_one_recorded_even_at_the_same_moment():
+    """Back at its post and sent again in the same second: the board says "dispatched",
+    whichever way the rows happen to be stored."""
+    tl = Timeline()
+    for state, incident in (("returning", ""), ("available", ""), ("dispatched", "I00006")):
+        tl.append(
+            3139.75,
+            ev.UnitState(
+                unit="A-1",
+                unit_type="ambulance",
+                agency="ambulance",
+                state=state,
+                incident=incident,
+                sector="S07",
+                lat=60.17,
+                lon=24.94,
+            ),
+            source="response",
+        )
+    table = tl.table()
+    for rows in (table, table.take(list(range(table.num_rows))[::-1])):
+        units = kpi.units_at(kpi.connect(rows), 3200.0)
+        assert units[["unit", "state", "incident", "since"]].values.tolist() == [
+            ["A-1", "dispatched", "I00006", 3139.75]
+        ]

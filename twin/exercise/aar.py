@@ -347,7 +347,10 @@ def write_aar(run: Path, out: Path | None = None, rev: Review | None = None) -> 
     sections.append(
         (
             "The response against the doctrine's targets",
-            _table(["measure", "value", "target", ""], kpi_rows),
+            "<p>In this exercise: one draw of the city's calls, incidents and traffic, so "
+            "a figure here describes what the teams met, not how good a plan is. The what-if "
+            "below compares decisions over several draws.</p>"
+            + _table(["measure", "value", "target", ""], kpi_rows),
         )
     )
     if not rev.status.empty:

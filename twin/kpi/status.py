@@ -155,16 +155,16 @@ def card_levels(cards: dict[str, Any]) -> dict[str, str | None]:
 
 def units_at(timeline: Any, t: float) -> pd.DataFrame:
     """Every unit's last state at or before ``t``: unit, unit_type, agency, state,
-    incident, sector, lat, lon, since (the time it took that state)."""
+    incident, sector, lat, lon, since (the time it took that state). Of states taken at the
+    same moment (back at its post and sent again at once), the last one recorded."""
     return (
         _con(timeline)
         .execute(
             f"""
-            SELECT unit, arg_max(unit_type, t) AS unit_type, arg_max(agency, t) AS agency,
-                   arg_max(state, t) AS state, arg_max(incident, t) AS incident,
-                   arg_max(sector, t) AS sector, arg_max(lat, t) AS lat, arg_max(lon, t) AS lon,
-                   max(t) AS since
-            FROM timeline WHERE kind = 'unit_state' AND t <= {t} GROUP BY unit ORDER BY unit
+            SELECT unit, unit_type, agency, state, incident, sector, lat, lon, t AS since
+            FROM timeline WHERE kind = 'unit_state' AND t <= {t}
+            QUALIFY row_number() OVER (PARTITION BY unit ORDER BY t DESC, seq DESC) = 1
+            ORDER BY unit
             """
         )
         .df()
