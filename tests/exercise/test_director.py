@@ -3,6 +3,7 @@ the roads, and the trainer's controls, read back from the timeline."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 
 from twin.exercise.director import Director
 from twin.exercise.run import check_exercise
+from twin.scenario import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,6 +62,15 @@ def play(path: Path, orders: list[tuple[float, str, dict]], until: float = 3600.
         workdir=path.parent,
         response=response,
     )
+    # the sensors' door, for the feeds' messages, as an exercise's live kernel has it
+    from twin.sensors.component import SensorsComponent
+    from twin.sensors.registry import load_registry
+    from twin.sensors.store import SensorStore
+
+    sim.sensors = SensorsComponent(
+        load_registry(None, checked.city), SensorStore(path.parent / "s.duckdb"), key=b"k" * 32
+    )
+    sim.add(sim.sensors)
     director = Director(
         checked.injects,
         checked.teams,
@@ -495,6 +506,74 @@ def test_the_trainer_ends_the_exercise_early(tmp_path, helsinki_city):
     assert director.sim.env.now == 900.0
     assert [r["action"] for r in rows(timeline, "exercise_control")] == ["start", "end"]
     assert rows(timeline, "inject_released") == []  # 07:40 never came
+
+
+def test_a_feed_inject_plays_its_sensor_messages_on_the_exercise_clock(tmp_path, helsinki_city):
+    """A recorded segment from another day (two 112 calls two minutes apart, an alert, and
+    one broken message) comes in from the inject's time through the sensors' door: each at
+    its own spacing, its times moved to the exercise's clock, the caller pseudonymised,
+    the broken one quarantined with its reason."""
+    day = "2026-06-14T21:3{}:00+03:00"
+    segment = [
+        {
+            "type": "EmergencyCall",
+            "id": "c1",
+            "number": "112",
+            "dateReceived": day.format(0),
+            "category": "medical",
+            "caller": "+358401234567",
+            "location": {"type": "Point", "coordinates": [24.9445, 60.1703]},
+        },
+        {
+            "type": "EmergencyCall",
+            "id": "c2",
+            "number": "110",
+            "dateReceived": day.format(2),
+            "category": "crime",
+            "location": {"type": "Point", "coordinates": [24.9400, 60.1697]},
+        },
+        {
+            "type": "Alert",
+            "id": "a1",
+            "category": "security",
+            "dateIssued": day.format(3),
+            "severity": "high",
+            "location": {"type": "Point", "coordinates": [24.9430, 60.1705]},
+        },
+    ]
+    (tmp_path / "calls.jsonl").write_text(
+        "\n".join(json.dumps(m) for m in segment) + '\n{"type": "EmergencyCall", "id": \n'
+    )
+    path = exercise(
+        tmp_path,
+        helsinki_city.path,
+        [
+            {
+                "id": "calls",
+                "at": "07:30",
+                "title": "Telepon masuk",
+                "does": "feed",
+                "feed": "calls.jsonl",
+            }
+        ],
+    )
+    timeline, _ = play(path, [], until=2400.0)
+    messages = [m for m in rows(timeline, "sensor_message") if m["t"] >= 1800.0]
+    assert [(m["t"], m["message_type"], m["reason"]) for m in messages] == [
+        (1800.0, "EmergencyCall", ""),  # kept
+        (1920.0, "EmergencyCall", ""),
+        (1980.0, "Alert", ""),
+        (1980.0, "EmergencyCall", "bad_json"),  # quarantined, with why
+    ]
+    calls = [c for c in rows(timeline, "call_received") if c["call"] in ("c1", "c2")]
+    assert [(c["t"], c["number"]) for c in calls] == [(1800.0, "112"), (1920.0, "110")]
+    assert calls[0]["caller"] and "358401234567" not in calls[0]["caller"]
+    alerts = [a for a in rows(timeline, "alert_received") if a["alert"] == "a1"]
+    assert [(a["t"], a["priority"]) for a in alerts] == [(1980.0, 1)]
+    # a feed with no file is named where it is
+    (tmp_path / "calls.jsonl").unlink()
+    with pytest.raises(ScenarioError, match="feed: no file"):
+        check_exercise(path, path.parent / "teams.yaml")
 
 
 def test_an_exercise_never_takes_a_live_file_another_holds(tmp_path):

@@ -51,6 +51,7 @@ INJECTS = [
         "expect": "dispatch",
         "within": "5min",
     },
+    {"id": "calls", "at": "+12min", "title": "Telepon 113", "does": "feed", "feed": "calls.jsonl"},
     {
         "id": "warning",
         "at": "+16min",
@@ -66,10 +67,24 @@ INJECTS = [
 def _played(tmp_path: Path, helsinki_city) -> Path:
     """The exercise above, played at 300× with a scripted command post: the trainer
     pauses and resumes; polres answers the crowd in time, dinkes the injured late
-    (8 min after it came, 3 past its time), nobody the second crowd or the warning."""
+    (8 min after it came, 3 past its time), nobody the second crowd or the warning; a feed
+    brings two recorded 113 calls through the sensors' door."""
     from twin.exercise.run import run_exercise
     from twin.live.run import read_published, send_order
 
+    calls = [  # a recorded segment: a caller's 113 call, and another 3 minutes on
+        {
+            "type": "EmergencyCall",
+            "id": f"f{i}",
+            "number": "113",
+            "category": "fire",
+            "dateReceived": f"2026-06-14T21:{30 + 3 * i}:00+03:00",
+            "caller": f"+35840123456{i}",
+            "location": {"type": "Point", "coordinates": [24.9400, 60.1697]},
+        }
+        for i in range(2)
+    ]
+    (tmp_path / "calls.jsonl").write_text("".join(json.dumps(c) + "\n" for c in calls))
     path = exercise(tmp_path, helsinki_city.path, INJECTS)
     path.parent.joinpath("scenario.yaml").write_text(
         path.parent.joinpath("scenario.yaml").read_text().replace("1h30min", "45min")
@@ -137,9 +152,18 @@ def played(tmp_path_factory, helsinki_city) -> Path:
 
 
 def test_the_decisions_and_what_each_expected_run_plays(played):
+    import duckdb
+
     from twin.exercise.whatif import decisions, expected_journal, with_ids
     from twin.live.run import read_orders
 
+    # the feed's two calls came in at their own spacing, and the run keeps them to replay
+    calls = duckdb.sql(
+        f"SELECT t, reason FROM '{played / 'timeline.parquet'}' WHERE kind = 'sensor_message'"
+    ).fetchall()
+    assert calls == [(720.0, ""), (900.0, "")]
+    kept = json.loads((played / "run.json").read_text())["exercise"]["feeds"]["calls"]
+    assert [offset for offset, _text in kept] == [0.0, 180.0]
     found = {d.inject: d for d in decisions(played)}
     assert set(found) == {"injured", "second-crowd", "warning"}
     late, missed, message = found["injured"], found["second-crowd"], found["warning"]

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -50,11 +51,21 @@ class Prepared:
     at_s: float | None
     point: tuple[float, float] | None = None
     edges: list[str] = field(default_factory=list)
+    messages: list[tuple[float, str]] = field(default_factory=list)  # a feed's (offset, text)
 
 
-def prepare_one(inject: Inject, where: str, scenario: Scenario | None, net: Any) -> Prepared:
+def prepare_one(
+    inject: Inject,
+    where: str,
+    scenario: Scenario | None,
+    net: Any,
+    *,
+    folder: Path | None = None,
+    messages: list[tuple[float, str]] | None = None,
+) -> Prepared:
     """One inject placed on the city: its time in seconds (None for a follow-up, or one
-    written on the spot), and its point or roads; a ScenarioError names a bad place."""
+    written on the spot), its point or roads, and a feed's messages (read from its file
+    in ``folder``, or given: ``messages``); a ScenarioError names a bad place or file."""
     at_s = None
     if inject.at is not None and scenario is not None:
         at_s = scenario.begin_of(inject.at)
@@ -63,7 +74,31 @@ def prepare_one(inject: Inject, where: str, scenario: Scenario | None, net: Any)
         prepared.point = point_of(net, inject.place(), f"{where} place")
     elif inject.does in ("closure", "flood"):
         prepared.edges = edges_of(net, inject.area_or_roads(), f"{where} place")
+    elif inject.does == "feed":
+        prepared.messages = (
+            [(float(o), str(m)) for o, m in messages]
+            if messages is not None
+            else _read_feed(inject, where, folder)
+        )
     return prepared
+
+
+def _read_feed(inject: Inject, where: str, folder: Path | None) -> list[tuple[float, str]]:
+    from twin._errors import InputError
+    from twin.sensors.feeds import segment
+
+    if folder is None:
+        raise ScenarioError(where, [("feed", "a feed's file is named in the MSEL, beside it")])
+    path = folder / str(inject.feed)
+    if not path.is_file():
+        raise ScenarioError(where, [(f"{where} feed", f"no file {path}")])
+    try:
+        messages = segment(path)
+    except InputError as exc:
+        raise ScenarioError(where, [(f"{where} feed", str(exc))]) from None
+    if not messages:
+        raise ScenarioError(where, [(f"{where} feed", f"{path} holds no message")])
+    return messages
 
 
 class Director:
@@ -203,8 +238,27 @@ class Director:
             self._close(inj.id, inj.team, prepared.edges, kind=inj.does)
             if inj.lasts is not None:
                 sim.env.process(self._lift_after(inj.id, float(inj.lasts)))
+        elif inj.does == "feed":
+            sim.env.process(self._feed(prepared))
         if inj.expect:
             sim.env.process(self._deadline(prepared))
+
+    def _feed(self, prepared: Prepared) -> Generator[Any, Any, None]:
+        """Play a feed's messages into the twin's sensors from now, each at its own spacing
+        and with its times moved to the exercise's clock: the sensors check each, keep it
+        or quarantine it with its reason, and let it act (a call, an alert, a gauge...)."""
+        from twin.sensors.feeds import first_time, shift_times
+
+        sim, sensors = self.sim, self.sim.sensors
+        if sensors is None:  # a run without the sensors' door (not an exercise's own)
+            raise ValueError(f"inject {prepared.inject.id}: this run takes no sensor messages")
+        start, first = sim.env.now, first_time(prepared.messages)
+        by = sim.clock() - first if first is not None else None
+        for offset, text in prepared.messages:
+            wait = start + offset - sim.env.now
+            if wait > 0:
+                yield sim.env.timeout(wait)
+            sensors.take(sim, shift_times(text, by) if by is not None else text)
 
     def _lift_after(self, closure: str, after: float) -> Generator[Any, Any, None]:
         yield self.sim.env.timeout(after)
@@ -307,6 +361,8 @@ class Director:
             raise ValueError(f"write: inject {inject.id} exists already")
         if inject.team != "all" and self.teams.of(inject.team) is None:
             raise ValueError(f"write: no team {inject.team!r}")
+        if inject.does == "feed":
+            raise ValueError("write: a feed's file goes in the MSEL, not in an inject written now")
         try:
             prepared = prepare_one(inject, "written by the trainer", None, self.net)
         except ScenarioError as exc:

@@ -95,7 +95,7 @@ def check_exercise(path: str | Path, teams: str | Path | None = None) -> Checked
     prepared: list[Prepared] = []
     for inject, at in zip(exercise.injects, where, strict=True):
         try:
-            prepared.append(prepare_one(inject, at, scenario, net))
+            prepared.append(prepare_one(inject, at, scenario, net, folder=path.parent))
         except ScenarioError as exc:
             problems += exc.problems
         at_s = scenario.begin_of(inject.at) if inject.at is not None else None
@@ -172,6 +172,8 @@ def run_exercise(
         "speed": speed,
         "user": user,
         "paused": paused,
+        # a feed's messages as played, so that a replay plays the same without its file
+        "feeds": {p.inject.id: p.messages for p in checked.injects if p.inject.does == "feed"},
     }
     director = Director(checked.injects, checked.teams, net=checked.net, user=user, paused=paused)
     with replacing_folder(out, marker="run.json", what="a run folder") as tmp:
@@ -188,6 +190,8 @@ def run_exercise(
             orders=director.orders,
             meta=meta,
             stream_to=tmp / "timeline.arrows",
+            feed_in=True,
+            devices=_devices(checked),
         )
         wall = time.perf_counter() - started
         write_run_files(
@@ -223,6 +227,15 @@ def run_exercise(
         ),
         answered=len(director.answered),
     )
+
+
+def _devices(checked: Checked) -> Path | None:
+    """The scenario's sensors file (the detectors and gauges a feed's messages name)."""
+    sensors = checked.scenario.sensors
+    if sensors is None or not sensors.devices:
+        return None
+    path = Path(sensors.devices)
+    return path if path.is_absolute() else checked.scenario_dir / path
 
 
 def _fresh(db: Path) -> None:

@@ -114,6 +114,8 @@ class ReplayJob:
     speed: float
     by_the_book: tuple[str, ...] = ()
     keep_timeline: bool = False
+    feeds: dict[str, list[Any]] = field(default_factory=dict)  # a feed inject's messages
+    caller: bytes | None = None  # the exercise's pseudonym key, for its feeds' callers
 
 
 def decisions(run: Path) -> list[Decision]:
@@ -273,9 +275,18 @@ def replay(job: ReplayJob, city: bytes, index: int, seed: int) -> dict[str, Any]
             scenario = Scenario.model_validate(doc)
             net = CityNet(load_city(scenario, scenario_dir=folder))
             injects = [
-                prepare_one(Inject.model_validate(i), f"MSEL {i['id']}", scenario, net)
+                prepare_one(
+                    Inject.model_validate(i),
+                    f"MSEL {i['id']}",
+                    scenario,
+                    net,
+                    messages=job.feeds.get(i["id"]) if i.get("does") == "feed" else None,
+                )
                 for i in job.msel
             ]
+            devices = None
+            if scenario.sensors is not None and scenario.sensors.devices:
+                devices = folder / scenario.sensors.devices
             director = Director(
                 injects,
                 Teams.model_validate(job.teams),
@@ -303,6 +314,9 @@ def replay(job: ReplayJob, city: bytes, index: int, seed: int) -> dict[str, Any]
                 orders=director.orders,
                 replay=job.journal,
                 stream_to=folder / "timeline.arrows",
+                feed_in=True,
+                devices=devices,
+                caller=job.caller,
             )
             table = read_stream(folder / "timeline.arrows")
             row["run_s"] = time.perf_counter() - began
@@ -505,6 +519,8 @@ def what_if(
         "user": ex.get("user", ""),
         "paused": bool(ex.get("paused", False)),
         "speed": float(ex.get("speed") or 0.0),
+        "feeds": ex.get("feeds") or {},
+        "caller": _caller_key(ex),
     }
     jobs: dict[str, ReplayJob] = {}
     if playable:
@@ -589,6 +605,16 @@ def what_if(
             encoding="utf-8",
         )
     return result
+
+
+def _caller_key(ex: dict[str, Any]) -> bytes | None:
+    """The pseudonym key the exercise's feeds were played under (its callers' pseudonyms
+    must come out the same in a replay): sent to the workers in memory, never written."""
+    env = os.environ.get("TWIN_CALLER_KEY")
+    if env:
+        return bytes.fromhex(env)
+    path = Path(ex.get("live") or "").parent / "caller.key"
+    return bytes.fromhex(path.read_text().strip()) if ex.get("live") and path.is_file() else None
 
 
 def _json(v: Any) -> Any:

@@ -379,6 +379,8 @@ def run_live(
     replay: Sequence[dict[str, Any]] | None = None,
     scenario_dir: Path | None = None,
     until: float | None = None,
+    feed_in: bool = False,
+    caller: bytes | None = None,
 ) -> dict[str, Any]:
     """Run a live twin until ``duration`` simulated seconds have passed (or Ctrl-C).
     Returns what was ingested and how many events the live timeline holds.
@@ -392,7 +394,9 @@ def run_live(
     reading the order folder (:class:`ReplayedOrders`). ``scenario_dir``: where a
     scenario given as an object reads its files (default: the current folder). ``until``:
     stop there, with everything made for the whole ``duration`` (its demand above all), so
-    that the run is the same as a whole one up to that moment."""
+    that the run is the same as a whole one up to that moment. ``feed_in``: without MQTT,
+    the sensors still take the messages an exercise's feed injects play (validated, kept or
+    quarantined), callers pseudonymised under ``caller`` (default: the key beside ``db``)."""
     from twin.city import City, builtin_city
     from twin.events import RunEnded, RunStarted
     from twin.runs.run import load_city
@@ -477,9 +481,15 @@ def run_live(
                 key_folder=db.parent,
             )
             sim.add(sensors)
+        elif feed_in:  # an exercise's feeds: messages its injects play, through the same door
+            sensors = SensorsComponent(
+                registry, store.sensors, key=caller if caller is not None else caller_key(db.parent)
+            )
+            sim.add(sensors)
+        sim.sensors = sensors
         for component in components:
             sim.add(component)
-        if live is not None and sensors is not None:  # `twin fork` asks for the present state
+        if live is not None and source is not None:  # `twin fork` asks for the present state
             from twin.live.fork import serve_forks
 
             sim.env.process(

@@ -74,7 +74,7 @@ OrderName = Literal[
     "public_message",
 ]
 #: What an inject does in the twin.
-EFFECTS = ("message", "incident", "crowd", "closure", "flood")
+EFFECTS = ("message", "incident", "crowd", "closure", "flood", "feed")
 #: The largest MSEL sheet read (rows).
 MAX_INJECTS = 2000
 
@@ -126,7 +126,7 @@ class Inject(_Model):
     text: str = Field("", max_length=4000)
     sender: str = Field("control", max_length=80, description="the simulated role sending it")
     team: str = Field("all", pattern=_ID, description="the team receiving it, or all")
-    does: Literal["message", "incident", "crowd", "closure", "flood"] = "message"
+    does: Literal["message", "incident", "crowd", "closure", "flood", "feed"] = "message"
     incident_type: (
         Literal["crime", "traffic_accident", "medical", "fire", "public_order"] | None
     ) = None
@@ -141,6 +141,12 @@ class Inject(_Model):
     expect: OrderName | None = None
     within: Duration | None = None
     if_missed: list[str] = Field(default_factory=list)
+    feed: str | None = Field(
+        None,
+        max_length=300,
+        description="a feed's file of sensor messages (JSON lines or CSV, beside the "
+        "exercise file), played from the inject's time, each message at its own spacing",
+    )
 
     @field_validator("at")
     @classmethod
@@ -168,6 +174,10 @@ class Inject(_Model):
                 self.area_or_roads()
             except ValueError as exc:
                 problems.append(("lat", f"a {self.does} covers roads: {exc}"))
+        if self.does == "feed" and not self.feed:
+            problems.append(("feed", "a feed plays a file of sensor messages: name it"))
+        if self.feed and self.does != "feed":
+            problems.append(("does", "a feed file is given: does is feed"))
         if problems:
             raise ValueError("\n".join(f"{k}: {m}" for k, m in problems))
         return self

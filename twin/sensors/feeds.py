@@ -392,6 +392,58 @@ def observed_time(text: str) -> datetime | None:
     return t if t.tzinfo else None
 
 
+#: The most messages one segment (an exercise's feed inject) plays.
+MAX_SEGMENT = 10_000
+
+
+def segment(path: Path) -> list[tuple[float, str]]:
+    """A file of messages (JSON lines or CSV, as :func:`lines` reads it) as a segment to
+    play from any moment: each message with its offset in seconds from the first message
+    that carries a time (0 for those before it, or without one). Messages stay as written:
+    one the twin refuses is played all the same, and quarantined with its reason; a CSV
+    row that is not a row at all is an InputError naming its line."""
+    out: list[tuple[float, str]] = []
+    first: datetime | None = None
+    for n, text in enumerate(lines(Path(path)), 1):
+        if n > MAX_SEGMENT:
+            raise InputError(f"{path}: more than {MAX_SEGMENT:,} messages: a segment, not a day")
+        if isinstance(text, Unreadable):
+            raise InputError(f"{path}, {text}: {text.detail}")
+        text = str(text)
+        when = observed_time(text)
+        if when is not None and first is None:
+            first = when
+        offset = (when - first).total_seconds() if when is not None and first is not None else 0.0
+        out.append((max(0.0, offset), text))
+    return out
+
+
+def first_time(messages: list[tuple[float, str]]) -> datetime | None:
+    """The time the first timed message of a segment carries."""
+    return next((t for _o, text in messages if (t := observed_time(text)) is not None), None)
+
+
+def shift_times(text: str, by: Any) -> str:
+    """A message with every time it carries (a ``date…`` member in ISO 8601 with its
+    offset) moved by ``by`` (a timedelta): a recorded segment played on another day. Text
+    that is not a JSON object is left as it is."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    for key, value in data.items():
+        if key.startswith("date") and isinstance(value, str):
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            if when.tzinfo is not None:
+                data[key] = (when + by).isoformat()
+    return json.dumps(data, ensure_ascii=False)
+
+
 def lines(path: Path, *, limit: int = MAX_MESSAGE_CHARS) -> Iterator[str]:
     """The messages of a JSON-lines file, or of a CSV file with one message per row (see
     :func:`_from_csv`), as JSON text, in bounded memory whatever the file holds.

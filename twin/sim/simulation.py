@@ -120,6 +120,7 @@ class Simulation:
         self.components: list[Component] = []
         self.stopped = ""  # why a component ended the run early (see Stop)
         self.orders: Any = None  # a live twin's order book (twin.live.run.OrderBook)
+        self.sensors: Any = None  # the sensors component, where messages come in
 
     @property
     def speed(self) -> float | None:
