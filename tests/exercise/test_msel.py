@@ -203,8 +203,8 @@ def test_check_prints_the_exercise_or_the_problems(tmp_path, helsinki_city):
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "5 injects from 07:35 to 08:15, 1 follow-up, 5 with an expected order" in proc.stdout
-    assert "team dinkes: 3 units, 2 injects (Medical desk (Dinas Kesehatan))" in proc.stdout
+    assert "6 injects from 07:35 to 08:15, 1 follow-up, 5 with an expected order" in proc.stdout
+    assert "team dinkes: 3 units, 3 injects (Medical desk (Dinas Kesehatan))" in proc.stdout
     # an inject far away, a team nobody has, and a unit the scenario lacks
     msel = (work / "helsinki_rally_msel.csv").read_text(encoding="utf-8")
     msel = msel.replace("60.1703,24.9445", "60.3,25.3").replace(

@@ -186,7 +186,8 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
             run.kill()
     assert "Traceback" not in served, served
     assert run.returncode == 0, err
-    assert "Exercise complete: 5 injects sent, 3 answered, 1 missed" in said
+    assert "Exercise complete: 6 injects sent, 3 answered, 1 missed" in said
+    assert "inject flood-calls to every team (scheduled): Telepon warga soal genangan" in err
     assert "inject protester-injured missed: no dispatch from dinkes within 5 min" in err
     assert "paused: the clock stands still" in err
     assert all(status == 202 for _, (status, _) in sent["polres"]), sent
@@ -199,7 +200,7 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
     )
     assert aar.returncode == 0, aar.stderr
     out = aar.stdout
-    assert "6 injects: 3 answered on time, 0 late, 1 missed." in out
+    assert "7 injects: 3 answered on time, 0 late, 1 missed." in out
     assert "protester-injured (dinkes): no dispatch within 5 min (missed)" in out
     assert "crowd-unruly (polres): dispatch after" in out
     pdf = (tmp_path / "runs" / "helsinki-rally" / "aar.pdf").read_bytes()
@@ -207,6 +208,20 @@ def test_two_teams_play_the_shipped_exercise_and_the_review_tells_them_apart(
     page = (tmp_path / "runs" / "helsinki-rally" / "aar.html").read_text()
     assert "wati plays in team dinkes, not polres" in page
     assert "unrest-spreads" in page and "not sent" in page  # its follow-up never went out
+    # the feed's four messages came through the sensors' door, kept, and acted: its 112
+    # calls reached the call centre
+    import duckdb
+
+    timeline = tmp_path / "runs" / "helsinki-rally" / "timeline.parquet"
+    kept = duckdb.sql(
+        f"SELECT count(*) FILTER (WHERE reason = ''), count(*) FROM '{timeline}' "
+        "WHERE kind = 'sensor_message'"
+    ).fetchall()[0]
+    assert kept == (4, 4)
+    calls = duckdb.sql(
+        f"SELECT count(*) FROM '{timeline}' WHERE kind = 'call_received' AND call LIKE 'call-09%'"
+    ).fetchall()
+    assert calls == [(3,)]
     verify = subprocess.run(
         [*TWIN, "audit", "verify", "runs/helsinki-rally"],
         cwd=tmp_path,
