@@ -700,6 +700,71 @@ def column_names() -> list[str]:
     return ["t", "seq", "kind", "source", *sorted(COLUMNS)]
 
 
+# -- the one-gate service hall (twin.service) -----------------------------------------------
+
+
+@event("service_configured")
+class ServiceConfigured(Event):
+    """A service of the hall, at the start of a run (so KPIs read its published standard
+    from the timeline itself): ``service``, its ``title``, and ``standard_s``, the time
+    door to door it promises."""
+
+    service: str
+    title: str
+    standard_s: float
+
+
+@event("visitor_arrived")
+class VisitorArrived(Event):
+    """A visitor came into the service hall for ``service`` (skck, sim_renewal...), by
+    ``channel``: walk_in, appointment or online (pre-registered)."""
+
+    visitor: str
+    service: str
+    channel: str
+
+
+@event("visitor_served")
+class VisitorServed(Event):
+    """A visitor finished a step of their service at a counter of group ``counter``: they
+    joined its queue behind ``queue`` others, waited ``waited_s``, then were served for
+    ``served_s`` (the event's time is the step's end)."""
+
+    visitor: str
+    service: str
+    channel: str
+    step: str
+    counter: str
+    queue: int
+    waited_s: float
+    served_s: float
+
+
+@event("visitor_left")
+class VisitorLeft(Event):
+    """A visitor left the hall: ``reason`` is served, incomplete (documents incomplete:
+    to come back another day), balked (turned back at the door, seeing the queue), reneged
+    (gave up waiting) or still_inside (in the hall when the run ended). ``in_hall_s`` since
+    they came in, ``waited_s`` of it in queues."""
+
+    visitor: str
+    service: str
+    channel: str
+    reason: str
+    in_hall_s: float
+    waited_s: float
+
+
+@event("counter_state")
+class CounterState(Event):
+    """From now, ``staffed`` of the ``counters`` counters of group ``counter`` are open (a
+    shift starting or ending, a break)."""
+
+    counter: str
+    staffed: int
+    counters: int
+
+
 def schema() -> pa.Schema:
     """The Arrow schema of a timeline: common columns, then every event field, sorted."""
     common = [

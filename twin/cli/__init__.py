@@ -11,12 +11,23 @@ traceback unless ``--debug`` is given. The commands, one module per family:
 - :mod:`~twin.cli.dash`: ``dash``;
 - :mod:`~twin.cli.users`: ``users add|list|disable|enable|passwd``;
 - :mod:`~twin.cli.audit`: ``audit verify``;
-- :mod:`~twin.cli.exercise`: ``exercise check|run|aar``.
+- :mod:`~twin.cli.exercise`: ``exercise check|run|aar|whatif``;
+- :mod:`~twin.cli.service`: ``service`` (the one-gate service hall).
 """
 
 from __future__ import annotations
 
-from twin.cli import audit, city, dash, exercise, live, plans, runs, users  # noqa: F401  (each registers its commands)
+from twin.cli import (  # noqa: F401  (each registers its commands)
+    audit,
+    city,
+    dash,
+    exercise,
+    live,
+    plans,
+    runs,
+    service,
+    users,
+)
 from twin.cli._app import app, main
 
 __all__ = ["app", "main"]

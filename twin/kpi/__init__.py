@@ -1,7 +1,8 @@
 """KPIs: pure queries over a timeline, with DuckDB.
 
 The package, by concern: :mod:`~twin.kpi.run` (a run's traffic and community KPIs and
-their summary), :mod:`~twin.kpi.response` (the emergency response), :mod:`~twin.kpi.status`
+their summary), :mod:`~twin.kpi.response` (the emergency response), :mod:`~twin.kpi.service` (the
+one-gate service hall), :mod:`~twin.kpi.status`
 (the K3i picture at one moment), :mod:`~twin.kpi.ensemble` (runs and ensembles side by
 side), :mod:`~twin.kpi.labels` (names, units, thresholds). Everything public is here too:
 ``from twin import kpi; kpi.summary(path)``.
@@ -106,6 +107,7 @@ from twin.kpi.run import (
     sector_summary,
     summary,
 )
+from twin.kpi.service import counter_table, service_summary, service_table
 from twin.kpi.status import (
     CARD_TARGETS,
     NO_DATA,
@@ -148,6 +150,7 @@ __all__ = [
     "compare",
     "compared_names",
     "connect",
+    "counter_table",
     "crime_concentration",
     "difference_note",
     "format_duration",
@@ -172,6 +175,8 @@ __all__ = [
     "sector_over_time",
     "sector_status",
     "sector_summary",
+    "service_summary",
+    "service_table",
     "shown_as_zero",
     "summary",
     "targets",

@@ -68,6 +68,25 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     ),
     "open_incidents_end": ("Incidents still open at the end", "incidents", "lower"),
     "rawan_sector_min": ("Sector-minutes rated rawan", "min", "lower"),
+    # the one-gate service hall (twin.service)
+    "service_visitors": ("Visitors to the service hall", "visitors", ""),
+    "service_within_standard": ("Served within the published standard", "%", "higher"),
+    "service_wait_p50_s": ("Waiting in the hall, median", "min", "lower"),
+    "service_wait_p90_s": ("Waiting in the hall, 90th percentile", "min", "lower"),
+    "service_in_hall_p90_s": ("Time in the hall, 90th percentile", "min", "lower"),
+    "service_left_unserved": (
+        "Visitors who left unserved (balked or gave up)",
+        "visitors",
+        "lower",
+    ),
+    "service_sent_away": ("Visitors sent away with incomplete documents", "visitors", "lower"),
+    "service_longest_queue": ("Longest queue at a counter", "visitors", "lower"),
+    "service_utilisation": ("Counter staff utilisation", "%", ""),
+    "service_wait_spread_s": (
+        "Spread of waits, same service and hour (std. dev.)",
+        "min",
+        "lower",
+    ),
 }
 #: KPIs kept in seconds but shown in minutes, as the maps show them: a response time reads
 #: "6.49 min", not "389.50 s". Tables divide by this before they show the value.
@@ -76,6 +95,10 @@ SHOWN_PER = {
     "response_p50_s": 60.0,
     "response_p90_s": 60.0,
     "inject_wait_s": 60.0,
+    "service_wait_p50_s": 60.0,
+    "service_wait_p90_s": 60.0,
+    "service_in_hall_p90_s": 60.0,
+    "service_wait_spread_s": 60.0,
 }
 
 #: The accepted standard: a calibrated model has GEH < 5 at 85 % of its count sites.
@@ -117,13 +140,20 @@ _COMMUNITY_KEYS = [
 ]
 #: KPIs of a plan rather than of a run: an ensemble adds them (:mod:`twin.plans.ensemble`).
 _PLAN_KEYS = ["cost_total"]
-_RESPONSE_KEYS = [k for k in KPI_LABELS if k not in (*_TRAFFIC_KEYS, *_COMMUNITY_KEYS, *_PLAN_KEYS)]
+#: An exercise's what-if measures (:mod:`twin.exercise.whatif`), not a run's.
+_EXERCISE_KEYS = ["inject_wait_s", "open_incidents_end", "rawan_sector_min"]
+_SERVICE_KEYS = [k for k in KPI_LABELS if k.startswith("service_")]
+_RESPONSE_KEYS = [
+    k
+    for k in KPI_LABELS
+    if k not in (*_TRAFFIC_KEYS, *_COMMUNITY_KEYS, *_PLAN_KEYS, *_EXERCISE_KEYS, *_SERVICE_KEYS)
+]
 
 
 #: Units of things counted: written as whole numbers (a mean over replications with one
 #: decimal), never as ``575.00``.
 COUNT_UNITS = frozenset(
-    {"trips", "vehicles", "incidents", "calls", "needs", "crimes", "disputes", "people"}
+    {"trips", "vehicles", "incidents", "calls", "needs", "crimes", "disputes", "people", "visitors"}
 )
 
 

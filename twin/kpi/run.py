@@ -21,6 +21,7 @@ from twin.kpi.labels import (
     QUEUE_M_PER_VEHICLE,
 )
 from twin.kpi.response import response_summary
+from twin.kpi.service import service_summary
 from twin.scenario.traffic import VEHICLE_TYPE_NAMES
 
 
@@ -162,6 +163,7 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
             "accidents_by_vehicle": accidents_by_vehicle(con),
             **response_summary(con),
             **community_summary(con),
+            **service_summary(con),
             "status": ended[0] if ended else "unknown",
             "samples": 0,
         }
@@ -198,6 +200,7 @@ def summary(timeline: pa.Table | Path | str) -> dict[str, Any]:
         "geh_under_5": geh_share(geh(timeline)),
         **response_summary(con),
         **community_summary(con),
+        **service_summary(con),
     }
 
 

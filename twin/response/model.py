@@ -31,13 +31,8 @@ AGENCY = {t: need for need, types in NEEDS.items() for t in types}
 
 
 def draw(dist: TimeDist, rng: np.random.Generator) -> float:
-    """One random duration in seconds."""
-    if dist.distribution == "fixed" or (dist.distribution == "lognormal" and dist.cv == 0):
-        return float(dist.mean)
-    if dist.distribution == "exponential":
-        return float(rng.exponential(dist.mean))
-    sigma2 = math.log1p(dist.cv**2)
-    return float(rng.lognormal(math.log(dist.mean) - sigma2 / 2, math.sqrt(sigma2)))
+    """One random duration in seconds (:meth:`TimeDist.draw`)."""
+    return dist.draw(rng)
 
 
 @dataclass(eq=False)

@@ -76,7 +76,7 @@ def add_components(
     on_advance: Callable[[float, float], None] | None = None,
     step_by_step: bool = False,
 ) -> None:
-    """Add the scenario's traffic, response and community to ``sim``, each where the
+    """Add the scenario's traffic, response, community and service hall to ``sim``, each where the
     scenario has its section, and the caller's ``sensors`` component between the response
     and the community (the order a run's events at one moment come in). ``start`` is the
     response's clock (the scenario's start by default; the live twin's now). ``city`` may
@@ -114,3 +114,7 @@ def add_components(
         from twin.agents.component import CommunityComponent
 
         sim.add(CommunityComponent(scenario.community, city, road_events=events))
+    if scenario.service is not None:
+        from twin.service import ServiceHall
+
+        sim.add(ServiceHall(scenario.service, start=start or scenario.start))

@@ -13,7 +13,8 @@ Times of day (``"07:40"``) are local to the scenario's ``start``; durations are 
 
 The package has one module per section: :mod:`~twin.scenario.traffic`,
 :mod:`~twin.scenario.road_events`, :mod:`~twin.scenario.response`,
-:mod:`~twin.scenario.community`, :mod:`~twin.scenario.plan` (plans and overlays, and
+:mod:`~twin.scenario.community`, :mod:`~twin.scenario.service` (the one-gate service
+hall), :mod:`~twin.scenario.plan` (plans and overlays, and
 what a plan costs), and :mod:`~twin.scenario.model` (the scenario itself, the
 sensors and outputs sections, loading); :mod:`~twin.scenario._base` holds what they share
 (durations, places, the error). Everything public is importable from ``twin.scenario``.
@@ -68,6 +69,7 @@ from twin.scenario.road_events import (
     Flood,
     RoadEvent,
 )
+from twin.scenario.service import Service, ServiceKind, ServiceStep, Shift
 from twin.scenario.traffic import Demand, Traffic
 
 __all__ = [
@@ -104,6 +106,10 @@ __all__ = [
     "ScenarioError",
     "ScriptedIncident",
     "Sensors",
+    "Service",
+    "ServiceKind",
+    "ServiceStep",
+    "Shift",
     "Targets",
     "TimeDist",
     "Traffic",

@@ -29,6 +29,7 @@ from twin.scenario._base import (
 from twin.scenario.community import Community
 from twin.scenario.response import Response
 from twin.scenario.road_events import RoadEvent
+from twin.scenario.service import Service
 from twin.scenario.traffic import Traffic
 
 
@@ -83,6 +84,9 @@ class Scenario(_Model):
         None, description="crime, guardians and residents' sense of safety"
     )
     sensors: Sensors | None = Field(None, description="sensor data played on the run's clock")
+    service: Service | None = Field(
+        None, description="the one-gate public service hall: counters, staff, visitors"
+    )
     events: list[RoadEvent] = Field(default_factory=list)
     outputs: Outputs = Outputs()
     variants: dict[str, dict[str, Any]] = Field(
@@ -101,8 +105,15 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         problems = []
-        if self.traffic is None and self.response is None and self.community is None:
-            problems.append("traffic: give traffic, response or community: there is nothing to run")
+        if (
+            self.traffic is None
+            and self.response is None
+            and self.community is None
+            and self.service is None
+        ):
+            problems.append(
+                "traffic: give traffic, response, community or service: there is nothing to run"
+            )
         given = self.traffic.demand.veh_per_hour if self.traffic else {}
         missing = [f"{h:02d}" for h in self.hours() if f"{h:02d}" not in given]
         if missing and self.traffic is not None:

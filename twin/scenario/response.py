@@ -4,9 +4,10 @@ units, dispatch and targets."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -34,6 +35,15 @@ class TimeDist(_Model):
     mean: Duration
     cv: float = Field(0.5, ge=0, le=5, description="sd / mean; ignored by exponential")
     distribution: Literal["lognormal", "exponential", "fixed"] = "lognormal"
+
+    def draw(self, rng: Any) -> float:
+        """One random duration in seconds, from ``rng`` (a numpy Generator)."""
+        if self.distribution == "fixed" or (self.distribution == "lognormal" and self.cv == 0):
+            return float(self.mean)
+        if self.distribution == "exponential":
+            return float(rng.exponential(self.mean))
+        sigma2 = math.log1p(self.cv**2)
+        return float(rng.lognormal(math.log(self.mean) - sigma2 / 2, math.sqrt(sigma2)))
 
 
 class CallPool(_Model):
