@@ -118,12 +118,12 @@ class ReplayJob:
     caller: bytes | None = None  # the exercise's pseudonym key, for its feeds' callers
 
 
-def decisions(run: Path) -> list[Decision]:
+def decisions(run: Path, rev: Any = None) -> list[Decision]:
     """The key decisions of the exercise in run folder ``run``, in the order the injects
     came, each with the expected action the what-if plays, or why it cannot."""
     from twin.exercise.aar import review
 
-    rev = review(run)
+    rev = rev if rev is not None else review(run)
     info = rev.info
     msel = {i["id"]: i for i in info["exercise"].get("msel", [])}
     teams = [t["name"] for t in info["exercise"]["teams"]["teams"]]
@@ -180,26 +180,17 @@ def _clock(info: dict[str, Any], t: float) -> str:
 
 
 def _closing_order(inject: dict[str, Any], order: str, team: str) -> dict[str, Any]:
-    """The closure order an inject expects, on the inject's own place ({} if it has none)."""
+    """The closure order an inject expects, on the inject's own place ({} if it has none):
+    a sector for a sector's closure, a point, road or POI for the others."""
     doc: dict[str, Any] = {"order": order, "team": team}
+    if order == "close_sector":
+        return {**doc, "sector": inject["sector"]} if inject.get("sector") else {}
     if inject.get("lat") is not None and inject.get("lon") is not None:
-        doc["place"] = {"lat": inject["lat"], "lon": inject["lon"]}
-    elif inject.get("edge"):
-        doc["place"] = {"edge": inject["edge"]}
-    elif inject.get("poi"):
-        doc["place"] = {"poi": inject["poi"]}
-    elif inject.get("sector"):
-        if order == "close_sector":
-            doc["sector"] = inject["sector"]
-        else:
-            return {}
-    else:
-        return {}
-    if order == "close_sector" and "sector" not in doc:
-        if not inject.get("sector"):
-            return {}
-        doc = {"order": order, "team": team, "sector": inject["sector"]}
-    return doc
+        return {**doc, "place": {"lat": inject["lat"], "lon": inject["lon"]}}
+    for key in ("edge", "poi"):
+        if inject.get(key):
+            return {**doc, "place": {key: inject[key]}}
+    return {}
 
 
 def with_ids(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -490,7 +481,8 @@ def what_if(
         raise InputError("--replications: at least 2 (one run is one draw: no interval)")
     if not horizon_s > 0:
         raise InputError("--horizon: a positive duration")
-    info = review(run).info
+    rev = review(run)
+    info = rev.info
     ex = info["exercise"]
     if not (run / "orders.jsonl").is_file():
         raise InputError(
@@ -498,7 +490,7 @@ def what_if(
             "and cannot be played again"
         )
     journal = with_ids(read_orders(run / "orders.jsonl"))
-    found = decisions(run)
+    found = decisions(run, rev)
     playable = [d for d in found if not d.why_not]
     reached = float(info["simulated_s"])
     until = min(reached, max((d.released_s for d in playable), default=0.0) + horizon_s)

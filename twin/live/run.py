@@ -133,11 +133,8 @@ class OrderBook:
                 kind = order.get("kind") if isinstance(order, dict) else None
                 if only and kind not in only:
                     continue
-                self.journal.append(
-                    {"t": sim.env.now, "paused": bool(only), "order": dict(order)}
-                    if isinstance(order, dict)
-                    else {"t": sim.env.now, "paused": bool(only), "order": order}
-                )
+                kept = dict(order) if isinstance(order, dict) else order  # the handler pops
+                self.journal.append({"t": sim.env.now, "paused": bool(only), "order": kept})
                 self._carry_out(sim, order)
             except ValueError as exc:  # not JSON at all
                 _refused(path.name, exc)

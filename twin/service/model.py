@@ -38,7 +38,7 @@ class _Group:
         self.name, self.count = name, count
         self.resource = simpy.PriorityResource(env, capacity=count)
         self.closed: list[Any] = []  # requests of the closed holders, granted or queued
-        self.staffed = 0
+        self.staffed: int | None = None  # None until the run's start says it
 
     @property
     def waiting(self) -> int:
@@ -60,7 +60,6 @@ class ServiceHall:
         self._inside: dict[
             str, tuple[str, str, float, float]
         ] = {}  # service, channel, came, waited
-        self._announced: dict[str, bool] = {}
 
     def start(self, sim: Any) -> None:
         self.sim, env = sim, sim.env
@@ -131,8 +130,7 @@ class ServiceHall:
                 res.release(req)
             else:
                 req.cancel()
-        if staffed != group.staffed or not self._announced.get(group.name):
-            self._announced[group.name] = True
+        if staffed != group.staffed:
             group.staffed = staffed
             self.sim.emit(
                 ev.CounterState(counter=group.name, staffed=staffed, counters=group.count),
@@ -177,15 +175,15 @@ class ServiceHall:
             for k in range(n):
                 slot = begin + 3600.0 * (k + 0.5) / n
                 when = slot + float(self.rng_visitors.normal(0.0, float(cfg.punctuality)))
-                env.process(self._later(max(when, begin if begin > 0 else 0.0), service))
+                env.process(self._later(max(when, begin, 0.0), service))
             h += 1
             yield env.timeout(max(0.0, begin + 3600.0 - env.now))
 
     def _later(self, when: float, service: str) -> Generator[Any, Any, None]:
-        if when >= self.sim.env.now:
-            yield self.sim.env.timeout(when - self.sim.env.now)
-        else:
+        """An appointment holder coming at ``when`` (one due before the run began never comes)."""
+        if when < self.sim.env.now:
             return
+        yield self.sim.env.timeout(when - self.sim.env.now)
         yield self.sim.env.process(self._visitor(service, "appointment"))
 
     # -- one visitor ------------------------------------------------------------------------
