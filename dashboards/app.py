@@ -1,6 +1,8 @@
 """The Dash app: ``create_app(runs)`` makes it, ``twin dash RUN ...`` serves it.
 
-Pages (``use_pages``): the K3i command centre (``/``). Everything a page shows comes from
+Pages (``use_pages``): the K3i command centre (``/``), the unit board, the contingency
+page, an exercise's page and its replay, and the service hall's queue display
+(``/antrian``) and planner's view (``/layanan``). Everything a page shows comes from
 the runs' timelines through ``twin.kpi`` queries, and every figure is built in
 ``twin.report``; the callbacks only pass the page's controls to them. The app needs no
 internet: its map is the twin's own roads and sectors, and its style sheet is served from
@@ -64,7 +66,14 @@ def create_app(
     (gate or Gate(lang=lang)).install(app)
     orders.install(app, shown)  # the exercise's order API
     # the exercise's page is in the menu where an exercise runs, its replay where one ran
-    hidden = {"exercise": shown.exercise() is None, "replay": not shown.replays()}
+    # the service hall's two pages where a run has a hall
+    halls = not shown.halls()
+    hidden = {
+        "exercise": shown.exercise() is None,
+        "replay": not shown.replays(),
+        "hall": halls,
+        "service": halls,
+    }
     menu = [page for page in dash.page_registry.values() if not hidden.get(_nav_key(page))]
     app.layout = lambda: _layout(lang, menu)
     keys = [_nav_key(page) for page in menu]

@@ -98,6 +98,11 @@ class RunView:
         self.__dict__.pop("_memo", None)
 
     @cached_property
+    def hall(self) -> bool:
+        """Whether the run has a service hall (its scenario a ``service`` section)."""
+        return bool(self.run.scenario.get("service"))
+
+    @cached_property
     def plan_key(self) -> str:
         """The run's scenario, as run, without its seed: runs with the same key are
         replications of one plan."""
@@ -240,6 +245,17 @@ class LiveView(RunView):
         return ""  # a live twin is a plan of its own
 
     @property
+    def hall(self) -> bool:  # type: ignore[override]
+        return bool(
+            self.memo(
+                "hall",
+                lambda con: con.execute(
+                    "SELECT count(*) FROM timeline WHERE kind = 'service_configured'"
+                ).fetchall()[0][0],
+            )
+        )
+
+    @property
     def start(self) -> pd.Timestamp:  # type: ignore[override]
         return pd.Timestamp(self.meta["start"])
 
@@ -292,6 +308,10 @@ class Runs:
     def replays(self) -> list[str]:
         """The finished exercises among the runs, by name (the replay page shows them)."""
         return [n for n, v in self.views.items() if not v.live and v.meta.get("exercise")]
+
+    def halls(self) -> list[str]:
+        """The runs and live twins with a service hall, by name (the hall's pages show them)."""
+        return [n for n, v in self.views.items() if v.hall]
 
     def __getitem__(self, name: str | None) -> RunView:
         return self.views.get(name or "", next(iter(self.views.values())))

@@ -18,6 +18,65 @@ TEXT: dict[str, dict[str, str]] = {
         "nav_units": "Papan unit",
         "nav_exercise": "Latihan",
         "nav_replay": "Putar ulang",
+        "nav_hall": "Antrian",
+        "nav_service": "Layanan",
+        "hl_title": "Layar antrian",
+        "hl_none": "Tidak ada ruang pelayanan di dasbor ini. Jalankan skenario dengan bagian "
+        "service (twin service SKENARIO), lalu buka run folder-nya: twin dash runs/NAMA.",
+        "hl_calling": "Dipanggil",
+        "hl_to": "ke {counter} loket {desk}",
+        "hl_nobody": "belum ada yang dipanggil",
+        "hl_earlier": "Panggilan sebelumnya",
+        "hl_open": "{open} dari {counters} loket buka",
+        "hl_waiting": "menunggu: {n}",
+        "hl_closed": "tutup",
+        "hl_free": "kosong",
+        "hl_desk": "Loket {desk}",
+        "hl_services": "Layanan",
+        "hl_letter": "Nomor",
+        "hl_service": "Layanan",
+        "hl_queue": "Menunggu",
+        "hl_recent": "Waktu tunggu (30 menit terakhir)",
+        "hl_done": "Selesai dilayani",
+        "hl_min": "sekitar {m} menit",
+        "sv_title": "Ruang pelayanan: tinjauan perencana",
+        "sv_kept": "Standar terpenuhi (yang pergi tanpa dilayani = gagal)",
+        "sv_within": "Dilayani dalam standar",
+        "sv_left": "Pergi tanpa dilayani",
+        "sv_wait90": "Menunggu, persentil ke-90",
+        "sv_util": "Utilisasi petugas loket",
+        "sv_visitors": "Pengunjung",
+        "sv_minutes": "Menit (pengunjung yang dilayani)",
+        "sv_counters": "Loket",
+        "sv_spread": "Sebaran: simpangan baku waktu tunggu antarpengunjung dengan layanan dan jam "
+        "datang yang sama. Serobot antrean, atau loket yang pilih kasih, melebarkannya.",
+        "sv_one_draw": "Satu run adalah satu undian. Untuk membandingkan rencana dengan selang "
+        "kepercayaan 95 %: twin evaluate SKENARIO --plan RENCANA -n 20, lalu halaman "
+        "Kontinjensi; untuk jumlah petugas paling sedikit yang memenuhi standar: twin optimise "
+        "SKENARIO.",
+        "hw_service": "layanan",
+        "hw_came": "datang",
+        "hw_served": "dilayani",
+        "hw_within_standard": "dalam standar",
+        "hw_standard_kept": "standar terpenuhi",
+        "hw_left_unserved": "pergi tanpa dilayani",
+        "hw_sent_away": "berkas tidak lengkap",
+        "hw_still_in": "masih di dalam",
+        "hw_standard": "standar",
+        "hw_wait_p50": "tunggu p50",
+        "hw_wait_p90": "tunggu p90",
+        "hw_in_hall_p50": "di ruang p50",
+        "hw_in_hall_p90": "di ruang p90",
+        "hw_spread": "sebaran",
+        "hw_counter_group": "kelompok loket",
+        "hw_counters": "loket",
+        "hw_steps_served": "langkah dilayani",
+        "hw_utilisation": "utilisasi",
+        "hw_longest_queue": "antrean terpanjang",
+        "hw_queue_title": "Pengunjung menunggu di tiap kelompok loket",
+        "hw_queue_axis": "pengunjung menunggu",
+        "hw_kept_title": "Dilayani dalam standar, menurut jam datang (pergi tanpa dilayani = gagal)",
+        "hw_kept_axis": "bagian",
         "rp_title": "Putar ulang latihan",
         "rp_none": "Tidak ada latihan yang selesai di dasbor ini. Buka run folder sebuah "
         "latihan: twin dash runs/NAMA.",
@@ -215,6 +274,41 @@ TEXT: dict[str, dict[str, str]] = {
         "nav_units": "Unit board",
         "nav_exercise": "Exercise",
         "nav_replay": "Replay",
+        "nav_hall": "Queue display",
+        "nav_service": "Service hall",
+        "hl_title": "Queue display",
+        "hl_none": "No service hall on these dashboards. Run a scenario with a service section "
+        "(twin service SCENARIO), then open its run folder: twin dash runs/NAME.",
+        "hl_calling": "Now calling",
+        "hl_to": "to {counter} counter {desk}",
+        "hl_nobody": "nobody called yet",
+        "hl_earlier": "Earlier calls",
+        "hl_open": "{open} of {counters} counters open",
+        "hl_waiting": "waiting: {n}",
+        "hl_closed": "closed",
+        "hl_free": "free",
+        "hl_desk": "Counter {desk}",
+        "hl_services": "Services",
+        "hl_letter": "Tickets",
+        "hl_service": "Service",
+        "hl_queue": "Waiting",
+        "hl_recent": "Wait (last 30 minutes)",
+        "hl_done": "Served",
+        "hl_min": "about {m} min",
+        "sv_title": "Service hall: planner's view",
+        "sv_kept": "Standard kept (left unserved = missed)",
+        "sv_within": "Served within the standard",
+        "sv_left": "Left unserved",
+        "sv_wait90": "Waiting, 90th percentile",
+        "sv_util": "Counter staff utilisation",
+        "sv_visitors": "Visitors",
+        "sv_minutes": "Minutes (of those served)",
+        "sv_counters": "Counters",
+        "sv_spread": "Spread: the standard deviation of waits between visitors of the same "
+        "service and hour of arrival. Queue-jumping, or a counter that favours some, widens it.",
+        "sv_one_draw": "One run is one draw. To compare plans with 95 % intervals: twin evaluate "
+        "SCENARIO --plan PLAN -n 20, then the Contingency page; for the fewest staff that meet "
+        "the standard: twin optimise SCENARIO.",
         "rp_title": "Exercise replay",
         "rp_none": "No finished exercise on these dashboards. Open an exercise's run folder: "
         "twin dash runs/NAME.",
@@ -450,9 +544,28 @@ KPI_ID: dict[str, str] = {
     "inject_wait_s": "Insiden dari inject: menunggu unit pertama tiba (sampai akhir bila tak ada)",
     "open_incidents_end": "Insiden masih terbuka di akhir",
     "rawan_sector_min": "Sektor-menit berstatus rawan",
+    "service_visitors": "Pengunjung ruang pelayanan",
+    "service_within_standard": "Dilayani dalam standar layanan",
+    "service_standard_kept": "Dilayani dalam standar, yang pergi tanpa dilayani dihitung gagal",
+    "service_wait_p50_s": "Menunggu di ruang pelayanan, median",
+    "service_wait_p90_s": "Menunggu di ruang pelayanan, persentil ke-90",
+    "service_in_hall_p90_s": "Waktu di ruang pelayanan, persentil ke-90",
+    "service_left_unserved": "Pengunjung pergi tanpa dilayani (batal masuk atau menyerah)",
+    "service_sent_away": "Pengunjung dipulangkan karena berkas tidak lengkap",
+    "service_longest_queue": "Antrean terpanjang di satu loket",
+    "service_utilisation": "Utilisasi petugas loket",
+    "service_wait_spread_s": "Sebaran waktu tunggu, layanan dan jam yang sama (simpangan baku)",
 }
 
 
 def kpi_label(key: str, english: str, lang: str | None) -> str:
     """A KPI's label in ``lang``."""
     return KPI_ID.get(key, english) if (lang or "id") == "id" else english
+
+
+def hall_words(words: dict[str, str]) -> dict[str, str]:
+    """The service hall's table and figure words (``twin.report.hall.WORDS``) in the
+    language of ``words`` (English where it has none)."""
+    from twin.report.hall import WORDS
+
+    return {k: words.get(f"hw_{k}", v) for k, v in WORDS.items()}

@@ -102,9 +102,11 @@ CALLBACKS: dict[str, str] = {
     "exercise._order": "exercise_order",
     "exercise._trainer_words": "view",
     "exercise._control": "exercise_control",
+    "state._play": "view",  # a page's play button (state.follow_play)
+    "state._advance": "view",
     "replay._show": "view",
-    "replay._play": "view",
-    "replay._advance": "view",
+    "hall._show": "view",
+    "service._show": "view",
 }
 
 

@@ -135,3 +135,34 @@ def no_run(page: str) -> Any:
         ],
         className="page",
     )
+
+
+def follow_play(page: str, *, step_s: float = 60.0) -> None:
+    """Wire a page's play button ``<page>-play``: odd clicks run its clock (the interval
+    ``<page>-step`` moves the time slider ``<page>-time`` on by ``step_s`` simulated seconds
+    a tick, back to the start at the end), even ones stop it."""
+    from dash import Input, Output, State, callback
+
+    from twin.dashboards.i18n import text
+
+    @callback(
+        Output(f"{page}-step", "disabled"),
+        Output(f"{page}-play", "children"),
+        Input(f"{page}-play", "n_clicks"),
+        Input("lang", "value"),
+    )
+    def _play(clicks: int, lang: str) -> tuple[bool, str]:
+        words = text(lang)
+        playing = bool(clicks and clicks % 2)
+        return not playing, words["rp_stop"] if playing else words["rp_play"]
+
+    @callback(
+        Output(f"{page}-time", "value", allow_duplicate=True),
+        Input(f"{page}-step", "n_intervals"),
+        State(f"{page}-time", "value"),
+        State(f"{page}-time", "max"),
+        prevent_initial_call=True,
+    )
+    def _advance(_: int, t: float | None, end: float) -> float:
+        t = float(t or 0.0)
+        return 0.0 if t >= end else min(t + step_s, end)

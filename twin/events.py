@@ -717,11 +717,39 @@ class ServiceConfigured(Event):
 @event("visitor_arrived")
 class VisitorArrived(Event):
     """A visitor came into the service hall for ``service`` (skck, sim_renewal...), by
-    ``channel``: walk_in, appointment or online (pre-registered)."""
+    ``channel``: walk_in, appointment or online (pre-registered), and took ``ticket``, the
+    number the hall's screen calls (a letter per service: A-001, B-014)."""
 
     visitor: str
     service: str
     channel: str
+    ticket: str
+
+
+@event("visitor_queued")
+class VisitorQueued(Event):
+    """A visitor joined the queue of counter group ``counter`` for ``step`` of their
+    service, behind ``queue`` others."""
+
+    visitor: str
+    service: str
+    step: str
+    counter: str
+    queue: int
+
+
+@event("visitor_called")
+class VisitorCalled(Event):
+    """The screen called ``ticket`` to counter ``desk`` (1, 2...) of group ``counter`` for
+    ``step``, after ``waited_s`` in its queue."""
+
+    visitor: str
+    ticket: str
+    service: str
+    step: str
+    counter: str
+    desk: int
+    waited_s: float
 
 
 @event("visitor_served")

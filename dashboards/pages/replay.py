@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, callback, dcc, html
 
 from twin import kpi
 from twin.dashboards import state
@@ -71,6 +71,7 @@ def layout(**_: Any) -> html.Div:
 
 
 state.follow_time("replay")
+state.follow_play("replay", step_s=PLAY_STEP_S)
 
 
 @callback(
@@ -182,29 +183,3 @@ def _play_words(d: dict[str, Any], words: dict[str, str], view: Any) -> str:
     if d["kind"] == "book":
         return words["rp_play_book"].format(when=when)
     return words["rp_play_order"].format(order=order, team=d.get("by") or d["team"], when=when)
-
-
-@callback(
-    Output("replay-step", "disabled"),
-    Output("replay-play", "children"),
-    Input("replay-play", "n_clicks"),
-    Input("lang", "value"),
-)
-def _play(clicks: int, lang: str) -> tuple[bool, str]:
-    """The play button: odd clicks run the clock, even ones stop it."""
-    words = text(lang)
-    playing = bool(clicks and clicks % 2)
-    return not playing, words["rp_stop"] if playing else words["rp_play"]
-
-
-@callback(
-    Output("replay-time", "value", allow_duplicate=True),
-    Input("replay-step", "n_intervals"),
-    State("replay-time", "value"),
-    State("replay-time", "max"),
-    prevent_initial_call=True,
-)
-def _advance(_: int, t: float | None, end: float) -> float:
-    """A step of the play button: a simulated minute on, from the start again at the end."""
-    t = float(t or 0.0)
-    return 0.0 if t >= end else min(t + PLAY_STEP_S, end)

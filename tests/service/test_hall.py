@@ -226,3 +226,64 @@ def test_the_service_section_reader_names_what_is_wrong(doc):
             exc.problems
         )
         assert str(exc).startswith("hall.yaml")
+
+
+def test_the_queue_display_and_the_day_agree_with_each_visitors_own_story():
+    """At any moment, the screen's counts (``kpi.hall_at``) and the day's series
+    (``kpi.queue_series``) are what each visitor's events say: queued and not yet called,
+    or called and not yet done; no counter serves two visitors at once, none beyond the
+    group's counters, and each service's tickets run A-001, A-002... in order of arrival."""
+    cfg = config(
+        staff=[
+            {
+                "counters": "front",
+                "people": 2,
+                "from": "07:00",
+                "to": "11:00",
+                "breaks": ["09:00-09:30"],
+            },
+            {"counters": "back", "people": 3, "from": "07:00", "to": "11:00"},
+        ],
+        patience={"renege_after": "15min"},
+    )
+    tl = day(cfg)
+    con = kpi.connect(tl.table())
+    arrived = tl.events("visitor_arrived")
+    assert [e["ticket"] for e in arrived] == [f"A-{i:03d}" for i in range(1, len(arrived) + 1)]
+    stories: dict[str, list[dict[str, Any]]] = {}
+    for e in tl.table().to_pylist():
+        if e["kind"] in ("visitor_queued", "visitor_called", "visitor_served", "visitor_left"):
+            stories.setdefault(e["visitor"], []).append(e)
+
+    def truth(t: float) -> tuple[dict[str, int], set[tuple[str, int, str]]]:
+        waiting: dict[str, int] = {}
+        serving = set()
+        for events in stories.values():
+            before = [e for e in events if e["t"] <= t]
+            if not before:
+                continue
+            last = before[-1]
+            if last["kind"] == "visitor_queued":
+                waiting[last["counter"]] = waiting.get(last["counter"], 0) + 1
+            elif last["kind"] == "visitor_called":
+                serving.add((last["counter"], last["desk"], last["visitor"]))
+        return waiting, serving
+
+    series = kpi.queue_series(con, every=600.0)
+    assert (series["waiting"] > 3).any(), "no queue to check"
+    tickets = {e["visitor"]: e["ticket"] for e in arrived}
+    for t in (1800.0, 6000.0, 7800.0, 9600.0, 12000.0):
+        waiting, serving = truth(t)
+        now = kpi.hall_at(con, t)
+        shown = dict(zip(now["counters"]["counter"], now["counters"]["waiting"], strict=True))
+        assert shown == {g: waiting.get(g, 0) for g in ("front", "back")}
+        desks = {(d.counter, d.desk, d.ticket) for d in now["desks"].itertuples()}
+        assert desks == {(c, d, tickets[v]) for c, d, v in serving}
+        for g, count in (("front", 3), ("back", 3)):
+            mine = [d for c, d, _v in serving if c == g]
+            assert len(mine) == len(set(mine)) and all(1 <= d <= count for d in mine)
+        if t % 600 == 0:
+            at = series[series["t"] == t].set_index("counter")
+            assert at["waiting"].to_dict() == {g: waiting.get(g, 0) for g in at.index}
+            busy = {g: sum(1 for c, _d, _v in serving if c == g) for g in at.index}
+            assert at["busy"].to_dict() == busy

@@ -48,59 +48,21 @@ def service(
 
 def print_service(services: Any, counters: Any, info: dict[str, Any]) -> None:
     """The hall's tables as a planner reads them: people, shares, minutes."""
+    from twin.report.hall import counter_rows, minute_rows, visitor_rows
 
-    def pct(v: Any) -> str:
-        return "–" if v is None or v != v else f"{v:.0%}"
-
-    def mins(v: Any) -> str:
-        return "–" if v is None or v != v else f"{v / 60:.1f}"
-
-    def table(title: str, heads: list[str]) -> Table:
+    def table(title: str, rows: list[dict[str, str]]) -> Table:
         t = Table(title=title, title_justify="left")
-        for i, head in enumerate(heads):
+        for i, head in enumerate(rows[0] if rows else []):
             t.add_column(head, justify="left" if i == 0 else "right")
+        for row in rows:
+            t.add_row(*row.values())
         return t
 
-    rows = services.to_dict("records")
-    who = table(
-        f"Service hall of {info['scenario']} ({info['status']}): visitors",
-        ["service", "came", "served", "within standard", "left unserved", "sent away", "still in"],
-    )
-    for r in rows:
-        who.add_row(
-            r["title"],
-            f"{r['visitors']:,}",
-            f"{r['served']:,}",
-            pct(r["within_standard"]),
-            f"{r['balked'] + r['reneged']:,}",
-            f"{r['sent_away']:,}",
-            f"{r['still_inside']:,}",
+    out.print(
+        table(
+            f"Service hall of {info['scenario']} ({info['status']}): visitors",
+            visitor_rows(services),
         )
-    out.print(who)
-    times = table(
-        "Minutes (of those served)",
-        ["service", "standard", "wait p50", "wait p90", "in hall p50", "in hall p90", "spread"],
     )
-    for r in rows:
-        times.add_row(
-            r["title"],
-            mins(r["standard_s"]),
-            mins(r["wait_p50_s"]),
-            mins(r["wait_p90_s"]),
-            mins(r["in_hall_p50_s"]),
-            mins(r["in_hall_p90_s"]),
-            mins(r["wait_spread_s"]),
-        )
-    out.print(times)
-    groups = table(
-        "Counters", ["counter group", "counters", "steps served", "utilisation", "longest queue"]
-    )
-    for r in counters.to_dict("records"):
-        groups.add_row(
-            r["counter"],
-            str(r["counters"]),
-            f"{r['steps']:,}",
-            pct(r["utilisation"]),
-            str(r["longest_queue"]),
-        )
-    out.print(groups)
+    out.print(table("Minutes (of those served)", minute_rows(services)))
+    out.print(table("Counters", counter_rows(counters)))

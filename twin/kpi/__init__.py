@@ -107,7 +107,14 @@ from twin.kpi.run import (
     sector_summary,
     summary,
 )
-from twin.kpi.service import counter_table, service_summary, service_table
+from twin.kpi.service import (
+    counter_table,
+    hall_at,
+    queue_series,
+    service_summary,
+    service_table,
+    standard_by_hour,
+)
 from twin.kpi.status import (
     CARD_TARGETS,
     NO_DATA,
@@ -161,11 +168,13 @@ __all__ = [
     "geh_share",
     "geh_statistic",
     "gridlock",
+    "hall_at",
     "incident_times",
     "k3i_cards",
     "network_over_time",
     "open_incidents_at",
     "pending_over_time",
+    "queue_series",
     "response_by_sector",
     "response_summary",
     "response_times",
@@ -178,6 +187,7 @@ __all__ = [
     "service_summary",
     "service_table",
     "shown_as_zero",
+    "standard_by_hour",
     "summary",
     "targets",
     "unit_spells",

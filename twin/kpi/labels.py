@@ -71,6 +71,11 @@ KPI_LABELS: dict[str, tuple[str, str, str]] = {
     # the one-gate service hall (twin.service)
     "service_visitors": ("Visitors to the service hall", "visitors", ""),
     "service_within_standard": ("Served within the published standard", "%", "higher"),
+    "service_standard_kept": (
+        "Served within the standard, counting those who left as missed",
+        "%",
+        "higher",
+    ),
     "service_wait_p50_s": ("Waiting in the hall, median", "min", "lower"),
     "service_wait_p90_s": ("Waiting in the hall, 90th percentile", "min", "lower"),
     "service_in_hall_p90_s": ("Time in the hall, 90th percentile", "min", "lower"),

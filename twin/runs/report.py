@@ -149,6 +149,8 @@ def write_run_report(
                     ),
                 ),
             ]
+    if scenario.service is not None:
+        sections += _hall_sections(timeline, start)
     if baseline_dir is not None and scenario.traffic is not None:
         diff = report.mean_sector_tti(timeline).sub(
             report.mean_sector_tti(runs["baseline"]), fill_value=0
@@ -231,3 +233,31 @@ def _table(frame: Any, *, shares: list[str], minutes: tuple[str, ...] | list[str
             names[col] = col.removesuffix("_s").replace("_", " ") + " (s)"
     out.columns = [names.get(c, c.replace("_", " ")) for c in out.columns]
     return out.to_html(index=False, border=0)
+
+
+def _hall_sections(timeline: Any, start: pd.Timestamp) -> list[tuple[str, Any]]:
+    """The service hall: who came and how they left, the minutes against each service's
+    standard, the counters, the queues through the day and the standard kept by hour."""
+    from twin.report.hall import counter_rows, kept_figure, minute_rows, queue_figure, visitor_rows
+
+    timeline = kpi.connect(timeline)
+    services = kpi.service_table(timeline)
+    return [
+        (
+            "Service hall: visitors",
+            pd.DataFrame(visitor_rows(services)).to_html(index=False, border=0),
+        ),
+        (
+            "Service hall: minutes (of those served)",
+            pd.DataFrame(minute_rows(services)).to_html(index=False, border=0),
+        ),
+        (
+            "Service hall: counters",
+            pd.DataFrame(counter_rows(kpi.counter_table(timeline))).to_html(index=False, border=0),
+        ),
+        ("Service hall: queues", queue_figure(kpi.queue_series(timeline), start=start)),
+        (
+            "Service hall: the standard by hour",
+            kept_figure(kpi.standard_by_hour(timeline), start=start),
+        ),
+    ]

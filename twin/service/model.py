@@ -11,8 +11,14 @@ Random numbers come from four generators spawned from the run's seed (arrivals, 
 and documents, service times, patience), so that a plan changing staffing leaves the
 visitors and their needs as they were (common random numbers).
 
-Events: ``visitor_arrived``, ``visitor_served`` (a step), ``visitor_left`` (with its
-reason), ``counter_state`` (staffing changes).
+Each visitor takes a ticket (a letter per service and a number: A-001), and at each
+step is called to a numbered counter of the group (``desk``): the lowest free one, while a
+closing counter takes the highest, as a hall closes its end counters first.
+
+Events: ``visitor_arrived`` (with the ticket), ``visitor_queued`` and ``visitor_called``
+(a step's queue, then its counter), ``visitor_served`` (the step done), ``visitor_left``
+(with its reason), ``counter_state`` (staffing changes). A queue display at any moment is a
+query over them (:func:`twin.kpi.hall_at`).
 """
 
 from __future__ import annotations
@@ -39,6 +45,21 @@ class _Group:
         self.resource = simpy.PriorityResource(env, capacity=count)
         self.closed: list[Any] = []  # requests of the closed holders, granted or queued
         self.staffed: int | None = None  # None until the run's start says it
+        self.desks: list[Any] = [None] * count  # who holds each counter: a request, or None
+
+    def sit(self, req: Any, *, last: bool = False) -> int:
+        """Give the granted ``req`` a free counter (the lowest, or the highest for a closing
+        one) and return its number, from 1."""
+        free = [i for i, held in enumerate(self.desks) if held is None]
+        i = free[-1] if last else free[0]
+        self.desks[i] = req
+        return i + 1
+
+    def stand(self, req: Any) -> None:
+        """``req`` releases its counter (if it had one)."""
+        for i, held in enumerate(self.desks):
+            if held is req:
+                self.desks[i] = None
 
     @property
     def waiting(self) -> int:
@@ -57,6 +78,9 @@ class ServiceHall:
         self.start_local = start
         self.weekday = WEEKDAYS[start.weekday()]
         self._n = 0
+        # a ticket letter per service, in the scenario's order (A, B, ... then AA, AB)
+        self._letters = {s: _letters(i) for i, s in enumerate(config.services)}
+        self._tickets = dict.fromkeys(config.services, 0)
         self._inside: dict[
             str, tuple[str, str, float, float]
         ] = {}  # service, channel, came, waited
@@ -122,12 +146,18 @@ class ServiceHall:
         want_closed = group.count - staffed
         res = group.resource
         while len(group.closed) < want_closed:
-            group.closed.append(res.request(priority=CLOSED))
+            req = res.request(priority=CLOSED)
+            if req.triggered:  # a free counter closes at once
+                group.sit(req, last=True)
+            else:  # once its clerk has finished with their visitor
+                req.callbacks.append(lambda r, g=group: g.sit(r, last=True))
+            group.closed.append(req)
         while len(group.closed) > want_closed:
             # reopen the latest closure first: one still queued is withdrawn, a held one freed
             req = group.closed.pop()
             if req.triggered:
                 res.release(req)
+                group.stand(req)
             else:
                 req.cancel()
         if staffed != group.staffed:
@@ -193,9 +223,12 @@ class ServiceHall:
         kind = cfg.services[service]
         self._n += 1
         visitor = f"V{self._n:05d}"
+        self._tickets[service] += 1
+        ticket = f"{self._letters[service]}-{self._tickets[service]:03d}"
         came = env.now
         sim.emit(
-            ev.VisitorArrived(visitor=visitor, service=service, channel=channel), source=self.name
+            ev.VisitorArrived(visitor=visitor, service=service, channel=channel, ticket=ticket),
+            source=self.name,
         )
         online = channel == "online"
         steps = [s for s in kind.steps if not (online and s.online_skips)] or kind.steps[-1:]
@@ -225,6 +258,16 @@ class ServiceHall:
             group = first if i == 0 else self._choose(step.groups())
             queue = group.waiting
             joined = env.now
+            sim.emit(
+                ev.VisitorQueued(
+                    visitor=visitor,
+                    service=service,
+                    step=step.name,
+                    counter=group.name,
+                    queue=queue,
+                ),
+                source=self.name,
+            )
             req = group.resource.request(priority=VISITOR)
             left = patience - waited
             if math.isfinite(left):
@@ -238,9 +281,22 @@ class ServiceHall:
                 yield req
             waited += env.now - joined
             self._inside[visitor] = (service, channel, came, waited)
+            sim.emit(
+                ev.VisitorCalled(
+                    visitor=visitor,
+                    ticket=ticket,
+                    service=service,
+                    step=step.name,
+                    counter=group.name,
+                    desk=group.sit(req),
+                    waited_s=env.now - joined,
+                ),
+                source=self.name,
+            )
             seconds = step.time.draw(self.rng_times) * (kind.online_factor if online else 1.0)
             yield env.timeout(seconds)
             group.resource.release(req)
+            group.stand(req)
             sim.emit(
                 ev.VisitorServed(
                     visitor=visitor,
@@ -285,3 +341,13 @@ class ServiceHall:
             ),
             source=self.name,
         )
+
+
+def _letters(i: int) -> str:
+    """The ticket letters of the ``i``-th service: A ... Z, then AA, AB ..."""
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(65 + r) + out
+    return out
