@@ -170,7 +170,8 @@ def print_evaluation(result: Any) -> None:
 @app.command()
 def optimise(
     scenario: Annotated[
-        Path, typer.Argument(help="A scenario file (YAML) with a response section.")
+        Path,
+        typer.Argument(help="A scenario file (YAML) with a response section, or a service hall."),
     ],
     answer_share: Annotated[
         str | None,
@@ -229,13 +230,54 @@ def optimise(
         typer.Option("--out", help="Folder. Default: runs/SCENARIO-NAME-optimise."),
     ] = None,
     inventory: InventoryFile = None,
+    hall: Annotated[
+        bool,
+        typer.Option(
+            "--hall",
+            help="Staff the scenario's service hall (the default for a scenario with a hall "
+            "and no response section).",
+        ),
+    ] = False,
+    standard_share: Annotated[
+        str | None,
+        typer.Option(
+            "--standard-share",
+            help="The hall: share of visitors to serve within their service's standard. "
+            "Default: the scenario's service.target (90%).",
+        ),
+    ] = None,
+    max_people: Annotated[
+        int, typer.Option("--max-people", help="The hall: the most people per counter group.")
+    ] = 30,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Find the cheapest plan that meets the targets with 95 % confidence: call-takers per
     pool, units per group, new posts. Queueing theory (Erlang A, the hypercube, MCLP)
     screens every combination; the few worth it run as an ensemble, and the simulation's
-    intervals decide."""
+    intervals decide. For a service hall (--hall): the fewest counter staff that keep the
+    published standard, screened by Erlang C / Allen-Cunneen hour by hour."""
     from twin.plans.optimise import optimise as run
+    from twin.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    if hall or (sc.response is None and sc.service is not None):
+        from twin.plans.staffing import optimise_staff
+
+        staffed = optimise_staff(
+            scenario,
+            share=parse_share(standard_share, "--standard-share") if standard_share else None,
+            candidates=candidates,
+            rounds=rounds,
+            replications=replications,
+            max_replications=max_replications,
+            max_people=max_people,
+            workers=workers,
+            scheduler=scheduler,
+            out=out_dir,
+            progress=not quiet,
+        )
+        print_staffing(staffed)
+        return
 
     result = run(
         scenario,
@@ -256,6 +298,84 @@ def optimise(
         progress=not quiet,
     )
     print_optimisation(result)
+
+
+def print_staffing(result: Any) -> None:
+    """A hall's staffing search as the terminal shows it: the goal, every staffing
+    simulated with the standard kept and its verdict, the one chosen, and the files."""
+    from rich.table import Table
+
+    info = result.info
+    runs = sorted({x["replications"] for x in result.candidates if x.get("replications")})
+    each = f"{runs[0]}" if len(runs) == 1 else f"{runs[0]} to {runs[-1]}"
+    out.print(
+        f"Goal: {info['said']}, with 95 % confidence.\n"
+        f"{len(result.candidates) - 1} staffings simulated beside the hall as it is, {each} "
+        f"replications each, in {info['wall_s']:.0f} s.",
+        highlight=False,
+    )
+    groups = list(info["today"])
+    grid = Table(title="Staffings simulated, fewest people first", title_justify="left")
+    grid.add_column("plan")
+    grid.add_column("runs", justify="right")
+    grid.add_column("people", justify="right")
+    for g in groups:
+        grid.add_column(g, justify="right")
+    grid.add_column("standard kept %", justify="right")
+    chosen = (result.chosen or {}).get("plan")
+    marks = {"meets": "✔", "misses": "✖", "unclear": "?", "unknown": "–"}
+    for x in result.candidates:
+        mean, half = x.get("kept"), x.get("kept_half")
+        kept = "–" if mean is None else f"{mean * 100:.1f} ± {(half or 0) * 100:.1f}"
+        grid.add_row(
+            ("★ " if x["plan"] == chosen else "") + x["plan"],
+            str(x.get("replications") or ""),
+            str(x["people"]),
+            *(str(x["staff"].get(g, 0)) for g in groups),
+            f"{kept} {marks[x['verdict']]}",
+        )
+    out.print(grid)
+    out.print(
+        "Mean ± 95 % interval (points). ✔ keeps the standard: the whole interval is at or "
+        "above the goal; ✖ misses it; ? cannot tell yet. ★ chosen.",
+        highlight=False,
+    )
+    if result.chosen:
+        c = result.chosen
+        today = sum(info["today"].values())
+        out.print(
+            f"Chosen: {c['plan']}, {c['people']} people ({c['people'] - today:+d} on today's "
+            f"{today}): {c['description'].split(': ', 1)[-1]}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        out.print(
+            "No staffing simulated keeps the standard with 95 % confidence: add --rounds or "
+            "--replications, raise --max-people, or change the shifts' hours.",
+            highlight=False,
+        )
+    fewer = info.get("fewer")
+    if fewer and fewer["possible"]:
+        left = fewer["possible"] - fewer["simulated"]
+        out.print(
+            f"Of the {fewer['possible']} staffings with one person fewer at one group, "
+            f"{fewer['simulated']} were simulated and {fewer['kept']} of them kept the standard"
+            + (f"; {left} not simulated (add --rounds)." if left else "."),
+            highlight=False,
+            soft_wrap=True,
+        )
+    for note in info["theory"]["notes"]:
+        out.print(f"Note: {note}.", highlight=False, soft_wrap=True)
+    out.print(
+        f"Folder: {result.path}\nReport: {result.path / 'report.html'}"
+        + (
+            f"\nPlan file: {result.path / 'chosen.yaml'}"
+            if (result.path / "chosen.yaml").exists()
+            else ""
+        ),
+        soft_wrap=True,
+    )
 
 
 def load_costs(path: Path) -> Any:

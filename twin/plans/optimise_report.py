@@ -194,3 +194,122 @@ def optimise_report(folder: Path, info: dict[str, Any]) -> Path:
         path, title=f"The cheapest plan for {info['scenario']}", intro=intro, sections=sections
     )
     return path
+
+
+def kept_text(x: dict[str, Any]) -> str:
+    """``91.2 % ± 2.1`` (points) of the standard kept, or ``–``."""
+    return share_text(x, "kept")
+
+
+def staffing_figure(info: dict[str, Any]) -> go.Figure:
+    """People on the counters against the standard kept: each simulated plan with its 95 %
+    interval (filled where it meets the goal), the goal as a dashed line."""
+    done = [x for x in info["candidates"] if x.get("kept") is not None]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[x["people"] for x in done],
+            y=[x["kept"] * 100 for x in done],
+            error_y={
+                "type": "data",
+                "array": [(x.get("kept_half") or 0) * 100 for x in done],
+                "visible": True,
+            },
+            mode="markers+text",
+            text=[x["plan"] for x in done],
+            textposition="top center",
+            textfont={"size": 10},
+            marker={
+                "size": 11,
+                "color": ["#2ca02c" if x["meets"] else "white" for x in done],
+                "line": {"color": "#2ca02c", "width": 2},
+            },
+            name="simulated",
+            hovertemplate="%{x} people: %{y:.1f} %<extra>%{text}</extra>",
+        )
+    )
+    fig.add_hline(
+        y=info["goal"]["share"] * 100,
+        line={"color": "#2ca02c", "dash": "dash", "width": 1},
+        annotation_text=f"goal: {info['goal']['share']:.0%} within the standard",
+        annotation_position="bottom right",
+    )
+    fig.update_layout(
+        title="People on the counters against the standard kept (filled: meets, 95 % interval)",
+        xaxis_title="People on the counter groups' shifts",
+        yaxis_title="Served within the standard, of all who came (%)",
+        height=520,
+        showlegend=False,
+        margin={"l": 60, "r": 20, "t": 60, "b": 40},
+    )
+    return fig
+
+
+def staffing_report(folder: Path, info: dict[str, Any]) -> Path:
+    """Write a hall optimisation's ``report.html`` (:mod:`twin.plans.staffing`); its path."""
+    chosen, just = info.get("chosen"), info.get("just_misses")
+    intro = (
+        f"<p>Scenario {html.escape(info['scenario'])}. Goal: {html.escape(info['said'])}, "
+        f"with 95 % confidence. Today: {sum(info['today'].values())} people "
+        f"({html.escape(', '.join(f'{g} {n}' for g, n in info['today'].items()))}).</p>"
+        f"<p>{len(info['candidates']) - 1} staffings were simulated, {_runs(info)} replications "
+        "each with common random numbers, beside the scenario as it is (the baseline).</p>"
+    )
+    if chosen:
+        intro += (
+            f"<p><b>Chosen: {html.escape(chosen['plan'])}</b> ({html.escape(chosen['description'])}"
+            f"): the standard kept for {kept_text(chosen)}.</p>"
+        )
+    else:
+        intro += (
+            "<p class='warn'>No staffing simulated keeps the standard with 95 % confidence. "
+            "Add rounds or replications, raise --max-people, or change the shifts' hours.</p>"
+        )
+    if just:
+        intro += (
+            f"<p>The leanest that just misses: {html.escape(just['plan'])} "
+            f"({html.escape(just['description'])}): {kept_text(just)}.</p>"
+        )
+    chosen_name = (chosen or {}).get("plan")
+    rows = "".join(
+        f"<tr><td>{html.escape(x['plan'])}{' ✔ chosen' if x['plan'] == chosen_name else ''}</td>"
+        f"<td>{html.escape(x['description'])}</td><td>{x.get('replications') or ''}</td>"
+        f"<td>{x['people']}</td><td>{x['staff_hours']:.1f}</td><td>{kept_text(x)}</td>"
+        f"<td>{html.escape(VERDICTS[x['verdict']])}</td></tr>"
+        for x in info["candidates"]
+    )
+    table = (
+        "<table><tr><th>plan</th><th>what it holds</th><th>replications</th><th>people</th>"
+        "<th>staff-hours</th><th>standard kept</th><th>verdict</th></tr>"
+        f"{rows}</table><p>The standard kept: the replications' mean ± the half-width of its "
+        "95 % interval (percentage points).</p>"
+    )
+    loads = "".join(
+        f"<tr><td>{html.escape(g)}</td><td>{v['peak_erlangs']}</td><td>{v['mean_min']}</td>"
+        f"<td>{v['cs2']}</td><td>{v['budget_min']}</td></tr>"
+        for g, v in info["theory"]["loads"].items()
+    )
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in info["theory"]["notes"])
+    theory = (
+        "<table><tr><th>counter group</th><th>peak load (erlangs)</th><th>mean time (min)</th>"
+        f"<th>cs²</th><th>wait budget per step (min)</th></tr>{loads}</table>"
+        + (f"<ul>{notes}</ul>" if notes else "")
+        + "<p>The theory treats each hour as steady and each group as independent, and "
+        "ignores balking and reneging; the simulation's figures decide.</p>"
+    )
+    rounds = ", ".join(f"<code>{html.escape(r)}/</code>" for r in info["rounds"])
+    sections: list[tuple[str, Any]] = [
+        ("People against the standard kept", staffing_figure(info)),
+        ("Every staffing simulated", table),
+        ("The theory's screen", theory),
+        (
+            "Where the figures are",
+            f"<p>Each round's ensemble: {rounds}. The chosen staffing as a plan file: "
+            "<code>chosen.yaml</code> (<code>twin evaluate SCENARIO --plan chosen.yaml</code>).</p>",
+        ),
+    ]
+    path = folder / "report.html"
+    report.write_html(
+        path, title=f"The fewest staff for {info['scenario']}", intro=intro, sections=sections
+    )
+    return path

@@ -174,6 +174,13 @@ class Service(_Model):
     appointment: float = Field(0.0, ge=0, le=1, description="share with an appointment slot")
     punctuality: Duration = Field(600.0, description="sd of an appointment holder's lateness")
     patience: Patience = Patience()
+    target: float = Field(
+        0.9,
+        gt=0,
+        lt=1,
+        description="share of visitors to serve within their service's standard, counting "
+        "those who leave unserved as missed (what twin optimise staffs the hall to)",
+    )
 
     @field_validator("services")
     @classmethod
