@@ -216,3 +216,13 @@ def test_twin_optimise_finds_the_fewest_staff_that_keep_the_standard(tmp_path, j
     assert staff_of(applied.service) == chosen["staff"]
     html = (tmp_path / "opt" / "report.html").read_text()
     assert "The fewest staff for small-hall" in html and "People against the standard kept" in html
+
+
+def test_a_halls_clerks_are_costed_by_their_hours_on_duty_within_the_run(tmp_path):
+    from twin.scenario.plan import Costs, cost, resources
+
+    sc = scenario(tmp_path)  # 07:00-11:00; the front's three take 20-minute breaks
+    assert resources(sc)["clerk_hours"] == pytest.approx(3 * (4 - 1 / 3) + 3 * 4)
+    short = sc.model_copy(update={"duration": 7200.0})  # to 09:00: before any break
+    assert resources(short)["clerk_hours"] == pytest.approx(6 * 2)
+    assert cost(short, Costs(clerk_hour=10_000))["cost_total"] == 120_000

@@ -343,9 +343,15 @@ def print_staffing(result: Any) -> None:
     if result.chosen:
         c = result.chosen
         today = sum(info["today"].values())
+        base = next((x for x in result.candidates if x["plan"] == "baseline"), {})
+        costs = (
+            f" Rp {c['cost']:,.0f} over the run (today Rp {base['cost']:,.0f})."
+            if c.get("cost") is not None and base.get("cost") is not None
+            else ""
+        )
         out.print(
             f"Chosen: {c['plan']}, {c['people']} people ({c['people'] - today:+d} on today's "
-            f"{today}): {c['description'].split(': ', 1)[-1]}.",
+            f"{today}): {c['description'].split(': ', 1)[-1]}.{costs}",
             highlight=False,
             soft_wrap=True,
         )

@@ -629,6 +629,7 @@ def _judged(
     mean = None if mean is None or mean != mean else float(mean)
     half = None if half is None or half != half else float(half)
     row["kept"], row["kept_half"] = mean, half
+    row["cost"] = float(table.at["cost_total", name]) if "cost_total" in table.index else None
     for key in ("service_left_unserved", "service_wait_p90_s"):
         v = table.at[key, name] if key in table.index else None
         row[key] = None if v is None or v != v else float(v)

@@ -76,6 +76,9 @@ class Costs(_Model):
         250_000.0, ge=0, description="per post (a unit base at a place) staffed for a day"
     )
     km: float = Field(2_500.0, ge=0, description="per km driven by a unit (traffic runs)")
+    clerk_hour: float = Field(
+        30_000.0, ge=0, description="per service-hall clerk on duty for an hour (breaks unpaid)"
+    )
 
 
 class Plan(_Model):
@@ -224,6 +227,8 @@ def resources(scenario: Scenario) -> dict[str, float]:
     place rather than at a station) with the days they are staffed."""
     hours = scenario.duration / 3600
     out: dict[str, float] = {}
+    if scenario.service is not None:
+        out["clerk_hours"] = clerk_hours(scenario)
     response = scenario.response
     if response is None:
         return out
@@ -255,8 +260,25 @@ def cost(scenario: Scenario, costs: Costs, *, km: float | None = None) -> dict[s
     items["cost_call_takers"] = need.get("call_taker_hours", 0.0) * costs.call_taker_hour
     items["cost_posts"] = need.get("post_days", 0.0) * costs.post_day
     items["cost_km"] = (km or 0.0) * costs.km
+    items["cost_clerks"] = need.get("clerk_hours", 0.0) * costs.clerk_hour
     items["cost_total"] = sum(items.values())
     return {k: round(v, 0) for k, v in items.items()}
+
+
+def clerk_hours(scenario: Scenario) -> float:
+    """The service hall's clerk-hours on duty within the run (shifts less their breaks)."""
+    assert scenario.service is not None
+    start = scenario.start
+    end = start + timedelta(seconds=scenario.duration)
+    total = 0.0
+    day = datetime.combine(start.date(), datetime.min.time(), tzinfo=start.tzinfo)
+    while day < end:
+        for shift in scenario.service.staff:
+            for a, b in shift.spans():
+                on, off = day + timedelta(minutes=a), day + timedelta(minutes=b)
+                total += shift.people * max(0.0, (min(off, end) - max(on, start)).total_seconds())
+        day += timedelta(days=1)
+    return total / 3600
 
 
 def shift_hours(scenario: Scenario, shift: str | None) -> float:
