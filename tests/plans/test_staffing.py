@@ -209,6 +209,14 @@ def test_twin_optimise_finds_the_fewest_staff_that_keep_the_standard(tmp_path, j
         if (x["people"], x["staff_hours"]) < (chosen["people"], chosen["staff_hours"]):
             assert not x["meets"], x
     assert f"Chosen: {chosen['plan']}, {chosen['people']} people" in said.stdout
+    # and run again on seeds the search never used
+    confirm = info["confirm"]
+    assert (
+        confirm["first_seed"] == 3 + 500_000 and confirm["replications"] == chosen["replications"]
+    )
+    seeds = json.loads((tmp_path / "opt" / "confirm" / "ensemble.json").read_text())["seeds"]
+    assert seeds == "500003 + replication"
+    assert ("Confirmed on" if confirm["verdict"] == "meets" else "NOT confirmed") in said.stdout
     assert "✔" in said.stdout and "standard kept %" in said.stdout
     # the chosen staffing is a plan file that evaluates again
     plan = load_plan(tmp_path / "opt" / "chosen.yaml")

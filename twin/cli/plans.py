@@ -78,6 +78,14 @@ def evaluate(
         bool, typer.Option("--keep-timelines", help="Keep every replication's run folder.")
     ] = False,
     inventory: InventoryFile = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="The first replication's seed (default: the scenario's). Fresh seeds check "
+            "a result found on others, such as twin optimise's choice.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run the scenario as it is and with each plan, replication by replication on Dask,
@@ -94,6 +102,7 @@ def evaluate(
         out=out_dir,
         keep_timelines=keep_timelines,
         inventory=inventory,
+        seed=seed,
         progress=not quiet,
     )
 
@@ -361,6 +370,20 @@ def print_staffing(result: Any) -> None:
             "--replications, raise --max-people, or change the shifts' hours.",
             highlight=False,
         )
+    confirm = info.get("confirm")
+    if confirm:
+        kept = f"{confirm['kept'] * 100:.1f} ± {(confirm['kept_half'] or 0) * 100:.1f} %"
+        if confirm["verdict"] == "meets":
+            said = (
+                f"Confirmed on {confirm['replications']} fresh seeds: the standard kept for {kept}."
+            )
+        else:
+            said = (
+                f"NOT confirmed on {confirm['replications']} fresh seeds: the standard kept for "
+                f"{kept}, whose interval does not clear the goal. Treat the choice as unclear: "
+                "run again with more --replications."
+            )
+        out.print(said, highlight=False, soft_wrap=True)
     fewer = info.get("fewer")
     if fewer and fewer["possible"]:
         left = fewer["possible"] - fewer["simulated"]

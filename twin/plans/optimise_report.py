@@ -265,6 +265,17 @@ def staffing_report(folder: Path, info: dict[str, Any]) -> Path:
             "<p class='warn'>No staffing simulated keeps the standard with 95 % confidence. "
             "Add rounds or replications, raise --max-people, or change the shifts' hours.</p>"
         )
+    confirm = info.get("confirm")
+    if confirm:
+        intro += (
+            f"<p>Run again on {confirm['replications']} fresh seeds (from "
+            f"{confirm['first_seed']}): the standard kept for {kept_text(confirm)}, "
+            + (
+                "confirmed.</p>"
+                if confirm["verdict"] == "meets"
+                else "<b>not confirmed</b>: its interval does not clear the goal.</p>"
+            )
+        )
     if just:
         intro += (
             f"<p>The leanest that just misses: {html.escape(just['plan'])} "

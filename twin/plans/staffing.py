@@ -29,6 +29,9 @@ stages:
    target. Later rounds take a person from each group of the leanest plan that meets
    (where the theory has most slack), try richer plans where none meets, and run unclear
    plans again with twice the replications.
+3. **A fresh draw confirms.** The plan chosen is the best of many, and flattered by its own
+   luck (the winner's curse): it runs again on seeds the search never used, and the
+   result says whether its interval still clears the target there.
 
 The theory is a model of the simulation, not of the hall: it treats each hour as steady,
 each step's arrivals as Poisson and each group as independent, and ignores breaks, balking
@@ -55,6 +58,9 @@ from twin.scenario.service import WEEKDAYS, Service
 
 #: The KPI the goal is judged on.
 KEPT = "service_standard_kept"
+
+#: The confirmation of the plan chosen runs on seeds this far from the search's.
+CONFIRM_SEEDS = 500_000
 
 #: The staffings the theory's ladder tries: each step's wait budget times these (infinite:
 #: the fewest counters that keep up with the load at all).
@@ -467,6 +473,25 @@ def optimise_staff(
         if chosen is not None:  # is it the fewest? its neighbours with a person fewer
             possible, simulated, kept = neighbours(chosen, judged)
             info["fewer"] = {"possible": possible, "simulated": simulated, "kept": kept}
+        if chosen is not None and chosen["plan"] != "baseline" and not result.interrupted:
+            # the best of many is flattered by its own luck: run it again on fresh seeds
+            again = evaluate(
+                scenario_path,
+                [staffing_plan(cfg, chosen["staff"])],
+                replications=chosen["replications"] or replications,
+                workers=workers,
+                scheduler=scheduler,
+                out=tmp / "confirm",
+                progress=progress,
+                baseline=False,
+                seed=(scenario.seed + CONFIRM_SEEDS) % 2**31,
+            )
+            check = _judged(again, chosen["plan"], chosen["staff"], cfg, goal, None, 0)
+            info["confirm"] = {
+                k: check[k] for k in ("kept", "kept_half", "verdict", "replications")
+            }
+            info["confirm"]["first_seed"] = (scenario.seed + CONFIRM_SEEDS) % 2**31
+            info["rounds"].append("confirm")
         if chosen is not None and chosen["plan"] != "baseline":
             doc = {
                 "name": chosen["plan"],
