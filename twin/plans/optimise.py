@@ -116,18 +116,7 @@ def optimise(
     scenario_path = Path(scenario_path)
     scenario = load_scenario(scenario_path)
     scenario_dir = scenario_path.resolve().parent
-    if not 1 <= rounds <= 10:
-        raise InputError(f"--rounds: between 1 and 10, got {rounds}")
-    if not 1 <= candidates <= 20:
-        raise InputError(f"--candidates: between 1 and 20, got {candidates}")
-    if not 2 <= replications <= 1000:
-        raise InputError(
-            f"--replications: between 2 and 1000 (an interval needs two), got {replications}"
-        )
-    if not replications <= max_replications <= 10_000:
-        raise InputError(
-            f"--max-replications: at least --replications ({replications}), got {max_replications}"
-        )
+    check_search(rounds, candidates, replications, max_replications)
     if not 0 <= posts <= 10:
         raise InputError(f"--posts: between 0 and 10 new posts, got {posts}")
     if not 0 <= max_units <= 20:
@@ -280,6 +269,22 @@ def optimise(
 
         optimise_report(tmp, info)
     return Optimisation(out, goal, results, chosen, just, round_paths, info)
+
+
+def check_search(rounds: int, candidates: int, replications: int, max_replications: int) -> None:
+    """The search's own options, or an InputError naming the one out of range."""
+    if not 1 <= rounds <= 10:
+        raise InputError(f"--rounds: between 1 and 10, got {rounds}")
+    if not 1 <= candidates <= 20:
+        raise InputError(f"--candidates: between 1 and 20, got {candidates}")
+    if not 2 <= replications <= 1000:
+        raise InputError(
+            f"--replications: between 2 and 1000 (an interval needs two), got {replications}"
+        )
+    if not replications <= max_replications <= 10_000:
+        raise InputError(
+            f"--max-replications: at least --replications ({replications}), got {max_replications}"
+        )
 
 
 def _unclear(x: dict[str, Any]) -> bool:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from twin._errors import InputError
-from twin.plans.optimise import Optimisation, _write_yaml
+from twin.plans.optimise import Optimisation, _write_yaml, check_search
 from twin.response.queueing import erlang_c
 from twin.scenario import Scenario, load_scenario
 from twin.scenario.plan import Plan
@@ -119,13 +119,8 @@ def hall_loads(scenario: Scenario) -> dict[str, GroupLoad]:
             if share <= 0:
                 continue
             online = channel == "online"
-            steps = [s for s in kind.steps if not (online and s.online_skips)] or kind.steps[-1:]
-            short = (
-                kind.incomplete_online
-                if online and kind.incomplete_online is not None
-                else kind.incomplete
-            )
-            for i, step in enumerate(steps):
+            short = kind.incomplete_for(online)
+            for i, step in enumerate(kind.steps_for(online)):
                 reach = share * (1.0 if i == 0 else 1.0 - short)
                 mean = float(step.time.mean) * (kind.online_factor if online else 1.0)
                 cv2 = _cv2(step.time)
@@ -211,7 +206,7 @@ def scaled(cfg: Service, levels: dict[str, int]) -> tuple[list[dict[str, Any]], 
     plan = cfg.model_copy(update={"staff": [_shift(s) for s in shifts]})
     counters = {}
     for group in cfg.counters:
-        peak = max((n for _m, n in _uncapped(plan, group.name)), default=0)
+        peak = max((n for _m, n in plan.on_duty(group.name)), default=0)
         counters[group.name] = max(group.count, peak)
     return shifts, counters
 
@@ -222,27 +217,11 @@ def _shift(doc: dict[str, Any]) -> Any:
     return Shift.model_validate(doc)
 
 
-def _uncapped(cfg: Service, group: str) -> list[tuple[int, int]]:
-    """People on duty at ``group`` at each change (minute of the day), not capped at its
-    counters."""
-    changes: dict[int, int] = {}
-    for shift in cfg.staff:
-        if shift.counters == group:
-            for s, e in shift.spans():
-                changes[s] = changes.get(s, 0) + shift.people
-                changes[e] = changes.get(e, 0) - shift.people
-    out, on = [], 0
-    for minute in sorted(changes):
-        on += changes[minute]
-        out.append((minute, on))
-    return out
-
-
 def _on_duty(cfg: Service, group: str, hour: int) -> int:
     """The most people on duty at ``group`` at once within the local ``hour``: the theory
     sizes the staffing, not the breaks, which the simulation plays (a break the whole group
     takes at once empties its counters, whatever their number)."""
-    steps = _uncapped(cfg, group)
+    steps = cfg.on_duty(group)
     most = 0
     for minute in range(hour * 60, hour * 60 + 60):
         on = 0
@@ -346,18 +325,7 @@ def optimise_staff(
     cfg = scenario.service
     if cfg is None:
         raise InputError(f"{scenario_path}: no service section, so no hall to staff")
-    if not 1 <= rounds <= 10:
-        raise InputError(f"--rounds: between 1 and 10, got {rounds}")
-    if not 1 <= candidates <= 20:
-        raise InputError(f"--candidates: between 1 and 20, got {candidates}")
-    if not 2 <= replications <= 1000:
-        raise InputError(
-            f"--replications: between 2 and 1000 (an interval needs two), got {replications}"
-        )
-    if not replications <= max_replications <= 10_000:
-        raise InputError(
-            f"--max-replications: at least --replications ({replications}), got {max_replications}"
-        )
+    check_search(rounds, candidates, replications, max_replications)
     if not 1 <= max_people <= 200:
         raise InputError(f"--max-people: between 1 and 200 per counter group, got {max_people}")
     if share is not None and not 0 < share < 1:

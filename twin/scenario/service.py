@@ -79,6 +79,17 @@ class ServiceKind(_Model):
         1.0, gt=0, le=2, description="a pre-registered visitor's step takes this share of the time"
     )
 
+    def steps_for(self, online: bool) -> list[ServiceStep]:
+        """The steps a visitor goes through: a pre-registered one skips those done online
+        (but never all: the last one stays)."""
+        return [s for s in self.steps if not (online and s.online_skips)] or self.steps[-1:]
+
+    def incomplete_for(self, online: bool) -> float:
+        """The share found with incomplete documents at the first step."""
+        if online and self.incomplete_online is not None:
+            return self.incomplete_online
+        return self.incomplete
+
 
 class Counters(_Model):
     """A group of identical counters (loket)."""
@@ -245,10 +256,9 @@ class Service(_Model):
         hours = {int(h): r for h, r in self.demand.get(service, {}).items()}
         return float(hours.get(hour, 0.0)) * self.weekday_factor.get(weekday, 1.0)
 
-    def staffed(self, group: str) -> list[tuple[int, int]]:
-        """The counters of ``group`` open through the day: (minute of the day, how many
-        from then on), at each change, capped at the group's count."""
-        count = next(c.count for c in self.counters if c.name == group)
+    def on_duty(self, group: str) -> list[tuple[int, int]]:
+        """The people on duty at ``group`` through the day: (minute of the day, how many
+        from then on), at each change."""
         changes: dict[int, int] = {}
         for shift in self.staff:
             if shift.counters != group:
@@ -259,5 +269,11 @@ class Service(_Model):
         out, on = [], 0
         for minute in sorted(changes):
             on += changes[minute]
-            out.append((minute, min(on, count)))
+            out.append((minute, on))
         return out
+
+    def staffed(self, group: str) -> list[tuple[int, int]]:
+        """The counters of ``group`` open through the day: :meth:`on_duty`, capped at the
+        group's count (one person staffs one counter)."""
+        count = next(c.count for c in self.counters if c.name == group)
+        return [(minute, min(on, count)) for minute, on in self.on_duty(group)]

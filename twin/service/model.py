@@ -231,14 +231,9 @@ class ServiceHall:
             source=self.name,
         )
         online = channel == "online"
-        steps = [s for s in kind.steps if not (online and s.online_skips)] or kind.steps[-1:]
+        steps = kind.steps_for(online)
         # what this visitor brings, drawn now: their documents, their patience
-        incomplete = (
-            kind.incomplete_online
-            if online and kind.incomplete_online is not None
-            else kind.incomplete
-        )
-        short = self.rng_visitors.random() < incomplete
+        short = self.rng_visitors.random() < kind.incomplete_for(online)
         patience = (
             float(self.rng_patience.exponential(float(cfg.patience.renege_after)))
             if cfg.patience.renege_after
