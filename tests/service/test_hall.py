@@ -287,3 +287,32 @@ def test_the_queue_display_and_the_day_agree_with_each_visitors_own_story():
             assert at["waiting"].to_dict() == {g: waiting.get(g, 0) for g in at.index}
             busy = {g: sum(1 for c, _d, _v in serving if c == g) for g in at.index}
             assert at["busy"].to_dict() == busy
+
+
+def test_the_hall_runs_as_a_component_of_a_city_scenario_on_its_clock(helsinki_city, tmp_path):
+    """A city's morning with its emergency response and its service hall: one run, one
+    clock, one timeline; both parts' KPIs in the run's summary, the same day again from the
+    same seed."""
+    import yaml
+
+    from tests.conftest import two_cars
+    from twin.runs import run_scenario
+
+    path = two_cars(tmp_path, helsinki_city.path)
+    doc = yaml.safe_load(path.read_text())
+    doc["service"] = config().model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    runs = [run_scenario(path, out=tmp_path / f"run-{i}", progress=False) for i in range(2)]
+    con = kpi.connect(runs[0].path / "timeline.parquet")
+    kinds = dict(con.execute("SELECT kind, count(*) FROM timeline GROUP BY kind").fetchall())
+    assert kinds.get("incident_closed", 0) > 0 and kinds.get("visitor_served", 0) > 100
+    times = con.execute(
+        "SELECT count(*) FROM (SELECT seq, t, lag(t) OVER (ORDER BY seq) AS before FROM timeline) "
+        "WHERE t < before"
+    ).fetchall()[0][0]
+    assert times == 0, "one clock: the timeline's events in time order, whoever emitted them"
+    summary = kpi.summary(con)
+    assert summary["service_visitors"] > 50 and summary["incidents"] > 0
+    again = kpi.connect(runs[1].path / "timeline.parquet")
+    query = "SELECT t, kind, visitor, unit FROM timeline ORDER BY seq"
+    assert con.execute(query).fetchall() == again.execute(query).fetchall()
