@@ -205,19 +205,22 @@ def test_twin_optimise_finds_the_fewest_staff_that_keep_the_standard(tmp_path, j
     assert chosen["kept"] - chosen["kept_half"] >= 0.8
     base = next(x for x in info["candidates"] if x["plan"] == "baseline")
     assert not base["meets"] and base["kept"] < 0.8
-    for x in info["candidates"]:
+    failed_again = {c["plan"] for c in info["confirm"] if c["verdict"] != "meets"}
+    for x in info["candidates"]:  # every leaner staffing missed, or did not hold on fresh seeds
         if (x["people"], x["staff_hours"]) < (chosen["people"], chosen["staff_hours"]):
-            assert not x["meets"], x
+            assert not x["meets"] or x["plan"] in failed_again, x
     assert f"Chosen: {chosen['plan']}, {chosen['people']} people" in said.stdout
-    # and run again on seeds the search never used
-    confirm = info["confirm"]
-    assert (
-        confirm["first_seed"] == 3 + 500_000 and confirm["replications"] == chosen["replications"]
+    # and chosen only once it kept the standard again, on seeds the search never used
+    confirms = info["confirm"]
+    assert confirms and confirms[-1]["plan"] == chosen["plan"]
+    assert confirms[-1]["verdict"] == "meets" and confirms[-1]["first_seed"] == 3 + 500_000
+    assert all(c["verdict"] != "meets" for c in confirms[:-1])
+    assert confirms[-1]["kept"] - confirms[-1]["kept_half"] >= 0.8
+    seeds = json.loads(
+        (tmp_path / "opt" / f"confirm-{len(confirms)}" / "ensemble.json").read_text()
     )
-    seeds = json.loads((tmp_path / "opt" / "confirm" / "ensemble.json").read_text())["seeds"]
-    assert seeds == "500003 + replication"
-    assert ("Confirmed on" if confirm["verdict"] == "meets" else "NOT confirmed") in said.stdout
-    assert "✔" in said.stdout and "standard kept %" in said.stdout
+    assert seeds["seeds"] == "500003 + replication"
+    assert f"{chosen['plan']} still keeps" in said.stdout
     # the chosen staffing is a plan file that evaluates again
     plan = load_plan(tmp_path / "opt" / "chosen.yaml")
     applied = plan.apply(load_scenario(path))

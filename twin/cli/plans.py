@@ -349,6 +349,15 @@ def print_staffing(result: Any) -> None:
         "above the goal; ✖ misses it; ? cannot tell yet. ★ chosen.",
         highlight=False,
     )
+    for c in info.get("confirm") or []:
+        kept = f"{c['kept'] * 100:.1f} ± {(c['kept_half'] or 0) * 100:.1f} %"
+        held = "still keeps" if c["verdict"] == "meets" else "does NOT clear the goal"
+        out.print(
+            f"On {c['replications']} fresh seeds (from {c['first_seed']}), {c['plan']} {held}: "
+            f"the standard kept for {kept}.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.chosen:
         c = result.chosen
         today = sum(info["today"].values())
@@ -366,24 +375,12 @@ def print_staffing(result: Any) -> None:
         )
     else:
         out.print(
-            "No staffing simulated keeps the standard with 95 % confidence: add --rounds or "
-            "--replications, raise --max-people, or change the shifts' hours.",
+            "No staffing simulated keeps the standard with 95 % confidence"
+            + (" on fresh seeds too" if info.get("confirm") else "")
+            + ": add --rounds or --replications, raise --max-people, or change the shifts' "
+            "hours.",
             highlight=False,
         )
-    confirm = info.get("confirm")
-    if confirm:
-        kept = f"{confirm['kept'] * 100:.1f} ± {(confirm['kept_half'] or 0) * 100:.1f} %"
-        if confirm["verdict"] == "meets":
-            said = (
-                f"Confirmed on {confirm['replications']} fresh seeds: the standard kept for {kept}."
-            )
-        else:
-            said = (
-                f"NOT confirmed on {confirm['replications']} fresh seeds: the standard kept for "
-                f"{kept}, whose interval does not clear the goal. Treat the choice as unclear: "
-                "run again with more --replications."
-            )
-        out.print(said, highlight=False, soft_wrap=True)
     fewer = info.get("fewer")
     if fewer and fewer["possible"]:
         left = fewer["possible"] - fewer["simulated"]

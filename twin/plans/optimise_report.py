@@ -265,14 +265,13 @@ def staffing_report(folder: Path, info: dict[str, Any]) -> Path:
             "<p class='warn'>No staffing simulated keeps the standard with 95 % confidence. "
             "Add rounds or replications, raise --max-people, or change the shifts' hours.</p>"
         )
-    confirm = info.get("confirm")
-    if confirm:
+    for c in info.get("confirm") or []:
         intro += (
-            f"<p>Run again on {confirm['replications']} fresh seeds (from "
-            f"{confirm['first_seed']}): the standard kept for {kept_text(confirm)}, "
+            f"<p>Run again on {c['replications']} fresh seeds (from {c['first_seed']}): "
+            f"{html.escape(c['plan'])} kept the standard for {kept_text(c)}, "
             + (
                 "confirmed.</p>"
-                if confirm["verdict"] == "meets"
+                if c["verdict"] == "meets"
                 else "<b>not confirmed</b>: its interval does not clear the goal.</p>"
             )
         )
