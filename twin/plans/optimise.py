@@ -287,6 +287,19 @@ def check_search(rounds: int, candidates: int, replications: int, max_replicatio
         )
 
 
+def verdict(mean: float | None, half: float | None, target: float) -> str:
+    """A share against its target with 95 % confidence: meets (the whole interval at or
+    above it), misses (the whole interval below), unclear (the interval holds it), or
+    unknown (no figure)."""
+    if mean is None:
+        return "unknown"
+    if half is not None and mean - half >= target:
+        return "meets"
+    if half is not None and mean + half < target:
+        return "misses"
+    return "unclear"
+
+
 def _unclear(x: dict[str, Any]) -> bool:
     """A plan that misses no target, but whose interval still holds one."""
     verdicts = [x[f"{k}_verdict"] for k in ("answered", "on_scene")]
@@ -348,14 +361,7 @@ def _judged(
         row[short] = mean
         row[f"{short}_half"] = half
         row[f"{short}_predicted"] = None if predicted != predicted else round(predicted, 4)
-        if mean is None:
-            verdicts.append("unknown")
-        elif half is not None and mean - half >= target:
-            verdicts.append("meets")
-        elif half is not None and mean + half < target:
-            verdicts.append("misses")
-        else:
-            verdicts.append("unclear")
+        verdicts.append(verdict(mean, half, target))
         row[f"{short}_verdict"] = verdicts[-1]
     row["meets"] = all(v == "meets" for v in verdicts)
     row["margin"] = min(

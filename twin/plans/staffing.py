@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from twin._errors import InputError
-from twin.plans.optimise import Optimisation, _write_yaml, check_search
+from twin.plans.optimise import Optimisation, _write_yaml, check_search, verdict
 from twin.response.queueing import erlang_c
 from twin.scenario import Scenario, load_scenario
 from twin.scenario.plan import Plan
@@ -638,14 +638,6 @@ def _judged(
     for key in ("service_left_unserved", "service_wait_p90_s"):
         v = table.at[key, name] if key in table.index else None
         row[key] = None if v is None or v != v else float(v)
-    if mean is None:
-        verdict = "unknown"
-    elif half is not None and mean - half >= goal.share:
-        verdict = "meets"
-    elif half is not None and mean + half < goal.share:
-        verdict = "misses"
-    else:
-        verdict = "unclear"
-    row["verdict"] = verdict
-    row["meets"] = verdict == "meets"
+    row["verdict"] = verdict(mean, half, goal.share)
+    row["meets"] = row["verdict"] == "meets"
     return row
